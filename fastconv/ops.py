@@ -1,0 +1,334 @@
+"""The public functional API: convolution and pooling on NHWC numpy arrays, forward and backward.
+
+Each function here validates and normalises its arguments (with Keras's
+names and error messages), allocates the result, pads where needed and calls
+a kernel from ``fastconv.kernels``. Shapes come from ``fastconv.shapes``.
+Signatures mirror ``keras.ops`` so that a Keras user needs no manual.
+
+Dtypes: float32 and float64 are computed in their own precision; integer,
+boolean and float16 inputs are computed in float32 (Keras's default float
+type) and float16 results are cast back to float16. Anything else raises
+``TypeError``. When ``inputs`` and ``kernel`` differ, the wider float wins.
+
+>>> import numpy as np
+>>> x = np.ones((1, 5, 5, 1), np.float32)
+>>> conv(x, np.ones((3, 3, 1, 2), np.float32), padding="same")[0, :, :, 0]
+array([[4., 6., 6., 6., 4.],
+       [6., 9., 9., 9., 6.],
+       [6., 9., 9., 9., 6.],
+       [6., 9., 9., 9., 6.],
+       [4., 6., 6., 6., 4.]], dtype=float32)
+>>> max_pool(x, 2).shape
+(1, 2, 2, 1)
+"""
+
+import numpy as np
+
+from fastconv import shapes
+from fastconv.kernels import conv2d as _conv2d
+from fastconv.kernels import pooling as _pooling
+
+ACTIVATIONS = {None: _conv2d.LINEAR, "linear": _conv2d.LINEAR, "relu": _conv2d.RELU}
+"""Activations that the convolution kernels can fuse, by Keras name."""
+
+_GRAD_KERNEL_CHUNKS = 16
+"""Most batch chunks that the kernel gradient sums separately (fixed, so results do not depend on threads)."""
+
+
+# ----------------------------------------------------------------------------- convolution
+
+
+def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """2-D convolution (cross-correlation, as in Keras) of NHWC ``inputs`` with ``kernel``.
+
+    Parameters
+    ----------
+    inputs : array_like, shape ``(N, H, W, C)``
+    kernel : array_like, shape ``(KH, KW, C, F)``
+    strides, dilation_rate : int or pair of ints
+    padding : ``'valid'`` or ``'same'``
+    data_format : ``None`` or ``'channels_last'`` (``'channels_first'`` is not supported)
+
+    Returns
+    -------
+    ndarray, shape ``(N, OH, OW, F)`` with
+    ``out[n, i, j, f] = sum_{a, b, c} xpad[n, i*sh + a*dh, j*sw + b*dw, c] * kernel[a, b, c, f]``,
+    where ``xpad`` is ``inputs`` zero-padded as ``fastconv.shapes`` describes.
+    """
+    return conv_bias_activation(inputs, kernel, None, strides, padding, data_format, dilation_rate, None)
+
+
+def conv_grad(inputs, kernel, grad_output, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """Gradients of ``sum(conv(inputs, kernel, ...) * grad_output)``: returns ``(grad_inputs, grad_kernel)``.
+
+    ``grad_output`` has the shape of ``conv``'s result; ``grad_inputs`` that of
+    ``inputs``, ``grad_kernel`` that of ``kernel``. The kernel gradient is
+    summed over the batch in a fixed order, so it is bitwise identical whatever
+    the number of threads.
+    """
+    grad_inputs, grad_kernel, _ = conv_bias_activation_grad(
+        inputs, kernel, None, grad_output, strides, padding, data_format, dilation_rate, None
+    )
+    return grad_inputs, grad_kernel
+
+
+def conv_bias_activation(inputs, kernel, bias=None, strides=1, padding="valid", data_format=None,
+                         dilation_rate=1, activation=None):
+    """``activation(conv(inputs, kernel) + bias)`` in one pass over the output (what ``Conv2D`` computes).
+
+    ``bias`` is ``None`` or shape ``(F,)``; ``activation`` is ``None``,
+    ``'linear'`` or ``'relu'``.
+    """
+    spec = _ConvSpec(inputs, kernel, bias, None, strides, padding, data_format, dilation_rate, activation)
+    out = np.empty(spec.output_shape, spec.dtype)
+    _conv2d._conv2d_forward(spec.padded_inputs(), spec.kernel, spec.bias, out, *spec.strides,
+                            *spec.dilation_rate, spec.activation)
+    return spec.result(out)
+
+
+def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, padding="valid",
+                              data_format=None, dilation_rate=1, activation=None):
+    """Backward pass of :func:`conv_bias_activation`: returns ``(grad_inputs, grad_kernel, grad_bias)``.
+
+    ``outputs`` is what the forward pass returned; it is read only when
+    ``activation='relu'``, whose mask (``outputs > 0``) is applied to
+    ``grad_output`` as it is loaded, and may be ``None`` otherwise.
+    """
+    spec = _ConvSpec(inputs, kernel, None, grad_output, strides, padding, data_format, dilation_rate, activation)
+    grad_output = spec.grad_output
+    if spec.activation == _conv2d.RELU:
+        if outputs is None:
+            raise ValueError("Argument `outputs` is required when `activation='relu'`. Received: outputs=None")
+        outputs = _as_checked_like(outputs, "outputs", spec.output_shape, spec.dtype)
+    else:
+        outputs = grad_output
+    n_batch, height, width, channels = spec.inputs.shape
+    k_h, k_w, _, n_filters = spec.kernel.shape
+
+    grad_inputs = np.empty(spec.inputs.shape, spec.dtype)
+    kernel_t = np.ascontiguousarray(spec.kernel.transpose(0, 1, 3, 2))
+    scratch = np.empty((n_batch * height, n_filters), spec.dtype)
+    _conv2d._conv2d_grad_input(grad_output, outputs, kernel_t, grad_inputs, spec.pads[0][0], spec.pads[1][0],
+                               *spec.strides, *spec.dilation_rate, spec.activation, scratch)
+
+    chunks = min(n_batch, _GRAD_KERNEL_CHUNKS)
+    partial_kernel = np.empty((chunks, k_h, k_w, channels, n_filters), spec.dtype)
+    partial_bias = np.empty((chunks, n_filters), spec.dtype)
+    scratch = np.empty((chunks * k_h, n_filters), spec.dtype)
+    _conv2d._conv2d_grad_kernel(spec.padded_inputs(), grad_output, outputs, partial_kernel, partial_bias,
+                                *spec.strides, *spec.dilation_rate, spec.activation, scratch)
+    grad_kernel = partial_kernel.sum(axis=0)
+    grad_bias = partial_bias.sum(axis=0)
+    return spec.result(grad_inputs), spec.result(grad_kernel), spec.result(grad_bias)
+
+
+class _ConvSpec:
+    """Checked, normalised arguments of one convolution call, and the shapes that follow from them."""
+
+    def __init__(self, inputs, kernel, bias, grad_output, strides, padding, data_format, dilation_rate,
+                 activation):
+        _check_data_format(data_format)
+        self.strides = shapes.normalize_tuple(strides, "strides")
+        self.dilation_rate = shapes.normalize_tuple(dilation_rate, "dilation_rate")
+        self.padding = shapes.normalize_padding(padding)
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(
+                "`strides > 1` is not supported together with `dilation_rate > 1`. "
+                f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}"
+            )
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"Invalid value for argument `activation`. Expected one of {sorted(map(str, ACTIVATIONS))}. "
+                f"Received: activation={activation!r}"
+            )
+        self.activation = ACTIVATIONS[activation]
+
+        inputs = _as_float_array(inputs, "inputs")
+        kernel = _as_float_array(kernel, "kernel")
+        _check_ndim(inputs, "inputs", 4, "(batch, height, width, channels)")
+        _check_ndim(kernel, "kernel", 4, "(kernel_height, kernel_width, input_channels, filters)")
+        if kernel.shape[2] != inputs.shape[3]:
+            raise ValueError(
+                "Invalid shapes for arguments `inputs` and `kernel`: kernel.shape[2] (input channels) must "
+                f"equal inputs.shape[3]. Received: inputs.shape={inputs.shape}, kernel.shape={kernel.shape}"
+            )
+        self.result_dtype, self.dtype = _dtypes(inputs, kernel)
+        self.inputs = np.ascontiguousarray(inputs, self.dtype)
+        self.kernel = np.ascontiguousarray(kernel, self.dtype)
+        n_filters = kernel.shape[3]
+        if bias is None:
+            self.bias = np.zeros(n_filters, self.dtype)
+        else:
+            self.bias = _as_checked_like(bias, "bias", (n_filters,), self.dtype)
+
+        self.pads = tuple(
+            shapes.padding_amounts(length, size, self.padding, stride, dilation)
+            for length, size, stride, dilation in zip(
+                inputs.shape[1:3], kernel.shape[:2], self.strides, self.dilation_rate)
+        )
+        if self.padding == "valid":
+            _check_window_fits(inputs.shape, kernel.shape[:2], self.dilation_rate, "kernel")
+        self.output_shape = shapes.conv_output_shape(
+            inputs.shape, kernel.shape[:2], n_filters, self.strides, self.padding, self.dilation_rate)
+        if grad_output is not None:
+            self.grad_output = _as_checked_like(grad_output, "grad_output", self.output_shape, self.dtype)
+
+    def padded_inputs(self):
+        """The inputs with the zero padding of 'same' (a copy only when there is padding)."""
+        (top, bottom), (left, right) = self.pads
+        if top == bottom == left == right == 0:
+            return self.inputs
+        n_batch, height, width, channels = self.inputs.shape
+        padded = np.zeros((n_batch, height + top + bottom, width + left + right, channels), self.dtype)
+        padded[:, top:top + height, left:left + width] = self.inputs
+        return padded
+
+    def result(self, array):
+        return array.astype(self.result_dtype, copy=False)
+
+
+# ----------------------------------------------------------------------------- pooling
+
+
+def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    """2-D max pooling of NHWC ``inputs``; padded cells are never picked.
+
+    ``strides`` defaults to ``pool_size``. Returns ``(N, OH, OW, C)``.
+    """
+    spec = _PoolSpec(inputs, None, pool_size, strides, padding, data_format)
+    return spec.forward(_pooling.MAX)
+
+
+def max_pool_grad(inputs, grad_output, pool_size, strides=None, padding="valid", data_format=None):
+    """Gradient of ``sum(max_pool(inputs, ...) * grad_output)`` with respect to ``inputs``.
+
+    Each window's gradient goes to its first maximum in row-major order;
+    overlapping windows add up.
+    """
+    spec = _PoolSpec(inputs, grad_output, pool_size, strides, padding, data_format)
+    return spec.backward(_pooling.MAX)
+
+
+def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    """2-D average pooling of NHWC ``inputs``, dividing by the number of real (unpadded) cells in each window."""
+    spec = _PoolSpec(inputs, None, pool_size, strides, padding, data_format)
+    return spec.forward(_pooling.AVERAGE)
+
+
+def average_pool_grad(inputs, grad_output, pool_size, strides=None, padding="valid", data_format=None):
+    """Gradient of ``sum(average_pool(inputs, ...) * grad_output)`` with respect to ``inputs``."""
+    spec = _PoolSpec(inputs, grad_output, pool_size, strides, padding, data_format)
+    return spec.backward(_pooling.AVERAGE)
+
+
+class _PoolSpec:
+    """Checked, normalised arguments of one pooling call, and the kernel calls that use them."""
+
+    def __init__(self, inputs, grad_output, pool_size, strides, padding, data_format):
+        _check_data_format(data_format)
+        self.pool_size = shapes.normalize_tuple(pool_size, "pool_size")
+        self.strides = shapes.normalize_tuple(self.pool_size if strides is None else strides, "strides")
+        self.padding = shapes.normalize_padding(padding)
+        inputs = _as_float_array(inputs, "inputs")
+        _check_ndim(inputs, "inputs", 4, "(batch, height, width, channels)")
+        self.result_dtype, self.dtype = _dtypes(inputs)
+        self.inputs = np.ascontiguousarray(inputs, self.dtype)
+        self.pads = tuple(
+            shapes.padding_amounts(length, size, self.padding, stride)
+            for length, size, stride in zip(inputs.shape[1:3], self.pool_size, self.strides)
+        )
+        if self.padding == "valid":
+            _check_window_fits(inputs.shape, self.pool_size, (1, 1), "pool_size")
+        self.output_shape = shapes.conv_output_shape(
+            inputs.shape, self.pool_size, inputs.shape[3], self.strides, self.padding)
+        if grad_output is not None:
+            self.grad_output = _as_checked_like(grad_output, "grad_output", self.output_shape, self.dtype)
+        out_h = self.output_shape[1]
+        overlapping = self.strides[0] < self.pool_size[0]
+        self.rows_per_task = max(out_h, 1) if overlapping else 1
+        self.tasks = inputs.shape[0] * (out_h // self.rows_per_task)
+
+    def _geometry(self):
+        return (*self.pool_size, *self.strides, self.pads[0][0], self.pads[1][0])
+
+    def forward(self, mode):
+        out = np.empty(self.output_shape, self.dtype)
+        _pooling._pool2d_forward(self.inputs, out, *self._geometry(), mode, self.rows_per_task)
+        return out.astype(self.result_dtype, copy=False)
+
+    def backward(self, mode):
+        grad_inputs = np.zeros(self.inputs.shape, self.dtype)
+        channels = self.inputs.shape[3]
+        best_value = np.empty((self.tasks, channels), self.dtype)
+        best_index = np.empty((self.tasks, channels), np.int64)
+        _pooling._pool2d_backward(self.inputs, self.grad_output, grad_inputs, *self._geometry(), mode,
+                                  self.rows_per_task, best_value, best_index)
+        return grad_inputs.astype(self.result_dtype, copy=False)
+
+
+# ----------------------------------------------------------------------------- argument checks
+
+
+def _check_data_format(data_format):
+    if data_format in (None, "channels_last"):
+        return
+    if data_format == "channels_first":
+        raise NotImplementedError(
+            "fastconv supports only `data_format='channels_last'` (NHWC). Received: data_format='channels_first'. "
+            "Transpose your inputs with `np.transpose(x, (0, 2, 3, 1))`."
+        )
+    raise ValueError(
+        "Invalid value for argument `data_format`. Expected 'channels_last' or None. "
+        f"Received: data_format={data_format!r}"
+    )
+
+
+def _as_float_array(value, name):
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiub" or array.dtype.itemsize > 8:
+        raise TypeError(
+            f"Invalid dtype for argument `{name}`. Expected a real floating point, integer or boolean array. "
+            f"Received: {name}.dtype={array.dtype}. Convert it with `.astype('float32')`."
+        )
+    return array
+
+
+def _dtypes(*arrays):
+    """``(result_dtype, compute_dtype)`` for these arrays (see the module docstring)."""
+    floats = [a.dtype for a in arrays if a.dtype.kind == "f"]
+    result = np.result_type(*floats) if floats else np.dtype(np.float32)
+    compute = np.dtype(np.float64) if result == np.float64 else np.dtype(np.float32)
+    return result, compute
+
+
+def _check_ndim(array, name, ndim, layout):
+    if array.ndim != ndim:
+        raise ValueError(
+            f"Invalid shape for argument `{name}`. Expected a {ndim}-D array {layout}. "
+            f"Received: {name}.shape={array.shape}"
+        )
+
+
+def _as_checked_like(value, name, shape, dtype):
+    array = _as_float_array(value, name)
+    if array.shape != tuple(shape):
+        raise ValueError(
+            f"Invalid shape for argument `{name}`. Expected {tuple(shape)}. Received: {name}.shape={array.shape}"
+        )
+    return np.ascontiguousarray(array, dtype)
+
+
+def _check_window_fits(input_shape, window, dilation_rate, name):
+    """Raise if a window (kernel or pool) is larger than the input, which 'valid' padding does not allow.
+
+    ('same' padding always pads enough for one window.)
+    """
+    for axis, (length, size, dilation) in enumerate(zip(input_shape[1:3], window, dilation_rate)):
+        extent = shapes.effective_size(size, dilation)
+        if length < extent:
+            raise ValueError(
+                f"Invalid value for argument `{name}`: with padding='valid' the window (effective size {extent} "
+                f"along axis {axis + 1}) must fit in the input (size {length}). "
+                f"Received: inputs.shape={tuple(input_shape)}, {name}={tuple(window)}. "
+                "Use padding='same' or a smaller window."
+            )

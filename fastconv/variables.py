@@ -1,7 +1,7 @@
 """``Variable``: a named numpy array that layers and optimizers own (Keras's ``keras.Variable``, eagerly).
 
 A variable holds its value as a C-contiguous numpy array; ``.numpy()``
-returns a copy-free view of it, ``.assign(v)`` writes in place so that every
+returns a copy of it, ``.assign(v)`` writes in place so that every
 holder of the variable sees the new value.
 """
 
@@ -33,7 +33,8 @@ class Variable:
         return self.value.dtype
 
     def numpy(self):
-        return self.value
+        """A copy of the value (mutating it does not change the variable; use ``assign``)."""
+        return self.value.copy()
 
     def assign(self, value):
         value = np.asarray(value)

@@ -87,12 +87,14 @@ def conv_bias_activation(inputs, kernel, bias=None, strides=1, padding="valid", 
 
 
 def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, padding="valid",
-                              data_format=None, dilation_rate=1, activation=None):
+                              data_format=None, dilation_rate=1, activation=None, need_grad_inputs=True):
     """Backward pass of :func:`conv_bias_activation`: returns ``(grad_inputs, grad_kernel, grad_bias)``.
 
     ``outputs`` is what the forward pass returned; it is read only when
     ``activation='relu'``, whose mask (``outputs > 0``) is applied to
-    ``grad_output`` as it is loaded, and may be ``None`` otherwise.
+    ``grad_output`` as it is loaded, and may be ``None`` otherwise. With
+    ``need_grad_inputs=False`` (a model's first layer) the input gradient is
+    not computed and ``grad_inputs`` is ``None``.
     """
     spec = _ConvSpec(inputs, kernel, None, grad_output, strides, padding, data_format, dilation_rate, activation)
     grad_output = spec.grad_output
@@ -105,11 +107,14 @@ def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, p
     n_batch, height, width, channels = spec.inputs.shape
     k_h, k_w, _, n_filters = spec.kernel.shape
 
-    grad_inputs = np.empty(spec.inputs.shape, spec.dtype)
-    kernel_t = np.ascontiguousarray(spec.kernel.transpose(0, 1, 3, 2))
-    scratch = np.empty((n_batch * height, n_filters), spec.dtype)
-    _conv2d._conv2d_grad_input(grad_output, outputs, kernel_t, grad_inputs, spec.pads[0][0], spec.pads[1][0],
-                               *spec.strides, *spec.dilation_rate, spec.activation, scratch)
+    grad_inputs = None
+    if need_grad_inputs:
+        grad_inputs = np.empty(spec.inputs.shape, spec.dtype)
+        kernel_t = np.ascontiguousarray(spec.kernel.transpose(0, 1, 3, 2))
+        scratch = np.empty((n_batch * height, n_filters), spec.dtype)
+        _conv2d._conv2d_grad_input(grad_output, outputs, kernel_t, grad_inputs, spec.pads[0][0],
+                                   spec.pads[1][0], *spec.strides, *spec.dilation_rate, spec.activation, scratch)
+        grad_inputs = spec.result(grad_inputs)
 
     chunks = min(n_batch, _GRAD_KERNEL_CHUNKS)
     partial_kernel = np.empty((chunks, k_h, k_w, channels, n_filters), spec.dtype)
@@ -119,7 +124,7 @@ def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, p
                                 *spec.strides, *spec.dilation_rate, spec.activation, scratch)
     grad_kernel = partial_kernel.sum(axis=0)
     grad_bias = partial_bias.sum(axis=0)
-    return spec.result(grad_inputs), spec.result(grad_kernel), spec.result(grad_bias)
+    return grad_inputs, spec.result(grad_kernel), spec.result(grad_bias)
 
 
 class _ConvSpec:

@@ -22,7 +22,7 @@ class Variable:
         self.name = name
         self.path = path or name
         self.trainable = trainable
-        self.value = np.ascontiguousarray(value, dtype=dtype)
+        self.value = np.array(value, dtype=dtype, order="C")  # a copy; keeps 0-d values 0-d
 
     @property
     def shape(self):

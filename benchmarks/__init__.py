@@ -1,0 +1,1 @@
+"""fastconv's benchmarks: shared configurations (``configs``) and side-by-side comparison scripts."""

@@ -1,0 +1,14 @@
+"""The drop-in namespace: ``from fastconv import keras`` in place of ``from tensorflow import keras``.
+
+Re-exports under Keras's names, no logic of its own. The objects live in
+``fastconv.layers``, ``fastconv.models``, ``fastconv.optimizers``, ...
+"""
+
+from fastconv.keras import (activations, callbacks, datasets, initializers, layers, losses, metrics, models,
+                            optimizers, utils)
+from fastconv.layers import Input, Layer
+from fastconv.models import Model, Sequential
+from fastconv.variables import Variable
+
+__all__ = ["activations", "callbacks", "datasets", "initializers", "layers", "losses", "metrics", "models",
+           "optimizers", "utils", "Input", "Layer", "Model", "Sequential", "Variable"]

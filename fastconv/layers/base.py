@@ -1,0 +1,338 @@
+"""The ``Layer`` base class, symbolic ``KerasTensor``s and ``Input``/``InputLayer``.
+
+A layer holds its configuration and its weights (``fastconv.variables.Variable``)
+and computes on numpy arrays. Subclasses implement
+
+- ``build(input_shape)``: create weights with ``add_weight``;
+- ``compute_output_shape(input_shape)``: pure shape arithmetic;
+- ``forward(inputs, training) -> (outputs, context)`` and
+  ``backward(context, grad_outputs, need_grad_inputs) -> (grad_inputs, grads)``,
+  where ``grads`` lines up with ``trainable_weights``.
+
+Calling a layer on a numpy array computes it; calling it on a ``KerasTensor``
+(from ``Input`` or another layer) records a graph node and returns a new
+``KerasTensor``, which is how Sequential and functional models are wired.
+Loops over pixels live in ``fastconv.ops``, never here.
+"""
+
+import re
+
+import numpy as np
+
+from fastconv import initializers
+from fastconv.variables import Variable
+
+_NAME_COUNTS = {}
+
+
+def to_snake_case(name):
+    """Keras's layer-name rule: ``'MaxPooling2D'`` -> ``'max_pooling2d'``, ``'ReLU'`` -> ``'re_lu'``."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(base):
+    """``base``, then ``base_1``, ``base_2``, ... within this process, as Keras names layers and models."""
+    count = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+class KerasTensor:
+    """A symbolic tensor: a shape (``None`` for the batch), a dtype and the graph node that produced it."""
+
+    def __init__(self, shape, dtype="float32", node=None, name=None):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.node = node
+        self.name = name or unique_name("keras_tensor")
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, sparse=False, name={self.name}>"
+
+
+class Node:
+    """One call of ``layer`` on symbolic ``inputs`` (a KerasTensor) giving ``output``."""
+
+    def __init__(self, layer, inputs):
+        self.layer = layer
+        self.inputs = inputs
+        self.output = None
+
+
+def _dtype_name(dtype):
+    if isinstance(dtype, dict):  # a Keras DTypePolicy config, as stored in .keras files
+        return dtype.get("config", {}).get("name", "float32")
+    return "float32" if dtype is None else str(np.dtype(dtype))
+
+
+class Layer:
+    """Base class of all fastconv layers (Keras's ``keras.layers.Layer``)."""
+
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_input_shape=None,
+                 input_dim=None, **kwargs):
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
+        if dtype is not None and _dtype_name(dtype) != "float32":
+            raise NotImplementedError(
+                f"fastconv layers compute in float32. Received: dtype={dtype!r}")
+        self.name = name or unique_name(to_snake_case(type(self).__name__))
+        self.trainable = trainable
+        self.built = False
+        self._trainable_weights = []
+        self._non_trainable_weights = []
+        self._build_input_shape = None
+        self._inbound_nodes = []
+        self._batch_input_shape = _batch_shape_from_kwargs(input_shape, batch_input_shape, input_dim)
+
+    # -- weights -----------------------------------------------------------------------------------
+
+    def add_weight(self, shape, initializer="zeros", name=None, trainable=True):
+        value = initializers.get(initializer)(tuple(shape), "float32")
+        variable = Variable(value, name=name, trainable=trainable, path=f"{self.name}/{name}")
+        (self._trainable_weights if trainable else self._non_trainable_weights).append(variable)
+        return variable
+
+    @property
+    def trainable_weights(self):
+        return list(self._trainable_weights) if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        if self.trainable:
+            return list(self._non_trainable_weights)
+        return self._trainable_weights + self._non_trainable_weights
+
+    @property
+    def weights(self):
+        return self._trainable_weights + self._non_trainable_weights
+
+    @property
+    def variables(self):
+        return self.weights
+
+    def get_weights(self):
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        if len(weights) != len(self.weights):
+            raise ValueError(
+                f"Layer {self.name} expects {len(self.weights)} weight arrays. Received: {len(weights)} arrays")
+        for variable, value in zip(self.weights, weights):
+            value = np.asarray(value)
+            if value.shape != variable.shape:
+                raise ValueError(
+                    f"Layer {self.name} weight shape {variable.shape} is not compatible with provided weight "
+                    f"shape {value.shape}.")
+        for variable, value in zip(self.weights, weights):
+            variable.assign(value)
+
+    def count_params(self):
+        if not self.built:
+            raise ValueError(
+                f"You tried to call `count_params` on layer '{self.name}', but the layer isn't built. "
+                "Call the layer on an input (or build the model) first.")
+        return int(sum(int(np.prod(w.shape)) for w in self.weights))
+
+    # -- shapes and building -------------------------------------------------------------------------
+
+    def build(self, input_shape):
+        """Create the weights; layers without weights need not override this."""
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _maybe_build(self, input_shape):
+        if not self.built:
+            self.build(tuple(input_shape))
+            self._build_input_shape = tuple(input_shape)
+            self.built = True
+
+    def check_input_shape(self, input_shape):
+        """Raise a clear error if inputs of ``input_shape`` do not fit this (built) layer."""
+        expected = self._build_input_shape
+        if expected is None:
+            return
+        if len(input_shape) != len(expected):
+            raise ValueError(
+                f'Input 0 of layer "{self.name}" is incompatible with the layer: expected ndim={len(expected)}, '
+                f"found ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}")
+        for axis in self._fixed_axes():
+            if expected[axis] is not None and input_shape[axis] is not None and input_shape[axis] != expected[axis]:
+                raise ValueError(
+                    f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis {axis} of '
+                    f"input shape to have value {expected[axis]}, but received input with shape "
+                    f"{tuple(input_shape)}")
+
+    def _fixed_axes(self):
+        """Axes whose size the built weights fix (the last one for layers with weights)."""
+        return (-1,) if self.weights else ()
+
+    # -- calling -------------------------------------------------------------------------------------
+
+    def __call__(self, inputs, training=None):
+        if isinstance(inputs, (list, tuple)) and len(inputs) == 1:
+            inputs = inputs[0]
+        if isinstance(inputs, KerasTensor):
+            return self._call_symbolic(inputs)
+        inputs = _as_float32(inputs)
+        self._maybe_build(inputs.shape)
+        self.check_input_shape(inputs.shape)
+        return self.forward(inputs, bool(training))[0]
+
+    def call(self, inputs, training=False):
+        return self.forward(inputs, training)[0]
+
+    def _call_symbolic(self, inputs):
+        self._maybe_build(inputs.shape)
+        self.check_input_shape(inputs.shape)
+        node = Node(self, inputs)
+        node.output = KerasTensor(self.compute_output_shape(inputs.shape), node=node)
+        self._inbound_nodes.append(node)
+        return node.output
+
+    def forward(self, inputs, training):
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True):
+        raise NotImplementedError(f"{type(self).__name__}.backward")
+
+    # -- graph attributes ---------------------------------------------------------------------------------
+
+    def _only_node(self, attribute):
+        if not self._inbound_nodes:
+            raise AttributeError(
+                f"Layer '{self.name}' has never been called and thus has no defined {attribute}. "
+                "Build the model with an input shape (e.g. `input_shape=` on the first layer or `keras.Input`).")
+        return self._inbound_nodes[0]
+
+    @property
+    def input(self):
+        return self._only_node("input").inputs
+
+    @property
+    def output(self):
+        return self._only_node("output").output
+
+    @property
+    def input_shape(self):
+        return self.input.shape
+
+    @property
+    def output_shape(self):
+        return self.output.shape
+
+    # -- configuration ------------------------------------------------------------------------------------
+
+    def get_config(self):
+        config = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+                      "registered_name": None},
+        }
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = self._batch_input_shape
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def reject_unsupported(layer, **arguments):
+    """Raise ``NotImplementedError`` for a Keras argument that fastconv does not support yet.
+
+    Each keyword is ``name=(value, default)``; only the default is accepted.
+    """
+    for name, (value, default) in arguments.items():
+        if value != default:
+            raise NotImplementedError(
+                f"`{type(layer).__name__}` in fastconv does not support the argument `{name}` yet. "
+                f"Received: {name}={value!r} (only {name}={default!r} is supported)")
+
+
+def check_channels_last(layer, data_format):
+    """Accept ``None``/``'channels_last'``; ``'channels_first'`` is not supported yet."""
+    if data_format not in (None, "channels_last"):
+        raise NotImplementedError(
+            f"`{type(layer).__name__}` in fastconv supports only data_format='channels_last' (NHWC). "
+            f"Received: data_format={data_format!r}")
+
+
+def _batch_shape_from_kwargs(input_shape, batch_input_shape, input_dim):
+    if batch_input_shape is not None:
+        return tuple(batch_input_shape)
+    if input_shape is not None:
+        return (None, *tuple(input_shape))
+    if input_dim is not None:
+        return (None, int(input_dim))
+    return None
+
+
+def _as_float32(inputs):
+    array = np.asarray(inputs)
+    if array.dtype.kind not in "fiub":
+        raise TypeError(f"Layers take real-valued inputs. Received: inputs.dtype={array.dtype}")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+class InputLayer(Layer):
+    """The layer behind ``keras.Input``: it produces the model's input KerasTensor and passes data through."""
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None,
+                 input_tensor=None, name=None, optional=False, **kwargs):
+        if sparse:
+            raise NotImplementedError("fastconv does not support sparse inputs. Received: sparse=True")
+        if input_tensor is not None:
+            raise NotImplementedError("fastconv does not support `input_tensor`. Pass `shape=` instead.")
+        kwargs.pop("ragged", None)
+        super().__init__(name=name or unique_name("input_layer"), dtype=dtype, **kwargs)
+        if batch_shape is None:
+            if shape is None:
+                raise ValueError("You must pass a `shape` argument to `Input`/`InputLayer`. Received: shape=None")
+            shape = (shape,) if isinstance(shape, int) else tuple(shape)
+            batch_shape = (batch_size, *shape)
+        self.batch_shape = tuple(None if d is None else int(d) for d in batch_shape)
+        self.built = True
+        node = Node(self, None)
+        node.output = KerasTensor(self.batch_shape, node=node, name=self.name)
+        self._inbound_nodes.append(node)
+
+    def forward(self, inputs, training):
+        return inputs, None
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True):
+        return grad_outputs, []
+
+    def get_config(self):
+        return {"batch_shape": self.batch_shape, "dtype": "float32", "sparse": False, "ragged": False,
+                "name": self.name, "optional": False}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config.pop("ragged", None)
+        config.pop("batch_input_shape", None)
+        return cls(**config)
+
+
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None,
+          tensor=None, optional=False):
+    """A symbolic model input (``keras.Input``): returns the ``KerasTensor`` of a new ``InputLayer``.
+
+    >>> Input(shape=(28, 28, 1)).shape
+    (None, 28, 28, 1)
+    """
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse,
+                       batch_shape=batch_shape, input_tensor=tensor, name=name, optional=optional)
+    return layer.output

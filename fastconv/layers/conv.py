@@ -1,0 +1,111 @@
+"""``Conv2D``: holds a kernel and a bias and calls ``fastconv.ops``' fused convolution.
+
+Bias add and a ``relu`` (or no) activation are fused into the convolution
+kernel's store, and the activation's mask into the backward kernels' loads;
+any other activation runs afterwards from ``fastconv.activations``.
+"""
+
+from fastconv import activations, initializers, ops, shapes
+from fastconv.layers.base import Layer, check_channels_last, reject_unsupported
+
+
+class Conv2D(Layer):
+    """2-D convolution layer (``keras.layers.Conv2D``), NHWC.
+
+    Output shape ``(batch, OH, OW, filters)`` with ``OH, OW`` from
+    ``fastconv.shapes.conv_output_length``.
+
+    >>> import numpy as np
+    >>> layer = Conv2D(4, 3, padding="same", activation="relu")
+    >>> layer(np.zeros((2, 28, 28, 1), "float32")).shape
+    (2, 28, 28, 4)
+    >>> layer.count_params()
+    40
+    """
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
+                 dilation_rate=(1, 1), groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
+                 lora_rank=None, lora_alpha=None, **kwargs):
+        super().__init__(**kwargs)
+        check_channels_last(self, data_format)
+        reject_unsupported(self, groups=(groups, 1), kernel_regularizer=(kernel_regularizer, None),
+                           bias_regularizer=(bias_regularizer, None),
+                           activity_regularizer=(activity_regularizer, None),
+                           kernel_constraint=(kernel_constraint, None), bias_constraint=(bias_constraint, None),
+                           lora_rank=(lora_rank, None))
+        if not (isinstance(filters, int) and filters > 0):
+            raise ValueError(f"Invalid value for argument `filters`. Expected a positive integer. "
+                             f"Received: filters={filters!r}")
+        self.filters = filters
+        self.kernel_size = shapes.normalize_tuple(kernel_size, "kernel_size")
+        self.strides = shapes.normalize_tuple(strides, "strides")
+        self.padding = shapes.normalize_padding(padding)
+        self.dilation_rate = shapes.normalize_tuple(dilation_rate, "dilation_rate")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError("`strides > 1` is not supported together with `dilation_rate > 1`. "
+                             f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}")
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
+        name = self.activation.__name__
+        self._fused_activation = name if name in ops.ACTIVATIONS else None
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected ndim=4 '
+                             f"(batch, height, width, channels), found ndim={len(input_shape)}. "
+                             f"Full shape received: {tuple(input_shape)}")
+        kernel_shape = (*self.kernel_size, input_shape[-1], self.filters)
+        self.kernel = self.add_weight(kernel_shape, self.kernel_initializer, name="kernel")
+        self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias") if self.use_bias else None
+
+    def compute_output_shape(self, input_shape):
+        return shapes.conv_output_shape(input_shape, self.kernel_size, self.filters, self.strides, self.padding,
+                                        self.dilation_rate)
+
+    def _conv_args(self):
+        return dict(strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate)
+
+    def forward(self, inputs, training):
+        bias = None if self.bias is None else self.bias.value
+        outputs = ops.conv_bias_activation(inputs, self.kernel.value, bias, activation=self._fused_activation,
+                                           **self._conv_args())
+        if self._fused_activation is not None:
+            return outputs, (inputs, outputs, None)
+        activated = self.activation(outputs)
+        return activated, (inputs, activated, outputs)
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True, skip_activation=False):
+        inputs, outputs, pre_activation = context
+        if pre_activation is not None:
+            if not skip_activation:
+                grad_outputs = self.activation.gradient(pre_activation, outputs, grad_outputs)
+            outputs = pre_activation
+        grad_inputs, grad_kernel, grad_bias = ops.conv_bias_activation_grad(
+            inputs, self.kernel.value, outputs, grad_outputs, activation=self._fused_activation,
+            need_grad_inputs=need_grad_inputs, **self._conv_args())
+        return grad_inputs, [grad_kernel, grad_bias] if self.use_bias else [grad_kernel]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": "channels_last",
+            "dilation_rate": self.dilation_rate,
+            "groups": 1,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": None,
+            "bias_regularizer": None,
+            "activity_regularizer": None,
+            "kernel_constraint": None,
+            "bias_constraint": None,
+        }

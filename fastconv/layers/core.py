@@ -1,0 +1,183 @@
+"""Core layers: ``Dense``, ``Flatten``, ``Dropout``, ``Activation`` and ``ReLU``.
+
+``Dense`` is a matrix product (numpy's BLAS is the right tool there); the
+convolution and pooling layers live in ``conv.py`` and ``pooling.py``.
+"""
+
+import numpy as np
+
+from fastconv import activations, initializers, utils
+from fastconv.layers.base import Layer, reject_unsupported
+
+
+class Dense(Layer):
+    """``outputs = activation(inputs @ kernel + bias)`` over the last axis (``keras.layers.Dense``).
+
+    >>> Dense(3)(np.ones((2, 5), "float32")).shape
+    (2, 3)
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, lora_rank=None,
+                 lora_alpha=None, **kwargs):
+        super().__init__(**kwargs)
+        reject_unsupported(self, kernel_regularizer=(kernel_regularizer, None),
+                           bias_regularizer=(bias_regularizer, None),
+                           activity_regularizer=(activity_regularizer, None),
+                           kernel_constraint=(kernel_constraint, None), bias_constraint=(bias_constraint, None),
+                           lora_rank=(lora_rank, None))
+        if not (isinstance(units, int) and units > 0):
+            raise ValueError(f"Invalid value for argument `units`. Expected a positive integer. "
+                             f"Received: units={units!r}")
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
+
+    def build(self, input_shape):
+        if input_shape[-1] is None:
+            raise ValueError(f'The last dimension of the inputs to layer "{self.name}" should be defined. '
+                             f"Found None. Full input shape received: {tuple(input_shape)}")
+        self.kernel = self.add_weight((input_shape[-1], self.units), self.kernel_initializer, name="kernel")
+        self.bias = self.add_weight((self.units,), self.bias_initializer, name="bias") if self.use_bias else None
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def forward(self, inputs, training):
+        pre_activation = inputs @ self.kernel.value
+        if self.bias is not None:
+            pre_activation += self.bias.value
+        outputs = self.activation(pre_activation)
+        return outputs, (inputs, pre_activation, outputs)
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True, skip_activation=False):
+        inputs, pre_activation, outputs = context
+        if not skip_activation:
+            grad_outputs = self.activation.gradient(pre_activation, outputs, grad_outputs)
+        grad = grad_outputs.reshape(-1, self.units)
+        flat_inputs = inputs.reshape(-1, inputs.shape[-1])
+        grads = [flat_inputs.T @ grad]
+        if self.use_bias:
+            grads.append(grad.sum(axis=0))
+        grad_inputs = (grad @ self.kernel.value.T).reshape(inputs.shape) if need_grad_inputs else None
+        return grad_inputs, grads
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": None, "bias_regularizer": None, "kernel_constraint": None,
+                "bias_constraint": None}
+
+
+class Flatten(Layer):
+    """Flattens everything but the batch axis (``keras.layers.Flatten``), in NHWC order."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if data_format not in (None, "channels_last"):
+            raise NotImplementedError(f"`Flatten` in fastconv supports only data_format='channels_last'. "
+                                      f"Received: data_format={data_format!r}")
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        size = None if any(d is None for d in rest) else int(np.prod(rest))
+        return (input_shape[0], size)
+
+    def forward(self, inputs, training):
+        return inputs.reshape(inputs.shape[0], -1), inputs.shape
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True):
+        return grad_outputs.reshape(context), []
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": "channels_last"}
+
+
+class Dropout(Layer):
+    """Inverted dropout (``keras.layers.Dropout``): in training, zero a ``rate`` fraction and scale the rest
+    by ``1 / (1 - rate)``; at inference, the identity."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not (isinstance(rate, (int, float)) and 0 <= rate <= 1):
+            raise ValueError(f"Invalid value for argument `rate`. Expected a float value between 0 and 1. "
+                             f"Received: rate={rate!r}")
+        reject_unsupported(self, noise_shape=(noise_shape, None))
+        self.rate = rate
+        self.seed = seed
+        self._rng = None if seed is None else np.random.default_rng(seed)
+
+    def forward(self, inputs, training):
+        if not training or self.rate == 0:
+            return inputs, None
+        rng = self._rng or utils.rng()
+        keep = np.float32(1.0 - self.rate)
+        mask = (rng.random(inputs.shape, dtype=np.float32) < keep).astype(np.float32)
+        mask /= keep if keep > 0 else 1
+        return inputs * mask, mask
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True):
+        return (grad_outputs if context is None else grad_outputs * context), []
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed, "noise_shape": None}
+
+
+class Activation(Layer):
+    """Applies an activation function (``keras.layers.Activation``)."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def forward(self, inputs, training):
+        outputs = self.activation(inputs)
+        return outputs, (inputs, outputs)
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True, skip_activation=False):
+        if skip_activation:
+            return grad_outputs, []
+        inputs, outputs = context
+        return self.activation.gradient(inputs, outputs, grad_outputs), []
+
+    def get_config(self):
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+class ReLU(Layer):
+    """``keras.layers.ReLU``: ``max_value`` above it, ``x`` from ``threshold`` up, else
+    ``negative_slope * (x - threshold)``."""
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if max_value is not None and max_value < 0:
+            raise ValueError(f"Invalid value for argument `max_value`. Expected a non-negative value or None. "
+                             f"Received: max_value={max_value!r}")
+        if negative_slope < 0:
+            raise ValueError(f"Invalid value for argument `negative_slope`. Expected a non-negative value. "
+                             f"Received: negative_slope={negative_slope!r}")
+        self.max_value, self.negative_slope, self.threshold = max_value, negative_slope, threshold
+
+    def _slope(self, inputs):
+        slope = np.where(inputs >= self.threshold, np.float32(1), np.float32(self.negative_slope))
+        if self.max_value is not None:
+            slope = np.where(inputs >= self.max_value, np.float32(0), slope)
+        return slope
+
+    def forward(self, inputs, training):
+        outputs = np.where(inputs >= self.threshold, inputs, self.negative_slope * (inputs - self.threshold))
+        if self.max_value is not None:
+            outputs = np.minimum(outputs, self.max_value)
+        return outputs.astype(np.float32, copy=False), inputs
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True):
+        return grad_outputs * self._slope(context), []
+
+    def get_config(self):
+        return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope,
+                "threshold": self.threshold}

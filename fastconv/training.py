@@ -1,0 +1,312 @@
+"""``Trainer``: Keras's ``compile``/``fit``/``evaluate``/``predict`` for fastconv models.
+
+The model supplies ``forward``/``backward`` over its graph; this module runs
+the loops: batching, shuffling (from ``fastconv.utils.rng()``, so
+``set_random_seed`` makes runs repeatable), the loss and its gradient, the
+optimizer step, metrics, validation and callbacks. It also stops cleanly on
+Ctrl-C (after the current step) and on a NaN/inf loss.
+"""
+
+import math
+import signal
+import threading
+import warnings
+
+import numpy as np
+
+from fastconv import activations, callbacks as callbacks_module, losses, metrics as metrics_module, optimizers
+from fastconv import utils
+
+
+class Trainer:
+    """Mixin of ``Model``: everything between data and the model's forward and backward passes."""
+
+    def __init__(self):
+        self.optimizer = None
+        self.loss = None
+        self.compiled = False
+        self.stop_training = False
+        self.history = None
+        self._metric_identifiers = []
+        self._metrics = None
+
+    # -- compile --------------------------------------------------------------------------------------
+
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
+        """Configure training: ``optimizer`` and ``loss`` by name or object, ``metrics`` a list (e.g. ``['accuracy']``)."""
+        if loss_weights is not None or weighted_metrics is not None:
+            raise NotImplementedError("fastconv models have one output: `loss_weights` and `weighted_metrics` are "
+                                      "not supported. Received: loss_weights={loss_weights!r}, "
+                                      f"weighted_metrics={weighted_metrics!r}")
+        if loss is None:
+            raise ValueError("Invalid value for argument `loss`. Expected a loss name or object such as "
+                             "'sparse_categorical_crossentropy'. Received: loss=None")
+        if isinstance(metrics, (str, dict)) or (metrics is not None and not isinstance(metrics, (list, tuple))):
+            raise ValueError(f"Invalid value for argument `metrics`. Expected a list of metrics. "
+                             f"Received: metrics={metrics!r}")
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = losses.get(loss)
+        self._metric_identifiers = list(metrics or [])
+        self._metrics = None
+        self.compiled = True
+
+    def _assert_compiled(self, method):
+        if not self.compiled:
+            raise RuntimeError(f"You must call `compile()` before using the model in `{method}()`.")
+
+    def _resolve_metrics(self, y, y_pred):
+        if self._metrics is None:
+            self._metrics = [metrics_module.resolve_metric(m, y, y_pred, self.loss) for m in self._metric_identifiers]
+        return self._metrics
+
+    @property
+    def metrics_names(self):
+        return ["loss"] + [m.name for m in (self._metrics or [])]
+
+    # -- one step ---------------------------------------------------------------------------------------
+
+    def _loss_gradient(self, y, y_pred):
+        """Gradient of the mean loss with respect to the model's output, or to its softmax's logits.
+
+        When the last layer ends in a softmax and the loss is a cross-entropy on
+        probabilities, the two are differentiated together (``probs - labels``),
+        which is stable and what Keras does; the flag tells ``backward`` to skip
+        the softmax's own gradient.
+        """
+        last_layer = self._nodes[-1].layer if self._nodes else None
+        if getattr(last_layer, "activation", None) is activations.softmax and hasattr(
+                self.loss, "gradient_through_softmax"):
+            return self.loss.gradient_through_softmax(y, y_pred), True
+        return self.loss.gradient(y, y_pred), False
+
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
+        """One optimizer step on one batch; returns the loss and metrics of that batch."""
+        self._assert_compiled("train_on_batch")
+        _reject(sample_weight=sample_weight, class_weight=class_weight)
+        x, y = self._check_data(x, y)
+        loss_value, y_pred = self._train_step(x, y)
+        return self._batch_logs(loss_value, y, y_pred, return_dict)
+
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+        """Loss and metrics of one batch, without training."""
+        self._assert_compiled("test_on_batch")
+        _reject(sample_weight=sample_weight)
+        x, y = self._check_data(x, y)
+        y_pred = self._predict_batch(x)
+        return self._batch_logs(self.loss(y, y_pred), y, y_pred, return_dict)
+
+    def predict_on_batch(self, x):
+        return self._predict_batch(self._check_inputs(x))
+
+    def _batch_logs(self, loss_value, y, y_pred, return_dict):
+        metrics = self._resolve_metrics(y, y_pred)
+        for metric in metrics:
+            metric.reset_state()
+            metric.update_state(y, y_pred)
+        logs = {"loss": float(loss_value), **{m.name: float(m.result()) for m in metrics}}
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def _train_step(self, x, y):
+        outputs, tape = self.forward(x, training=True)
+        y_pred = outputs[0]
+        loss_value = self.loss(y, y_pred)
+        grad, through_softmax = self._loss_gradient(y, y_pred)
+        weight_grads = self.backward(tape, grad.astype(np.float32, copy=False), through_softmax)
+        variables = [v for v in self.trainable_weights if id(v) in weight_grads]
+        self.optimizer.apply([weight_grads[id(v)] for v in variables], variables)
+        return loss_value, y_pred
+
+    def _predict_batch(self, x):
+        outputs, _ = self.forward(x, training=False)
+        return outputs[0] if self._single_output else outputs
+
+    # -- data checks ------------------------------------------------------------------------------------
+
+    def _check_data(self, x, y):
+        x = self._check_inputs(x)
+        if y is None:
+            raise ValueError("Invalid value for argument `y`: training and evaluation need targets. Received: y=None")
+        y = np.asarray(y)
+        if len(x) != len(y):
+            raise ValueError("Data cardinality is ambiguous. Make sure all arrays contain the same number of "
+                             f"samples. 'x' sizes: {len(x)} 'y' sizes: {len(y)}")
+        return x, y
+
+    # -- fit --------------------------------------------------------------------------------------------
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
+        """Train for ``epochs`` epochs; returns a ``History`` whose ``history`` dict holds each epoch's logs."""
+        self._assert_compiled("fit")
+        _reject(class_weight=class_weight, sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
+                validation_steps=validation_steps)
+        batch_size = _check_batch_size(batch_size)
+        x, y = self._check_data(x, y)
+        if not 0 <= validation_split < 1:
+            raise ValueError(f"Invalid value for argument `validation_split`. Expected a float in [0, 1). "
+                             f"Received: validation_split={validation_split!r}")
+        if validation_data is not None:
+            if len(validation_data) != 2:
+                raise NotImplementedError("`validation_data` must be a tuple `(x_val, y_val)`; sample weights "
+                                          "are not supported.")
+            x_val, y_val = self._check_data(*validation_data)
+        elif validation_split:
+            split_at = int(math.floor(len(x) * (1.0 - validation_split)))
+            x, x_val = x[:split_at], x[split_at:]
+            y, y_val = y[:split_at], y[split_at:]
+        else:
+            x_val = y_val = None
+
+        steps = math.ceil(len(x) / batch_size)
+        callback_list = callbacks_module.CallbackList(
+            callbacks, model=self, add_history=True, add_progbar=_verbosity(verbose) != 0,
+            verbose=_verbosity(verbose), epochs=epochs, steps=steps)
+        self.stop_training = False
+        self._metrics = None
+        interrupt = _InterruptFlag()
+        callback_list.on_train_begin()
+        with interrupt:
+            for epoch in range(initial_epoch, epochs):
+                callback_list.on_epoch_begin(epoch)
+                order = utils.rng().permutation(len(x)) if shuffle else np.arange(len(x))
+                loss_mean = metrics_module.Mean(name="loss")
+                for metric in self._metrics or []:
+                    metric.reset_state()
+                logs = {}
+                for step in range(steps):
+                    callback_list.on_train_batch_begin(step)
+                    batch = order[step * batch_size:(step + 1) * batch_size]
+                    xb, yb = x[batch], y[batch]
+                    loss_value, y_pred = self._train_step(xb, yb)
+                    loss_mean.update_state(loss_value, sample_weight=len(batch))
+                    for metric in self._resolve_metrics(yb, y_pred):
+                        metric.update_state(yb, y_pred)
+                    logs = {"loss": float(loss_mean.result()),
+                            **{m.name: float(m.result()) for m in self._metrics}}
+                    callback_list.on_train_batch_end(step, logs)
+                    if not np.isfinite(loss_value):
+                        warnings.warn(f"Epoch {epoch + 1}, batch {step + 1}: invalid loss ({float(loss_value)}); "
+                                      "training stopped. Check the inputs for NaN/inf or lower the learning rate.",
+                                      RuntimeWarning, stacklevel=2)
+                        self.stop_training = True
+                    if interrupt.raised:
+                        print(f"\nTraining interrupted (Ctrl-C) in epoch {epoch + 1} after batch {step + 1}; "
+                              "the model keeps the weights of the last completed step.")
+                        self.stop_training = True
+                    if self.stop_training:
+                        break
+                if x_val is not None and not interrupt.raised and (epoch + 1) % validation_freq == 0:
+                    val_logs = self.evaluate(x_val, y_val, batch_size=validation_batch_size or batch_size,
+                                             verbose=0, return_dict=True)
+                    logs.update({f"val_{name}": value for name, value in val_logs.items()})
+                callback_list.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+        callback_list.on_train_end()
+        return self.history
+
+    # -- evaluate and predict ------------------------------------------------------------------------------
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """Mean loss and metrics over ``(x, y)``: ``[loss, *metrics]`` (or a dict with ``return_dict=True``)."""
+        self._assert_compiled("evaluate")
+        _reject(sample_weight=sample_weight, steps=steps)
+        batch_size = _check_batch_size(batch_size)
+        x, y = self._check_data(x, y)
+        loss_mean = metrics_module.Mean(name="loss")
+        metrics = None
+        progress = callbacks_module.ProgbarLogger(verbose=_verbosity(verbose), steps=math.ceil(len(x) / batch_size))
+        for step, start in enumerate(range(0, len(x), batch_size)):
+            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            y_pred = self._predict_batch(xb)
+            loss_mean.update_state(self.loss(yb, y_pred), sample_weight=len(xb))
+            if metrics is None:
+                metrics = [metrics_module.resolve_metric(m, yb, y_pred, self.loss)
+                           for m in self._metric_identifiers]
+                self._metrics = self._metrics or metrics
+            for metric in metrics:
+                metric.update_state(yb, y_pred)
+            progress.show_step(step, {"loss": float(loss_mean.result()),
+                                      **{m.name: float(m.result()) for m in metrics}})
+        logs = {"loss": float(loss_mean.result()), **{m.name: float(m.result()) for m in metrics or []}}
+        progress.finish(logs)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """The model's outputs for ``x``, computed ``batch_size`` samples at a time."""
+        _reject(steps=steps)
+        batch_size = _check_batch_size(batch_size)
+        x = self._check_inputs(x)
+        starts = range(0, len(x), batch_size)
+        progress = callbacks_module.ProgbarLogger(verbose=_verbosity(verbose), steps=len(starts))
+        batches = []
+        for step, start in enumerate(starts):
+            batches.append(self._predict_batch(x[start:start + batch_size]))
+            progress.show_step(step, {})
+        progress.finish({})
+        if not batches:
+            empty = [np.zeros((0, *t.shape[1:]), np.float32) for t in self.outputs]
+            return empty[0] if self._single_output else empty
+        if self._single_output:
+            return np.concatenate(batches)
+        return [np.concatenate(parts) for parts in zip(*batches)]
+
+
+def _reject(**arguments):
+    for name, value in arguments.items():
+        if value is not None:
+            raise NotImplementedError(f"fastconv does not support the argument `{name}` yet. "
+                                      f"Received: {name}={value!r}")
+
+
+def _check_batch_size(batch_size):
+    if batch_size is None:
+        return 32
+    if not (isinstance(batch_size, (int, np.integer)) and batch_size > 0):
+        raise ValueError(f"Invalid value for argument `batch_size`. Expected a positive integer. "
+                         f"Received: batch_size={batch_size!r}")
+    return int(batch_size)
+
+
+def _verbosity(verbose):
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"Invalid value for argument `verbose`. Expected 'auto', 0, 1 or 2. "
+                         f"Received: verbose={verbose!r}")
+    return verbose
+
+
+class _InterruptFlag:
+    """While active (in the main thread), the first Ctrl-C sets ``raised`` instead of interrupting; a second
+    one interrupts as usual."""
+
+    def __init__(self):
+        self.raised = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        if self.raised:
+            signal.signal(signal.SIGINT, self._previous)
+            raise KeyboardInterrupt
+        self.raised = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+        return False

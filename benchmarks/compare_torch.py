@@ -4,7 +4,7 @@ Run from the repository root::
 
     python benchmarks/compare_torch.py                 # full table, about 2 minutes on 2 cores
     python benchmarks/compare_torch.py --quick         # smoke run, a few seconds once kernels are cached
-    python benchmarks/compare_torch.py --threads 2 --repeats 40 --json results.json
+    python benchmarks/compare_torch.py --threads 2 --repeats 60 --json results.json
 
 Method (STYLE.md, "Benchmarks"):
 
@@ -44,7 +44,7 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -57,7 +57,7 @@ if not __package__:  # run as a script: make the `benchmarks` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fastconv  # noqa: E402
-from benchmarks.configs import CONV_CONFIGS, PASSES, POOL_CONFIGS, conv_arrays, pool_arrays  # noqa: E402
+from benchmarks.configs import BATCH, CONV_CONFIGS, PASSES, POOL_CONFIGS, conv_arrays, pool_arrays  # noqa: E402
 from fastconv import ops  # noqa: E402
 
 
@@ -343,13 +343,13 @@ def markdown(conv_rows, pool_rows, info, settings):
         f"Machine: {info['cpu']} ({info['simd']}), {info['logical_cpus']} logical CPUs; "
         f"{info['threads']} threads for both. numba {info['numba']} ({info['numba_threading_layer']} layer), "
         f"torch {info['torch']}, numpy {info['numpy']}, Python {info['python']}. "
-        f"Batch 32, float32; median of {settings['rounds']} interleaved rounds.",
-        "",
+        f"Batch {settings['batch']}, float32; median of {settings['rounds']} interleaved rounds.",
     ]
     foreign = settings.get("foreign_cpu_share")
     if foreign is not None and foreign > FOREIGN_CPU_WARNING:
-        lines[-1:-1] = [f"**Warning: other processes used {foreign:.0%} of the CPU time during this run; "
-                        "these numbers are disturbed. Rerun on a quiet machine.**", ""]
+        lines.append(f"**Warning: other processes used {foreign:.0%} of the CPU time during this run; "
+                     "these numbers are disturbed. Rerun on a quiet machine.**")
+    lines.append("")
     if conv_rows:
         lines += [
             "| layer (NHWC in -> filters) | pass | fastconv ms | fastconv GFLOP/s | torch NCHW ms | torch CL ms "
@@ -389,15 +389,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2, help="threads for both numba and torch (default 2)")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="interleaved timing rounds per configuration and pass (default 40, 3 with --quick)")
+                        help="interleaved timing rounds per configuration and pass (default 60, 2 with --quick)")
     parser.add_argument("--min-sample", type=float, default=None,
-                        help="seconds one timing sample lasts at least (default 0.01, 0.002 with --quick)")
-    parser.add_argument("--quick", action="store_true", help="a few rounds only: a smoke run, not a measurement")
+                        help="seconds one timing sample lasts at least (default 0.01, 0 with --quick)")
+    parser.add_argument("--batch", type=int, default=None, help="batch size (default 32, 4 with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small batch and two rounds: a smoke run that all paths work, not a measurement")
     parser.add_argument("--no-pool", action="store_true", help="skip the pooling table")
     parser.add_argument("--json", metavar="PATH", help="also write every measurement to this JSON file")
     args = parser.parse_args(argv)
-    rounds = args.repeats or (3 if args.quick else 40)
-    min_sample = args.min_sample if args.min_sample is not None else (0.002 if args.quick else 0.01)
+    rounds = args.repeats or (2 if args.quick else 60)
+    min_sample = args.min_sample if args.min_sample is not None else (0.0 if args.quick else 0.01)
+    batch = args.batch or (4 if args.quick else BATCH)
 
     if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
         parser.error(f"--threads must be between 1 and {numba.config.NUMBA_NUM_THREADS} (numba's pool size); "
@@ -405,7 +408,7 @@ def main(argv=None):
     numba.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
     info = machine_info(args.threads)
-    settings = dict(rounds=rounds, min_sample_s=min_sample, quick=args.quick)
+    settings = dict(batch=batch, rounds=rounds, min_sample_s=min_sample, quick=args.quick)
 
     counters = _cpu_counters()
     started = time.perf_counter()
@@ -413,13 +416,13 @@ def main(argv=None):
     pool_families = (fastconv_pool_runners, torch_pool_runners)
     try:
         conv_rows = []
-        for config in CONV_CONFIGS:
+        for config in (replace(c, batch=batch) for c in CONV_CONFIGS):
             arrays = conv_arrays(config)
             runners = [r for family in conv_families for r in family(config, *arrays)]
             conv_rows += compare("conv", config, runners, rounds, min_sample, config.flops)
             print(f"  {config.label}: done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
         pool_rows = []
-        for config in () if args.no_pool else POOL_CONFIGS:
+        for config in (replace(c, batch=batch) for c in (() if args.no_pool else POOL_CONFIGS)):
             arrays = pool_arrays(config)
             runners = [r for family in pool_families for r in family(config, *arrays)]
             pool_rows += compare("pool", config, runners, rounds, min_sample)

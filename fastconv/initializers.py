@@ -52,6 +52,11 @@ class Initializer:
 
     @classmethod
     def from_config(cls, config):
+        config = dict(config)
+        # Keras 3.15 writes these for its variance-scaling initializers; only their default (None) means the same here.
+        for key in ("input_axes", "output_axes"):
+            if config.get(key, None) is None:
+                config.pop(key, None)
         return cls(**config)
 
 

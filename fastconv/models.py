@@ -7,6 +7,8 @@ calls each layer's ``forward`` in topological order and, for training, each
 ``fastconv.saving``.
 """
 
+import sys
+
 import numpy as np
 import rich.console
 import rich.markup
@@ -177,8 +179,35 @@ class Model(Trainer):
         """Print Keras's summary table: each layer's name (type), output shape and parameter count."""
         print_summary(self, line_length, print_fn)
 
+    # -- config and saving: Keras 3's formats, implemented in fastconv.saving ------------------------------
+
     def get_config(self):
-        raise NotImplementedError("Model configs are written by `fastconv.saving`.")
+        """Keras's model config: what a ``.keras`` file's ``config.json`` holds under ``"config"``."""
+        from fastconv import saving
+        return saving.sequential_config(self) if isinstance(self, Sequential) else saving.functional_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """The model (new layers, fresh weights) that ``get_config()``'s dict, or Keras's, describes."""
+        from fastconv import saving
+        if issubclass(cls, Sequential):
+            return saving.sequential_from_config(config, custom_objects, cls=cls)
+        return saving.functional_from_config(config, custom_objects, cls=cls)
+
+    def save(self, filepath, overwrite=True, zipped=None):
+        """Save to a Keras 3 ``.keras`` file (``fastconv.saving.save_model``), atomically."""
+        from fastconv import saving
+        saving.save_model(self, filepath, overwrite=overwrite, zipped=zipped)
+
+    def save_weights(self, filepath, overwrite=True, max_shard_size=None):
+        """Save the weights to a ``.weights.h5`` file in Keras's layout (``fastconv.saving.save_weights``)."""
+        from fastconv import saving
+        saving.save_weights(self, filepath, overwrite=overwrite, max_shard_size=max_shard_size)
+
+    def load_weights(self, filepath, skip_mismatch=False):
+        """Load weights from a ``.weights.h5`` or ``.keras`` file (``fastconv.saving.load_weights``)."""
+        from fastconv import saving
+        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
@@ -336,7 +365,7 @@ def print_summary(model, line_length=None, print_fn=None):
         console = rich.console.Console(highlight=False, force_terminal=False, color_system=None, width=line_length)
         console.begin_capture()
     else:
-        console = rich.console.Console(highlight=False)
+        console = rich.console.Console(highlight=False, width=line_length if not sys.stdout.isatty() else None)
     console.print(f'[bold]Model: "{rich.markup.escape(model.name)}"[/]')
     console.print(table)
     for label, (count, nbytes) in counts:

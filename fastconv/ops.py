@@ -143,7 +143,7 @@ class _ConvSpec:
             )
         if activation not in ACTIVATIONS:
             raise ValueError(
-                f"Invalid value for argument `activation`. Expected one of {sorted(map(str, ACTIVATIONS))}. "
+                f"Invalid value for argument `activation`. Expected one of {list(ACTIVATIONS)}. "
                 f"Received: activation={activation!r}"
             )
         self.activation = ACTIVATIONS[activation]
@@ -152,6 +152,11 @@ class _ConvSpec:
         kernel = _as_float_array(kernel, "kernel")
         _check_ndim(inputs, "inputs", 4, "(batch, height, width, channels)")
         _check_ndim(kernel, "kernel", 4, "(kernel_height, kernel_width, input_channels, filters)")
+        if 0 in kernel.shape[:2]:
+            raise ValueError(
+                "Invalid shape for argument `kernel`. Expected a kernel height and width of at least 1. "
+                f"Received: kernel.shape={kernel.shape}"
+            )
         if kernel.shape[2] != inputs.shape[3]:
             raise ValueError(
                 "Invalid shapes for arguments `inputs` and `kernel`: kernel.shape[2] (input channels) must "

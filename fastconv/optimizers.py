@@ -1,4 +1,4 @@
-"""Optimizers with Keras 3's update rules, defaults, variable order and config: ``SGD``, ``Adam``, ``RMSprop``, ``Adagrad``.
+"""Optimizers with Keras 3's update rules, defaults, variable order and configs: SGD, Adam, RMSprop, Adagrad.
 
 An optimizer updates ``fastconv.variables.Variable``s in place from numpy
 gradients: ``optimizer.apply(grads, variables)`` (or
@@ -692,7 +692,7 @@ def deserialize(config, custom_objects=None):
 
 
 def get(identifier):
-    """Resolve ``identifier`` to an optimizer: ``None``, a name (``'adam'``, ``'SGD'``, any case), a dict, or an optimizer.
+    """Resolve ``identifier`` to an optimizer: ``None``, a name (``'adam'``, any case), a dict or an optimizer.
 
     >>> get("rmsprop").get_config()["rho"]
     0.9

@@ -75,8 +75,8 @@ class Trainer:
         the softmax's own gradient.
         """
         last_layer = self._nodes[-1].layer if self._nodes else None
-        if getattr(last_layer, "activation", None) is activations.softmax and hasattr(
-                self.loss, "gradient_through_softmax"):
+        if (getattr(last_layer, "activation", None) is activations.softmax
+                and hasattr(self.loss, "gradient_through_softmax") and not getattr(self.loss, "from_logits", False)):
             return self.loss.gradient_through_softmax(y, y_pred), True
         return self.loss.gradient(y, y_pred), False
 

@@ -5,10 +5,10 @@ Re-exports under Keras's names, no logic of its own. The objects live in
 """
 
 from fastconv.keras import (activations, callbacks, datasets, initializers, layers, losses, metrics, models,
-                            optimizers, utils)
+                            optimizers, saving, utils)
 from fastconv.layers import Input, Layer
 from fastconv.models import Model, Sequential
 from fastconv.variables import Variable
 
 __all__ = ["activations", "callbacks", "datasets", "initializers", "layers", "losses", "metrics", "models",
-           "optimizers", "utils", "Input", "Layer", "Model", "Sequential", "Variable"]
+           "optimizers", "saving", "utils", "Input", "Layer", "Model", "Sequential", "Variable"]

@@ -237,8 +237,6 @@ class Layer:
             "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
                       "registered_name": None},
         }
-        if self._batch_input_shape is not None:
-            config["batch_input_shape"] = self._batch_input_shape
         return config
 
     @classmethod
@@ -322,7 +320,9 @@ class InputLayer(Layer):
     def from_config(cls, config):
         config = dict(config)
         config.pop("ragged", None)
-        config.pop("batch_input_shape", None)
+        batch_input_shape = config.pop("batch_input_shape", None)  # the Keras 2 name of `batch_shape`
+        if config.get("batch_shape") is None and batch_input_shape is not None:
+            config["batch_shape"] = batch_input_shape
         return cls(**config)
 
 

@@ -1,0 +1,92 @@
+"""The kernels under ``NUMBA_BOUNDSCHECK=1``: the comparisons still pass, and out-of-range indexing raises.
+
+Each check runs in a subprocess, because numba reads ``NUMBA_BOUNDSCHECK`` at
+import, with a fresh ``NUMBA_CACHE_DIR``, because numba's cache index does not
+record the bounds-check flag and would hand back machine code compiled
+without checks. The subprocesses run numba with one thread: numba reports an
+``IndexError`` raised on the calling thread of a parallel loop (wrapped in a
+``SystemError``), but one raised on a worker thread is lost and the call
+returns as if nothing happened (numba 0.68). With one thread every iteration
+runs on the calling thread.
+"""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def boundscheck_env(tmp_path_factory):
+    env = dict(os.environ)
+    env.update(
+        NUMBA_BOUNDSCHECK="1",
+        NUMBA_CACHE_DIR=str(tmp_path_factory.mktemp("numba-boundscheck-cache")),
+        NUMBA_NUM_THREADS="1",
+    )
+    return env
+
+
+def _run(env, *args):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_comparisons_pass_with_boundscheck(boundscheck_env):
+    # float64 only: indexing does not depend on the dtype, and each dtype is another full compilation.
+    result = _run(boundscheck_env, "-m", "pytest", "-q", "-m", "bounds", "-k", "float64", "-p", "no:cacheprovider",
+                  "tests/test_conv.py", "tests/test_pooling.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+    passed = re.search(r"(\d+) passed", result.stdout)
+    assert passed and int(passed.group(1)) >= 15, result.stdout
+
+
+# Each snippet calls a kernel directly (kernels never validate) with one array too small for the loops.
+TOO_SMALL = {
+    "pool_backward_grad_x": """
+        from fastconv.kernels import pooling
+        x, g = np.ones((2, 4, 4, 3)), np.ones((2, 2, 2, 3))
+        grad_x = np.zeros((2, 4, 4, 2))  # one channel short
+        best_value, best_index = np.empty((4, 3)), np.empty((4, 3), np.int64)
+        pooling._pool2d_backward(x, g, grad_x, 2, 2, 2, 2, 0, 0, pooling.MAX, 1, best_value, best_index)
+    """,
+    "conv_grad_kernel_partial_bias": """
+        from fastconv.kernels import conv2d
+        x, g = np.ones((4, 5, 5, 2)), np.ones((4, 3, 3, 3))
+        partial_kernel = np.empty((4, 3, 3, 2, 3))
+        partial_bias = np.empty((1, 3))  # one chunk's row instead of four
+        scratch = np.empty((12, 3))
+        conv2d._conv2d_grad_kernel(x, g, g, partial_kernel, partial_bias, 1, 1, 1, 1, conv2d.LINEAR, scratch)
+    """,
+    "conv_forward_out": """
+        from fastconv.kernels import conv2d
+        x, w, bias = np.ones((2, 5, 5, 2)), np.ones((3, 3, 2, 4)), np.zeros(4)
+        out = np.empty((2, 3, 3, 4))
+        conv2d._conv2d_forward(x, w, bias[:2], out, 1, 1, 1, 1, conv2d.LINEAR)  # bias for 2 of 4 filters
+    """,
+}
+
+
+@pytest.mark.parametrize("snippet", TOO_SMALL)
+def test_out_of_range_index_raises(boundscheck_env, snippet):
+    script = "import numpy as np\n" + textwrap.dedent(TOO_SMALL[snippet]) + textwrap.dedent("""
+        print("no error")
+    """)
+    wrapped = textwrap.dedent("""
+        import sys
+        try:
+            exec(compile(sys.argv[1], "snippet", "exec"))
+        except BaseException as error:
+            # numba wraps an IndexError raised inside a parallel loop in a SystemError.
+            chain = [error, error.__cause__]
+            print("raised", " ".join(type(e).__name__ for e in chain if e is not None))
+    """)
+    result = _run(boundscheck_env, "-c", wrapped, script)
+    assert result.returncode == 0, result.stderr
+    assert "no error" not in result.stdout
+    assert re.search(r"^raised .*\bIndexError\b", result.stdout, re.M), result.stdout + result.stderr

@@ -1,0 +1,76 @@
+"""Results are bitwise identical run to run, for 1 and 2 threads, and when called from several Python threads."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+import pytest
+
+import reference
+from fastconv import ops
+
+
+def _workloads(dtype):
+    """Named calls returning tuples of arrays; the batch of 20 spans all 16 kernel-gradient chunks unevenly."""
+    rng = np.random.default_rng(7)
+    x = reference.random(rng, (20, 9, 8, 5), dtype)
+    w = reference.random(rng, (3, 3, 5, 6), dtype)
+    bias = reference.random(rng, (6,), dtype)
+    g_same = reference.random(rng, (20, 9, 8, 6), dtype)
+    g_strided = reference.random(rng, (20, 4, 3, 6), dtype)
+    out_relu = ops.conv_bias_activation(x, w, bias, padding="same", activation="relu")
+    g_max = reference.random(rng, (20, 5, 4, 5), dtype)
+    g_avg = reference.random(rng, (20, 8, 7, 5), dtype)
+    return {
+        "conv": lambda: (ops.conv(x, w, 1, "same"),),
+        "conv_strided": lambda: (ops.conv(x, w, 2, "valid"),),
+        "conv_dilated": lambda: (ops.conv(x, w, 1, "same", dilation_rate=2),),
+        "conv_grad": lambda: ops.conv_grad(x, w, g_same, 1, "same"),
+        "conv_grad_strided": lambda: ops.conv_grad(x, w, g_strided, 2, "valid"),
+        "conv_bias_relu_grad": lambda: ops.conv_bias_activation_grad(
+            x, w, out_relu, g_same, padding="same", activation="relu"),
+        "max_pool": lambda: (ops.max_pool(x, 3, 2, "same"),),
+        "max_pool_grad": lambda: (ops.max_pool_grad(x, g_max, 3, 2, "same"),),  # overlapping windows
+        "average_pool_grad": lambda: (ops.average_pool_grad(x, g_avg, 2, 1, "valid"),),
+    }
+
+
+def _assert_bitwise_equal(results, expected):
+    assert len(results) == len(expected)
+    for actual, wanted in zip(results, expected):
+        assert actual.dtype == wanted.dtype and actual.shape == wanted.shape
+        assert actual.tobytes() == wanted.tobytes()
+
+
+@pytest.fixture
+def restore_threads():
+    threads = numba.get_num_threads()
+    yield
+    numba.set_num_threads(threads)
+
+
+def test_repeated_runs_are_bitwise_identical(dtype):
+    for call in _workloads(dtype).values():
+        first = call()
+        for _ in range(3):
+            _assert_bitwise_equal(call(), first)
+
+
+def test_one_and_two_threads_are_bitwise_identical(dtype, restore_threads):
+    assert numba.config.NUMBA_NUM_THREADS >= 2, "run on a machine (or NUMBA_NUM_THREADS) with at least 2 threads"
+    workloads = _workloads(dtype)
+    numba.set_num_threads(1)
+    single = {name: call() for name, call in workloads.items()}
+    numba.set_num_threads(2)
+    for name, call in workloads.items():
+        _assert_bitwise_equal(call(), single[name])
+
+
+def test_calls_from_python_threads_match_serial_calls(dtype):
+    workloads = _workloads(dtype)
+    serial = {name: call() for name, call in workloads.items()}  # compiles everything first
+    jobs = list(workloads) * 4
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda name: workloads[name](), jobs))
+    for name, result in zip(jobs, results):
+        _assert_bitwise_equal(result, serial[name])

@@ -1,0 +1,204 @@
+"""fastconv.metrics against Keras 3 (torch backend): streaming results, compile's 'accuracy' rule, configs."""
+
+import os
+import re
+import sys
+
+import numpy as np
+import pytest
+
+from fastconv import losses, metrics
+
+
+def _import_keras():
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = "torch"
+    try:
+        import keras
+    except ImportError:
+        return None
+    return keras if keras.backend.backend() == "torch" else None
+
+
+keras = _import_keras()
+needs_keras = pytest.mark.skipif(keras is None, reason="needs Keras 3 with the torch backend")
+# Keras's torch backend converts its tensors with np.array(x, copy=False), which numpy 2 deprecates.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
+
+
+def _batches(kind, rng, n_batches=4):
+    """Batches of (y_true, y_pred, sample_weight) for one metric case."""
+    out = []
+    for i in range(n_batches):
+        n = 7 + i  # unequal batch sizes, as the last batch of an epoch
+        weight = rng.uniform(0, 2, n).astype(np.float32) if i % 2 else None
+        if kind == "sparse":
+            out.append((rng.integers(0, 4, n), rng.random((n, 4)).astype(np.float32), weight))
+        elif kind == "sparse_column_float":
+            out.append((rng.integers(0, 4, (n, 1)).astype(np.float32), rng.random((n, 4)).astype(np.float32),
+                        weight))
+        elif kind == "categorical":
+            out.append((np.eye(4, dtype=np.float32)[rng.integers(0, 4, n)], rng.random((n, 4)).astype(np.float32),
+                        weight))
+        elif kind == "binary_column":
+            out.append((rng.integers(0, 2, (n, 1)), rng.random((n, 1)).astype(np.float32), weight))
+        elif kind == "binary_flat_labels":
+            out.append((rng.integers(0, 2, n), rng.random((n, 1)).astype(np.float32), weight))
+        elif kind == "binary_multilabel":
+            out.append((rng.integers(0, 2, (n, 3)).astype(np.float32), rng.random((n, 3)).astype(np.float32),
+                        weight))
+        elif kind == "exact":
+            out.append((rng.integers(0, 3, (n, 1)), rng.integers(0, 3, (n, 1)), weight))
+        else:
+            raise AssertionError(kind)
+    return out
+
+
+CASES = [
+    ("SparseCategoricalAccuracy", {}, "sparse"),
+    ("SparseCategoricalAccuracy", {}, "sparse_column_float"),
+    ("CategoricalAccuracy", {}, "categorical"),
+    ("BinaryAccuracy", {}, "binary_column"),
+    ("BinaryAccuracy", {}, "binary_flat_labels"),
+    ("BinaryAccuracy", {"threshold": 0.7}, "binary_multilabel"),
+    ("Accuracy", {}, "exact"),
+]
+
+
+@needs_keras
+@pytest.mark.parametrize("cls_name, kwargs, kind", CASES, ids=[f"{c}-{k}" for c, _, k in CASES])
+def test_streaming_results_match_keras(cls_name, kwargs, kind):
+    rng = np.random.default_rng(0)
+    ours, theirs = getattr(metrics, cls_name)(**kwargs), getattr(keras.metrics, cls_name)(**kwargs)
+    for epoch in range(2):
+        for y_true, y_pred, weight in _batches(kind, rng):
+            ours.update_state(y_true, y_pred, sample_weight=weight)
+            theirs.update_state(y_true, y_pred, sample_weight=weight)
+            result = ours.result()
+            assert result.dtype == np.float32
+            np.testing.assert_allclose(result, keras.ops.convert_to_numpy(theirs.result()), rtol=1e-6)
+        ours.reset_state()
+        theirs.reset_state()
+        assert float(ours.result()) == 0.0
+
+
+@needs_keras
+@pytest.mark.parametrize("values, weight", [
+    (np.arange(6, dtype=np.float32), None),
+    (np.arange(6, dtype=np.float32), np.array([1, 0, 2, 1, 1, 0.5], dtype=np.float32)),
+    (np.arange(12, dtype=np.float32).reshape(6, 2), None),
+    (np.arange(12, dtype=np.float32).reshape(6, 2), np.array([1, 0, 2, 1, 1, 0.5], dtype=np.float32)),
+    (np.arange(12, dtype=np.float32).reshape(6, 2), np.arange(12, dtype=np.float32).reshape(6, 2)),
+    (np.float32(2.5), np.float32(32)),  # fit's running loss: one batch mean weighted by the batch size
+])
+def test_mean_matches_keras(values, weight):
+    ours, theirs = metrics.Mean(name="loss"), keras.metrics.Mean(name="loss")
+    for scale in (1.0, 3.0, 0.5):
+        ours.update_state(values * scale, sample_weight=weight)
+        theirs.update_state(values * scale, sample_weight=weight)
+        np.testing.assert_allclose(ours.result(), keras.ops.convert_to_numpy(theirs.result()), rtol=1e-6)
+    np.testing.assert_allclose(ours.count.value, keras.ops.convert_to_numpy(theirs.count), rtol=1e-6)
+
+
+def test_mean_and_accuracies_by_hand():
+    mean = metrics.Mean()
+    mean.update_state([1, 3, 5, 7])
+    mean.update_state([1, 3], sample_weight=[1, 0])
+    assert float(mean.result()) == pytest.approx(17 / 5)
+    sparse = metrics.SparseCategoricalAccuracy()
+    sparse.update_state([2, 1, 0], [[0.1, 0.6, 0.3], [0.05, 0.95, 0], [0.5, 0.2, 0.3]])
+    sparse.update_state([[0]], [[0.1, 0.9, 0.0]])
+    assert float(sparse.result()) == pytest.approx(2 / 4)
+    binary = metrics.BinaryAccuracy(threshold=0.5)
+    binary.update_state([1, 0, 1], [0.5, 0.2, 0.7])  # 0.5 is not > 0.5
+    assert float(binary.result()) == pytest.approx(2 / 3)
+    # float32(0.3) is above the float64 0.3 but equal to it in float32, the precision Keras compares in.
+    assert metrics.binary_accuracy([0], np.array([0.3], dtype=np.float32), threshold=0.3)[0] == 1.0
+    assert metrics.accuracy([[1], [2]], [1, 3]).tolist() == [[1.0], [0.0]]
+    assert float(metrics.Accuracy()([1, 2, 3, 4], [1, 2, 0, 4])) == pytest.approx(0.75)
+
+
+@needs_keras
+@pytest.mark.parametrize("cls_name", ["Mean", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
+                                      "SparseCategoricalAccuracy"])
+def test_names_configs_variables_and_serialization_equal_keras(cls_name):
+    ours, theirs = getattr(metrics, cls_name)(), getattr(keras.metrics, cls_name)()
+    assert ours.name == theirs.name
+    assert ours.get_config() == theirs.get_config()
+    assert [(v.path, tuple(v.shape), str(v.dtype)) for v in ours.variables] == \
+           [(v.path, tuple(v.shape), str(v.dtype)) for v in theirs.variables]
+    assert metrics.serialize(ours) == keras.metrics.serialize(theirs)
+    again = metrics.deserialize(keras.metrics.serialize(theirs))
+    assert type(again) is type(ours) and again.get_config() == ours.get_config()
+
+
+def test_binary_accuracy_threshold_in_config_round_trip():
+    metric = metrics.BinaryAccuracy(name="acc", threshold=0.3)
+    assert metric.get_config() == {"name": "acc", "dtype": "float32", "threshold": 0.3}
+    assert metrics.BinaryAccuracy.from_config(metric.get_config()).threshold == 0.3
+
+
+# -- compile's rule for 'accuracy' ------------------------------------------------------------------------
+
+SHAPE_CASES = [
+    ((32,), (32, 10)),    # integer labels, softmax: sparse
+    ((32, 1), (32, 10)),  # integer labels in a column: sparse
+    ((32, 10), (32, 10)),  # one-hot: categorical
+    ((32,), (32, 1)),     # binary labels, sigmoid: binary
+    ((32, 1), (32, 1)),
+    ((32, 3), (32, 3)),   # multi-label sigmoid with binary_crossentropy: Keras 3 picks categorical
+    ((32, 5, 5), (32, 5, 5, 4)),  # per-pixel labels: sparse
+]
+
+
+@needs_keras
+@pytest.mark.parametrize("identifier", ["accuracy", "acc", "ACC", "Accuracy"])
+@pytest.mark.parametrize("y_true_shape, y_pred_shape", SHAPE_CASES, ids=str)
+def test_resolve_metric_matches_keras_compile(identifier, y_true_shape, y_pred_shape):
+    from keras.src.trainers.compile_utils import get_metric
+
+    y_true, y_pred = np.zeros(y_true_shape), np.zeros(y_pred_shape)
+    theirs = get_metric(identifier, y_true, y_pred)
+    ours = metrics.resolve_metric(identifier, y_true, y_pred, losses.get("binary_crossentropy"))
+    assert (type(ours).__name__, ours.name) == (type(theirs).__name__, theirs.name)
+
+
+@needs_keras
+@pytest.mark.parametrize("identifier", ["mse", "sparse_categorical_accuracy", "binary_crossentropy",
+                                        "CategoricalAccuracy"])
+def test_resolve_other_metrics_like_keras(identifier):
+    from keras.src.trainers.compile_utils import get_metric
+
+    rng = np.random.default_rng(1)
+    y_true, y_pred = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 6)], rng.random((6, 3)).astype(np.float32)
+    if identifier == "sparse_categorical_accuracy":
+        y_true = rng.integers(0, 3, 6)
+    theirs, ours = get_metric(identifier, y_true, y_pred), metrics.resolve_metric(identifier, y_true, y_pred)
+    assert ours.name == theirs.name == identifier
+    assert isinstance(ours, metrics.MeanMetricWrapper)
+    ours.update_state(y_true, y_pred)
+    theirs.update_state(y_true, y_pred)
+    np.testing.assert_allclose(ours.result(), keras.ops.convert_to_numpy(theirs.result()), rtol=1e-6)
+
+
+def test_resolve_metric_keeps_metric_objects_and_their_names():
+    metric = metrics.BinaryAccuracy(name="bin_acc", threshold=0.2)
+    assert metrics.resolve_metric(metric, np.zeros(4), np.zeros((4, 1))) is metric
+    assert metric.name == "bin_acc"
+
+    def hit_rate(y_true, y_pred):
+        return np.ones(len(y_true), dtype=np.float32)
+
+    wrapped = metrics.resolve_metric(hit_rate, np.zeros(4), np.zeros((4, 1)))
+    assert isinstance(wrapped, metrics.MeanMetricWrapper) and wrapped.name == "hit_rate"
+    with pytest.raises(ValueError, match=re.escape("Expected metric, received `None`")):
+        metrics.resolve_metric(None, np.zeros(4), np.zeros((4, 1)))
+
+
+def test_get_errors():
+    with pytest.raises(NotImplementedError, match=re.escape("The Keras metric `AUC` is not implemented")):
+        metrics.get("AUC")
+    with pytest.raises(ValueError, match=re.escape("Could not interpret metric identifier: nope")):
+        metrics.get("nope")
+    assert metrics.get("accuracy") is metrics.accuracy  # the exact-match function, as keras.metrics.get
+    assert type(metrics.get("Mean")) is metrics.Mean

@@ -51,19 +51,12 @@ class Model(Trainer):
         self.outputs = _tensor_list(outputs, "outputs")
         if len(self.inputs) != 1:
             raise NotImplementedError(f"fastconv models take exactly one input. Received: {len(self.inputs)} inputs")
-        self._nodes = _topological_nodes(self.inputs, self.outputs)
+        self._nodes, self._first_seen = _walk_graph(self.inputs, self.outputs)
 
     @property
     def layers(self):
-        seen, layers = set(), []
-        for tensor in self.inputs:
-            seen.add(id(tensor.node.layer))
-            layers.append(tensor.node.layer)
-        for node in self._nodes:
-            if id(node.layer) not in seen:
-                seen.add(id(node.layer))
-                layers.append(node.layer)
-        return layers
+        """The layers in Keras's order (the input layers first; see :func:`_keras_layer_order`)."""
+        return _keras_layer_order(self.inputs, self._nodes, self._first_seen)
 
     def get_layer(self, name=None, index=None):
         if index is not None:
@@ -306,28 +299,54 @@ def _tensor_list(tensors, argument):
     return items
 
 
-def _topological_nodes(inputs, outputs):
-    """The layer calls between ``inputs`` and ``outputs``, each after the calls it depends on."""
+def _walk_graph(inputs, outputs):
+    """The layer calls between ``inputs`` and ``outputs``, each after the calls it depends on.
+
+    Returns the nodes (a depth-first walk from the outputs, in post-order, as
+    Keras's ``map_graph`` walks) and, for each layer, the index at which the
+    walk first met it.
+    """
     input_ids = {id(t) for t in inputs}
-    order, state = [], {}
+    order, done, first_seen = [], set(), {}
 
     def visit(tensor):
-        if id(tensor) in input_ids:
-            return
         node = tensor.node
-        if node is None or node.inputs is None:
+        if node is None or (node.inputs is None and id(tensor) not in input_ids):
             raise ValueError(f"Graph disconnected: cannot obtain the value of tensor {tensor} from the model's "
                              f"inputs {inputs}.")
-        if state.get(id(node)) == "done":
+        if id(node) in done:
             return
-        state[id(node)] = "visiting"
-        visit(node.inputs)
-        state[id(node)] = "done"
+        first_seen.setdefault(id(node.layer), len(first_seen))
+        if id(tensor) not in input_ids:
+            visit(node.inputs)
+        done.add(id(node))
         order.append(node)
 
     for tensor in outputs:
         visit(tensor)
-    return order
+    calls = [node for node in order if node.inputs is not None]
+    return calls, first_seen
+
+
+def _keras_layer_order(inputs, nodes, first_seen):
+    """Keras's ``model.layers`` order for a functional graph, which also numbers a ``.keras`` file's groups.
+
+    Input layers first, then by decreasing depth (layer calls between a layer
+    and the outputs), ties broken by the order the walk from the outputs first
+    met each layer. For a chain that is input to output; with branches it can
+    differ from the order the layers were called in.
+    """
+    node_depth, layer_depth = {}, {}
+    in_graph = {id(node) for node in nodes}
+    for node in reversed(nodes):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = node_depth[id(node)] = depth
+        parent = node.inputs.node
+        if id(parent) in in_graph:
+            node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+    layers = {id(node.layer): node.layer for node in nodes}
+    ordered = sorted(layers.values(), key=lambda layer: (-layer_depth[id(layer)], first_seen[id(layer)]))
+    return [tensor.node.layer for tensor in inputs] + ordered
 
 
 def print_summary(model, line_length=None, print_fn=None):

@@ -315,8 +315,8 @@ def sequential_from_config(config, custom_objects=None, cls=None):
 
 def functional_config(model):
     """Keras's ``Functional.get_config()``: each layer with its inbound nodes, and the graph's ends."""
-    layers = keras_layer_order(model)
-    nodes = _graph_nodes(model)
+    layers = model.layers
+    nodes = {id(node) for node in model._nodes} | {id(t.node) for t in model.inputs}
     node_index = {}  # id(node) -> its index among its layer's nodes in this model, as Keras renumbers them
     for layer in layers:
         for index, node in enumerate(n for n in layer._inbound_nodes if id(n) in nodes):
@@ -394,54 +394,6 @@ def functional_from_config(config, custom_objects=None, cls=None):
 
     return cls(inputs=tensors(config["input_layers"]), outputs=tensors(config["output_layers"]),
                name=config.get("name"), trainable=config.get("trainable", True))
-
-
-def keras_layer_order(model):
-    """``model.layers`` in Keras's order, which numbers the weight file's groups.
-
-    ``Sequential``: the stack. Functional: Keras's ``map_graph`` order, by
-    decreasing depth (layer calls between a layer and the outputs), ties
-    broken by the order a depth-first walk from the outputs first meets each
-    layer. For a chain that is simply input to output; for a graph with
-    branches it can differ from the order the layers were called in.
-    """
-    if isinstance(model, Sequential):
-        return list(model.layers)
-    ordered_nodes, first_seen = _walk_from_outputs(model)
-    in_graph = {id(node) for node in ordered_nodes}
-    node_depth, layer_depth = {}, {}
-    for node in reversed(ordered_nodes):
-        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
-        layer_depth[id(node.layer)] = depth
-        node_depth[id(node)] = depth
-        if node.inputs is not None and id(node.inputs.node) in in_graph:
-            parent = id(node.inputs.node)
-            node_depth[parent] = max(depth + 1, node_depth.get(parent, 0))
-    layers = {id(node.layer): node.layer for node in ordered_nodes}
-    return sorted(layers.values(), key=lambda layer: (-layer_depth[id(layer)], first_seen[id(layer)]))
-
-
-def _walk_from_outputs(model):
-    """Keras's ``_build_map``: the graph's nodes from inputs to outputs, and each layer's first-visit index."""
-    finished, ordered, first_seen = set(), [], {}
-
-    def visit(tensor):
-        node = tensor.node
-        if id(node) in finished:
-            return
-        first_seen.setdefault(id(node.layer), len(first_seen))
-        if node.inputs is not None:
-            visit(node.inputs)
-        finished.add(id(node))
-        ordered.append(node)
-
-    for output in model.outputs:
-        visit(output)
-    return ordered, first_seen
-
-
-def _graph_nodes(model):
-    return {id(node) for node in _walk_from_outputs(model)[0]}
 
 
 def _all_sequential_layers(model):
@@ -595,7 +547,7 @@ def weight_keys(model):
     ['dense', 'dense_1', 'flatten']
     """
     counts, keys = {}, []
-    for layer in keras_layer_order(model):
+    for layer in model.layers:
         base = to_snake_case(type(layer).__name__)
         count = counts.get(base)
         counts[base] = 0 if count is None else count + 1

@@ -301,14 +301,14 @@ def test_keras_functional_with_branches_loads_in_keras_layer_order(tmp_path):
     keras_model = two_heads(keras.layers, keras.Model)
     keras_model.save(tmp_path / "heads.keras")
     ours = saving.load_model(tmp_path / "heads.keras")
-    assert [layer.name for layer in saving.keras_layer_order(ours)] == [layer.name for layer in keras_model.layers]
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in keras_model.layers]
     for a, b in zip(ours.predict(x, verbose=0), keras_model.predict(x, verbose=0), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
 
     model = two_heads(layers, Model)
     model.save(tmp_path / "heads_fastconv.keras")
     theirs = keras.saving.load_model(tmp_path / "heads_fastconv.keras")
-    assert [layer.name for layer in theirs.layers] == [layer.name for layer in saving.keras_layer_order(model)]
+    assert [layer.name for layer in theirs.layers] == [layer.name for layer in model.layers]
     for a, b in zip(theirs.predict(x, verbose=0), model.predict(x, verbose=0), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
 

@@ -21,7 +21,9 @@ Why these options:
 ``boundscheck=None``
     Follows ``NUMBA_BOUNDSCHECK``: off by default for speed; the test suite runs
     once with ``NUMBA_BOUNDSCHECK=1`` so out-of-range indexing raises
-    ``IndexError`` instead of reading garbage.
+    ``IndexError`` instead of reading garbage. (Run such a check with
+    ``NUMBA_NUM_THREADS=1``: numba 0.68 loses an ``IndexError`` raised on a
+    worker thread of a parallel loop, or wraps it in a ``SystemError``.)
 ``error_model="numpy"``
     Division by zero gives inf/NaN as numpy does, without a Python exception
     check in the inner loop.

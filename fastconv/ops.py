@@ -163,8 +163,8 @@ class _ConvSpec:
                 f"equal inputs.shape[3]. Received: inputs.shape={inputs.shape}, kernel.shape={kernel.shape}"
             )
         self.result_dtype, self.dtype = _dtypes(inputs, kernel)
-        self.inputs = np.ascontiguousarray(inputs, self.dtype)
-        self.kernel = np.ascontiguousarray(kernel, self.dtype)
+        self.inputs = _kernel_array(inputs, self.dtype)
+        self.kernel = _kernel_array(kernel, self.dtype)
         n_filters = kernel.shape[3]
         if bias is None:
             self.bias = np.zeros(n_filters, self.dtype)
@@ -242,7 +242,7 @@ class _PoolSpec:
         inputs = _as_float_array(inputs, "inputs")
         _check_ndim(inputs, "inputs", 4, "(batch, height, width, channels)")
         self.result_dtype, self.dtype = _dtypes(inputs)
-        self.inputs = np.ascontiguousarray(inputs, self.dtype)
+        self.inputs = _kernel_array(inputs, self.dtype)
         self.pads = tuple(
             shapes.padding_amounts(length, size, self.padding, stride)
             for length, size, stride in zip(inputs.shape[1:3], self.pool_size, self.strides)
@@ -325,7 +325,17 @@ def _as_checked_like(value, name, shape, dtype):
         raise ValueError(
             f"Invalid shape for argument `{name}`. Expected {tuple(shape)}. Received: {name}.shape={array.shape}"
         )
-    return np.ascontiguousarray(array, dtype)
+    return _kernel_array(array, dtype)
+
+
+def _kernel_array(array, dtype):
+    """``array`` as a C-contiguous, writeable array of ``dtype``, copied only when it is not one already.
+
+    Writeable because numba compiles a separate copy of every kernel for
+    read-only arrays; a copy is cheaper than that compilation.
+    """
+    array = np.ascontiguousarray(array, dtype)
+    return array if array.flags.writeable else array.copy()
 
 
 def _check_window_fits(input_shape, window, dilation_rate, name):

@@ -256,7 +256,6 @@ class _PoolSpec:
         out_h = self.output_shape[1]
         overlapping = self.strides[0] < self.pool_size[0]
         self.rows_per_task = max(out_h, 1) if overlapping else 1
-        self.tasks = inputs.shape[0] * (out_h // self.rows_per_task)
 
     def _geometry(self):
         return (*self.pool_size, *self.strides, self.pads[0][0], self.pads[1][0])
@@ -268,11 +267,11 @@ class _PoolSpec:
 
     def backward(self, mode):
         grad_inputs = np.zeros(self.inputs.shape, self.dtype)
-        channels = self.inputs.shape[3]
-        best_value = np.empty((self.tasks, channels), self.dtype)
-        best_index = np.empty((self.tasks, channels), np.int64)
+        tasks = self.inputs.shape[0] * (self.output_shape[1] // self.rows_per_task)
+        best_value = np.empty((tasks, self.inputs.shape[3]), self.dtype)
+        best_cell = np.empty((tasks, self.inputs.shape[3]), np.int32)
         _pooling._pool2d_backward(self.inputs, self.grad_output, grad_inputs, *self._geometry(), mode,
-                                  self.rows_per_task, best_value, best_index)
+                                  self.rows_per_task, best_value, best_cell)
         return grad_inputs.astype(self.result_dtype, copy=False)
 
 

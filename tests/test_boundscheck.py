@@ -52,8 +52,8 @@ TOO_SMALL = {
         from fastconv.kernels import pooling
         x, g = np.ones((2, 4, 4, 3)), np.ones((2, 2, 2, 3))
         grad_x = np.zeros((2, 4, 4, 2))  # one channel short
-        best_value, best_index = np.empty((4, 3)), np.empty((4, 3), np.int64)
-        pooling._pool2d_backward(x, g, grad_x, 2, 2, 2, 2, 0, 0, pooling.MAX, 1, best_value, best_index)
+        best_value, best_cell = np.empty((4, 3)), np.empty((4, 3), np.int32)
+        pooling._pool2d_backward(x, g, grad_x, 2, 2, 2, 2, 0, 0, pooling.MAX, 1, best_value, best_cell)
     """,
     "conv_grad_kernel_partial_bias": """
         from fastconv.kernels import conv2d

@@ -72,12 +72,13 @@ def _pool2d_forward(x, out, pool_h, pool_w, stride_h, stride_w, pad_top, pad_lef
 
 @kernel
 def _pool2d_backward(x, grad_out, grad_x, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left,
-                     mode, rows_per_task, best_value, best_index):
+                     mode, rows_per_task, best_value, best_cell):
     """Add ``grad_out`` ``(N, OH, OW, C)`` into ``grad_x`` ``(N, H, W, C)``, which must start zeroed.
 
     Max pooling finds each window's first maximum again from ``x``;
-    ``best_value`` and ``best_index`` ``(tasks, C)`` are per-task scratch for
-    its value and flat position ``ih * W + iw``.
+    ``best_value`` and ``best_cell`` ``(tasks, C)`` are per-task scratch for its
+    value and its cell's row-major number in the window. Both passes over a
+    window run over contiguous channels, so they vectorise.
     """
     n_batch, in_h, in_w, n_channels = x.shape
     _, out_h, out_w, _ = grad_out.shape
@@ -86,27 +87,34 @@ def _pool2d_backward(x, grad_out, grad_x, pool_h, pool_w, stride_h, stride_w, pa
         n = task // tasks_per_image
         first_row = (task - n * tasks_per_image) * rows_per_task
         value = best_value[task]
-        index = best_index[task]
+        cell = best_cell[task]
         for oh in range(first_row, first_row + rows_per_task):
             h_lo, h_hi = _window(oh, stride_h, pad_top, pool_h, in_h)
             for ow in range(out_w):
                 w_lo, w_hi = _window(ow, stride_w, pad_left, pool_w, in_w)
-                g = grad_out[n, oh, ow]
                 if mode == MAX:
-                    value[:] = x[n, h_lo, w_lo]
-                    index[:] = h_lo * in_w + w_lo
+                    for c in range(n_channels):
+                        value[c] = x[n, h_lo, w_lo, c]
+                        cell[c] = 0
+                    k = 0
                     for ih in range(h_lo, h_hi):
                         for iw in range(w_lo, w_hi):
                             for c in range(n_channels):
                                 v = x[n, ih, iw, c]
                                 if _is_better(v, value[c]):
                                     value[c] = v
-                                    index[c] = ih * in_w + iw
-                    for c in range(n_channels):
-                        grad_x[n, index[c] // in_w, index[c] % in_w, c] += g[c]
+                                    cell[c] = k
+                            k += 1
+                    k = 0
+                    for ih in range(h_lo, h_hi):
+                        for iw in range(w_lo, w_hi):
+                            for c in range(n_channels):
+                                if cell[c] == k:
+                                    grad_x[n, ih, iw, c] += grad_out[n, oh, ow, c]
+                            k += 1
                 else:
                     scale = 1.0 / ((h_hi - h_lo) * (w_hi - w_lo))
                     for ih in range(h_lo, h_hi):
                         for iw in range(w_lo, w_hi):
                             for c in range(n_channels):
-                                grad_x[n, ih, iw, c] += g[c] * scale
+                                grad_x[n, ih, iw, c] += grad_out[n, oh, ow, c] * scale

@@ -1,0 +1,270 @@
+"""Explicit SIMD values for numba kernels: a vector type and the few operations the convolution tiles need.
+
+numba has no vector type of its own, and LLVM will not keep an accumulator
+tile in registers when it lives in an array (numba cannot prove that the
+array does not alias the kernel's other arrays). Here a :class:`Vector` is an
+LLVM ``<LANES x float>`` (or ``<LANES x double>``) value with a primitive data
+model, so a local variable of this type is an SSA value that LLVM keeps in a
+register, and each operation below is an ``@intrinsic`` that emits one LLVM
+instruction (a load, a store, a broadcast, ``llvm.fma``...).
+
+The number of lanes is a property of the array's dtype, chosen once from the
+host CPU: 512-bit vectors with AVX-512, 256-bit with AVX2 (or AVX), 128-bit
+otherwise (16, 8 or 4 float32 lanes; half as many float64 lanes). numba's
+cache is keyed on the host CPU's name and features, so machine code cached
+for one width is never loaded on a CPU that would choose another.
+
+Memory operations take a C-contiguous array of any number of dimensions and a
+flat element offset into it. They do not check bounds (not even under
+``NUMBA_BOUNDSCHECK=1``): the kernels that use them compute their offsets
+from shapes that ``fastconv.ops`` has checked, and the tests compare those
+kernels against the reference on shapes that exercise every tail.
+
+Nothing here validates or allocates; the only things exported are the
+operations below, :data:`VECTOR_BITS` and :func:`lanes`.
+"""
+
+import llvmlite.binding as llvm
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+
+def _host_vector_bits():
+    features = llvm.get_host_cpu_features()
+    if features.get("avx512f", False):
+        return 512
+    if features.get("avx2", False) or features.get("avx", False):
+        return 256
+    return 128
+
+
+VECTOR_BITS = _host_vector_bits()
+"""Width in bits of the vectors the tiles use on this CPU (512 with AVX-512, 256 with AVX2)."""
+
+
+def lanes(dtype):
+    """Number of ``dtype`` elements in one vector on this CPU (16 float32 lanes with AVX-512)."""
+    return VECTOR_BITS // (8 * np.dtype(dtype).itemsize)
+
+
+class Vector(types.Type):
+    """numba type of a SIMD vector of ``width`` elements of the numba scalar type ``dtype``."""
+
+    def __init__(self, dtype, width):
+        self.dtype = dtype
+        self.width = width
+        super().__init__(name=f"Vector({dtype}, {width})")
+
+
+@register_model(Vector)
+class _VectorModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        element = dmm.lookup(fe_type.dtype).get_value_type()
+        super().__init__(dmm, fe_type, ir.VectorType(element, fe_type.width))
+
+
+def _vector_of(dtype):
+    """The :class:`Vector` type for numba scalar type ``dtype``, or None if it is not float32/float64."""
+    if dtype not in (types.float32, types.float64):
+        return None
+    return Vector(dtype, VECTOR_BITS // dtype.bitwidth)
+
+
+def _contiguous_float_array(arr):
+    return isinstance(arr, types.Array) and arr.layout == "C" and _vector_of(arr.dtype) is not None
+
+
+def _element_pointer(context, builder, array_type, array, offset, offset_type):
+    """Pointer to element ``offset`` (flat) of a C-contiguous array."""
+    data = context.make_array(array_type)(context, builder, array).data
+    offset = context.cast(builder, offset, offset_type, types.intp)
+    return builder.gep(data, [offset], inbounds=True)
+
+
+def _vector_pointer(context, builder, vector_type, pointer):
+    return builder.bitcast(pointer, context.get_value_type(vector_type).as_pointer())
+
+
+def _lane_mask(builder, vector_type, count):
+    """``<i1 x LANES>`` mask whose lanes ``0 .. count-1`` are set (``count`` an intp, any value)."""
+    width = vector_type.width
+    index_type = ir.IntType(64)
+    iota = ir.Constant(ir.VectorType(index_type, width), [ir.Constant(index_type, i) for i in range(width)])
+    count = builder.sext(count, index_type) if count.type.width < 64 else count
+    splat = _splat(builder, count, width)
+    return builder.icmp_signed("<", iota, splat)
+
+
+def _splat(builder, scalar, width):
+    vector_type = ir.VectorType(scalar.type, width)
+    one = builder.insert_element(ir.Constant(vector_type, ir.Undefined), scalar, ir.Constant(ir.IntType(32), 0))
+    zeros = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
+    return builder.shuffle_vector(one, ir.Constant(vector_type, ir.Undefined), zeros)
+
+
+def _alignment(vector_type):
+    return vector_type.dtype.bitwidth // 8
+
+
+# ----------------------------------------------------------------------------- typing helpers
+
+
+@intrinsic
+def lanes_of(typingctx, arr):
+    """Number of lanes of the vectors ``vload(arr, ...)`` returns: a compile-time constant."""
+    if not _contiguous_float_array(arr):
+        return None
+    width = _vector_of(arr.dtype).width
+
+    def codegen(context, builder, sig, args):
+        return context.get_constant(types.intp, width)
+
+    return types.intp(arr), codegen
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+@intrinsic
+def vload(typingctx, arr, offset):
+    """The vector ``arr.flat[offset : offset + LANES]`` (unaligned load)."""
+    if not (_contiguous_float_array(arr) and isinstance(offset, types.Integer)):
+        return None
+    vector = _vector_of(arr.dtype)
+
+    def codegen(context, builder, sig, args):
+        pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+        return builder.load(_vector_pointer(context, builder, vector, pointer), align=_alignment(vector))
+
+    return vector(arr, offset), codegen
+
+
+@intrinsic
+def vbroadcast(typingctx, arr, offset):
+    """A vector with every lane equal to ``arr.flat[offset]``."""
+    if not (_contiguous_float_array(arr) and isinstance(offset, types.Integer)):
+        return None
+    vector = _vector_of(arr.dtype)
+
+    def codegen(context, builder, sig, args):
+        pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+        return _splat(builder, builder.load(pointer, align=_alignment(vector)), vector.width)
+
+    return vector(arr, offset), codegen
+
+
+@intrinsic
+def vstore(typingctx, arr, offset, value):
+    """``arr.flat[offset : offset + LANES] = value``."""
+    if not (_contiguous_float_array(arr) and isinstance(offset, types.Integer) and value == _vector_of(arr.dtype)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+        builder.store(args[2], _vector_pointer(context, builder, value, pointer), align=_alignment(value))
+        return context.get_dummy_value()
+
+    return types.none(arr, offset, value), codegen
+
+
+@intrinsic
+def vstore_first(typingctx, arr, offset, value, count):
+    """``arr.flat[offset : offset + n] = value[:n]`` with ``n = clip(count, 0, LANES)`` (a masked store).
+
+    Lanes at or after ``count`` are not touched in memory, so a tile can end
+    inside a row whose length is not a multiple of the vector width.
+    """
+    if not (_contiguous_float_array(arr) and isinstance(offset, types.Integer)
+            and value == _vector_of(arr.dtype) and isinstance(count, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+        vector_pointer = _vector_pointer(context, builder, value, pointer)
+        count_value = context.cast(builder, args[3], sig.args[3], types.intp)
+        mask = _lane_mask(builder, value, count_value)
+        vector_type = args[2].type
+        fnty = ir.FunctionType(ir.VoidType(), [vector_type, vector_pointer.type, ir.IntType(32), mask.type])
+        name = f"llvm.masked.store.{_mangle(vector_type)}.p0"
+        store = cgutils.get_or_insert_function(builder.module, fnty, name)
+        builder.call(store, [args[2], vector_pointer, ir.Constant(ir.IntType(32), _alignment(value)), mask])
+        return context.get_dummy_value()
+
+    return types.none(arr, offset, value, count), codegen
+
+
+def _mangle(vector_type):
+    element = {"float": "f32", "double": "f64"}[str(vector_type.element)]
+    return f"v{vector_type.count}{element}"
+
+
+# ----------------------------------------------------------------------------- arithmetic
+
+
+@intrinsic
+def vzeros(typingctx, arr):
+    """A vector of zeros of ``arr``'s dtype (``arr`` only names the dtype)."""
+    if not _contiguous_float_array(arr):
+        return None
+    vector = _vector_of(arr.dtype)
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(context.get_value_type(vector), None)
+
+    return vector(arr), codegen
+
+
+@intrinsic
+def vfma(typingctx, a, b, c):
+    """``a * b + c`` lane by lane, with one rounding (``llvm.fma``)."""
+    if not (isinstance(a, Vector) and a == b == c):
+        return None
+
+    def codegen(context, builder, sig, args):
+        vector_type = args[0].type
+        fnty = ir.FunctionType(vector_type, [vector_type] * 3)
+        fma = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.fma.{_mangle(vector_type)}")
+        return builder.call(fma, args)
+
+    return a(a, b, c), codegen
+
+
+@intrinsic
+def vadd(typingctx, a, b):
+    """``a + b`` lane by lane."""
+    if not (isinstance(a, Vector) and a == b):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fadd(*args)
+
+    return a(a, b), codegen
+
+
+@intrinsic
+def vrelu(typingctx, a):
+    """``0`` where ``a < 0``, else ``a`` (NaN stays NaN and -0.0 stays -0.0, as in the scalar kernels)."""
+    if not isinstance(a, Vector):
+        return None
+
+    def codegen(context, builder, sig, args):
+        zero = ir.Constant(args[0].type, None)
+        return builder.select(builder.fcmp_ordered("<", args[0], zero), zero, args[0])
+
+    return a(a), codegen
+
+
+@intrinsic
+def vselect_positive(typingctx, value, key):
+    """``value`` where ``key > 0``, else ``0`` (the ReLU mask: NaN keys give 0, as ``not out > 0`` does)."""
+    if not (isinstance(value, Vector) and value == key):
+        return None
+
+    def codegen(context, builder, sig, args):
+        zero = ir.Constant(args[0].type, None)
+        return builder.select(builder.fcmp_ordered(">", args[1], zero), args[0], zero)
+
+    return value(value, key), codegen

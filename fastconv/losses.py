@@ -29,10 +29,11 @@ Not here: ``ignore_class``, the focal and other Keras losses (they raise
 ``NotImplementedError`` by name), and masks.
 """
 
-import re
 import warnings
 
 import numpy as np
+
+from fastconv.naming import to_snake_case
 
 EPSILON = 1e-7  # keras.backend.epsilon()
 
@@ -431,7 +432,7 @@ class Loss:
         if reduction not in _REDUCTIONS:
             raise ValueError(f"Invalid value for argument `reduction`. Expected one of {set(_REDUCTIONS)}. "
                              f"Received: reduction={reduction}")
-        self.name = name or _to_snake_case(type(self).__name__)
+        self.name = name or to_snake_case(type(self).__name__)
         self.reduction = reduction
         self.dtype = np.dtype(dtype or "float32").name
 
@@ -513,7 +514,7 @@ class LossFunctionWrapper(Loss):
     """
 
     def __init__(self, fn, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
-        super().__init__(name=name or _to_snake_case(getattr(fn, "__name__", type(fn).__name__)),
+        super().__init__(name=name or to_snake_case(getattr(fn, "__name__", type(fn).__name__)),
                          reduction=reduction, dtype=dtype)
         self.fn = fn
         self._fn_kwargs = kwargs
@@ -755,12 +756,6 @@ class MeanSquaredError(LossFunctionWrapper):
 
 # -- lookup and serialization -----------------------------------------------------------------------------
 
-def _to_snake_case(name):
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
 ALL_OBJECTS = (Loss, LossFunctionWrapper, SparseCategoricalCrossentropy, CategoricalCrossentropy,
                BinaryCrossentropy, MeanSquaredError)
 _CLASSES = {cls.__name__: cls for cls in ALL_OBJECTS}
@@ -813,7 +808,7 @@ def get(identifier):
             return _CLASS_OF_FUNCTION[_FUNCTIONS[identifier]](name=identifier)
         if identifier in _CLASSES and identifier not in ("Loss", "LossFunctionWrapper"):
             return _CLASSES[identifier]()
-        if identifier.lower() in _KERAS_ONLY or _to_snake_case(identifier) in _KERAS_ONLY:
+        if identifier.lower() in _KERAS_ONLY or to_snake_case(identifier) in _KERAS_ONLY:
             raise NotImplementedError(f"The Keras loss `{identifier}` is not implemented in fastconv yet. "
                                       "Supported: " + ", ".join(sorted(_FUNCTIONS)) + ".")
         raise ValueError(f"Could not interpret loss identifier: {identifier}")

@@ -21,18 +21,11 @@ Not here: the other Keras metrics (AUC, precision, ...), which raise
 ``NotImplementedError`` by name.
 """
 
-import re
-
 import numpy as np
 
 from fastconv import losses
+from fastconv.naming import to_snake_case
 from fastconv.variables import Variable
-
-
-def _to_snake_case(name):
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _scalar_variable(name, dtype, path):
@@ -53,7 +46,7 @@ class Metric:
     """
 
     def __init__(self, dtype=None, name=None):
-        self.name = name or _to_snake_case(type(self).__name__)
+        self.name = name or to_snake_case(type(self).__name__)
         self.dtype = np.dtype(dtype or "float32").name
         self._variables = []
 
@@ -333,8 +326,8 @@ def _object_name(obj):
     if hasattr(obj, "name"):
         return obj.name
     if hasattr(obj, "__name__"):
-        return _to_snake_case(obj.__name__)
-    return _to_snake_case(type(obj).__name__)
+        return to_snake_case(obj.__name__)
+    return to_snake_case(type(obj).__name__)
 
 
 def get(identifier):
@@ -358,7 +351,7 @@ def get(identifier):
             return _CLASSES[identifier]()
         if identifier in _FUNCTIONS:
             return _FUNCTIONS[identifier]
-        if identifier.lower() in _KERAS_ONLY or _to_snake_case(identifier) in _KERAS_ONLY:
+        if identifier.lower() in _KERAS_ONLY or to_snake_case(identifier) in _KERAS_ONLY:
             raise NotImplementedError(
                 f"The Keras metric `{identifier}` is not implemented in fastconv yet. Supported: 'accuracy', "
                 + ", ".join(repr(n) for n in sorted(_FUNCTIONS) if n != "accuracy") + ".")

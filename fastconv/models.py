@@ -14,7 +14,8 @@ import rich.console
 import rich.markup
 import rich.table
 
-from fastconv.layers.base import InputLayer, KerasTensor, Layer, _as_float32, unique_name
+from fastconv.layers.base import InputLayer, KerasTensor, Layer, _as_float32
+from fastconv.naming import unique_name
 from fastconv.training import Trainer
 
 

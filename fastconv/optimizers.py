@@ -26,22 +26,12 @@ Not here: learning-rate schedules, EMA (``use_ema``) and gradient
 accumulation; asking for them raises ``NotImplementedError``.
 """
 
-import re
 import warnings
 
 import numpy as np
 
+from fastconv.naming import to_snake_case, unique_name
 from fastconv.variables import Variable
-
-# Keras keeps one process-wide counter per name ("adam", "adam_1", ...).
-_NAME_COUNTS = {}
-
-
-def _to_snake_case(name):
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
 
 def _new_variable(value, name, dtype, path):
     """A non-trainable ``Variable`` holding exactly ``value``'s shape.
@@ -53,13 +43,6 @@ def _new_variable(value, name, dtype, path):
     variable = Variable(value, name=name, trainable=False, dtype=dtype, path=path)
     variable.value = np.array(value, dtype=dtype)
     return variable
-
-
-def _auto_name(class_name):
-    base = _to_snake_case(class_name)
-    count = _NAME_COUNTS.get(base, 0)
-    _NAME_COUNTS[base] = count + 1
-    return base if count == 0 else f"{base}_{count}"
 
 
 class Optimizer:
@@ -123,7 +106,7 @@ class Optimizer:
                 "callable (that takes in the current iteration value and returns the corresponding "
                 f"learning rate value). Received instead: learning_rate={learning_rate}")
 
-        self.name = name if name is not None else _auto_name(type(self).__name__)
+        self.name = name if name is not None else unique_name(to_snake_case(type(self).__name__))
         self.weight_decay = weight_decay
         self.clipnorm = clipnorm
         self.clipvalue = clipvalue

@@ -58,7 +58,8 @@ import numpy as np
 import fastconv
 from fastconv import losses, metrics as metrics_module, optimizers
 from fastconv.layers import LAYER_CLASSES, InputLayer
-from fastconv.layers.base import _dtype_name, to_snake_case
+from fastconv.layers.base import _dtype_name
+from fastconv.naming import to_snake_case
 from fastconv.models import Model, Sequential
 
 KERAS_FORMAT_VERSION = "3.15.1"

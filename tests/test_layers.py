@@ -56,7 +56,7 @@ def test_layer_matches_keras(case, training):
     name, kwargs, shape = case
     x = RNG.standard_normal(shape).astype(np.float32)
     ours = getattr(layers, name)(**kwargs)
-    y = ours(x, training=training)
+    ours.build(shape)
     weights = [w + RNG.standard_normal(w.shape).astype(np.float32) * 0.1 for w in ours.get_weights()]
     if name == "BatchNormalization":
         weights[3] = np.abs(weights[3]) + 0.5  # a valid moving variance
@@ -176,3 +176,13 @@ def test_wrong_channel_count_after_build():
     conv(np.zeros((1, 5, 5, 2), np.float32))
     with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 2"):
         conv(np.zeros((1, 5, 5, 3), np.float32))
+
+
+def test_build_called_directly_marks_the_layer_built_once():
+    dense = layers.Dense(3)
+    dense.build((None, 4))
+    assert dense.built and len(dense.weights) == 2
+    kernel = dense.kernel.numpy()
+    dense(np.ones((2, 4), np.float32))
+    dense.build((None, 4))
+    assert len(dense.weights) == 2 and np.array_equal(dense.kernel.numpy(), kernel)

@@ -15,29 +15,13 @@ Calling a layer on a numpy array computes it; calling it on a ``KerasTensor``
 Loops over pixels live in ``fastconv.ops``, never here.
 """
 
-import re
+import functools
 
 import numpy as np
 
 from fastconv import initializers
+from fastconv.naming import to_snake_case, unique_name
 from fastconv.variables import Variable
-
-_NAME_COUNTS = {}
-
-
-def to_snake_case(name):
-    """Keras's layer-name rule: ``'MaxPooling2D'`` -> ``'max_pooling2d'``, ``'ReLU'`` -> ``'re_lu'``."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def unique_name(base):
-    """``base``, then ``base_1``, ``base_2``, ... within this process, as Keras names layers and models."""
-    count = _NAME_COUNTS.get(base, 0)
-    _NAME_COUNTS[base] = count + 1
-    return base if count == 0 else f"{base}_{count}"
-
 
 class KerasTensor:
     """A symbolic tensor: a shape (``None`` for the batch), a dtype and the graph node that produced it."""
@@ -142,8 +126,17 @@ class Layer:
 
     # -- shapes and building -------------------------------------------------------------------------
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:
+            cls.build = _marks_built(cls.__dict__["build"])
+
     def build(self, input_shape):
-        """Create the weights; layers without weights need not override this."""
+        """Create the weights; layers without weights need not override this.
+
+        As in Keras, calling ``build`` (directly or on the first call) marks the
+        layer built and records ``input_shape``.
+        """
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -151,8 +144,6 @@ class Layer:
     def _maybe_build(self, input_shape):
         if not self.built:
             self.build(tuple(input_shape))
-            self._build_input_shape = tuple(input_shape)
-            self.built = True
 
     def check_input_shape(self, input_shape):
         """Raise a clear error if inputs of ``input_shape`` do not fit this (built) layer."""
@@ -245,6 +236,23 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _marks_built(build):
+    """Wrap a layer's ``build`` so that it runs once and records the shape it was built for."""
+
+    @functools.wraps(build)
+    def build_once(self, input_shape):
+        if self.built:
+            return
+        build(self, tuple(input_shape))
+        self._build_input_shape = tuple(input_shape)
+        self.built = True
+
+    return build_once
+
+
+Layer.build = _marks_built(Layer.build)
 
 
 def reject_unsupported(layer, **arguments):

@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python benchmarks/compare_torch.py                 # full table, about 2 minutes on 2 cores
-    python benchmarks/compare_torch.py --quick         # smoke run, a few seconds once kernels are cached
+    python benchmarks/compare_torch.py                 # full table, about 90 s on an idle 2-core machine
+    python benchmarks/compare_torch.py --quick         # smoke run (batch 4, 2 rounds), about 10 s with cached kernels
     python benchmarks/compare_torch.py --threads 2 --repeats 60 --json results.json
 
 Method (STYLE.md, "Benchmarks"):
@@ -32,7 +32,10 @@ Method (STYLE.md, "Benchmarks"):
 
 To add another framework (Keras, say), write a function like
 :func:`torch_conv_runners` that returns :class:`Runner` objects for a
-configuration and add it to the ``families`` in :func:`main`.
+configuration and add it to ``conv_families`` (or ``pool_families``) in
+:func:`main`; the table then compares fastconv with the best runner of each
+other family. (No name here starts with ``time_`` or ``track_``: asv would
+collect it.)
 """
 
 import argparse
@@ -99,7 +102,7 @@ def fastconv_conv_runners(config, inputs, kernel, grad_output):
                    forward_backward)]
 
 
-def _torch_same_padding(config):
+def _torch_padding(config):
     """``(conv2d padding, F.pad amounts or None)`` reproducing Keras's padding of ``config`` in torch.
 
     The symmetric part goes to ``conv2d`` (no copy); only an asymmetric
@@ -112,7 +115,7 @@ def _torch_same_padding(config):
 
 
 def torch_conv_runners(config, inputs, kernel, grad_output):
-    conv_padding, extra_pad = _torch_same_padding(config)
+    conv_padding, extra_pad = _torch_padding(config)
     strides = tuple(config.strides)
 
     def conv(x, w):

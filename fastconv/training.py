@@ -44,8 +44,11 @@ class Trainer:
         """Configure training: ``optimizer`` and ``loss`` by name or object, ``metrics`` a list (e.g. ``['accuracy']``)."""
         if loss_weights is not None or weighted_metrics is not None:
             raise NotImplementedError("fastconv models have one output: `loss_weights` and `weighted_metrics` are "
-                                      "not supported. Received: loss_weights={loss_weights!r}, "
+                                      f"not supported. Received: loss_weights={loss_weights!r}, "
                                       f"weighted_metrics={weighted_metrics!r}")
+        if self.outputs and len(self.outputs) > 1:
+            raise NotImplementedError(f"fastconv trains models with one output; this one has {len(self.outputs)}. "
+                                      "Use it for `predict` (e.g. feature maps), or train a one-output model.")
         if loss is None:
             raise ValueError("Invalid value for argument `loss`. Expected a loss name or object such as "
                              "'sparse_categorical_crossentropy'. Received: loss=None")

@@ -225,6 +225,8 @@ def test_feature_maps_from_a_trained_sequential_model():
     two = keras.Model(model.inputs, [model.layers[0].output, model.layers[2].output])
     first, second = two.predict(x, verbose=0)
     assert first.shape == (3, 28, 28, 4) and second.shape == (3, 14, 14, 8)
+    with pytest.raises(NotImplementedError, match="fastconv trains models with one output; this one has 2"):
+        two.compile(optimizer="adam", loss="mse")
 
 
 def test_functional_model_trains():

@@ -1,7 +1,8 @@
 """Every numba option fastconv uses, in one place.
 
-Kernels are decorated with :func:`kernel` (a parallel loop nest) or
-:func:`helper` (a small function inlined into kernels); no module sets a numba
+Kernels are decorated with :func:`kernel` (a parallel loop nest),
+:func:`helper` (a small function inlined into kernels) or :func:`microkernel`
+(a generated SIMD register tile that kernels call); no module sets a numba
 option anywhere else.
 
 Why these options:
@@ -48,3 +49,11 @@ kernel = numba.njit(parallel=True, **_OPTIONS)
 
 helper = numba.njit(parallel=False, inline="always", **_OPTIONS)
 """Decorator for a serial helper that kernels call; inlined at the call site."""
+
+microkernel = numba.njit(parallel=False, **_OPTIONS)
+"""Decorator for a serial register tile (``fastconv/kernels/conv2d_tiles.py``) that kernels call.
+
+Not forced inline: a tile is a few hundred unrolled lines, compiled (and
+cached) once as its own function rather than again inside every kernel that
+calls it; the call costs little next to the tile's reduction loop.
+"""

@@ -26,13 +26,23 @@ import numpy as np
 
 from fastconv import shapes
 from fastconv.kernels import conv2d as _conv2d
+from fastconv.kernels import conv2d_tiled as _tiled
 from fastconv.kernels import pooling as _pooling
+from fastconv.kernels import simd as _simd
 
 ACTIVATIONS = {None: _conv2d.LINEAR, "linear": _conv2d.LINEAR, "relu": _conv2d.RELU}
 """Activations that the convolution kernels can fuse, by Keras name."""
 
 _GRAD_KERNEL_CHUNKS = 16
 """Most batch chunks that the kernel gradient sums separately (fixed, so results do not depend on threads)."""
+
+_TILED_DTYPES = (np.dtype(np.float32),)
+"""Dtypes that go to the SIMD-tiled kernels (``kernels/conv2d_tiled.py``); the rest to the scalar loops."""
+
+_DOT_CHANNELS_DIVISOR = 4
+"""The input gradient takes dot products over the filters when the input channels fill at most this
+fraction of a vector (up to 4 float32 channels with AVX-512: RGB or grey images), where a vector of
+input channels would be mostly empty lanes."""
 
 
 # ----------------------------------------------------------------------------- convolution
@@ -81,8 +91,14 @@ def conv_bias_activation(inputs, kernel, bias=None, strides=1, padding="valid", 
     """
     spec = _ConvSpec(inputs, kernel, bias, None, strides, padding, data_format, dilation_rate, activation)
     out = np.empty(spec.output_shape, spec.dtype)
-    _conv2d._conv2d_forward(spec.padded_inputs(), spec.kernel, spec.bias, out, *spec.strides,
-                            *spec.dilation_rate, spec.activation)
+    if spec.tiled:
+        n_pad = _padded_channels(spec.kernel.shape[3], spec.dtype)
+        _tiled._conv2d_forward_tiled(spec.padded_inputs(), _pad_last_axis(spec.kernel, n_pad),
+                                     _pad_last_axis(spec.bias, n_pad), out, *spec.strides,
+                                     spec.activation == _conv2d.RELU)
+    else:
+        _conv2d._conv2d_forward(spec.padded_inputs(), spec.kernel, spec.bias, out, *spec.strides,
+                                *spec.dilation_rate, spec.activation)
     return spec.result(out)
 
 
@@ -104,6 +120,8 @@ def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, p
         outputs = _as_checked_like(outputs, "outputs", spec.output_shape, spec.dtype)
     else:
         outputs = grad_output
+    if spec.tiled:
+        return _conv_grad_tiled(spec, outputs, need_grad_inputs)
     n_batch, height, width, channels = spec.inputs.shape
     k_h, k_w, _, n_filters = spec.kernel.shape
 
@@ -125,6 +143,59 @@ def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, p
     grad_kernel = partial_kernel.sum(axis=0)
     grad_bias = partial_bias.sum(axis=0)
     return grad_inputs, spec.result(grad_kernel), spec.result(grad_bias)
+
+
+def _conv_grad_tiled(spec, outputs, need_grad_inputs):
+    """:func:`conv_bias_activation_grad` on the SIMD-tiled kernels (``spec.tiled``)."""
+    n_batch, height, width, channels = spec.inputs.shape
+    k_h, k_w, _, n_filters = spec.kernel.shape
+    _, out_h, out_w, _ = spec.output_shape
+    stride_h, stride_w = spec.strides
+    (pad_top, _), (pad_left, _) = spec.pads
+    # The masked output gradient with a zero border wide enough for every input pixel's taps
+    # (see _conv2d_grad_input_tiled) and its channels padded to whole vectors.
+    zero_h, zero_w = -(-(k_h - 1) // stride_h), -(-(k_w - 1) // stride_w)
+    g_h = zero_h + max(out_h, (height - 1 + pad_top) // stride_h + 1)
+    g_w = zero_w + max(out_w, (width - 1 + pad_left) // stride_w + 1)
+    f_pad = _padded_channels(n_filters, spec.dtype)
+    gp = np.zeros((n_batch, g_h, g_w, f_pad), spec.dtype)
+    _tiled._conv2d_grad_prepare(spec.grad_output, outputs, gp, zero_h, zero_w, spec.activation == _conv2d.RELU)
+
+    grad_inputs = None
+    if need_grad_inputs:
+        grad_inputs = np.empty(spec.inputs.shape, spec.dtype)
+        if channels * _DOT_CHANNELS_DIVISOR <= _simd.lanes(spec.dtype):
+            kernel_f = _pad_last_axis(spec.kernel[::-1, ::-1], f_pad)
+            _tiled._conv2d_grad_input_dot(gp, kernel_f, grad_inputs, zero_h, zero_w, pad_top, pad_left,
+                                          stride_h, stride_w)
+        else:
+            c_pad = _padded_channels(channels, spec.dtype)
+            kernel_t = _pad_last_axis(spec.kernel[::-1, ::-1].transpose(0, 1, 3, 2), c_pad)
+            _tiled._conv2d_grad_input_tiled(gp, kernel_t, np.zeros(c_pad, spec.dtype), grad_inputs, zero_h, zero_w,
+                                            pad_top, pad_left, stride_h, stride_w, False)
+        grad_inputs = spec.result(grad_inputs)
+
+    chunks = min(n_batch, _GRAD_KERNEL_CHUNKS)
+    partial_kernel = np.empty((chunks, k_h, k_w * channels, f_pad), spec.dtype)
+    partial_bias = np.empty((chunks, f_pad), spec.dtype)
+    _tiled._conv2d_grad_kernel_tiled(spec.padded_inputs(), gp, zero_h, zero_w, out_h, out_w, partial_kernel,
+                                     partial_bias, stride_h, stride_w)
+    grad_kernel = partial_kernel.sum(axis=0).reshape(k_h, k_w, channels, f_pad)[..., :n_filters]
+    grad_bias = partial_bias.sum(axis=0)[:n_filters]
+    return grad_inputs, spec.result(np.ascontiguousarray(grad_kernel)), spec.result(grad_bias)
+
+
+def _padded_channels(count, dtype):
+    """``count`` rounded up to whole SIMD vectors of ``dtype``."""
+    lanes = _simd.lanes(dtype)
+    return -(-count // lanes) * lanes
+
+
+def _pad_last_axis(array, length):
+    """A C-contiguous copy of ``array`` with its last axis zero-padded to ``length``."""
+    padded = np.zeros((*array.shape[:-1], length), array.dtype)
+    padded[..., :array.shape[-1]] = array
+    return padded
 
 
 class _ConvSpec:
@@ -182,6 +253,8 @@ class _ConvSpec:
             inputs.shape, kernel.shape[:2], n_filters, self.strides, self.padding, self.dilation_rate)
         if grad_output is not None:
             self.grad_output = _as_checked_like(grad_output, "grad_output", self.output_shape, self.dtype)
+        # The tiled kernels cover undilated convolutions; their partial sums are private per chunk too.
+        self.tiled = self.dtype in _TILED_DTYPES and self.dilation_rate == (1, 1)
 
     def padded_inputs(self):
         """The inputs with the zero padding of 'same' (a copy only when there is padding)."""

@@ -1,5 +1,8 @@
 """Direct-loop 2-D convolution kernels over NHWC arrays: forward, input gradient, kernel gradient.
 
+The general path: any float dtype, dilation. ``fastconv.ops`` sends undilated
+float32 convolutions to the SIMD-tiled kernels of ``conv2d_tiled.py`` instead.
+
 Kernels only: every argument is preallocated, already padded where the
 docstring says so, of matching dtypes and already checked by ``fastconv.ops``.
 Nothing here validates. Layouts are Keras's: inputs ``(N, H, W, C)``, kernel

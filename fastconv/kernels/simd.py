@@ -268,3 +268,33 @@ def vselect_positive(typingctx, value, key):
         return builder.select(builder.fcmp_ordered(">", args[1], zero), args[0], zero)
 
     return value(value, key), codegen
+
+
+@intrinsic
+def vsum(typingctx, a):
+    """The sum of the lanes of ``a`` (a fixed tree of additions, the same on every call)."""
+    if not isinstance(a, Vector):
+        return None
+
+    def codegen(context, builder, sig, args):
+        vector_type = args[0].type
+        element = vector_type.element
+        fnty = ir.FunctionType(element, [element, vector_type])
+        reduce = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.vector.reduce.fadd.{_mangle(vector_type)}")
+        return builder.call(reduce, [ir.Constant(element, -0.0), args[0]], fastmath=("reassoc",))
+
+    return a.dtype(a), codegen
+
+
+@intrinsic
+def sstore(typingctx, arr, offset, value):
+    """``arr.flat[offset] = value`` for a scalar ``value`` of ``arr``'s dtype."""
+    if not (_contiguous_float_array(arr) and isinstance(offset, types.Integer) and value == arr.dtype):
+        return None
+
+    def codegen(context, builder, sig, args):
+        pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+        builder.store(args[2], pointer)
+        return context.get_dummy_value()
+
+    return types.none(arr, offset, value), codegen

@@ -1,0 +1,315 @@
+"""SIMD-tiled 2-D convolution kernels over NHWC arrays (dilation 1): forward, input gradient, kernel gradient.
+
+The fast path for float32 (``fastconv.ops`` chooses it); ``conv2d.py`` keeps
+the general scalar loops (float64, dilation). Kernels only: every argument is
+preallocated, padded and checked by ``fastconv.ops``; nothing here validates.
+
+The work is done by register tiles generated into ``conv2d_tiles.py`` (one
+local vector variable per accumulator, see ``simd.py``); the kernels here cut
+rows into tiles and call them. Channel axes that the tiles read whole vectors
+of (the kernel's output channels, the bias, the output gradient's channels)
+are zero-padded by the caller to ``CP``/``FP``, a multiple of the vector
+width; results are written with masked stores, so outputs keep their exact
+shapes.
+
+- Forward: each task is one output row; tiles of output pixels x output
+  channel vectors, reduced over (kernel row, kernel column, input channel).
+- Input gradient: the same tiles on the output gradient ``gp`` (masked by the
+  ReLU, zero-bordered) with the kernel flipped and its channel axes swapped.
+  For strides > 1 the input pixels of one row are taken phase by phase
+  (``iw % stride``): every pixel of a phase sees the same kernel taps, every
+  ``stride``-th one, and consecutive pixels of the gradient, so no zeros are
+  multiplied (no dilated gradient).
+  Layers with very few input channels (a model's first layer) take dot
+  products over the output channels instead (:func:`_conv2d_grad_input_dot`).
+- Kernel gradient: for one kernel row, the pairs (kernel column, input
+  channel) are consecutive in the padded input, so the gradient of one kernel
+  row is a small matrix product: rows ``q = kw*C + c`` against output channel
+  vectors, summed over output pixels. The batch is cut into fixed chunks with
+  private partial sums that the caller adds in order, so the result does not
+  depend on the number of threads.
+
+Every tile sums in a fixed order, and where a row's last tile overlaps the
+one before it (the row length is not a multiple of the tile) it recomputes
+and rewrites identical values, so results are bitwise identical for any
+number of threads.
+"""
+
+from numba import prange
+
+from fastconv._jit import helper, kernel
+from fastconv.kernels.conv2d_tiles import (
+    DOT_PIXELS, PIXELS_V1, PIXELS_V2, PIXELS_V2_ALT, ROWS_V1, ROWS_V2, ROWS_V2_ALT, conv_alt_v2, conv_main_v1,
+    conv_main_v2, conv_tail_v1, conv_tail_v2, dot_main, dot_tail, grad_kernel_alt_v2, grad_kernel_main_v1,
+    grad_kernel_main_v2, grad_kernel_tail_v1, grad_kernel_tail_v2)
+from fastconv.kernels.simd import lanes_of, vadd, vload, vstore, vzeros
+
+GRAD_KERNEL_BLOCK_PIXELS = 48
+"""Output pixels (whole rows) per kernel-gradient tile call: enough to hide the tile's load and store of
+its accumulators, few enough that the rows it reads stay in the L1 cache."""
+
+
+@helper
+def _tiles_cover(count, pixels):
+    """Pixels computed when ``count`` pixels go in tiles of ``pixels`` (a huge number if none fits)."""
+    if count < pixels:
+        return 1 << 62
+    return -(-count // pixels) * pixels
+
+
+@helper
+def _conv_row(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, n_out, bias, relu):
+    """``count`` output pixels of one row, all ``n_out`` channels, in tiles (see ``conv2d_tiles``).
+
+    Pixel ``i`` reads ``x`` from ``xo + i*xp`` and is written at ``oo + i*op``.
+    Channels go two vectors at a time while more than one vector is left.
+    Pixels go a main tile at a time (for two vectors, of the size that
+    recomputes fewer pixels), the last tile moved back to end at the row's end
+    (recomputing a few pixels); rows shorter than a main tile go pixel by
+    pixel.
+    """
+    lanes = lanes_of(w)
+    # Channels in blocks of two vectors, and one vector at the end if their number is odd.
+    # (range loops, so the offsets passed to the tiles are typed int64 and not a literal 0: one
+    # compiled copy of each tile.)
+    pairs_end = (n_out + lanes - 1) // (2 * lanes) * (2 * lanes)
+    for f0 in range(0, pairs_end, 2 * lanes):
+        nf = n_out - f0
+        if count >= PIXELS_V2 and _tiles_cover(count, PIXELS_V2_ALT) < _tiles_cover(count, PIXELS_V2):
+            i = 0
+            while i < count:
+                start = min(i, count - PIXELS_V2_ALT)
+                conv_alt_v2(x, xo + start * xp, xj, xl, xp, nj, nl, nk, w, wo + f0, wj, wl, wk,
+                            out, oo + start * op + f0, op, nf, bias, f0, relu)
+                i += PIXELS_V2_ALT
+        elif count >= PIXELS_V2:
+            i = 0
+            while i < count:
+                start = min(i, count - PIXELS_V2)
+                conv_main_v2(x, xo + start * xp, xj, xl, xp, nj, nl, nk, w, wo + f0, wj, wl, wk,
+                             out, oo + start * op + f0, op, nf, bias, f0, relu)
+                i += PIXELS_V2
+        else:
+            for i in range(count):
+                conv_tail_v2(x, xo + i * xp, xj, xl, xp, nj, nl, nk, w, wo + f0, wj, wl, wk,
+                             out, oo + i * op + f0, op, nf, bias, f0, relu)
+    for f0 in range(pairs_end, n_out, lanes):
+        nf = n_out - f0
+        if count >= PIXELS_V1:
+            i = 0
+            while i < count:
+                start = min(i, count - PIXELS_V1)
+                conv_main_v1(x, xo + start * xp, xj, xl, xp, nj, nl, nk, w, wo + f0, wj, wl, wk,
+                             out, oo + start * op + f0, op, nf, bias, f0, relu)
+                i += PIXELS_V1
+        else:
+            for i in range(count):
+                conv_tail_v1(x, xo + i * xp, xj, xl, xp, nj, nl, nk, w, wo + f0, wj, wl, wk,
+                             out, oo + i * op + f0, op, nf, bias, f0, relu)
+
+
+@kernel
+def _conv2d_forward_tiled(x, w, bias, out, stride_h, stride_w, relu):
+    """``out = act(conv(x, w) + bias)``, ``act`` ReLU when ``relu`` is true.
+
+    ``x`` is the padded input ``(N, HP, WP, C)``; ``w`` the kernel
+    ``(KH, KW, C, FP)`` and ``bias`` ``(FP,)``, zero-padded to ``FP >= F``
+    output channels, a multiple of the vector width; ``out`` ``(N, OH, OW, F)``
+    is overwritten. Work is split over the ``N * OH`` output rows.
+    """
+    n_batch, out_h, out_w, n_out = out.shape
+    _, in_h, in_w, n_in = x.shape
+    k_h, k_w, _, n_pad = w.shape
+    for row in prange(n_batch * out_h):
+        n = row // out_h
+        oh = row - n * out_h
+        _conv_row(x, (n * in_h + oh * stride_h) * in_w * n_in, in_w * n_in, n_in, stride_w * n_in, k_h, k_w, n_in,
+                  w, 0, k_w * n_in * n_pad, n_in * n_pad, n_pad,
+                  out, (n * out_h + oh) * out_w * n_out, n_out, out_w, n_out, bias, relu)
+
+
+@kernel
+def _conv2d_grad_prepare(grad_out, out, gp, zero_h, zero_w, relu):
+    """``gp[n, zero_h + oh, zero_w + ow, f] = grad_out[n, oh, ow, f]``, zeroed where ``relu`` and not ``out > 0``.
+
+    ``gp`` ``(N, HG, WG, FP)`` must be zero elsewhere (its border and the
+    padding channels); this writes only the cells above. ``out`` (the forward
+    output) is read only when ``relu`` is true.
+    """
+    n_batch, out_h, out_w, n_out = grad_out.shape
+    for row in prange(n_batch * out_h):
+        n = row // out_h
+        oh = row - n * out_h
+        for ow in range(out_w):
+            dst = gp[n, zero_h + oh, zero_w + ow]
+            for f in range(n_out):
+                g = grad_out[n, oh, ow, f]
+                if relu and not out[n, oh, ow, f] > 0:
+                    g = 0
+                dst[f] = g
+
+
+@helper
+def _taps(i, k, pad, stride):
+    """``(t0, n_taps, o0)``: the taps of a flipped window of ``k`` that reach input index ``i``.
+
+    Input index ``i`` (unpadded; ``pad`` is the forward padding before it)
+    gets the gradient of output ``o`` through flipped tap ``t`` when
+    ``i + pad + t - (k-1) = o * stride``: the taps ``t0, t0 + stride, ...``
+    (``n_taps`` of them, possibly none), from outputs ``o0, o0 + 1, ...``.
+    """
+    t0 = (k - 1 - pad - i) % stride
+    return t0, (k - t0 + stride - 1) // stride, (i + pad + t0 - (k - 1)) // stride
+
+
+@kernel
+def _conv2d_grad_input_tiled(gp, w_t, zero_bias, grad_x, zero_h, zero_w, pad_top, pad_left, stride_h, stride_w,
+                             relu):
+    """Gradient with respect to the (unpadded) input: one task per input row, no two tasks write one cell.
+
+    ``gp`` is the prepared output gradient (see :func:`_conv2d_grad_prepare`)
+    with a zero border of at least ``ceil((KH-1)/stride_h)`` rows above
+    (``zero_h``) and ``ceil((KW-1)/stride_w)`` columns left (``zero_w``), and
+    enough below and right for every input row and column to find its taps;
+    its channel axis may be padded beyond ``F``. ``w_t`` ``(KH, KW, F, CP)``
+    is the kernel flipped and transposed, ``w_t[j, l, f, c] = w[KH-1-j, KW-1-l, c, f]``,
+    zero-padded to ``CP`` channels; ``zero_bias`` is ``CP`` zeros. ``grad_x``
+    ``(N, H, W, C)`` is overwritten; ``pad_top``/``pad_left`` are the forward
+    pass's padding. ``relu`` must be False: an argument rather than a constant
+    so that this kernel and the forward pass share one compiled copy of each
+    tile (a literal ``False`` would compile another).
+
+    Input row ``ih`` of the padded input is reached by the taps ``j`` of the
+    flipped kernel with ``ih + pad_top + j - (KH-1)`` a multiple of the
+    stride, from output row ``(ih + pad_top + j - (KH-1)) / stride``; likewise
+    for columns, phase by phase.
+    """
+    n_batch, in_h, in_w, n_in = grad_x.shape
+    _, g_h, g_w, g_c = gp.shape
+    k_h, k_w, n_f, n_pad = w_t.shape
+    for row in prange(n_batch * in_h):
+        n = row // in_h
+        ih = row - n * in_h
+        j0, nj, oh0 = _taps(ih, k_h, pad_top, stride_h)
+        for phase in range(min(stride_w, in_w)):
+            l0, nl, ow0 = _taps(phase, k_w, pad_left, stride_w)
+            count = (in_w - phase + stride_w - 1) // stride_w
+            _conv_row(gp, ((n * g_h + zero_h + oh0) * g_w + zero_w + ow0) * g_c, g_w * g_c, g_c, g_c, nj, nl, n_f,
+                      w_t, (j0 * k_w + l0) * n_f * n_pad, stride_h * k_w * n_f * n_pad, stride_w * n_f * n_pad,
+                      n_pad, grad_x, ((n * in_h + ih) * in_w + phase) * n_in, stride_w * n_in, count, n_in,
+                      zero_bias, relu)
+
+
+@kernel
+def _conv2d_grad_input_dot(gp, w_f, grad_x, zero_h, zero_w, pad_top, pad_left, stride_h, stride_w):
+    """:func:`_conv2d_grad_input_tiled` for layers with very few input channels, by dot products over ``F``.
+
+    ``gp`` as there, its channels padded to ``FP`` (a multiple of the vector
+    width) with zeros; ``w_f`` ``(KH, KW, C, FP)`` is the kernel flipped,
+    ``w_f[j, l, c, f] = w[KH-1-j, KW-1-l, c, f]``, zero-padded to ``FP``.
+    Each input-gradient value is one dot product, so no vector lane is spent
+    on input channels that do not exist (one channel of a vector of 16).
+    """
+    n_batch, in_h, in_w, n_in = grad_x.shape
+    _, g_h, g_w, g_c = gp.shape
+    k_h, k_w, _, n_pad = w_f.shape
+    n_vectors = n_pad // lanes_of(gp)
+    for row in prange(n_batch * in_h):
+        n = row // in_h
+        ih = row - n * in_h
+        j0, nj, oh0 = _taps(ih, k_h, pad_top, stride_h)
+        for phase in range(min(stride_w, in_w)):
+            l0, nl, ow0 = _taps(phase, k_w, pad_left, stride_w)
+            count = (in_w - phase + stride_w - 1) // stride_w
+            xo = ((n * g_h + zero_h + oh0) * g_w + zero_w + ow0) * g_c
+            oo = ((n * in_h + ih) * in_w + phase) * n_in
+            op = stride_w * n_in
+            for c in range(n_in):
+                wo = (j0 * k_w + l0) * n_in * n_pad + c * n_pad
+                wj = stride_h * k_w * n_in * n_pad
+                wl = stride_w * n_in * n_pad
+                if count >= DOT_PIXELS:
+                    i = 0
+                    while i < count:
+                        start = min(i, count - DOT_PIXELS)
+                        dot_main(gp, xo + start * g_c, g_w * g_c, g_c, g_c, nj, nl, n_vectors, w_f, wo, wj, wl,
+                                 grad_x, oo + start * op + c, op)
+                        i += DOT_PIXELS
+                else:
+                    for i in range(count):
+                        dot_tail(gp, xo + i * g_c, g_w * g_c, g_c, g_c, nj, nl, n_vectors, w_f, wo, wj, wl,
+                                 grad_x, oo + i * op + c, op)
+
+
+@helper
+def _grad_kernel_block(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, n_rows, n_pad):
+    """Add one block of output pixels (``na`` rows of ``nb``) to one kernel row's gradient ``out[oo:]`` ``(n_rows, n_pad)``.
+
+    Kernel-gradient rows go a main tile at a time, then (two vectors) a
+    smaller tile, the remainder one by one (tiles add to ``out``, so they
+    cannot overlap); channels two vectors at a
+    time, the last odd vector alone.
+    """
+    lanes = lanes_of(g)
+    pairs_end = n_pad // (2 * lanes) * (2 * lanes)
+    for f0 in range(0, pairs_end, 2 * lanes):
+        q = 0
+        while q + ROWS_V2 <= n_rows:
+            grad_kernel_main_v2(x, xo + q, xa, xb, g, go + f0, ga, gb, na, nb, out, oo + q * n_pad + f0, n_pad)
+            q += ROWS_V2
+        while q + ROWS_V2_ALT <= n_rows:
+            grad_kernel_alt_v2(x, xo + q, xa, xb, g, go + f0, ga, gb, na, nb, out, oo + q * n_pad + f0, n_pad)
+            q += ROWS_V2_ALT
+        for q in range(q, n_rows):
+            grad_kernel_tail_v2(x, xo + q, xa, xb, g, go + f0, ga, gb, na, nb, out, oo + q * n_pad + f0, n_pad)
+    for f0 in range(pairs_end, n_pad, lanes):
+        q = 0
+        while q + ROWS_V1 <= n_rows:
+            grad_kernel_main_v1(x, xo + q, xa, xb, g, go + f0, ga, gb, na, nb, out, oo + q * n_pad + f0, n_pad)
+            q += ROWS_V1
+        for q in range(q, n_rows):
+            grad_kernel_tail_v1(x, xo + q, xa, xb, g, go + f0, ga, gb, na, nb, out, oo + q * n_pad + f0, n_pad)
+
+
+@kernel
+def _conv2d_grad_kernel_tiled(x, gp, zero_h, zero_w, out_h, out_w, partial_kernel, partial_bias,
+                              stride_h, stride_w):
+    """Per-chunk partial sums of the kernel and bias gradients.
+
+    ``x`` is the padded input ``(N, HP, WP, C)``; ``gp`` the prepared output
+    gradient of :func:`_conv2d_grad_input_tiled`, output pixel ``(oh, ow)`` at
+    ``gp[n, zero_h + oh, zero_w + ow]``, ``(N, HG, WG, FP)`` with ``FP`` a
+    multiple of the vector width and ``out_h x out_w`` output pixels.
+    ``partial_kernel`` is ``(P, KH, KW*C, FP)`` (the kernel gradient with its
+    column and input-channel axes merged) and ``partial_bias`` ``(P, FP)``;
+    both are overwritten. Chunk ``p`` holds batch items ``p*N//P`` to
+    ``(p+1)*N//P``; each task owns one (chunk, kernel row) pair and, for kernel
+    row 0, the chunk's bias row. The caller adds the ``P`` partials in order.
+    """
+    n_chunks, k_h, n_rows, n_pad = partial_kernel.shape
+    n_batch, in_h, in_w, n_in = x.shape
+    _, g_h, g_w, g_c = gp.shape
+    lanes = lanes_of(gp)
+    rows_per_block = max(1, GRAD_KERNEL_BLOCK_PIXELS // max(out_w, 1))
+    for task in prange(n_chunks * k_h):
+        p = task // k_h
+        kh = task - p * k_h
+        partial_kernel[p, kh] = 0
+        oo = (p * k_h + kh) * n_rows * n_pad
+        first = p * n_batch // n_chunks
+        last = (p + 1) * n_batch // n_chunks
+        for n in range(first, last):
+            for oh in range(0, out_h, rows_per_block):
+                na = min(rows_per_block, out_h - oh)
+                _grad_kernel_block(x, ((n * in_h + oh * stride_h + kh) * in_w) * n_in, stride_h * in_w * n_in,
+                                   stride_w * n_in, gp, ((n * g_h + zero_h + oh) * g_w + zero_w) * g_c, g_w * g_c,
+                                   g_c, na, out_w, partial_kernel, oo, n_rows, n_pad)
+        if kh == 0:
+            for f0 in range(0, n_pad, lanes):
+                total = vzeros(gp)
+                for n in range(first, last):
+                    for oh in range(out_h):
+                        go = ((n * g_h + zero_h + oh) * g_w + zero_w) * g_c + f0
+                        for ow in range(out_w):
+                            total = vadd(total, vload(gp, go + ow * g_c))
+                vstore(partial_bias, p * n_pad + f0, total)

@@ -1,4 +1,4 @@
-"""Benchmark configurations and their FLOP counts, shared by the comparison scripts (and the asv suite).
+"""Benchmark configurations and their FLOP counts, shared by the comparison scripts and the asv suite.
 
 A configuration is one layer's shapes: batch, spatial size, channels, window,
 strides and padding. Output shapes and 'same' padding come from
@@ -10,6 +10,10 @@ convention, so GFLOP/s figures compare with other libraries' numbers)::
 
     forward           = 2 * N * OH * OW * KH * KW * C * F
     forward+backward  = 3 * forward   (input gradient and kernel gradient cost one forward each)
+
+A training step of the textbook CNN counts 3x the FLOPs of its forward pass,
+the same convention (its first layer's input gradient is never computed, so
+this overstates the work by 1.5%).
 
 Pooling has no meaningful FLOP count; its benchmarks report times and ratios.
 
@@ -26,7 +30,7 @@ or ``timeraw_``: asv would collect them as benchmarks.
 0.603979776
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -162,3 +166,74 @@ POOL_CONFIGS = tuple(
     for i, (size, channels) in enumerate(((28, 32), (14, 64)), start=1)
 )
 """2x2 pooling after each of the textbook CNN's convolution layers, max and average."""
+
+
+# ----------------------------------------------------------------------------- the asv grid
+
+GRID_PADDINGS = ("valid", "same")
+GRID_STRIDES = (1, 2)
+GRID_KERNEL_SIZES = (3, 5)
+GRID_LAYERS = ("28x28x1->32", "14x14x32->64", "32x32x64->64", "16x16x64->128")
+"""Input size and channel pair of each grid layer, ``HxWxC->F``: the textbook CNN's two convolutions, the
+mid-sized layer of the table above, and a wide layer (what follows a stride-2 convolution of the third)."""
+GRID_BATCHES = (1, 32)
+"""Batch 1 (inference latency, the least parallel work per call) and 32 (a training batch)."""
+
+
+def parse_layer(layer):
+    """``"28x28x1->32"`` -> ``(28, 28, 1, 32)``: height, width, channels, filters.
+
+    >>> parse_layer("16x16x64->128")
+    (16, 16, 64, 128)
+    """
+    size, filters = layer.split("->")
+    height, width, channels = (int(v) for v in size.split("x"))
+    return height, width, channels, int(filters)
+
+
+def grid_conv_config(padding, strides, kernel_size, layer, batch):
+    """The :class:`ConvConfig` of one point of the asv grid (square kernel and strides).
+
+    >>> grid_conv_config("same", 2, 5, "14x14x32->64", 32).label
+    '14x14x32->64 5x5 s2 same'
+    """
+    height, width, channels, filters = parse_layer(layer)
+    return ConvConfig(f"{layer} {kernel_size}x{kernel_size}", batch, height, width, channels, filters,
+                      (kernel_size, kernel_size), (strides, strides), padding)
+
+
+POOL_GRID_MODES = ("max", "average")
+POOL_GRID_PADDINGS = ("valid", "same")
+POOL_GRID_STRIDES = (1, 2)
+POOL_GRID_SIZES = (2, 3)
+POOL_GRID_INPUTS = ("28x28x32", "14x14x64")
+"""The inputs of the textbook CNN's two pooling layers, ``HxWxC``."""
+
+
+def grid_pool_config(mode, padding, strides, pool_size, inputs, batch=BATCH):
+    """The :class:`PoolConfig` of one point of the pooling grid (square window and strides).
+
+    >>> grid_pool_config("max", "same", 2, 3, "14x14x64").output_shape
+    (32, 7, 7, 64)
+    """
+    height, width, channels = (int(v) for v in inputs.split("x"))
+    return PoolConfig(f"{mode} {inputs}", mode, batch, height, width, channels, (pool_size, pool_size),
+                      (strides, strides), padding)
+
+
+TEXTBOOK_DENSE = ((7 * 7 * 64, 100), (100, 10))
+"""(inputs, units) of the textbook CNN's two Dense layers."""
+
+
+def textbook_flops(batch, pass_name="forward"):
+    """FLOPs of the textbook CNN's convolutions and Dense layers on ``batch`` images (pooling, activations,
+    the loss and the optimizer are not counted).
+
+    >>> round(textbook_flops(32) / 1e6, 1)
+    265.8
+    >>> textbook_flops(32, "forward+backward") == 3 * textbook_flops(32)
+    True
+    """
+    forward = sum(replace(c, batch=batch).flops() for c in CONV_CONFIGS[:2])
+    forward += sum(2 * batch * inputs * units for inputs, units in TEXTBOOK_DENSE)
+    return forward * (BACKWARD_FLOP_FACTOR if pass_name == "forward+backward" else 1)

@@ -1,0 +1,179 @@
+"""The asv suite in ``benchmarks/`` stays runnable: every benchmark is collectable, and a subset runs under asv.
+
+asv collects only methods named ``time_*``, ``track_*``, ``peakmem_*``,
+``mem_*`` and ``timeraw_*``; a misnamed one silently never runs, and a
+``params`` list out of step with ``param_names`` mislabels every result.
+The structural tests catch both without running anything. The last test runs
+:data:`CI_SUBSET` through asv itself (``asv run --python=same --quick``: each
+benchmark once, in a fresh process, as asv always runs them), then
+``asv publish``, all in temporary folders, and fails if any benchmark failed.
+docs/performance.md shows the same command.
+"""
+
+import importlib
+import inspect
+import json
+import math
+import os
+import pathlib
+import re
+import site
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BENCHMARK_DIR = ROOT / "benchmarks"
+MODULES = sorted(path.stem for path in BENCHMARK_DIR.glob("bench_*.py"))
+BENCHMARK_NAME = re.compile(r"^(time_|track_|peakmem_|mem_|timeraw_)")
+"""The method names asv collects (its ``name_regex`` of each benchmark type, for methods)."""
+HOOKS = {"setup", "teardown", "setup_cache"}
+
+CI_SUBSET = (
+    r"bench_conv\..*\('valid', 1, 3, '28x28x1->32', 1\)",
+    r"bench_conv\..*\('same', 2, 3, '14x14x32->64', 1\)",
+    r"bench_pooling\..*\('(max|average)', 'same', 2, 3, '14x14x64'\)",
+    r"bench_training\.",
+    r"bench_compile\..*(pooling|import)",
+)
+"""``asv run --bench`` regexes: two convolution grid points at batch 1 (a 1-channel 'valid' layer, and a
+stride-2 'same' one, whose padding is asymmetric), max and average pooling at one point, the training
+step, and compile time of the pooling kernels. 45-70 s on 2 cores, with a warm or an empty numba cache."""
+
+
+@pytest.fixture(scope="module")
+def modules():
+    sys.path.insert(0, str(ROOT))  # asv imports the suite as the package `benchmarks`, from the repository root
+    try:
+        yield {name: importlib.import_module(f"benchmarks.{name}") for name in MODULES}
+    finally:
+        sys.path.remove(str(ROOT))
+
+
+def _benchmark_classes(module):
+    return [cls for name, cls in vars(module).items()
+            if inspect.isclass(cls) and not name.startswith("_") and not inspect.isabstract(cls)
+            and any(BENCHMARK_NAME.match(attr) for attr in dir(cls))]
+
+
+def test_the_suite_covers_issue_4():
+    assert {"bench_conv", "bench_pooling", "bench_training", "bench_compile"} <= set(MODULES)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_benchmark_is_collected(modules, name):
+    module = modules[name]
+    classes = [cls for cls_name, cls in vars(module).items()
+               if inspect.isclass(cls) and cls.__module__ == module.__name__ and not cls_name.startswith("_")]
+    assert classes or any(BENCHMARK_NAME.match(attr) for attr in vars(module)), f"{name} defines no benchmark"
+    for cls in classes:
+        methods = [attr for attr, _ in inspect.getmembers(cls, inspect.isfunction)]
+        benchmarks = [attr for attr in methods if BENCHMARK_NAME.match(attr)]
+        assert benchmarks, f"{cls.__name__} has no time_/track_/peakmem_ method: asv would run nothing of it"
+        # Helpers are private (`_name`); any other public method is most likely a misnamed benchmark.
+        misnamed = [attr for attr in methods if not attr.startswith("_") and attr not in benchmarks + list(HOOKS)]
+        assert not misnamed, f"{cls.__name__}: asv never runs {misnamed}"
+        for attr in benchmarks:
+            if attr.startswith("track_"):
+                assert getattr(getattr(cls, attr), "unit", None) or getattr(cls, "unit", None), \
+                    f"{cls.__name__}.{attr} reports a number without a unit"
+    # A benchmark class imported from another module would be collected (and run) twice.
+    for cls in _benchmark_classes(module):
+        assert cls.__module__ == module.__name__, f"{name} imports the benchmark class {cls.__name__}"
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_params_and_param_names_agree(modules, name):
+    for cls in _benchmark_classes(modules[name]):
+        if not hasattr(cls, "params"):
+            continue
+        params, names = cls.params, cls.param_names
+        assert all(isinstance(values, (list, tuple)) for values in params), f"{cls.__name__}: params is a list of lists"
+        assert len(params) == len(names), f"{cls.__name__}: {len(params)} params, {len(names)} param_names"
+        for values, param in zip(params, names):
+            assert values, f"{cls.__name__}: no values for {param}"
+            assert len({repr(v) for v in values}) == len(values), f"{cls.__name__}: repeated values of {param}"
+        for attr in ("setup", *(a for a in dir(cls) if BENCHMARK_NAME.match(a))):
+            if not hasattr(cls, attr):
+                continue
+            signature = inspect.signature(getattr(cls(), attr))
+            signature.bind(*(values[0] for values in params))  # asv passes one value of each parameter
+
+
+def test_plot_draws_compare_torch_results(modules, tmp_path):
+    """plot_performance.py draws what compare_torch.py measures (one tiny layer and pooling, one round)."""
+    from dataclasses import replace
+
+    from benchmarks import compare_torch, plot_performance
+    from benchmarks.configs import CONV_CONFIGS, POOL_CONFIGS, conv_arrays, pool_arrays
+
+    conv_config, pool_config = replace(CONV_CONFIGS[1], batch=2), replace(POOL_CONFIGS[0], batch=2)
+    conv_runners = [r for family in (compare_torch.fastconv_conv_runners, compare_torch.torch_conv_runners)
+                    for r in family(conv_config, *conv_arrays(conv_config))]
+    pool_runners = [r for family in (compare_torch.fastconv_pool_runners, compare_torch.torch_pool_runners)
+                    for r in family(pool_config, *pool_arrays(pool_config))]
+    report = dict(settings=dict(batch=2),
+                  conv=compare_torch.compare("conv", conv_config, conv_runners, 1, 0.0, conv_config.flops),
+                  pool=compare_torch.compare("pool", pool_config, pool_runners, 1, 0.0))
+    report["machine"] = compare_torch.machine_info(1)  # after the kernels ran: it names numba's threading layer
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    assert plot_performance.main([str(tmp_path / "report.json"), "-o", str(tmp_path / "plot.png")]) == 0
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_docs_show_the_ci_subset():
+    page = (ROOT / "docs" / "performance.md").read_text()
+    for regex in CI_SUBSET:
+        assert f'-b "{regex}"' in page, f"docs/performance.md does not show the CI subset's {regex!r}"
+
+
+def _git_head():
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("asv records results under a commit: needs a git checkout")
+
+
+def test_asv_runs_the_ci_subset(tmp_path):
+    """asv machine, asv run (quick, the CI subset) and asv publish, with every file in ``tmp_path``."""
+    from asv.util import load_json
+
+    config = load_json(ROOT / "asv.conf.json", js_comments=True)
+    assert config["environment_type"] == "existing" and config["benchmark_dir"] == "benchmarks"
+    config.update(repo=str(ROOT), benchmark_dir=str(BENCHMARK_DIR), results_dir=str(tmp_path / "results"),
+                  html_dir=str(tmp_path / "html"), env_dir=str(tmp_path / "env"))
+    config_path = tmp_path / "asv.conf.json"
+    config_path.write_text(json.dumps(config))
+    # asv keeps machine details in ~/.asv-machine.json: a temporary HOME keeps the user's home untouched.
+    env = dict(os.environ, HOME=str(tmp_path / "home"), PYTHONUSERBASE=site.getuserbase())
+    (tmp_path / "home").mkdir()
+
+    def asv(*args, timeout=600):
+        result = subprocess.run([sys.executable, "-m", "asv", *args, "--config", str(config_path)], cwd=tmp_path,
+                                env=env, capture_output=True, text=True, timeout=timeout)
+        return result, f"asv {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+
+    result, report = asv("machine", "--yes", "--machine", "ci")
+    assert result.returncode == 0, report
+    run_args = ["run", "--python=same", "--quick", "--show-stderr", "--machine", "ci", "--set-commit-hash",
+                _git_head()]
+    for regex in CI_SUBSET:
+        run_args += ["-b", regex]
+    result, report = asv(*run_args, timeout=900)
+    assert result.returncode == 0, report
+
+    (results_file,) = [p for p in (tmp_path / "results" / "ci").glob("*.json") if p.name != "machine.json"]
+    results = json.loads(results_file.read_text())["results"]
+    assert {name.split(".")[0] for name in results} == set(MODULES), report
+    for name, row in results.items():
+        values = row[0] if isinstance(row[0], list) else [row[0]]
+        ran = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+        # Outside the subset a parameter combination is NaN (not run); a failed one is None.
+        assert None not in values, f"{name} failed:\n{report}"
+        assert ran and all(v > 0 for v in ran), f"{name}: {values}\n{report}"
+
+    result, report = asv("publish")
+    assert result.returncode == 0, report
+    assert (tmp_path / "html" / "index.html").exists(), report

@@ -2,7 +2,10 @@
 
 - ``fastconv.ops``: the functional API (``conv``, ``conv_grad``, ``max_pool``, ...).
 - ``fastconv.shapes``: output-shape and padding arithmetic.
-- ``fastconv.kernels``: the jitted loops behind ``ops``.
+- ``fastconv.kernels``: the jitted loops behind ``ops`` (every numba option is in ``fastconv._jit``).
+- ``fastconv.keras``: the drop-in for ``from tensorflow import keras``; its objects live in
+  ``layers``, ``models`` (with ``training``), ``optimizers``, ``losses``, ``metrics``,
+  ``callbacks``, ``saving``, ``datasets`` and ``utils``.
 """
 
 __version__ = "0.1.0"

@@ -153,7 +153,8 @@ class Model(Trainer):
                 grad_inputs, layer_grads = node.layer.backward(context, grad, need_grad_inputs)
             if node.layer.trainable:
                 for variable, g in zip(node.layer._trainable_weights, layer_grads):
-                    weight_grads[id(variable)] = weight_grads.get(id(variable), 0) + g
+                    key = id(variable)  # a layer called twice adds its gradients (no copy when called once)
+                    weight_grads[key] = weight_grads[key] + g if key in weight_grads else g
             if need_grad_inputs:
                 key = id(node.inputs)
                 grads[key] = grads[key] + grad_inputs if key in grads else grad_inputs

@@ -1,4 +1,5 @@
-"""The public functional API: convolution and pooling on NHWC numpy arrays, forward and backward.
+"""The public functional API: convolution and pooling on NHWC numpy arrays, and the Dense layer's matrix
+products, forward and backward.
 
 Each function here validates and normalises its arguments (with Keras's
 names and error messages), allocates the result, pads where needed and calls
@@ -27,6 +28,7 @@ import numpy as np
 from fastconv import shapes
 from fastconv.kernels import conv2d as _conv2d
 from fastconv.kernels import conv2d_tiled as _tiled
+from fastconv.kernels import dense as _dense
 from fastconv.kernels import pooling as _pooling
 from fastconv.kernels import simd as _simd
 
@@ -152,13 +154,17 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs):
     _, out_h, out_w, _ = spec.output_shape
     stride_h, stride_w = spec.strides
     (pad_top, _), (pad_left, _) = spec.pads
-    # The masked output gradient with a zero border wide enough for every input pixel's taps
-    # (see _conv2d_grad_input_tiled) and its channels padded to whole vectors.
-    zero_h, zero_w = -(-(k_h - 1) // stride_h), -(-(k_w - 1) // stride_w)
-    g_h = zero_h + max(out_h, (height - 1 + pad_top) // stride_h + 1)
-    g_w = zero_w + max(out_w, (width - 1 + pad_left) // stride_w + 1)
+    # The masked output gradient with its channels padded to whole vectors and, for the input gradient,
+    # a zero border wide enough for every input pixel's taps (see _conv2d_grad_input_tiled).
+    if need_grad_inputs:
+        zero_h, zero_w = -(-(k_h - 1) // stride_h), -(-(k_w - 1) // stride_w)
+        g_h = zero_h + max(out_h, (height - 1 + pad_top) // stride_h + 1)
+        g_w = zero_w + max(out_w, (width - 1 + pad_left) // stride_w + 1)
+    else:
+        zero_h = zero_w = 0
+        g_h, g_w = out_h, out_w
     f_pad = _padded_channels(n_filters, spec.dtype)
-    gp = np.zeros((n_batch, g_h, g_w, f_pad), spec.dtype)
+    gp = np.empty((n_batch, g_h, g_w, f_pad), spec.dtype)
     _tiled._conv2d_grad_prepare(spec.grad_output, outputs, gp, zero_h, zero_w, spec.activation == _conv2d.RELU)
 
     grad_inputs = None
@@ -192,9 +198,16 @@ def _padded_channels(count, dtype):
 
 
 def _pad_last_axis(array, length):
-    """A C-contiguous copy of ``array`` with its last axis zero-padded to ``length``."""
-    padded = np.zeros((*array.shape[:-1], length), array.dtype)
+    """``array`` as a C-contiguous array with its last axis zero-padded to ``length``.
+
+    Copies only what needs copying: an array that is already contiguous and
+    of that length is returned as it is (the kernels only read it).
+    """
+    if array.shape[-1] == length:
+        return np.ascontiguousarray(array)
+    padded = np.empty((*array.shape[:-1], length), array.dtype)
     padded[..., :array.shape[-1]] = array
+    padded[..., array.shape[-1]:] = 0
     return padded
 
 
@@ -262,8 +275,8 @@ class _ConvSpec:
         if top == bottom == left == right == 0:
             return self.inputs
         n_batch, height, width, channels = self.inputs.shape
-        padded = np.zeros((n_batch, height + top + bottom, width + left + right, channels), self.dtype)
-        padded[:, top:top + height, left:left + width] = self.inputs
+        padded = np.empty((n_batch, height + top + bottom, width + left + right, channels), self.dtype)
+        _conv2d._zero_pad(self.inputs, padded, top, left)
         return padded
 
     def result(self, array):
@@ -346,6 +359,90 @@ class _PoolSpec:
         _pooling._pool2d_backward(self.inputs, self.grad_output, grad_inputs, *self._geometry(), mode,
                                   self.rows_per_task, best_value, best_cell)
         return grad_inputs.astype(self.result_dtype, copy=False)
+
+
+# ----------------------------------------------------------------------------- dense
+
+
+def dense(inputs, kernel, bias=None):
+    """``inputs @ kernel + bias`` over the last axis of ``inputs`` (what ``Dense`` computes before its activation).
+
+    Parameters
+    ----------
+    inputs : array_like, shape ``(..., K)``
+    kernel : array_like, shape ``(K, N)``
+    bias : array_like, shape ``(N,)``, or None
+
+    Returns ``(..., N)``. float32 runs on the SIMD-tiled kernels of
+    ``fastconv/kernels/dense.py`` in numba's threads, float64 on numpy.
+
+    >>> import numpy as np
+    >>> dense(np.ones((2, 3), np.float32), np.ones((3, 4), np.float32), np.arange(4, dtype=np.float32))
+    array([[3., 4., 5., 6.],
+           [3., 4., 5., 6.]], dtype=float32)
+    """
+    spec = _DenseSpec(inputs, kernel, bias, None)
+    if not spec.tiled:
+        return spec.result((spec.inputs @ spec.kernel + spec.bias).reshape(spec.output_shape))
+    n_pad = _padded_channels(spec.units, spec.dtype)
+    out = np.empty((len(spec.inputs), spec.units), spec.dtype)
+    _dense._matmul_tiled(spec.inputs, _pad_last_axis(spec.kernel, n_pad), _pad_last_axis(spec.bias, n_pad),
+                         out, False)
+    return spec.result(out.reshape(spec.output_shape))
+
+
+def dense_grad(inputs, kernel, grad_output, need_grad_inputs=True):
+    """Gradients of ``sum(dense(inputs, kernel, bias) * grad_output)``: ``(grad_inputs, grad_kernel, grad_bias)``.
+
+    ``grad_inputs`` is None when ``need_grad_inputs`` is false.
+    """
+    spec = _DenseSpec(inputs, kernel, None, grad_output)
+    x, g = spec.inputs, spec.grad_output
+    if not spec.tiled:
+        grad_inputs = (g @ spec.kernel.T).reshape(spec.input_shape) if need_grad_inputs else None
+        return grad_inputs, spec.result(x.T @ g), spec.result(g.sum(axis=0))
+    n_pad = _padded_channels(spec.units, spec.dtype)
+    g_padded = _pad_last_axis(g, n_pad)
+    grad_kernel = np.empty((spec.kernel.shape[0], n_pad), spec.dtype)
+    _dense._matmul_tn_tiled(x, g_padded, grad_kernel)
+    grad_inputs = None
+    if need_grad_inputs:
+        # (g @ kernel.T).T = kernel @ g.T: the kernel's rows are the many "pixels" that the tiles are made for.
+        batch = len(x)
+        grad_inputs_t = np.empty((spec.kernel.shape[0], batch), spec.dtype)
+        _dense._matmul_tiled(spec.kernel, _pad_last_axis(g.T, _padded_channels(batch, spec.dtype)),
+                             np.zeros(_padded_channels(batch, spec.dtype), spec.dtype), grad_inputs_t, False)
+        grad_inputs = spec.result(grad_inputs_t.T.reshape(spec.input_shape))
+    grad_kernel = np.ascontiguousarray(grad_kernel[:, :spec.units])
+    return grad_inputs, spec.result(grad_kernel), spec.result(g.sum(axis=0))
+
+
+class _DenseSpec:
+    """Checked arguments of one dense call, inputs flattened to ``(rows, K)``."""
+
+    def __init__(self, inputs, kernel, bias, grad_output):
+        inputs = _as_float_array(inputs, "inputs")
+        kernel = _as_float_array(kernel, "kernel")
+        _check_ndim(kernel, "kernel", 2, "(input_dim, units)")
+        if inputs.ndim < 1 or inputs.shape[-1] != kernel.shape[0]:
+            raise ValueError(
+                "Invalid shapes for arguments `inputs` and `kernel`: the last axis of inputs must equal "
+                f"kernel.shape[0]. Received: inputs.shape={inputs.shape}, kernel.shape={kernel.shape}")
+        self.result_dtype, self.dtype = _dtypes(inputs, kernel)
+        self.units = kernel.shape[1]
+        self.input_shape = inputs.shape
+        self.output_shape = (*inputs.shape[:-1], self.units)
+        self.inputs = _kernel_array(inputs, self.dtype).reshape(-1, kernel.shape[0])
+        self.kernel = _kernel_array(kernel, self.dtype)
+        self.bias = (np.zeros(self.units, self.dtype) if bias is None
+                     else _as_checked_like(bias, "bias", (self.units,), self.dtype))
+        if grad_output is not None:
+            self.grad_output = _as_checked_like(grad_output, "grad_output", self.output_shape,
+                                                self.dtype).reshape(-1, self.units)
+        self.tiled = self.dtype in _TILED_DTYPES and 0 not in self.inputs.shape + self.kernel.shape
+
+    def result(self, array):
+        return array.astype(self.result_dtype, copy=False)
 
 
 # ----------------------------------------------------------------------------- argument checks

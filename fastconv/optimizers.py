@@ -18,7 +18,9 @@ Adam, for instance, interleaves its two slots per model variable::
 
 The arithmetic follows Keras's backend-agnostic ``update_step`` (the one the
 TensorFlow and JAX backends run) operation by operation, in the variable's
-dtype (float32), so results agree with Keras to float32 rounding. Keras's
+dtype (float32), so results agree with Keras to float32 rounding. Adam, the
+textbook's optimizer, runs as one fused numba pass
+(``fastconv/kernels/optimizers.py``); the others as numpy expressions. Keras's
 PyTorch backend runs a fused rewrite of the same equations, which rounds
 differently by an ulp or so.
 
@@ -30,6 +32,7 @@ import warnings
 
 import numpy as np
 
+from fastconv.kernels import optimizers as _optimizer_kernels
 from fastconv.naming import to_snake_case, unique_name
 from fastconv.variables import Variable
 
@@ -481,17 +484,12 @@ class Adam(Optimizer):
         step = dt(self._iterations.value + 1)
         beta_1_power = np.power(dt(self.beta_1), step)
         beta_2_power = np.power(dt(self.beta_2), step)
-        m = self._slot(self._momentums, variable).value
-        v = self._slot(self._velocities, variable).value
-
         alpha = lr * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
-        m += (gradient - m) * dt(1 - self.beta_1)
-        v += (np.square(gradient) - v) * dt(1 - self.beta_2)
-        if self.amsgrad:
-            v_hat = self._slot(self._velocity_hats, variable).value
-            np.maximum(v_hat, v, out=v_hat)
-            v = v_hat
-        variable.value -= (m * alpha) / (np.sqrt(v) + dt(self.epsilon))
+        velocity_hat = self._slot(self._velocity_hats, variable).value if self.amsgrad else variable.value
+        _optimizer_kernels._adam_update(
+            variable.value.reshape(-1), gradient.reshape(-1), self._slot(self._momentums, variable).value.reshape(-1),
+            self._slot(self._velocities, variable).value.reshape(-1), velocity_hat.reshape(-1), alpha,
+            dt(1 - self.beta_1), dt(1 - self.beta_2), dt(self.epsilon), self.amsgrad)
 
     def get_config(self):
         config = super().get_config()

@@ -108,14 +108,21 @@ def test_relu_passes_no_gradient_at_zero():
     assert not out.any() and not grad_x.any() and not grad_w.any() and not grad_b.any()
 
 
-def test_need_grad_inputs_false_skips_the_input_gradient(rng):
-    x, w = _conv_data(rng, np.float64, (6, 6), (3, 3))
-    g = reference.random(rng, (2, 6, 6, 4))
-    grad_x, grad_w, grad_b = ops.conv_bias_activation_grad(x, w, None, g, 1, "same", need_grad_inputs=False)
+@pytest.mark.parametrize("strides,padding", [(1, "same"), (2, "same"), (1, "valid"), (2, "valid")])
+@pytest.mark.parametrize("activation", [None, "relu"])
+def test_need_grad_inputs_false_skips_the_input_gradient(rng, dtype, strides, padding, activation):
+    """A model's first layer: only the kernel and bias gradients (the tiled path then drops the border that
+    only the input gradient reads)."""
+    x, w = _conv_data(rng, dtype, (7, 6), (3, 3), channels=1, filters=20, batch=3)
+    bias = reference.random(rng, (20,), dtype)
+    out = ops.conv_bias_activation(x, w, bias, strides, padding, activation=activation)
+    g = reference.random(rng, out.shape, dtype)
+    grad_x, grad_w, grad_b = ops.conv_bias_activation_grad(x, w, out, g, strides, padding, activation=activation,
+                                                           need_grad_inputs=False)
     assert grad_x is None
-    _, expected_w, expected_b = reference.conv_grad(x, w, g, 1, "same")
-    reference.assert_close(grad_w, expected_w, np.float64)
-    reference.assert_close(grad_b, expected_b, np.float64)
+    _, expected_w, expected_b = reference.conv_grad(x, w, g, strides, padding, bias=bias, activation=activation)
+    reference.assert_close(grad_w, expected_w, dtype)
+    reference.assert_close(grad_b, expected_b, dtype)
 
 
 def test_kernel_gradient_over_many_batch_chunks(rng, dtype):

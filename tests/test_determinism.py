@@ -21,6 +21,7 @@ def _workloads(dtype):
     out_relu = ops.conv_bias_activation(x, w, bias, padding="same", activation="relu")
     g_max = reference.random(rng, (20, 5, 4, 5), dtype)
     g_avg = reference.random(rng, (20, 8, 7, 5), dtype)
+    x_flat, w_dense, g_dense = x.reshape(20, -1), reference.random(rng, (360, 37), dtype), reference.random(rng, (20, 37), dtype)
     return {
         "conv": lambda: (ops.conv(x, w, 1, "same"),),
         "conv_strided": lambda: (ops.conv(x, w, 2, "valid"),),
@@ -32,6 +33,8 @@ def _workloads(dtype):
         "max_pool": lambda: (ops.max_pool(x, 3, 2, "same"),),
         "max_pool_grad": lambda: (ops.max_pool_grad(x, g_max, 3, 2, "same"),),  # overlapping windows
         "average_pool_grad": lambda: (ops.average_pool_grad(x, g_avg, 2, 1, "valid"),),
+        "dense": lambda: (ops.dense(x_flat, w_dense, bias[:1].repeat(37)),),
+        "dense_grad": lambda: ops.dense_grad(x_flat, w_dense, g_dense),
     }
 
 

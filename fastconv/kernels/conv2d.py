@@ -26,6 +26,27 @@ RELU = 1
 
 
 @kernel
+def _zero_pad(x, padded, top, left):
+    """Copy ``x`` ``(N, H, W, C)`` into ``padded`` ``(N, HP, WP, C)`` at ``(top, left)``, zeros around it.
+
+    Every cell of ``padded`` is written once (it may come from ``np.empty``),
+    each row by the thread that owns it.
+    """
+    n_batch, in_h, in_w, _ = x.shape
+    _, pad_h, _, _ = padded.shape
+    for row in prange(n_batch * pad_h):
+        n = row // pad_h
+        ih = row - n * pad_h - top
+        dst = padded[n, row - n * pad_h]
+        if ih < 0 or ih >= in_h:
+            dst[:] = 0
+            continue
+        dst[:left] = 0
+        dst[left:left + in_w] = x[n, ih]
+        dst[left + in_w:] = 0
+
+
+@kernel
 def _conv2d_forward(x, w, bias, out, stride_h, stride_w, dilation_h, dilation_w, activation):
     """``out = activation(conv(x, w) + bias)``.
 

@@ -130,23 +130,33 @@ def _conv2d_forward_tiled(x, w, bias, out, stride_h, stride_w, relu):
 
 @kernel
 def _conv2d_grad_prepare(grad_out, out, gp, zero_h, zero_w, relu):
-    """``gp[n, zero_h + oh, zero_w + ow, f] = grad_out[n, oh, ow, f]``, zeroed where ``relu`` and not ``out > 0``.
+    """Fill ``gp`` ``(N, HG, WG, FP)`` with the output gradient, bordered and channel-padded with zeros.
 
-    ``gp`` ``(N, HG, WG, FP)`` must be zero elsewhere (its border and the
-    padding channels); this writes only the cells above. ``out`` (the forward
-    output) is read only when ``relu`` is true.
+    ``gp[n, zero_h + oh, zero_w + ow, f] = grad_out[n, oh, ow, f]``, zeroed where
+    ``relu`` and not ``out[n, oh, ow, f] > 0``; every other cell of ``gp`` (its
+    border and the padding channels ``f >= F``) is set to 0, so ``gp`` can come
+    from ``np.empty`` and is written once, row by row, by the thread that owns
+    the row. ``out`` (the forward output) is read only when ``relu`` is true.
     """
     n_batch, out_h, out_w, n_out = grad_out.shape
-    for row in prange(n_batch * out_h):
-        n = row // out_h
-        oh = row - n * out_h
+    _, g_h, g_w, g_c = gp.shape
+    for row in prange(n_batch * g_h):
+        n = row // g_h
+        oh = row - n * g_h - zero_h
+        dst_row = gp[n, row - n * g_h]
+        if oh < 0 or oh >= out_h:
+            dst_row[:] = 0
+            continue
+        dst_row[:zero_w] = 0
+        dst_row[zero_w + out_w:] = 0
         for ow in range(out_w):
-            dst = gp[n, zero_h + oh, zero_w + ow]
+            dst = dst_row[zero_w + ow]
             for f in range(n_out):
                 g = grad_out[n, oh, ow, f]
                 if relu and not out[n, oh, ow, f] > 0:
                     g = 0
                 dst[f] = g
+            dst[n_out:] = 0
 
 
 @helper

@@ -1,12 +1,13 @@
 """Core layers: ``Dense``, ``Flatten``, ``Dropout``, ``Activation`` and ``ReLU``.
 
-``Dense`` is a matrix product (numpy's BLAS is the right tool there); the
-convolution and pooling layers live in ``conv.py`` and ``pooling.py``.
+``Dense`` calls ``fastconv.ops.dense`` (its matrix products run on the
+convolution's SIMD tiles, in numba's threads); the convolution and pooling
+layers live in ``conv.py`` and ``pooling.py``.
 """
 
 import numpy as np
 
-from fastconv import activations, initializers, utils
+from fastconv import activations, initializers, ops, utils
 from fastconv.layers.base import Layer, reject_unsupported
 
 
@@ -47,9 +48,8 @@ class Dense(Layer):
         return (*input_shape[:-1], self.units)
 
     def forward(self, inputs, training):
-        pre_activation = inputs @ self.kernel.value
-        if self.bias is not None:
-            pre_activation += self.bias.value
+        bias = None if self.bias is None else self.bias.value
+        pre_activation = ops.dense(inputs, self.kernel.value, bias)
         outputs = self.activation(pre_activation)
         return outputs, (inputs, pre_activation, outputs)
 
@@ -57,13 +57,9 @@ class Dense(Layer):
         inputs, pre_activation, outputs = context
         if not skip_activation:
             grad_outputs = self.activation.gradient(pre_activation, outputs, grad_outputs)
-        grad = grad_outputs.reshape(-1, self.units)
-        flat_inputs = inputs.reshape(-1, inputs.shape[-1])
-        grads = [flat_inputs.T @ grad]
-        if self.use_bias:
-            grads.append(grad.sum(axis=0))
-        grad_inputs = (grad @ self.kernel.value.T).reshape(inputs.shape) if need_grad_inputs else None
-        return grad_inputs, grads
+        grad_inputs, grad_kernel, grad_bias = ops.dense_grad(inputs, self.kernel.value, grad_outputs,
+                                                             need_grad_inputs)
+        return grad_inputs, [grad_kernel, grad_bias] if self.use_bias else [grad_kernel]
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "activation": activations.serialize(self.activation),

@@ -2,9 +2,28 @@
 
 Run from the repository root::
 
-    python benchmarks/compare_torch.py                 # full table, about 90 s on an idle 2-core machine
+    python benchmarks/compare_torch.py                 # short table, about a minute on an idle 2-core machine
     python benchmarks/compare_torch.py --quick         # smoke run (batch 4, 2 rounds), about 10 s with cached kernels
     python benchmarks/compare_torch.py --threads 2 --repeats 60 --json results.json
+    python benchmarks/compare_torch.py --grid --json grid.json     # the issue's grid and goals, 4-6 minutes
+    python benchmarks/compare_torch.py --grid --only "5x5 s2"      # part of it (a regex on the row labels)
+
+``--grid`` times, at batch 32, every convolution of the grid of
+``configs.py`` ({valid, same} x stride {1, 2} x {3x3, 5x5} x the four
+``GRID_LAYERS``: 32 configurations, forward and forward+backward) and every
+pooling layer of its pooling grid (modes x paddings x strides x sizes x
+inputs: 32 layers, 28 of them comparable with torch). The report ends with
+the geometric mean and the worst ratio of each pass and a verdict against the
+goals: per pass, geometric mean of the ratios <= 1.0 and no configuration
+above 1.3 (``configs.GOAL_*``). Its default is 40 rounds, not 60: the grid
+does about 5x the work of the short table per round (the 32x32x64->64 5x5
+forward+backward alone takes about 100 ms per call and implementation). On an
+idle 2-core AVX-512 machine with both libraries near 150 GFLOP/s on the large
+layers, that is about 4 minutes of convolutions (3.7 s a round, plus checks
+and calibration) and 1 minute of pooling; were every convolution twice as
+slow, 7 minutes. The progress lines on stderr give the elapsed time, and the
+JSON's ``settings.elapsed_s`` the total. ``--grid --quick`` (batch 4, 2
+rounds) is a smoke run of every path, under half a minute with cached kernels.
 
 Method (STYLE.md, "Benchmarks"):
 
@@ -27,15 +46,24 @@ Method (STYLE.md, "Benchmarks"):
   row/column is added by ``F.pad`` inside the timed region, as it is part of
   the operation.
 - The ratio is ``fastconv time / best torch time``: below 1 fastconv is faster.
+  Each table ends with the geometric mean of the ratios of each pass and its
+  worst configuration; the convolution table with the verdict on the goals.
+- Pooling: Keras's 'same' max pooling is torch's ``max_pool2d`` with its own
+  (symmetric) padding plus, where Keras pads asymmetrically, an ``F.pad`` with
+  -inf in the timed region. 'same' average pooling divides by the real cells
+  of each window: ``count_include_pad=False`` does that for symmetric padding;
+  asymmetric 'same' average pooling has no torch equivalent and is listed as
+  not compared.
 - The share of CPU time that other processes used during the run is measured
   (Linux ``/proc/stat``) and a disturbed run says so in its report.
 
 To add another framework (Keras, say), write a function like
 :func:`torch_conv_runners` that returns :class:`Runner` objects for a
-configuration and add it to ``conv_families`` (or ``pool_families``) in
-:func:`main`; the table then compares fastconv with the best runner of each
-other family. (No name here starts with ``time_`` or ``track_``: asv would
-collect it.)
+configuration and add it to ``CONV_FAMILIES`` (or ``POOL_FAMILIES``); the
+table then compares fastconv with the best runner of each other family. A
+family that cannot express a configuration raises ``NotImplementedError``
+and the configuration is listed as not compared. (No name here starts with
+``time_`` or ``track_``: asv would collect it.)
 """
 
 import argparse
@@ -44,6 +72,7 @@ import json
 import math
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -60,7 +89,8 @@ if not __package__:  # run as a script: make the `benchmarks` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fastconv  # noqa: E402
-from benchmarks.configs import BATCH, CONV_CONFIGS, PASSES, POOL_CONFIGS, conv_arrays, pool_arrays  # noqa: E402
+from benchmarks.configs import (BATCH, CONV_CONFIGS, GOAL_GEOMEAN_RATIO, GOAL_WORST_RATIO, PASSES,  # noqa: E402
+                                POOL_CONFIGS, conv_arrays, conv_grid, pool_arrays, pool_grid)
 from fastconv import ops  # noqa: E402
 
 
@@ -103,10 +133,11 @@ def fastconv_conv_runners(config, inputs, kernel, grad_output):
 
 
 def _torch_padding(config):
-    """``(conv2d padding, F.pad amounts or None)`` reproducing Keras's padding of ``config`` in torch.
+    """``(conv2d/pool padding, F.pad amounts or None)`` reproducing Keras's padding of ``config`` in torch.
 
-    The symmetric part goes to ``conv2d`` (no copy); only an asymmetric
-    remainder needs ``F.pad``, whose argument order is (left, right, top, bottom).
+    The symmetric part goes to ``conv2d`` or the pooling call (no copy); only
+    an asymmetric remainder needs ``F.pad``, whose argument order is (left,
+    right, top, bottom).
     """
     (top, bottom), (left, right) = config.pads
     sym_h, sym_w = min(top, bottom), min(left, right)
@@ -169,11 +200,19 @@ def fastconv_pool_runners(config, inputs, grad_output):
 
 
 def torch_pool_runners(config, inputs, grad_output):
-    if config.padding != "valid":
-        # Keras's 'same' average pooling divides by the real cells of an asymmetric window: no torch equivalent.
-        raise NotImplementedError(f"torch comparison of padding={config.padding!r} pooling")
-    pool = _TORCH_POOL[config.mode]
-    args = dict(kernel_size=tuple(config.pool_size), stride=tuple(config.strides))
+    pool_padding, extra_pad = _torch_padding(config)
+    args = dict(kernel_size=tuple(config.pool_size), stride=tuple(config.strides), padding=pool_padding)
+    if config.mode == "average":
+        if extra_pad is not None:
+            # Keras divides each window by its real cells; a zero F.pad would count the padded ones.
+            raise NotImplementedError("no torch equivalent of asymmetric 'same' average pooling")
+        args.update(count_include_pad=False)  # the real cells only, as Keras (a no-op without padding)
+
+    def pool(x):
+        if extra_pad is not None:  # max pooling: -inf is never a window's maximum (every window has a real cell)
+            x = F.pad(x, extra_pad, value=-math.inf)
+        return _TORCH_POOL[config.mode](x, **args)
+
     runners = []
     for name, memory_format in (("torch NCHW", torch.contiguous_format),
                                 ("torch channels_last", torch.channels_last)):
@@ -183,10 +222,10 @@ def torch_pool_runners(config, inputs, grad_output):
 
         def forward(x=x):
             with torch.no_grad():
-                return pool(x, **args)
+                return pool(x)
 
         def forward_backward(x=x_leaf, g=g):
-            out = pool(x, **args)
+            out = pool(x)
             (grad_inputs,) = torch.autograd.grad(out, (x,), g)
             return out, grad_inputs
 
@@ -285,6 +324,94 @@ def compare(kind, config, runners, rounds, min_sample, flops=None):
     return rows
 
 
+CONV_FAMILIES = (fastconv_conv_runners, torch_conv_runners)
+POOL_FAMILIES = (fastconv_pool_runners, torch_pool_runners)
+_ARRAYS = {"conv": conv_arrays, "pool": pool_arrays}
+
+
+def run_configs(kind, configs, families, rounds, min_sample, log=None):
+    """:func:`compare` every configuration of ``configs`` (``kind`` ``"conv"`` or ``"pool"``) with the runners
+    that ``families`` build for it.
+
+    Returns ``(rows, skipped)``: all the rows, and for each configuration
+    that a family cannot express (it raised ``NotImplementedError``) a dict
+    ``{"kind", "label", "config", "reason"}``. ``log``, if given, receives a
+    progress line after each configuration.
+    """
+    rows, skipped = [], []
+    for number, config in enumerate(configs, start=1):
+        arrays = _ARRAYS[kind](config)
+        try:
+            runners = [r for family in families for r in family(config, *arrays)]
+        except NotImplementedError as error:
+            skipped.append(dict(kind=kind, label=config.label, config=config.as_dict(), reason=str(error)))
+            outcome = f"not compared ({error})"
+        else:
+            rows += compare(kind, config, runners, rounds, min_sample, getattr(config, "flops", None))
+            outcome = "done"
+        if log is not None:
+            log(f"[{kind} {number}/{len(configs)}] {config.label}: {outcome}")
+    return rows, skipped
+
+
+def summarize(rows):
+    """Per pass: the geometric mean of the ratios, the worst configuration, the ones above the goal's bound.
+
+    Returns ``{pass_name: {"configurations", "geomean_ratio", "worst_label",
+    "worst_ratio", "above_bound", "goals_met"}}`` for each pass with rows;
+    ``above_bound`` lists ``{"label", "ratio"}``, worst first, of every
+    ratio above ``GOAL_WORST_RATIO``, and ``goals_met`` says whether the
+    geometric mean is at most ``GOAL_GEOMEAN_RATIO`` and that list is empty.
+
+    >>> rows = [dict(pass_name="forward", label=label, ratio=ratio) for label, ratio in (("a", 0.5), ("b", 1.5))]
+    >>> summary = summarize(rows)["forward"]
+    >>> round(summary["geomean_ratio"], 3), summary["worst_label"], summary["above_bound"], summary["goals_met"]
+    (0.866, 'b', [{'label': 'b', 'ratio': 1.5}], False)
+    """
+    summary = {}
+    for pass_name in PASSES:
+        ratios = sorted(((row["ratio"], row["label"]) for row in rows if row["pass_name"] == pass_name), reverse=True)
+        if not ratios:
+            continue
+        geomean = _geomean([ratio for ratio, _ in ratios])
+        above = [dict(label=label, ratio=ratio) for ratio, label in ratios if ratio > GOAL_WORST_RATIO]
+        summary[pass_name] = dict(configurations=len(ratios), geomean_ratio=geomean, worst_label=ratios[0][1],
+                                  worst_ratio=ratios[0][0], above_bound=above,
+                                  goals_met=geomean <= GOAL_GEOMEAN_RATIO and not above)
+    return summary
+
+
+def verdict(summary):
+    """One line: does each pass of ``summary`` (from :func:`summarize`) meet the goals, and if not, why.
+
+    >>> print(verdict(summarize([dict(pass_name="forward", label="a", ratio=0.9),
+    ...                          dict(pass_name="forward+backward", label="b", ratio=1.4)])))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    Goals (per pass: geometric mean of the ratios <= 1.0, no configuration above 1.3): NOT MET.
+    forward: met (geometric mean 0.90, worst 0.90: a);
+    forward+backward: NOT met (geometric mean 1.40 > 1.0; 1 configuration above 1.3: b 1.40).
+    """
+    parts = []
+    for pass_name, s in summary.items():
+        if s["goals_met"]:
+            parts.append(f"{pass_name}: met (geometric mean {s['geomean_ratio']:.2f}, "
+                         f"worst {s['worst_ratio']:.2f}: {s['worst_label']})")
+            continue
+        why = []
+        if s["geomean_ratio"] > GOAL_GEOMEAN_RATIO:
+            why.append(f"geometric mean {s['geomean_ratio']:.2f} > {GOAL_GEOMEAN_RATIO}")
+        else:
+            why.append(f"geometric mean {s['geomean_ratio']:.2f}")
+        if s["above_bound"]:
+            count = len(s["above_bound"])
+            why.append(f"{count} configuration{'s' * (count > 1)} above {GOAL_WORST_RATIO}: "
+                       + ", ".join(f"{a['label']} {a['ratio']:.2f}" for a in s["above_bound"]))
+        parts.append(f"{pass_name}: NOT met ({'; '.join(why)})")
+    met = all(s["goals_met"] for s in summary.values())
+    return (f"Goals (per pass: geometric mean of the ratios <= {GOAL_GEOMEAN_RATIO}, no configuration above "
+            f"{GOAL_WORST_RATIO}): {'met' if met else 'NOT MET'}. " + "; ".join(parts) + ".")
+
+
 # ----------------------------------------------------------------------------- report
 
 
@@ -341,13 +468,28 @@ def _geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-def markdown(conv_rows, pool_rows, info, settings):
+def _summary_lines(rows, columns):
+    """The table's last lines: geometric mean and worst configuration of each pass, ratio in the last column."""
+    blanks = "| " * (columns - 3)
+    lines = []
+    for pass_name, s in summarize(rows).items():
+        lines.append(f"| geometric mean ({s['configurations']} configurations) | {pass_name} {blanks}"
+                     f"| {s['geomean_ratio']:.2f} |")
+        lines.append(f"| worst: {s['worst_label']} | {pass_name} {blanks}| {s['worst_ratio']:.2f} |")
+    return lines
+
+
+def markdown(conv_rows, pool_rows, info, settings, skipped=()):
     lines = [
         f"Machine: {info['cpu']} ({info['simd']}), {info['logical_cpus']} logical CPUs; "
         f"{info['threads']} threads for both. numba {info['numba']} ({info['numba_threading_layer']} layer), "
         f"torch {info['torch']}, numpy {info['numpy']}, Python {info['python']}. "
-        f"Batch {settings['batch']}, float32; median of {settings['rounds']} interleaved rounds.",
+        f"Batch {settings['batch']}, float32; median of {settings['rounds']} interleaved rounds"
+        f"{' over the grid' if settings.get('grid') else ''}"
+        f"{', rows matching ' + repr(settings['only']) if settings.get('only') else ''}.",
     ]
+    if settings.get("quick"):
+        lines.append("**Smoke run (--quick): these numbers are not a measurement.**")
     foreign = settings.get("foreign_cpu_share")
     if foreign is not None and foreign > FOREIGN_CPU_WARNING:
         lines.append(f"**Warning: other processes used {foreign:.0%} of the CPU time during this run; "
@@ -366,13 +508,14 @@ def markdown(conv_rows, pool_rows, info, settings):
                 f"| {row['fastconv_gflops']:.1f} | {_ms(r['torch NCHW']['median_s'])} "
                 f"| {_ms(r['torch channels_last']['median_s'])} "
                 f"| {row['torch_gflops']:.1f} ({_short(row['torch_best'])}) | {row['ratio']:.2f} |")
-        for pass_name in PASSES:
-            ratios = [row["ratio"] for row in conv_rows if row["pass_name"] == pass_name]
-            lines.append(f"| geometric mean | {pass_name} | | | | | | {_geomean(ratios):.2f} |")
-        lines.append("")
+        lines += _summary_lines(conv_rows, 8)
+        scope = "" if settings.get("grid") and not settings.get("only") else \
+            "On this table only (the goals are judged on the whole --grid): "
+        lines += ["", scope + verdict(summarize(conv_rows)), ""]
     if pool_rows:
         lines += [
-            "| pooling (2x2, stride 2) | pass | fastconv ms | torch NCHW ms | torch CL ms | ratio fastconv/torch best |",
+            "| pooling (window, stride, padding, NHWC input) | pass | fastconv ms | torch NCHW ms | torch CL ms "
+            "| ratio fastconv/torch best |",
             "|---|---|--:|--:|--:|--:|",
         ]
         for row in pool_rows:
@@ -381,7 +524,11 @@ def markdown(conv_rows, pool_rows, info, settings):
                 f"| {row['label']} | {row['pass_name']} | {_ms(r['fastconv']['median_s'])} "
                 f"| {_ms(r['torch NCHW']['median_s'])} | {_ms(r['torch channels_last']['median_s'])} "
                 f"| {row['ratio']:.2f} ({_short(row['torch_best'])}) |")
+        lines += _summary_lines(pool_rows, 6)
         lines.append("")
+    for reason in dict.fromkeys(s["reason"] for s in skipped):
+        labels = [s["label"] for s in skipped if s["reason"] == reason]
+        lines += [f"Not compared ({reason}): {', '.join(labels)}.", ""]
     lines.append("FLOPs: forward 2*N*OH*OW*KH*KW*C*F, forward+backward 3x that (input and kernel gradients). "
                  "Ratio = fastconv median time / faster torch layout's median time (below 1: fastconv faster). "
                  "CL = torch.channels_last.")
@@ -392,18 +539,45 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2, help="threads for both numba and torch (default 2)")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="interleaved timing rounds per configuration and pass (default 60, 2 with --quick)")
+                        help="interleaved timing rounds per configuration and pass "
+                             "(default 60, 40 with --grid, 2 with --quick)")
     parser.add_argument("--min-sample", type=float, default=None,
                         help="seconds one timing sample lasts at least (default 0.01, 0 with --quick)")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default 32, 4 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="small batch and two rounds: a smoke run that all paths work, not a measurement")
+    parser.add_argument("--grid", action="store_true",
+                        help="time the issue's convolution grid (configs.conv_grid: {valid, same} x stride {1, 2} "
+                             "x {3x3, 5x5} x the four GRID_LAYERS, 32 configurations) and the whole pooling grid "
+                             "(configs.pool_grid: modes x paddings x strides x sizes x inputs, 32 layers, about a "
+                             "minute of the total; the 4 asymmetric 'same' average ones have no torch equivalent "
+                             "and are listed as not compared) instead of the short tables, and judge the goals; "
+                             "4-6 minutes on an idle 2-core machine")
+    parser.add_argument("--only", metavar="REGEX",
+                        help="time only the configurations whose table label matches this regular expression "
+                             "(re.search), e.g. '5x5 s2' or '^max'")
     parser.add_argument("--no-pool", action="store_true", help="skip the pooling table")
     parser.add_argument("--json", metavar="PATH", help="also write every measurement to this JSON file")
     args = parser.parse_args(argv)
-    rounds = args.repeats or (2 if args.quick else 60)
+    rounds = args.repeats or (2 if args.quick else 40 if args.grid else 60)
     min_sample = args.min_sample if args.min_sample is not None else (0.0 if args.quick else 0.01)
     batch = args.batch or (4 if args.quick else BATCH)
+    if args.grid:
+        conv_configs, pool_configs = conv_grid(batch), pool_grid(batch)
+    else:
+        conv_configs, pool_configs = (tuple(replace(c, batch=batch) for c in table)
+                                      for table in (CONV_CONFIGS, POOL_CONFIGS))
+    if args.no_pool:
+        pool_configs = ()
+    if args.only:
+        try:
+            pattern = re.compile(args.only)
+        except re.error as error:
+            parser.error(f"--only {args.only!r} is not a regular expression: {error}")
+        conv_configs, pool_configs = ([c for c in configs if pattern.search(c.label)]
+                                      for configs in (conv_configs, pool_configs))
+        if not conv_configs and not pool_configs:
+            parser.error(f"--only {args.only!r} matches no configuration's label")
 
     if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
         parser.error(f"--threads must be between 1 and {numba.config.NUMBA_NUM_THREADS} (numba's pool size); "
@@ -411,25 +585,18 @@ def main(argv=None):
     numba.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
     info = machine_info(args.threads)
-    settings = dict(batch=batch, rounds=rounds, min_sample_s=min_sample, quick=args.quick)
+    settings = dict(batch=batch, rounds=rounds, min_sample_s=min_sample, quick=args.quick, grid=args.grid,
+                    only=args.only)
 
     counters = _cpu_counters()
     started = time.perf_counter()
-    conv_families = (fastconv_conv_runners, torch_conv_runners)
-    pool_families = (fastconv_pool_runners, torch_pool_runners)
+
+    def log(line):
+        print(f"  {line} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+
     try:
-        conv_rows = []
-        for config in (replace(c, batch=batch) for c in CONV_CONFIGS):
-            arrays = conv_arrays(config)
-            runners = [r for family in conv_families for r in family(config, *arrays)]
-            conv_rows += compare("conv", config, runners, rounds, min_sample, config.flops)
-            print(f"  {config.label}: done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-        pool_rows = []
-        for config in (replace(c, batch=batch) for c in (() if args.no_pool else POOL_CONFIGS)):
-            arrays = pool_arrays(config)
-            runners = [r for family in pool_families for r in family(config, *arrays)]
-            pool_rows += compare("pool", config, runners, rounds, min_sample)
-            print(f"  {config.label}: done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        conv_rows, conv_skipped = run_configs("conv", conv_configs, CONV_FAMILIES, rounds, min_sample, log)
+        pool_rows, pool_skipped = run_configs("pool", pool_configs, POOL_FAMILIES, rounds, min_sample, log)
     except MismatchError as error:
         print(f"Results differ, nothing was timed further: {error}", file=sys.stderr)
         return 1
@@ -438,10 +605,15 @@ def main(argv=None):
     if settings["foreign_cpu_share"] is not None:
         print(f"  other processes used {settings['foreign_cpu_share']:.1%} of the CPU time", file=sys.stderr)
 
-    print(markdown(conv_rows, pool_rows, info, settings))
+    skipped = conv_skipped + pool_skipped
+    print(markdown(conv_rows, pool_rows, info, settings, skipped))
     if args.json:
+        summary = dict(conv=summarize(conv_rows), pool=summarize(pool_rows))
+        goals = dict(geomean_ratio=GOAL_GEOMEAN_RATIO, worst_ratio=GOAL_WORST_RATIO, judged_on="conv",
+                     met=all(s["goals_met"] for s in summary["conv"].values()) if conv_rows else None)
         with open(args.json, "w") as f:
-            json.dump(dict(machine=info, settings=settings, conv=conv_rows, pool=pool_rows), f, indent=1)
+            json.dump(dict(machine=info, settings=settings, conv=conv_rows, pool=pool_rows, skipped=skipped,
+                           summary=summary, goals=goals), f, indent=1)
     return 0
 
 

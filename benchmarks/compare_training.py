@@ -1,4 +1,5 @@
-"""Train the textbook's Fashion-MNIST CNN with fastconv, PyTorch and Keras (TensorFlow), side by side.
+"""Train the textbook's Fashion-MNIST CNN with fastconv, PyTorch and Keras (TensorFlow), and predict with it,
+side by side.
 
 Each framework trains in its own process on the same data (one 80/20
 train/validation split, written once to an ``.npz``), with the same model,
@@ -10,14 +11,39 @@ Keras. ``--full`` instead trains each once to convergence (up to 20 epochs,
 EarlyStopping with patience 2 and the best weights restored) and reports
 validation and test accuracy as well.
 
+``--predict`` also times inference on the 10,000 test images, after the
+training (``--epochs 0`` skips the training and implies ``--predict``: a
+predict-only comparison). fastconv and Keras run the same call,
+``model.predict(x_test, batch_size=32, verbose=0)`` on the NHWC float32 numpy
+array; PyTorch runs ``model.eval()`` and, under ``torch.no_grad()``, the
+model and a softmax (the Keras model ends with one) on batches of 32,
+collected into one numpy array. PyTorch gets the same NHWC numpy array and
+converts each batch to a contiguous NCHW tensor inside the timed region, as
+its training loop does: each framework is timed from the same numpy input to
+a numpy output, whatever layout work it needs on the way. Each worker runs
+predict once untimed (compilation, tracing, allocator), then
+``--predict-repeats`` times (5 by default) timed; the report gives the median
+over all rounds and the ratio of fastconv to the faster of PyTorch and Keras,
+against the goal of at most 0.7.
+
 Keras runs from a Python that has TensorFlow (``--keras-python``), so that
 TensorFlow need not share fastconv's environment::
 
     python -m venv /tmp/tfenv && /tmp/tfenv/bin/pip install tensorflow-cpu==2.21.0
     python benchmarks/compare_training.py --keras-python /tmp/tfenv/bin/python --epochs 2 --rounds 2
+    python benchmarks/compare_training.py --keras-python /tmp/tfenv/bin/python --epochs 0   # predict only
+    python benchmarks/compare_training.py --keras-python /tmp/tfenv/bin/python --epochs 1 --predict
 
 Without it, the Keras column is left out. Compile and graph-building time is
-excluded: each worker runs a short warm-up fit on 64 images before timing.
+excluded: each worker runs a short warm-up fit on 64 images before timing
+epochs, and one untimed predict before timing predict. A predict-only run
+(2 rounds of 1 untimed and 5 timed predicts per framework) should take one to
+two minutes on 2 cores for the three frameworks, much of it process start,
+imports and TensorFlow's tracing (an estimate from smoke runs on one thread:
+one predict of the 10,000 images takes about a second with fastconv, two with
+PyTorch).
+``--limit N`` keeps the first N images of each split: a smoke run whose
+numbers mean nothing.
 """
 
 import argparse
@@ -32,34 +58,53 @@ import time
 import numpy as np
 
 FRAMEWORKS = ("fastconv", "torch", "keras")
+PREDICT_GOAL_RATIO = 0.7
+"""The goal for inference: fastconv's predict time / the faster of PyTorch's and Keras's, at most this."""
+PREDICT_BATCH = 32
 
 
-def _split(seed=42):
+def _split(seed=42, limit=None):
+    """The 80/20 train/validation split and the test set, scaled to [0, 1], NHWC float32; ``limit`` keeps the first
+    ``limit`` images of each."""
     from fastconv.datasets import fashion_mnist_load_data
 
     (x, y), (x_test, y_test) = fashion_mnist_load_data()
     x = (x.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
     order = np.random.default_rng(seed).permutation(len(x))
     n_val = len(x) // 5
-    return dict(x_train=x[order[n_val:]], y_train=y[order[n_val:]], x_val=x[order[:n_val]], y_val=y[order[:n_val]],
-                x_test=(x_test.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32), y_test=y_test)
+    split = dict(x_train=x[order[n_val:]], y_train=y[order[n_val:]], x_val=x[order[:n_val]], y_val=y[order[:n_val]],
+                 x_test=(x_test.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32), y_test=y_test)
+    return {name: array[:limit] for name, array in split.items()}
 
 
 # ------------------------------------------------------------------------------------------ workers
 
 
 class _Result:
-    """What a worker reports: seconds of each epoch, and accuracies when it trained to convergence."""
+    """What a worker reports: seconds of each epoch, accuracies when it trained to convergence, and seconds of each
+    timed predict over ``predict_images`` images with the shape of what it returned."""
 
     def __init__(self):
         self.epoch_seconds, self.val_accuracy, self.test_accuracy, self.epochs = [], None, None, 0
+        self.predict_seconds, self.predict_images, self.predict_shape = [], 0, None
 
     def as_dict(self):
         return dict(epoch_seconds=self.epoch_seconds, val_accuracy=self.val_accuracy,
-                    test_accuracy=self.test_accuracy, epochs=self.epochs)
+                    test_accuracy=self.test_accuracy, epochs=self.epochs, predict_seconds=self.predict_seconds,
+                    predict_images=self.predict_images, predict_shape=self.predict_shape)
 
 
-def _keras_like(keras, data, epochs, full, result, threads):
+def _time_predict(predict, x, repeats, result):
+    """Call ``predict(x)`` once untimed (compilation, tracing, allocator), then ``repeats`` times timed."""
+    out = predict(x)
+    result.predict_images, result.predict_shape = len(x), list(np.shape(out))
+    for _ in range(repeats):
+        start = time.perf_counter()
+        predict(x)
+        result.predict_seconds.append(time.perf_counter() - start)
+
+
+def _keras_like(keras, data, epochs, full, result, threads, predict_repeats=0):
     """fastconv and Keras run the same program: that is the point of fastconv.keras."""
     keras.utils.set_random_seed(42)
     model = keras.Sequential([
@@ -74,46 +119,54 @@ def _keras_like(keras, data, epochs, full, result, threads):
         keras.layers.Dense(10, activation="softmax"),
     ])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(data["x_train"][:64], data["y_train"][:64], epochs=1, verbose=0)  # compile / trace once
 
-    class Timer(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
+    def fit():
+        model.fit(data["x_train"][:64], data["y_train"][:64], epochs=1, verbose=0)  # compile / trace once
 
-        def on_epoch_end(self, epoch, logs=None):
-            result.epoch_seconds.append(time.perf_counter() - self.start)
+        class Timer(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.start = time.perf_counter()
 
-    callbacks = [Timer()]
-    if full:
-        callbacks.append(keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True))
-    history = model.fit(data["x_train"], data["y_train"], batch_size=32, epochs=20 if full else epochs, verbose=0,
-                        validation_data=(data["x_val"], data["y_val"]), callbacks=callbacks)
-    result.epochs = len(history.epoch)
-    if full:
-        result.val_accuracy = float(model.evaluate(data["x_val"], data["y_val"], verbose=0)[1])
-        result.test_accuracy = float(model.evaluate(data["x_test"], data["y_test"], verbose=0)[1])
+            def on_epoch_end(self, epoch, logs=None):
+                result.epoch_seconds.append(time.perf_counter() - self.start)
+
+        callbacks = [Timer()]
+        if full:
+            callbacks.append(keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True))
+        history = model.fit(data["x_train"], data["y_train"], batch_size=32, epochs=20 if full else epochs, verbose=0,
+                            validation_data=(data["x_val"], data["y_val"]), callbacks=callbacks)
+        result.epochs = len(history.epoch)
+        if full:
+            result.val_accuracy = float(model.evaluate(data["x_val"], data["y_val"], verbose=0)[1])
+            result.test_accuracy = float(model.evaluate(data["x_test"], data["y_test"], verbose=0)[1])
+
+    if full or epochs:
+        fit()
+    if predict_repeats:
+        _time_predict(lambda x: model.predict(x, batch_size=PREDICT_BATCH, verbose=0), data["x_test"],
+                      predict_repeats, result)
 
 
-def run_fastconv(data, epochs, full, result, threads):
+def run_fastconv(data, epochs, full, result, threads, predict_repeats=0):
     import numba
 
     from fastconv import keras
 
     numba.set_num_threads(threads)
-    _keras_like(keras, data, epochs, full, result, threads)
+    _keras_like(keras, data, epochs, full, result, threads, predict_repeats)
 
 
-def run_keras(data, epochs, full, result, threads):
+def run_keras(data, epochs, full, result, threads, predict_repeats=0):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
     from tensorflow import keras
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    _keras_like(keras, data, epochs, full, result, threads)
+    _keras_like(keras, data, epochs, full, result, threads, predict_repeats)
 
 
-def run_torch(data, epochs, full, result, threads):
+def run_torch(data, epochs, full, result, threads, predict_repeats=0):
     import torch
     from torch import nn
 
@@ -150,33 +203,46 @@ def run_torch(data, epochs, full, result, threads):
             loss_fn(model(x[batch]), y[batch]).backward()
             optimizer.step()
 
-    epoch(torch.arange(64))   # warm-up
-    best, best_state, waited = None, None, 0
-    for number in range(20 if full else epochs):
-        start = time.perf_counter()
-        epoch(torch.randperm(len(x)))
-        current = val_loss()   # Keras validates inside each epoch too
-        result.epoch_seconds.append(time.perf_counter() - start)
-        result.epochs = number + 1
+    def predict(xs):
+        # What Keras's predict does: batches of 32, NHWC numpy in (converted per batch), probabilities out.
+        model.eval()
+        with torch.no_grad():
+            return np.concatenate([torch.softmax(model(to_nchw(xs[i:i + PREDICT_BATCH])), dim=1).numpy()
+                                   for i in range(0, len(xs), PREDICT_BATCH)])
+
+    def fit():
+        epoch(torch.arange(64))   # warm-up
+        best, best_state, waited = None, None, 0
+        for number in range(20 if full else epochs):
+            start = time.perf_counter()
+            epoch(torch.randperm(len(x)))
+            current = val_loss()   # Keras validates inside each epoch too
+            result.epoch_seconds.append(time.perf_counter() - start)
+            result.epochs = number + 1
+            if full:
+                if best is None or current < best:
+                    best, waited = current, 0
+                    best_state = {k: v.clone() for k, v in model.state_dict().items()}
+                else:
+                    waited += 1
+                    if waited >= 2:
+                        break
         if full:
-            if best is None or current < best:
-                best, waited = current, 0
-                best_state = {k: v.clone() for k, v in model.state_dict().items()}
-            else:
-                waited += 1
-                if waited >= 2:
-                    break
-    if full:
-        model.load_state_dict(best_state)
-        result.val_accuracy = accuracy(data["x_val"], data["y_val"])
-        result.test_accuracy = accuracy(data["x_test"], data["y_test"])
+            model.load_state_dict(best_state)
+            result.val_accuracy = accuracy(data["x_val"], data["y_val"])
+            result.test_accuracy = accuracy(data["x_test"], data["y_test"])
+
+    if full or epochs:
+        fit()
+    if predict_repeats:
+        _time_predict(predict, data["x_test"], predict_repeats, result)
 
 
 def _worker(args):
     data = dict(np.load(args.data))
     result = _Result()
     {"fastconv": run_fastconv, "torch": run_torch, "keras": run_keras}[args.worker](
-        data, args.epochs, args.full, result, args.threads)
+        data, args.epochs, args.full, result, args.threads, args.predict_repeats if args.predict else 0)
     with open(args.out, "w") as f:
         json.dump(result.as_dict(), f)
 
@@ -190,7 +256,9 @@ def _run_worker(python, framework, data_path, args):
     env = dict(os.environ, NUMBA_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads),
                PYTHONPATH=os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), _REPO) if p))
     command = [python, os.path.abspath(__file__), "--worker", framework, "--data", data_path, "--out", out_path,
-               "--epochs", str(args.epochs), "--threads", str(args.threads)] + (["--full"] if args.full else [])
+               "--epochs", str(args.epochs), "--threads", str(args.threads),
+               "--predict-repeats", str(args.predict_repeats)]
+    command += (["--full"] if args.full else []) + (["--predict"] if args.predict else [])
     subprocess.run(command, check=True, env=env)
     with open(out_path) as f:
         result = json.load(f)
@@ -201,56 +269,121 @@ def _run_worker(python, framework, data_path, args):
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=1,
+                        help="epochs timed per round (default 1); 0: no training, time predict only")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="worker processes per framework, run in turn (default 2; 1 with --full)")
+    parser.add_argument("--threads", type=int, default=2, help="threads for every framework (default 2)")
     parser.add_argument("--full", action="store_true", help="train to convergence and report accuracy")
+    parser.add_argument("--predict", action="store_true",
+                        help="also time model.predict on the test images (implied by --epochs 0)")
+    parser.add_argument("--predict-repeats", type=int, default=5,
+                        help="timed predicts per worker, after an untimed one (default 5)")
+    parser.add_argument("--limit", type=int, default=None, metavar="N",
+                        help="keep the first N images of each split: a smoke run, not a measurement")
     parser.add_argument("--keras-python", default=None, help="a Python with tensorflow installed")
-    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
-    parser.add_argument("--json", default=None, help="write the results here")
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS),
+                        help=f"comma-separated, some of {','.join(FRAMEWORKS)} (default all; keras needs "
+                             "--keras-python)")
+    parser.add_argument("--json", default=None,
+                        help="write the results here: {frameworks: {name: medians, ratios, raw seconds, ...}, "
+                             "predict_goal, settings}")
     parser.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.worker:
         return _worker(args)
+    if args.epochs < 0 or args.rounds < 1 or args.predict_repeats < 1 or (args.limit is not None and args.limit < 1):
+        parser.error("--epochs must be at least 0, and --rounds, --predict-repeats and --limit at least 1")
+    if args.epochs == 0 and not args.full:
+        args.predict = True
+    unknown = set(args.frameworks.split(",")) - set(FRAMEWORKS)
+    if unknown:
+        parser.error(f"--frameworks: unknown {', '.join(sorted(unknown))}; expected some of {', '.join(FRAMEWORKS)}")
 
     frameworks = [f for f in args.frameworks.split(",") if f != "keras" or args.keras_python]
     with tempfile.TemporaryDirectory() as tmp:
         data_path = os.path.join(tmp, "split.npz")
-        np.savez(data_path, **_split())
+        split = _split(limit=args.limit)
+        np.savez(data_path, **split)
         results = {f: [] for f in frameworks}
         for round_number in range(1 if args.full else args.rounds):
             for framework in frameworks:
                 python = args.keras_python if framework == "keras" else sys.executable
                 results[framework].append(_run_worker(python, framework, data_path, args))
                 print(f"round {round_number + 1}: {framework} done", file=sys.stderr, flush=True)
-    _report(results, args)
+    return _report(results, args, train_images=len(split["x_train"]))
 
 
-def _report(results, args):
+def _median(values):
+    return statistics.median(values) if values else None
+
+
+def _ratios(summary, key):
+    """``{framework: its median / the faster of PyTorch's and Keras's}`` for ``key``, and which was faster."""
+    references = {f: summary[f][key] for f in ("torch", "keras") if f in summary and summary[f][key] is not None}
+    if not references:
+        return {}, None
+    faster = min(references, key=references.get)
+    return {f: row[key] / references[faster] for f, row in summary.items() if row[key] is not None}, faster
+
+
+def _report(results, args, train_images):
     summary = {}
     for framework, runs in results.items():
-        seconds = [s for run in runs for s in run["epoch_seconds"]]
-        summary[framework] = dict(median_epoch_seconds=statistics.median(seconds), epochs=[r["epochs"] for r in runs],
-                                  val_accuracy=runs[-1]["val_accuracy"], test_accuracy=runs[-1]["test_accuracy"])
-    references = [summary[f]["median_epoch_seconds"] for f in ("torch", "keras") if f in summary]
-    best = min(references) if references else None
-    print(f"\nTextbook CNN on Fashion-MNIST (48,000 training images, batch 32, Adam), {args.threads} threads each;")
-    print("median seconds per epoch (training + validation) over all timed epochs.\n")
-    print("| framework | s/epoch | vs faster of PyTorch/Keras | epochs | val accuracy | test accuracy |")
-    print("|---|---|---|---|---|---|")
+        summary[framework] = dict(
+            median_epoch_seconds=_median([s for run in runs for s in run["epoch_seconds"]]),
+            epochs=[r["epochs"] for r in runs], val_accuracy=runs[-1]["val_accuracy"],
+            test_accuracy=runs[-1]["test_accuracy"],
+            median_predict_seconds=_median([s for run in runs for s in run.get("predict_seconds", [])]),
+            predict_seconds=[s for run in runs for s in run.get("predict_seconds", [])],
+            predict_images=runs[-1].get("predict_images", 0), predict_shape=runs[-1].get("predict_shape"))
+    epoch_ratios, _ = _ratios(summary, "median_epoch_seconds")
+    predict_ratios, predict_reference = _ratios(summary, "median_predict_seconds")
     for framework, row in summary.items():
-        ratio = f"{row['median_epoch_seconds'] / best:.2f}x" if best else "-"
-        val = "-" if row["val_accuracy"] is None else f"{row['val_accuracy']:.4f}"
-        test = "-" if row["test_accuracy"] is None else f"{row['test_accuracy']:.4f}"
-        print(f"| {framework} | {row['median_epoch_seconds']:.1f} | {ratio} | {row['epochs']} | {val} | {test} |")
+        row.update(epoch_ratio=epoch_ratios.get(framework), predict_ratio=predict_ratios.get(framework))
+
+    print(f"\nTextbook CNN on Fashion-MNIST ({train_images:,} training images, batch 32, Adam), "
+          f"{args.threads} threads each, {args.rounds if not args.full else 1} round(s) of worker processes.")
+    if args.epochs or args.full:
+        print("s/epoch: median seconds per epoch (training + validation) over all timed epochs.")
+    if args.predict:
+        images = next(iter(summary.values()))["predict_images"] if summary else 0
+        print(f"predict: median seconds of one predict of the {images:,} test images, batch {PREDICT_BATCH}, over "
+              f"{args.predict_repeats} timed calls per round (one untimed call first).")
+    if args.limit:
+        print(f"**Smoke run (--limit {args.limit}): these numbers are not a measurement.**")
+    print("Ratios: the framework's median time / the faster of PyTorch's and Keras's (Keras only with "
+          "--keras-python).\n")
+    print("| framework | s/epoch | epoch vs faster of PyTorch/Keras | predict s | predict vs faster of PyTorch/Keras "
+          "| epochs | val accuracy | test accuracy |")
+    print("|---|--:|--:|--:|--:|---|--:|--:|")
+
+    def fmt(value, pattern):
+        return "-" if value is None else pattern.format(value)
+
+    for framework, row in summary.items():
+        print(f"| {framework} | {fmt(row['median_epoch_seconds'], '{:.1f}')} | {fmt(row['epoch_ratio'], '{:.2f}x')} "
+              f"| {fmt(row['median_predict_seconds'], '{:.3f}')} | {fmt(row['predict_ratio'], '{:.2f}x')} "
+              f"| {row['epochs']} | {fmt(row['val_accuracy'], '{:.4f}')} | {fmt(row['test_accuracy'], '{:.4f}')} |")
+    goal = None
+    if args.predict and "fastconv" in summary and predict_reference is not None:
+        ratio = summary["fastconv"]["predict_ratio"]
+        missing = [name for f, name in (("torch", "PyTorch"), ("keras", "Keras")) if f not in summary]
+        goal = dict(ratio=ratio, limit=PREDICT_GOAL_RATIO, reference=predict_reference, met=ratio <= PREDICT_GOAL_RATIO)
+        print(f"\nPredict goal, fastconv / faster of PyTorch and Keras <= {PREDICT_GOAL_RATIO}"
+              f"{' (' + ' and '.join(missing) + ' not run)' if missing else ''}: "
+              f"{'met' if goal['met'] else 'NOT met'} ({ratio:.2f}, against {predict_reference}).")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(summary, f, indent=2)
+            json.dump(dict(frameworks=summary, predict_goal=goal,
+                           settings=dict(epochs=args.epochs, rounds=args.rounds, threads=args.threads,
+                                         full=args.full, predict=args.predict,
+                                         predict_repeats=args.predict_repeats, limit=args.limit)), f, indent=2)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,7 +3,8 @@
 A configuration is one layer's shapes: batch, spatial size, channels, window,
 strides and padding. Output shapes and 'same' padding come from
 ``fastconv.shapes`` so that the benchmarks and the library use one formula.
-Nothing here imports a framework or times anything.
+Nothing here imports a framework or times anything. The performance goals
+(``GOAL_*``) live here too, next to the grid they are judged on.
 
 FLOPs of a convolution (multiply and add counted separately, the usual
 convention, so GFLOP/s figures compare with other libraries' numbers)::
@@ -119,9 +120,21 @@ class PoolConfig:
         return shapes.conv_output_shape(self.input_shape, self.pool_size, self.channels, self.strides, self.padding)
 
     @property
+    def pads(self):
+        """``((top, bottom), (left, right))`` padding of 'same', Keras's rule (padded cells are not in any window's
+        maximum or average)."""
+        return tuple(
+            shapes.padding_amounts(length, size, self.padding, stride)
+            for length, size, stride in zip((self.height, self.width), self.pool_size, self.strides)
+        )
+
+    @property
     def label(self):
+        """Short description for tables, e.g. ``max 3x3 s2 same on 14x14x64``."""
         ph, pw = self.pool_size
-        return f"{self.mode} {ph}x{pw} on {self.height}x{self.width}x{self.channels}"
+        sh, sw = self.strides
+        stride = f"s{sh}" if sh == sw else f"s{sh}x{sw}"
+        return f"{self.mode} {ph}x{pw} {stride} {self.padding} on {self.height}x{self.width}x{self.channels}"
 
     def as_dict(self):
         return asdict(self)
@@ -202,6 +215,19 @@ def grid_conv_config(padding, strides, kernel_size, layer, batch):
                       (kernel_size, kernel_size), (strides, strides), padding)
 
 
+def conv_grid(batch=BATCH):
+    """Every convolution of the grid at one batch size, in the order of the asv parameters (padding, strides,
+    kernel size, layer): what ``compare_torch.py --grid`` times.
+
+    >>> grid = conv_grid()
+    >>> len(grid), grid[0].label, grid[-1].label
+    (32, '28x28x1->32 3x3 s1 valid', '16x16x64->128 5x5 s2 same')
+    """
+    return tuple(grid_conv_config(padding, strides, kernel_size, layer, batch)
+                 for padding in GRID_PADDINGS for strides in GRID_STRIDES
+                 for kernel_size in GRID_KERNEL_SIZES for layer in GRID_LAYERS)
+
+
 POOL_GRID_MODES = ("max", "average")
 POOL_GRID_PADDINGS = ("valid", "same")
 POOL_GRID_STRIDES = (1, 2)
@@ -219,6 +245,28 @@ def grid_pool_config(mode, padding, strides, pool_size, inputs, batch=BATCH):
     height, width, channels = (int(v) for v in inputs.split("x"))
     return PoolConfig(f"{mode} {inputs}", mode, batch, height, width, channels, (pool_size, pool_size),
                       (strides, strides), padding)
+
+
+def pool_grid(batch=BATCH):
+    """Every pooling layer of the grid at one batch size, in the order of the asv parameters (mode, padding,
+    strides, pool size, inputs).
+
+    >>> grid = pool_grid()
+    >>> len(grid), grid[0].label, grid[-1].label
+    (32, 'max 2x2 s1 valid on 28x28x32', 'average 3x3 s2 same on 14x14x64')
+    >>> grid[-1].pads
+    ((0, 1), (0, 1))
+    """
+    return tuple(grid_pool_config(mode, padding, strides, pool_size, inputs, batch)
+                 for mode in POOL_GRID_MODES for padding in POOL_GRID_PADDINGS for strides in POOL_GRID_STRIDES
+                 for pool_size in POOL_GRID_SIZES for inputs in POOL_GRID_INPUTS)
+
+
+GOAL_GEOMEAN_RATIO = 1.0
+"""The performance goal, per pass over the convolution grid: geometric mean of fastconv time / PyTorch's best
+time at most this..."""
+GOAL_WORST_RATIO = 1.3
+"""... and no configuration's ratio above this."""
 
 
 TEXTBOOK_DENSE = ((7 * 7 * 64, 100), (100, 10))

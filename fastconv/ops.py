@@ -165,7 +165,7 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs):
         g_h, g_w = out_h, out_w
     f_pad = _padded_channels(n_filters, spec.dtype)
     gp = np.empty((n_batch, g_h, g_w, f_pad), spec.dtype)
-    _tiled._conv2d_grad_prepare(spec.grad_output, outputs, gp, zero_h, zero_w, spec.activation == _conv2d.RELU)
+    _conv2d._zero_pad(spec.grad_output, gp, zero_h, zero_w, spec.activation == _conv2d.RELU, outputs)
 
     grad_inputs = None
     if need_grad_inputs:
@@ -276,7 +276,7 @@ class _ConvSpec:
             return self.inputs
         n_batch, height, width, channels = self.inputs.shape
         padded = np.empty((n_batch, height + top + bottom, width + left + right, channels), self.dtype)
-        _conv2d._zero_pad(self.inputs, padded, top, left)
+        _conv2d._zero_pad(self.inputs, padded, top, left, False, self.inputs)
         return padded
 
     def result(self, array):
@@ -352,7 +352,7 @@ class _PoolSpec:
         return out.astype(self.result_dtype, copy=False)
 
     def backward(self, mode):
-        grad_inputs = np.zeros(self.inputs.shape, self.dtype)
+        grad_inputs = np.empty(self.inputs.shape, self.dtype)  # the kernel writes every cell (no serial memset)
         tasks = self.inputs.shape[0] * (self.output_shape[1] // self.rows_per_task)
         best_value = np.empty((tasks, self.inputs.shape[3]), self.dtype)
         best_cell = np.empty((tasks, self.inputs.shape[3]), np.int32)

@@ -8,6 +8,12 @@ The structural tests catch both without running anything. The last test runs
 benchmark once, in a fresh process, as asv always runs them), then
 ``asv publish``, all in temporary folders, and fails if any benchmark failed.
 docs/performance.md shows the same command.
+
+The comparison scripts get smoke runs on tiny sizes: ``compare_torch.py
+--grid --quick`` on a few grid rows (table, summary lines, verdict, JSON),
+``compare_training.py --epochs 0`` (predict only) with the fastconv and
+PyTorch workers on 64 images, and the doctests of ``configs.py`` and
+``compare_torch.py``, which pytest does not collect by itself.
 """
 
 import importlib
@@ -179,3 +185,92 @@ def test_asv_runs_the_ci_subset(tmp_path):
     result, report = asv("publish")
     assert result.returncode == 0, report
     assert (tmp_path / "html" / "index.html").exists(), report
+
+
+def test_the_comparison_helpers_doctests(modules):
+    """The doctests of configs.py (the grids) and compare_torch.py (the goal verdict): pytest collects only
+    ``tests/`` and ``fastconv/``, so they run here."""
+    import doctest
+
+    from benchmarks import compare_torch, configs
+
+    for module in (configs, compare_torch):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, f"{module.__name__}: {result}"
+
+
+GRID_SMOKE = r"^28x28x1->32 3x3 s2|3x3 s2 same on 14x14x64"
+"""``--only`` of the grid smoke test: two convolutions (stride 2, 'valid' and asymmetric 'same'), max pooling with
+asymmetric 'same' padding (-inf F.pad in torch), and its average twin, which torch cannot express."""
+
+
+def test_compare_torch_grid_quick(modules, tmp_path):
+    """``compare_torch.py --grid --quick`` on part of the grid: every selected row is in the JSON, with GFLOP/s and
+    ratios; each pass has its geometric mean and worst line, and the verdict on the goals is printed."""
+    from benchmarks.configs import GOAL_GEOMEAN_RATIO, GOAL_WORST_RATIO, PASSES, conv_grid, pool_grid
+
+    report_path = tmp_path / "grid.json"
+    result = subprocess.run([sys.executable, str(BENCHMARK_DIR / "compare_torch.py"), "--grid", "--quick",
+                             "--threads", "1", "--only", GRID_SMOKE, "--json", str(report_path)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(report_path.read_text())
+    assert report["settings"]["grid"] and report["settings"]["quick"] and report["settings"]["batch"] == 4
+
+    conv_labels = [c.label for c in conv_grid(4) if re.search(GRID_SMOKE, c.label)]
+    assert conv_labels == ["28x28x1->32 3x3 s2 valid", "28x28x1->32 3x3 s2 same"]
+    assert [(row["label"], row["pass_name"]) for row in report["conv"]] == \
+        [(label, pass_name) for label in conv_labels for pass_name in PASSES]
+    for row in report["conv"]:
+        fast_s = row["runners"]["fastconv"]["median_s"]
+        torch_s = min(row["runners"][name]["median_s"] for name in ("torch NCHW", "torch channels_last"))
+        assert row["ratio"] == pytest.approx(fast_s / torch_s)
+        assert row["fastconv_gflops"] == pytest.approx(row["flops"] / fast_s / 1e9)
+        assert row["torch_gflops"] == pytest.approx(row["flops"] / torch_s / 1e9)
+
+    pool_labels = [c.label for c in pool_grid(4) if re.search(GRID_SMOKE, c.label)]
+    assert pool_labels == ["max 3x3 s2 same on 14x14x64", "average 3x3 s2 same on 14x14x64"]
+    assert [(row["label"], row["pass_name"]) for row in report["pool"]] == \
+        [(pool_labels[0], pass_name) for pass_name in PASSES]
+    assert [s["label"] for s in report["skipped"]] == [pool_labels[1]]
+
+    table = result.stdout
+    for kind, labels in (("conv", conv_labels), ("pool", pool_labels[:1])):
+        for pass_name in PASSES:
+            ratios = [row["ratio"] for row in report[kind] if row["pass_name"] == pass_name]
+            summary = report["summary"][kind][pass_name]
+            assert summary["geomean_ratio"] == pytest.approx(math.prod(ratios) ** (1 / len(ratios)))
+            assert summary["worst_ratio"] == max(ratios)
+            assert f"| geometric mean ({len(labels)} configurations) | {pass_name} |" in table
+            assert f"| worst: {summary['worst_label']} | {pass_name} |" in table
+    assert report["goals"]["met"] == all(
+        s["geomean_ratio"] <= GOAL_GEOMEAN_RATIO and s["worst_ratio"] <= GOAL_WORST_RATIO
+        for s in report["summary"]["conv"].values())
+    verdicts = [line for line in table.splitlines() if "Goals (per pass" in line]
+    assert len(verdicts) == 1 and all(f"{pass_name}: " in verdicts[0] for pass_name in PASSES), table
+    assert "Not compared (no torch equivalent of asymmetric 'same' average pooling): " \
+        "average 3x3 s2 same on 14x14x64." in table
+
+
+def test_compare_training_predict_only(modules, tmp_path, capsys):
+    """``compare_training.py --epochs 0`` times predict alone, in a fastconv and a PyTorch worker, on 64 test
+    images: each reports its timed calls and the (images, classes) it predicted, and the report its ratio."""
+    from benchmarks import compare_training
+
+    report_path = tmp_path / "predict.json"
+    assert compare_training.main(["--frameworks", "fastconv,torch", "--epochs", "0", "--limit", "64", "--rounds", "1",
+                                  "--predict-repeats", "2", "--threads", "1", "--json", str(report_path)]) is None
+    report = json.loads(report_path.read_text())
+    frameworks = report["frameworks"]
+    assert set(frameworks) == {"fastconv", "torch"}
+    for row in frameworks.values():
+        assert row["epochs"] == [0] and row["median_epoch_seconds"] is None
+        assert len(row["predict_seconds"]) == 2 and all(s > 0 for s in row["predict_seconds"])
+        assert row["predict_images"] == 64 and row["predict_shape"] == [64, 10]
+    ratio = frameworks["fastconv"]["median_predict_seconds"] / frameworks["torch"]["median_predict_seconds"]
+    assert frameworks["fastconv"]["predict_ratio"] == pytest.approx(ratio)
+    assert report["predict_goal"] == dict(ratio=pytest.approx(ratio), limit=compare_training.PREDICT_GOAL_RATIO,
+                                          reference="torch", met=ratio <= compare_training.PREDICT_GOAL_RATIO)
+    table = capsys.readouterr().out
+    assert "| fastconv | - | - | " in table and "| torch | - | - | " in table
+    assert "Predict goal, fastconv / faster of PyTorch and Keras <= 0.7 (Keras not run): " in table

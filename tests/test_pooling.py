@@ -65,6 +65,37 @@ def test_pool_edge_geometries(rng, dtype, mode, case):
     _check_against_reference(rng, dtype, mode, x, case["pool_size"], case["strides"], case["padding"])
 
 
+@pytest.mark.bounds
+@pytest.mark.parametrize("case", [
+    dict(size=(8, 7), pool_size=2, strides=3, padding="valid"),  # gaps, and a leftover column
+    dict(size=(5, 6), pool_size=1, strides=2, padding="valid"),  # 1x1 windows, every other row and column
+    dict(size=(9, 9), pool_size=2, strides=2, padding="valid"),  # 2x2 windows, a leftover row and column
+    dict(size=(7, 9), pool_size=2, strides=2, padding="same"),  # 2x2 windows and clipped ones
+    dict(size=(7, 8), pool_size=3, strides=3, padding="same"),  # pad_top 1: the first windows start at row 0
+    dict(size=(10, 11), pool_size=(2, 3), strides=(4, 5), padding="same"),  # gaps, pad_top 0, pad_left 1
+    dict(size=(9, 8), pool_size=(2, 3), strides=(2, 1), padding="valid"),  # disjoint rows, overlapping columns
+    dict(size=(7, 7), pool_size=3, strides=2, padding="same"),  # overlapping rows: one task per image
+], ids=str)
+@pytest.mark.parametrize("mode", OPS)
+def test_pool_grad_writes_every_cell(rng, dtype, mode, case, monkeypatch):
+    """The input gradient comes from ``np.empty`` and the kernel must write all of it, zeros included.
+
+    ``np.empty`` often returns zeroed memory, which would hide a cell left
+    unwritten; here it returns NaN everywhere instead.
+    """
+    empty = np.empty
+
+    def nan_filled(shape, dtype=float, *args, **kwargs):
+        array = empty(shape, dtype, *args, **kwargs)
+        if array.dtype.kind == "f":
+            array.fill(np.nan)
+        return array
+
+    x = _pool_data(rng, dtype, mode, (3, *case["size"], 5))
+    monkeypatch.setattr(np, "empty", nan_filled)
+    _check_against_reference(rng, dtype, mode, x, case["pool_size"], case["strides"], case["padding"])
+
+
 def test_strides_default_to_pool_size(rng):
     x = reference.random(rng, (1, 6, 6, 2))
     np.testing.assert_array_equal(ops.max_pool(x, (3, 2)), ops.max_pool(x, (3, 2), (3, 2)))

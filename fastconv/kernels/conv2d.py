@@ -26,24 +26,35 @@ RELU = 1
 
 
 @kernel
-def _zero_pad(x, padded, top, left):
-    """Copy ``x`` ``(N, H, W, C)`` into ``padded`` ``(N, HP, WP, C)`` at ``(top, left)``, zeros around it.
+def _zero_pad(x, padded, top, left, relu, mask):
+    """Copy ``x`` ``(N, H, W, C)`` into ``padded`` ``(N, HP, WP, CP)`` at ``(top, left)``, zeros around it.
 
-    Every cell of ``padded`` is written once (it may come from ``np.empty``),
-    each row by the thread that owns it.
+    Zeros also fill the channels ``c >= C`` when ``CP > C``. With ``relu``,
+    cells where ``mask`` (same shape as ``x``, the forward output) is not
+    ``> 0`` are zeroed as well: the ReLU's backward mask, applied while the
+    output gradient is padded for the tiled gradient kernels. Every cell of
+    ``padded`` is written once (it may come from ``np.empty``), each row by
+    the thread that owns it.
     """
-    n_batch, in_h, in_w, _ = x.shape
+    n_batch, in_h, in_w, n_channels = x.shape
     _, pad_h, _, _ = padded.shape
     for row in prange(n_batch * pad_h):
         n = row // pad_h
         ih = row - n * pad_h - top
-        dst = padded[n, row - n * pad_h]
+        dst_row = padded[n, row - n * pad_h]
         if ih < 0 or ih >= in_h:
-            dst[:] = 0
+            dst_row[:] = 0
             continue
-        dst[:left] = 0
-        dst[left:left + in_w] = x[n, ih]
-        dst[left + in_w:] = 0
+        dst_row[:left] = 0
+        dst_row[left + in_w:] = 0
+        for iw in range(in_w):
+            dst = dst_row[left + iw]
+            for c in range(n_channels):
+                v = x[n, ih, iw, c]
+                if relu and not mask[n, ih, iw, c] > 0:
+                    v = 0
+                dst[c] = v
+            dst[n_channels:] = 0
 
 
 @kernel

@@ -128,37 +128,6 @@ def _conv2d_forward_tiled(x, w, bias, out, stride_h, stride_w, relu):
                   out, (n * out_h + oh) * out_w * n_out, n_out, out_w, n_out, bias, relu)
 
 
-@kernel
-def _conv2d_grad_prepare(grad_out, out, gp, zero_h, zero_w, relu):
-    """Fill ``gp`` ``(N, HG, WG, FP)`` with the output gradient, bordered and channel-padded with zeros.
-
-    ``gp[n, zero_h + oh, zero_w + ow, f] = grad_out[n, oh, ow, f]``, zeroed where
-    ``relu`` and not ``out[n, oh, ow, f] > 0``; every other cell of ``gp`` (its
-    border and the padding channels ``f >= F``) is set to 0, so ``gp`` can come
-    from ``np.empty`` and is written once, row by row, by the thread that owns
-    the row. ``out`` (the forward output) is read only when ``relu`` is true.
-    """
-    n_batch, out_h, out_w, n_out = grad_out.shape
-    _, g_h, g_w, g_c = gp.shape
-    for row in prange(n_batch * g_h):
-        n = row // g_h
-        oh = row - n * g_h - zero_h
-        dst_row = gp[n, row - n * g_h]
-        if oh < 0 or oh >= out_h:
-            dst_row[:] = 0
-            continue
-        dst_row[:zero_w] = 0
-        dst_row[zero_w + out_w:] = 0
-        for ow in range(out_w):
-            dst = dst_row[zero_w + ow]
-            for f in range(n_out):
-                g = grad_out[n, oh, ow, f]
-                if relu and not out[n, oh, ow, f] > 0:
-                    g = 0
-                dst[f] = g
-            dst[n_out:] = 0
-
-
 @helper
 def _taps(i, k, pad, stride):
     """``(t0, n_taps, o0)``: the taps of a flipped window of ``k`` that reach input index ``i``.
@@ -177,7 +146,7 @@ def _conv2d_grad_input_tiled(gp, w_t, zero_bias, grad_x, zero_h, zero_w, pad_top
                              relu):
     """Gradient with respect to the (unpadded) input: one task per input row, no two tasks write one cell.
 
-    ``gp`` is the prepared output gradient (see :func:`_conv2d_grad_prepare`)
+    ``gp`` is the prepared output gradient (``fastconv.kernels.conv2d._zero_pad`` with the ReLU mask)
     with a zero border of at least ``ceil((KH-1)/stride_h)`` rows above
     (``zero_h``) and ``ceil((KW-1)/stride_w)`` columns left (``zero_w``), and
     enough below and right for every input row and column to find its taps;

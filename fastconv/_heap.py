@@ -1,4 +1,4 @@
-"""Keeps large freed arrays in the C heap while fastconv trains, so that the next step reuses them.
+"""Keeps large freed arrays in the C heap, so that the next training step (or kernel call) reuses them.
 
 A training step allocates the same few megabyte-sized arrays every time
 (activations, padded inputs, gradients, the optimizer's temporaries). glibc's
@@ -12,10 +12,12 @@ glibc adapts on its own: each freed mapped block raises the threshold to its
 size, up to 32 MiB (and the heap-trim threshold to twice that). But whether a
 program ever frees a block large enough to get there depends on its history
 (the same training loop ran at either speed depending on how the data had
-been loaded). :func:`settle` moves glibc straight to the state its heuristic
+been loaded). :func:`settle`, called when ``fastconv.ops`` is imported (so
+before any kernel runs), moves glibc straight to the state its heuristic
 ends in: mmap threshold 32 MiB, trim threshold 64 MiB. So a process keeps at
 most 64 MiB of freed memory for reuse, and arrays above 32 MiB (whole
-datasets) are still mapped and returned as before.
+datasets) are still mapped and returned as before. Every library in the
+process (numpy, PyTorch in a benchmark) gets the same heap.
 
 Only glibc has ``mallopt``; elsewhere :func:`settle` does nothing. Set the
 environment variable ``FASTCONV_KEEP_MALLOC=1`` to leave malloc untouched.

@@ -25,12 +25,14 @@ array([[4., 6., 6., 6., 4.],
 
 import numpy as np
 
-from fastconv import shapes
+from fastconv import _heap, shapes
 from fastconv.kernels import conv2d as _conv2d
 from fastconv.kernels import conv2d_tiled as _tiled
 from fastconv.kernels import dense as _dense
 from fastconv.kernels import pooling as _pooling
 from fastconv.kernels import simd as _simd
+
+_heap.settle()  # every kernel's output is a fresh array: reuse freed ones rather than fault pages in
 
 ACTIVATIONS = {None: _conv2d.LINEAR, "linear": _conv2d.LINEAR, "relu": _conv2d.RELU}
 """Activations that the convolution kernels can fuse, by Keras name."""

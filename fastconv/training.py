@@ -10,8 +10,8 @@ While it trains, evaluates or predicts, numpy's BLAS (which float64 ``Dense``
 layers use; float32 ones run on numba's kernels) runs on one thread: the numba
 kernels already keep every core busy, and BLAS threads spinning beside numba's
 made a training step of the textbook CNN twice as slow (74 ms against 34 ms on
-2 cores). The C heap keeps freed arrays for reuse meanwhile
-(``fastconv._heap``): fresh pages for every step's arrays cost as much again.
+2 cores). (Freed arrays are reused rather than mapped afresh each step, for
+which see ``fastconv._heap``.)
 """
 
 import functools
@@ -24,7 +24,7 @@ import numpy as np
 import threadpoolctl
 
 from fastconv import activations, callbacks as callbacks_module, losses, metrics as metrics_module, optimizers
-from fastconv import _heap, utils
+from fastconv import utils
 
 
 class Trainer:
@@ -290,13 +290,7 @@ def _blas_controller():
 
 
 def _single_threaded_blas():
-    """A context in which numpy's BLAS uses one thread (see the module docstring).
-
-    Entering it also settles malloc (``fastconv._heap``), so that every entry
-    point that runs the model (fit, evaluate, predict, the ``*_on_batch``
-    methods) reuses freed arrays instead of faulting fresh pages in.
-    """
-    _heap.settle()
+    """A context in which numpy's BLAS uses one thread (see the module docstring)."""
     return _blas_controller().limit(limits=1, user_api="blas")
 
 

@@ -13,7 +13,8 @@ from hypothesis import given, strategies as st
 import reference
 from fastconv import ops
 
-SHAPES = [(rows, depth, units) for rows in (1, 7, 8, 17, 32, 33) for depth in (1, 5, 100) for units in (1, 15, 16, 17, 100)]
+SHAPES = [(rows, depth, units)
+          for rows in (1, 7, 8, 17, 32, 33) for depth in (1, 5, 100) for units in (1, 15, 16, 17, 100)]
 SHAPES += [(32, 3136, 100), (33, 64, 129), (3, 300, 48)]
 
 
@@ -104,7 +105,8 @@ def test_dense_errors_name_the_argument():
         ops.dense(x, np.ones((4, 5), np.float32))
     with pytest.raises(ValueError, match=r"Invalid shape for argument `kernel`. Expected a 2-D array"):
         ops.dense(x, np.ones((3,), np.float32))
-    with pytest.raises(ValueError, match=r"Invalid shape for argument `bias`. Expected \(5,\). Received: bias.shape=\(4,\)"):
+    with pytest.raises(ValueError,
+                       match=r"Invalid shape for argument `bias`. Expected \(5,\). Received: bias.shape=\(4,\)"):
         ops.dense(x, np.ones((3, 5), np.float32), np.ones(4))
     with pytest.raises(ValueError, match=r"Invalid shape for argument `grad_output`. Expected \(2, 5\)"):
         ops.dense_grad(x, np.ones((3, 5), np.float32), np.ones((2, 4)))

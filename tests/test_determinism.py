@@ -21,7 +21,8 @@ def _workloads(dtype):
     out_relu = ops.conv_bias_activation(x, w, bias, padding="same", activation="relu")
     g_max = reference.random(rng, (20, 5, 4, 5), dtype)
     g_avg = reference.random(rng, (20, 8, 7, 5), dtype)
-    x_flat, w_dense, g_dense = x.reshape(20, -1), reference.random(rng, (360, 37), dtype), reference.random(rng, (20, 37), dtype)
+    x_flat = x.reshape(20, -1)
+    w_dense, g_dense = reference.random(rng, (360, 37), dtype), reference.random(rng, (20, 37), dtype)
     return {
         "conv": lambda: (ops.conv(x, w, 1, "same"),),
         "conv_strided": lambda: (ops.conv(x, w, 2, "valid"),),

@@ -19,6 +19,7 @@ from fastconv.kernels import _generate, conv2d_tiles, simd
 
 LANES = simd.lanes(np.float32)
 P2, P2_ALT, P1 = conv2d_tiles.PIXELS_V2, conv2d_tiles.PIXELS_V2_ALT, conv2d_tiles.PIXELS_V1
+P2_SHORT, P2_SHORT_ALT = conv2d_tiles.PIXELS_V2_SHORT, conv2d_tiles.PIXELS_V2_SHORT_ALT
 R2, R1 = conv2d_tiles.ROWS_V2, conv2d_tiles.ROWS_V1
 
 FILTERS = {
@@ -29,7 +30,11 @@ FILTERS = {
 }
 
 WIDTHS = {
-    "shorter than a tile": 3,                     # one-pixel tails only
+    "shorter than a tile": P2_SHORT_ALT - 1,      # one-pixel tails only
+    "one short tile": P2_SHORT,                   # the short two-vector tiles (small strided outputs)
+    "the other short tile": P2_SHORT_ALT,
+    "short tiles overlapping": 2 * P2_SHORT_ALT - 1,  # two short tiles, the second moved back
+    "two short tiles": 2 * P2_SHORT_ALT,          # fewer pixels computed than with the main tiles
     "one main tile": P2,
     "main tiles overlapping": P2 + 3,             # the last tile moved back
     "alternative tiles": 2 * P2_ALT,              # the other two-vector tile covers it exactly

@@ -32,11 +32,13 @@ Two families of tiles:
 import pathlib
 import sys
 
-CONV_TILES = ((7, 2), (8, 2), (1, 2), (14, 1), (1, 1))
-"""``(pixels, vectors)`` of the convolution tiles: for 2 vectors two main tiles (the driver takes the one
-that covers a row with fewer recomputed pixels: 7 for rows of 14 or 28, 8 for 16 or 32) and a one-pixel
-tail; for 1 vector a main tile and a tail. 14-16 accumulators, 2 vector loads and 7-8 broadcasts per
-14-16 FMAs: more accumulators (28) spill registers."""
+CONV_TILES = ((7, 2), (8, 2), (6, 2), (5, 2), (1, 2), (14, 1), (1, 1))
+"""``(pixels, vectors)`` of the convolution tiles: for 2 vectors four tiles (the driver takes the one that
+covers a row with the fewest recomputed pixels: 7 for rows of 14 or 28, 8 for 16 or 32, 6 and 5 for the
+short rows of strided 'valid' layers, 5, 6, 10, 12, where the one-pixel tile's two accumulator chains
+would wait on the FMA latency) and a one-pixel tail; for 1 vector a main tile and a tail.
+14-16 accumulators, 2 vector loads and 7-8 broadcasts per 14-16 FMAs: more accumulators (28) spill
+registers."""
 
 GRAD_KERNEL_TILES = ((6, 2), (3, 2), (1, 2), (12, 1), (1, 1))
 """``(rows, vectors)`` of the kernel-gradient tiles: a main tile and a one-row tail for 2 and 1 vectors, and
@@ -74,18 +76,21 @@ DOT_TILES = {dot_tiles!r}
 '''
 
 CONV_DOC = '''\
-    """{pixels} output pixels x {vectors} vector(s) of output channels: ``out = act(bias + sum x * w)``.
+    """``count`` output pixels of a row, {pixels} at a time, x {vectors} vector(s) of output channels.
 
-    For pixel ``p`` and lane ``f`` of vector ``v`` (``F = p*op + v*LANES + f``)::
+    For pixel ``p < count`` and lane ``f`` of vector ``v`` (``F = p*op + v*LANES + f``)::
 
         out[oo + F] = act(bias[bo + v*LANES + f]
                           + sum_{{j<nj, l<nl, k<nk}} x[xo + j*xj + l*xl + p*xp + k]
                                                    * w[wo + j*wj + l*wl + k*wk + v*LANES + f])
 
-    summed in the order j, l, k. ``act`` is ReLU when ``relu`` is true. Only
-    the first ``nf`` channels of the tile are stored (a masked store for the
-    last vector), so rows whose length is not a multiple of the vector width
-    end inside a tile; ``w`` and ``bias`` must be readable for all of it.
+    summed in the order j, l, k. ``act`` is ReLU when ``relu`` is true. The
+    pixels go in register tiles of {pixels}, the last tile moved back to end at
+    ``count`` (recomputing, and rewriting identically, a few pixels), so
+    ``count`` must be at least {pixels}. Only the first ``nf`` channels are
+    stored (a masked store for the last vector), so rows whose length is not a
+    multiple of the vector width end inside a tile; ``w`` and ``bias`` must be
+    readable for all of it.
     """'''
 
 GRAD_KERNEL_DOC = '''\
@@ -105,40 +110,48 @@ def _conv_tile(pixels, vectors):
     lines = [
         f"@microkernel",
         f"def _conv_tile_p{pixels}_v{vectors}(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,",
-        f"                     out, oo, op, nf, bias, bo, relu):",
+        f"                     out, oo, op, count, nf, bias, bo, relu):",
         CONV_DOC.format(pixels=pixels, vectors=vectors),
         "    lanes = lanes_of(w)",
     ]
     for v in range(vectors):
         lines.append(f"    b{v} = vload(bias, bo + {v} * lanes)")
-    for p in range(pixels):
-        lines.append("    " + "; ".join(f"{acc[p][v]} = b{v}" for v in range(vectors)))
     lines += [
-        "    for j in range(nj):",
-        "        for l in range(nl):",
-        "            xr = xo + j * xj + l * xl",
-        "            wr = wo + j * wj + l * wl",
-        "            for k in range(nk):",
+        "    i = 0",
+        "    while i < count:",
+        f"        start = min(i, count - {pixels})",
+        "        xs = xo + start * xp",
+        "        os = oo + start * op",
+    ]
+    for p in range(pixels):
+        lines.append("        " + "; ".join(f"{acc[p][v]} = b{v}" for v in range(vectors)))
+    lines += [
+        "        for j in range(nj):",
+        "            for l in range(nl):",
+        "                xr = xs + j * xj + l * xl",
+        "                wr = wo + j * wj + l * wl",
+        "                for k in range(nk):",
     ]
     for v in range(vectors):
-        lines.append(f"                w{v} = vload(w, wr + {v} * lanes)")
+        lines.append(f"                    w{v} = vload(w, wr + {v} * lanes)")
     for p in range(pixels):
         offset = "xr" if p == 0 else f"xr + {p} * xp"
-        lines.append(f"                s = vbroadcast(x, {offset})")
+        lines.append(f"                    s = vbroadcast(x, {offset})")
         for v in range(vectors):
-            lines.append(f"                {acc[p][v]} = vfma(s, w{v}, {acc[p][v]})")
+            lines.append(f"                    {acc[p][v]} = vfma(s, w{v}, {acc[p][v]})")
     lines += [
-        "                xr += 1",
-        "                wr += wk",
-        "    if relu:",
+        "                    xr += 1",
+        "                    wr += wk",
+        "        if relu:",
     ]
     for p in range(pixels):
-        lines.append("        " + "; ".join(f"{acc[p][v]} = vrelu({acc[p][v]})" for v in range(vectors)))
+        lines.append("            " + "; ".join(f"{acc[p][v]} = vrelu({acc[p][v]})" for v in range(vectors)))
     for p in range(pixels):
         for v in range(vectors):
-            offset = "oo" + (f" + {p} * op" if p else "") + (f" + {v} * lanes" if v else "")
+            offset = "os" + (f" + {p} * op" if p else "") + (f" + {v} * lanes" if v else "")
             count = "nf" + (f" - {v} * lanes" if v else "")
-            lines.append(f"    vstore_first(out, {offset}, {acc[p][v]}, {count})")
+            lines.append(f"        vstore_first(out, {offset}, {acc[p][v]}, {count})")
+    lines.append(f"        i += {pixels}")
     return "\n".join(lines)
 
 
@@ -221,14 +234,18 @@ def _dot_tile(pixels):
 
 
 def _aliases(family, name, size, tiles):
-    """Names the drivers use: ``{family}_main_v{V}`` (the bigger tile), ``{family}_tail_v{V}`` (size 1), ``{SIZE}_V{V}``."""
+    """Names the drivers use: ``{family}_main_v{V}`` (the first tile of ``V`` vectors), ``{family}_alt_v{V}``,
+    ``{family}_short_v{V}`` and ``{family}_short_alt_v{V}`` (the next ones, where there are),
+    ``{family}_tail_v{V}`` (size 1), and ``{SIZE}_V{V}[_ALT|_SHORT|_SHORT_ALT]``."""
     lines = []
     for vectors in (2, 1):
         sizes = [s for s, v in tiles if v == vectors]
-        assert 1 in sizes and len(sizes) in (2, 3), f"{family}: need main tile(s) and a size-1 tail for {vectors} vectors"
-        for role, main in zip(("main", "alt"), [s for s in sizes if s != 1]):
+        assert 1 in sizes and 2 <= len(sizes) <= 5, \
+            f"{family}: need main tile(s) and a size-1 tail for {vectors} vectors"
+        for role, main in zip(("main", "alt", "short", "short_alt"), [s for s in sizes if s != 1]):
+            suffix = "" if role == "main" else f"_{role.upper()}"
             lines += [
-                f"{size.upper()}_V{vectors}{'_ALT' if role == 'alt' else ''} = {main}",
+                f"{size.upper()}_V{vectors}{suffix} = {main}",
                 f'"""{size.capitalize()} of ``{family}_{role}_v{vectors}``."""',
                 f"{family}_{role}_v{vectors} = _{family}_tile_{name}{main}_v{vectors}",
             ]

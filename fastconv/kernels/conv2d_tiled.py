@@ -39,9 +39,10 @@ from numba import prange
 
 from fastconv._jit import helper, kernel
 from fastconv.kernels.conv2d_tiles import (
-    DOT_PIXELS, PIXELS_V1, PIXELS_V2, PIXELS_V2_ALT, ROWS_V1, ROWS_V2, ROWS_V2_ALT, conv_alt_v2, conv_main_v1,
-    conv_main_v2, conv_tail_v1, conv_tail_v2, dot_main, dot_tail, grad_kernel_alt_v2, grad_kernel_main_v1,
-    grad_kernel_main_v2, grad_kernel_tail_v1, grad_kernel_tail_v2)
+    DOT_PIXELS, PIXELS_V1, PIXELS_V2, PIXELS_V2_ALT, PIXELS_V2_SHORT, PIXELS_V2_SHORT_ALT, ROWS_V1, ROWS_V2,
+    ROWS_V2_ALT, conv_alt_v2, conv_main_v1, conv_main_v2, conv_short_alt_v2, conv_short_v2, conv_tail_v1,
+    conv_tail_v2, dot_main, dot_tail, grad_kernel_alt_v2, grad_kernel_main_v1, grad_kernel_main_v2,
+    grad_kernel_tail_v1, grad_kernel_tail_v2)
 from fastconv.kernels.simd import lanes_of, vadd, vload, vstore, vzeros
 
 GRAD_KERNEL_BLOCK_PIXELS = 48
@@ -58,54 +59,54 @@ def _tiles_cover(count, pixels):
 
 
 @helper
+def _fewest_pixels(count, pixels, best, best_cover):
+    """``(pixels, cover)`` if tiles of ``pixels`` cover ``count`` pixels with fewer computed than ``best``'s."""
+    cover = _tiles_cover(count, pixels)
+    return (pixels, cover) if cover < best_cover else (best, best_cover)
+
+
+@helper
 def _conv_row(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, n_out, bias, relu):
     """``count`` output pixels of one row, all ``n_out`` channels, in tiles (see ``conv2d_tiles``).
 
     Pixel ``i`` reads ``x`` from ``xo + i*xp`` and is written at ``oo + i*op``.
-    Channels go two vectors at a time while more than one vector is left.
-    Pixels go a main tile at a time (for two vectors, of the size that
-    recomputes fewer pixels), the last tile moved back to end at the row's end
-    (recomputing a few pixels); rows shorter than a main tile go pixel by
-    pixel.
+    Channels go two vectors at a time while more than one vector is left,
+    with the two-vector tile that computes the fewest pixels for the row (ties
+    go to the first in ``CONV_TILES``; each tile loops over the row itself);
+    rows shorter than every tile go pixel by pixel.
     """
     lanes = lanes_of(w)
+    pixels, cover = _fewest_pixels(count, PIXELS_V2, 1, 1 << 62)  # the one-pixel tile only if none fits
+    pixels, cover = _fewest_pixels(count, PIXELS_V2_ALT, pixels, cover)
+    pixels, cover = _fewest_pixels(count, PIXELS_V2_SHORT, pixels, cover)
+    pixels, cover = _fewest_pixels(count, PIXELS_V2_SHORT_ALT, pixels, cover)
     # Channels in blocks of two vectors, and one vector at the end if their number is odd.
     # (range loops, so the offsets passed to the tiles are typed int64 and not a literal 0: one
     # compiled copy of each tile.)
     pairs_end = (n_out + lanes - 1) // (2 * lanes) * (2 * lanes)
     for f0 in range(0, pairs_end, 2 * lanes):
-        nf = n_out - f0
-        if count >= PIXELS_V2 and _tiles_cover(count, PIXELS_V2_ALT) < _tiles_cover(count, PIXELS_V2):
-            i = 0
-            while i < count:
-                start = min(i, count - PIXELS_V2_ALT)
-                conv_alt_v2(x, xo + start * xp, xj, xl, xp, nj, nl, nk, w, wo + f0, wj, wl, wk,
-                            out, oo + start * op + f0, op, nf, bias, f0, relu)
-                i += PIXELS_V2_ALT
-        elif count >= PIXELS_V2:
-            i = 0
-            while i < count:
-                start = min(i, count - PIXELS_V2)
-                conv_main_v2(x, xo + start * xp, xj, xl, xp, nj, nl, nk, w, wo + f0, wj, wl, wk,
-                             out, oo + start * op + f0, op, nf, bias, f0, relu)
-                i += PIXELS_V2
+        if pixels == PIXELS_V2:
+            conv_main_v2(x, xo, xj, xl, xp, nj, nl, nk, w, wo + f0, wj, wl, wk, out, oo + f0, op, count,
+                         n_out - f0, bias, f0, relu)
+        elif pixels == PIXELS_V2_ALT:
+            conv_alt_v2(x, xo, xj, xl, xp, nj, nl, nk, w, wo + f0, wj, wl, wk, out, oo + f0, op, count,
+                        n_out - f0, bias, f0, relu)
+        elif pixels == PIXELS_V2_SHORT:
+            conv_short_v2(x, xo, xj, xl, xp, nj, nl, nk, w, wo + f0, wj, wl, wk, out, oo + f0, op, count,
+                          n_out - f0, bias, f0, relu)
+        elif pixels == PIXELS_V2_SHORT_ALT:
+            conv_short_alt_v2(x, xo, xj, xl, xp, nj, nl, nk, w, wo + f0, wj, wl, wk, out, oo + f0, op, count,
+                              n_out - f0, bias, f0, relu)
         else:
-            for i in range(count):
-                conv_tail_v2(x, xo + i * xp, xj, xl, xp, nj, nl, nk, w, wo + f0, wj, wl, wk,
-                             out, oo + i * op + f0, op, nf, bias, f0, relu)
+            conv_tail_v2(x, xo, xj, xl, xp, nj, nl, nk, w, wo + f0, wj, wl, wk, out, oo + f0, op, count,
+                         n_out - f0, bias, f0, relu)
     for f0 in range(pairs_end, n_out, lanes):
-        nf = n_out - f0
         if count >= PIXELS_V1:
-            i = 0
-            while i < count:
-                start = min(i, count - PIXELS_V1)
-                conv_main_v1(x, xo + start * xp, xj, xl, xp, nj, nl, nk, w, wo + f0, wj, wl, wk,
-                             out, oo + start * op + f0, op, nf, bias, f0, relu)
-                i += PIXELS_V1
+            conv_main_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo + f0, wj, wl, wk, out, oo + f0, op, count,
+                         n_out - f0, bias, f0, relu)
         else:
-            for i in range(count):
-                conv_tail_v1(x, xo + i * xp, xj, xl, xp, nj, nl, nk, w, wo + f0, wj, wl, wk,
-                             out, oo + i * op + f0, op, nf, bias, f0, relu)
+            conv_tail_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo + f0, wj, wl, wk, out, oo + f0, op, count,
+                         n_out - f0, bias, f0, relu)
 
 
 @kernel

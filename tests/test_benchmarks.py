@@ -274,3 +274,16 @@ def test_compare_training_predict_only(modules, tmp_path, capsys):
     table = capsys.readouterr().out
     assert "| fastconv | - | - | " in table and "| torch | - | - | " in table
     assert "Predict goal, fastconv / faster of PyTorch and Keras <= 0.7 (Keras not run): " in table
+
+
+def test_profile_step_reports_every_part(modules, capsys):
+    profile_step = importlib.import_module("benchmarks.profile_step")
+    profile_step.main(["--steps", "3", "--epochs", "1", "--threads", "1"])
+    out = capsys.readouterr().out
+    step_ms = float(re.search(r"epoch 1: ([\d.]+) ms per step", out).group(1))
+    parts = dict(re.findall(r"^  (\S+ \w+)\s+([\d.]+)$", out, re.M))
+    names = {f"{layer} {direction}" for layer in ("conv2d", "max_pooling2d", "dense", "dropout", "flatten")
+             for direction in ("forward", "backward")}
+    assert names <= {re.sub(r"_\d+ ", " ", name) for name in parts}  # conv2d_3 forward -> conv2d forward
+    assert "Adam update" in parts
+    assert 0 < sum(float(v) for v in parts.values()) < step_ms * 1.5

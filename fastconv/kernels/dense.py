@@ -18,9 +18,16 @@ zero-padded to a multiple of the vector width by ``fastconv.ops``.
 
 from numba import prange
 
-from fastconv._jit import kernel
+from fastconv._jit import helper, kernel
 from fastconv.kernels.conv2d_tiled import _conv_row, _grad_kernel_block
 from fastconv.kernels.simd import lanes_of
+
+@helper
+def _as_4d(matrix):
+    """``matrix`` as a ``(1, 1, rows, columns)`` view: the tiles read flat offsets, and 4-D arrays are the
+    types they are already compiled for (the convolutions'), so the matrix products add no compile time."""
+    return matrix.reshape(1, 1, matrix.shape[0], matrix.shape[1])
+
 
 ROWS_PER_TASK = 16
 """Rows of ``a`` (pixels) per task of :func:`_matmul_tiled`: two 8-pixel tiles."""
@@ -51,8 +58,11 @@ def _matmul_tiled(a, b, bias, out, relu):
         block = task // column_blocks
         first_row = block * ROWS_PER_TASK
         f0 = (task - block * column_blocks) * columns
-        _conv_row(a, first_row * depth, 0, 0, depth, 1, 1, depth, b, f0, 0, 0, n_pad,
-                  out, first_row * n_out + f0, n_out, min(ROWS_PER_TASK, n_rows - first_row),
+        # One kernel tap: the tap strides are never used, and `one` is a runtime value (a literal 1 or 0
+        # would compile another copy of every tile).
+        one = min(1, n_rows)
+        _conv_row(_as_4d(a), first_row * depth, depth, depth, depth, one, one, depth,
+                  _as_4d(b), f0, n_pad, n_pad, n_pad, _as_4d(out), first_row * n_out + f0, n_out, min(ROWS_PER_TASK, n_rows - first_row),
                   min(columns, n_out - f0), bias[f0:], relu)
 
 
@@ -69,4 +79,6 @@ def _matmul_tn_tiled(a, b, out):
         first = task * DEPTH_PER_TASK
         count = min(DEPTH_PER_TASK, depth - first)
         out[first:first + count] = 0
-        _grad_kernel_block(a, first, 0, depth, b, 0, 0, n_pad, 1, n_rows, out, first * n_pad, count, n_pad)
+        one = min(1, n_rows)  # as in _matmul_tiled: one block row, whose stride is never used
+        _grad_kernel_block(_as_4d(a), first, depth, depth, _as_4d(b), first - first, n_pad, n_pad, one, n_rows,
+                           _as_4d(out), first * n_pad, count, n_pad)

@@ -355,11 +355,8 @@ class _PoolSpec:
 
     def backward(self, mode):
         grad_inputs = np.empty(self.inputs.shape, self.dtype)  # the kernel writes every cell (no serial memset)
-        tasks = self.inputs.shape[0] * (self.output_shape[1] // self.rows_per_task)
-        best_value = np.empty((tasks, self.inputs.shape[3]), self.dtype)
-        best_cell = np.empty((tasks, self.inputs.shape[3]), np.int32)
         _pooling._pool2d_backward(self.inputs, self.grad_output, grad_inputs, *self._geometry(), mode,
-                                  self.rows_per_task, best_value, best_cell)
+                                  self.rows_per_task)
         return grad_inputs.astype(self.result_dtype, copy=False)
 
 

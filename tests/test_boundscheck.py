@@ -8,6 +8,11 @@ without checks. The subprocesses run numba with one thread: numba reports an
 ``SystemError``), but one raised on a worker thread is lost and the call
 returns as if nothing happened (numba 0.68). With one thread every iteration
 runs on the calling thread.
+
+The explicit SIMD loads and stores (``fastconv.kernels.simd``, used by the
+convolution tiles and the pooling kernels) are not bounds-checked even under
+the flag: those kernels are guarded by ``fastconv.ops``'s shape checks and by
+the reference comparisons, which run on shapes that exercise every tail.
 """
 
 import os
@@ -48,12 +53,11 @@ def test_comparisons_pass_with_boundscheck(boundscheck_env):
 
 # Each snippet calls a kernel directly (kernels never validate) with one array too small for the loops.
 TOO_SMALL = {
-    "pool_backward_grad_x": """
-        from fastconv.kernels import pooling
-        x, g = np.ones((2, 4, 4, 3)), np.ones((2, 2, 2, 3))
-        grad_x = np.zeros((2, 4, 4, 2))  # one channel short
-        best_value, best_cell = np.empty((4, 3)), np.empty((4, 3), np.int32)
-        pooling._pool2d_backward(x, g, grad_x, 2, 2, 2, 2, 0, 0, pooling.MAX, 1, best_value, best_cell)
+    "zero_pad_relu_mask": """
+        from fastconv.kernels import conv2d
+        x, padded = np.ones((2, 4, 4, 3)), np.empty((2, 6, 6, 3))
+        mask = np.ones((2, 4, 4, 2))  # one channel short
+        conv2d._zero_pad(x, padded, 1, 1, True, mask)
     """,
     "conv_grad_kernel_partial_bias": """
         from fastconv.kernels import conv2d

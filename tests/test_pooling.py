@@ -65,6 +65,19 @@ def test_pool_edge_geometries(rng, dtype, mode, case):
     _check_against_reference(rng, dtype, mode, x, case["pool_size"], case["strides"], case["padding"])
 
 
+@pytest.mark.parametrize("channels", [1, 7, 8, 15, 16, 17, 33, 64])
+@pytest.mark.parametrize("case", [
+    dict(pool_size=2, strides=None, padding="valid"),  # disjoint windows: written once
+    dict(pool_size=3, strides=1, padding="same"),  # overlapping windows: added up
+], ids=str)
+@pytest.mark.parametrize("mode", OPS)
+def test_pool_channel_vectors_and_tails(rng, dtype, mode, case, channels):
+    """Channel counts below, at and across the vector widths (8 and 16 float32 lanes, 4 and 8 float64):
+    the kernels work a vector of channels at a time and mask the last one."""
+    x = _pool_data(rng, dtype, mode, (2, 5, 6, channels))
+    _check_against_reference(rng, dtype, mode, x, case["pool_size"], case["strides"], case["padding"])
+
+
 @pytest.mark.bounds
 @pytest.mark.parametrize("case", [
     dict(size=(8, 7), pool_size=2, strides=3, padding="valid"),  # gaps, and a leftover column

@@ -1,4 +1,4 @@
-"""Explicit SIMD values for numba kernels: a vector type and the few operations the convolution tiles need.
+"""Explicit SIMD values for numba kernels: a vector type and the few operations the convolution tiles and the pooling kernels need.
 
 numba has no vector type of its own, and LLVM will not keep an accumulator
 tile in registers when it lives in an array (numba cannot prove that the
@@ -143,6 +143,31 @@ def vload(typingctx, arr, offset):
 
 
 @intrinsic
+def vload_first(typingctx, arr, offset, count):
+    """``arr.flat[offset : offset + n]`` with ``n = clip(count, 0, LANES)`` in the first lanes, zeros after.
+
+    A masked load: memory at or after lane ``count`` is not read, so a loop
+    over the channels can end inside a row (or the array) whose length is not
+    a multiple of the vector width.
+    """
+    if not (_contiguous_float_array(arr) and isinstance(offset, types.Integer) and isinstance(count, types.Integer)):
+        return None
+    vector = _vector_of(arr.dtype)
+
+    def codegen(context, builder, sig, args):
+        pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+        vector_pointer = _vector_pointer(context, builder, vector, pointer)
+        mask = _lane_mask(builder, vector, context.cast(builder, args[2], sig.args[2], types.intp))
+        vector_type = context.get_value_type(vector)
+        fnty = ir.FunctionType(vector_type, [vector_pointer.type, ir.IntType(32), mask.type, vector_type])
+        load = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.masked.load.{_mangle(vector_type)}.p0")
+        alignment = ir.Constant(ir.IntType(32), _alignment(vector))
+        return builder.call(load, [vector_pointer, alignment, mask, ir.Constant(vector_type, None)])
+
+    return vector(arr, offset, count), codegen
+
+
+@intrinsic
 def vbroadcast(typingctx, arr, offset):
     """A vector with every lane equal to ``arr.flat[offset]``."""
     if not (_contiguous_float_array(arr) and isinstance(offset, types.Integer)):
@@ -245,6 +270,18 @@ def vadd(typingctx, a, b):
 
 
 @intrinsic
+def vmul(typingctx, a, b):
+    """``a * b`` lane by lane."""
+    if not (isinstance(a, Vector) and a == b):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fmul(*args)
+
+    return a(a, b), codegen
+
+
+@intrinsic
 def vrelu(typingctx, a):
     """``0`` where ``a < 0``, else ``a`` (NaN stays NaN and -0.0 stays -0.0, as in the scalar kernels)."""
     if not isinstance(a, Vector):
@@ -298,3 +335,62 @@ def sstore(typingctx, arr, offset, value):
         return context.get_dummy_value()
 
     return types.none(arr, offset, value), codegen
+
+
+# ----------------------------------------------------------------------------- max pooling
+
+
+@intrinsic
+def vmax(typingctx, a, b):
+    """``a`` in lanes where ``a > b``, else ``b`` (so ``b`` where either is NaN: ``maxps``)."""
+    if not (isinstance(a, Vector) and a == b):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.select(builder.fcmp_ordered(">", args[0], args[1]), args[0], args[1])
+
+    return a(a, b), codegen
+
+
+@intrinsic
+def vnan_or(typingctx, a, b):
+    """``a`` in lanes where ``a`` is NaN, else ``b``."""
+    if not (isinstance(a, Vector) and a == b):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.select(builder.fcmp_unordered("uno", args[0], args[0]), args[0], args[1])
+
+    return a(a, b), codegen
+
+
+def _is_max(builder, value, best):
+    """Lanes where ``value`` is the maximum ``best``: equal, or both NaN."""
+    equal = builder.fcmp_ordered("==", value, best)
+    both_nan = builder.and_(builder.fcmp_unordered("uno", value, value), builder.fcmp_unordered("uno", best, best))
+    return builder.or_(equal, both_nan)
+
+
+@intrinsic
+def vselect_max(typingctx, value, best, result):
+    """``result`` in lanes where ``value`` is the maximum ``best`` (equal, or both NaN), else 0."""
+    if not (isinstance(value, Vector) and value == best == result):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.select(_is_max(builder, args[0], args[1]), args[2], ir.Constant(args[2].type, None))
+
+    return value(value, best, result), codegen
+
+
+@intrinsic
+def vselect_not_max(typingctx, value, best, result):
+    """0 in lanes where ``value`` is the maximum ``best`` (equal, or both NaN), else ``result``."""
+    if not (isinstance(value, Vector) and value == best == result):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.select(_is_max(builder, args[0], args[1]), ir.Constant(args[2].type, None), args[2])
+
+    return value(value, best, result), codegen
+

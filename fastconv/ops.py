@@ -23,6 +23,8 @@ array([[4., 6., 6., 6., 4.],
 (1, 2, 2, 1)
 """
 
+import functools
+
 import numpy as np
 
 from fastconv import _heap, shapes
@@ -40,7 +42,9 @@ ACTIVATIONS = {None: _conv2d.LINEAR, "linear": _conv2d.LINEAR, "relu": _conv2d.R
 _GRAD_KERNEL_CHUNKS = 16
 """Most batch chunks that the kernel gradient sums separately (fixed, so results do not depend on threads)."""
 
-_TILED_DTYPES = (np.dtype(np.float32),)
+_FLOAT32 = np.dtype(np.float32)
+
+_TILED_DTYPES = (_FLOAT32,)
 """Dtypes that go to the SIMD-tiled kernels (``kernels/conv2d_tiled.py``); the rest to the scalar loops."""
 
 _DOT_CHANNELS_DIVISOR = 4
@@ -213,41 +217,81 @@ def _pad_last_axis(array, length):
     return padded
 
 
+def _memoized(function):
+    """``function`` with its results cached, keyed on the ``repr`` of its arguments.
+
+    For the pure argument checks and shape arithmetic that every call of an
+    op repeats with the same arguments (a layer calls its op with the same
+    configuration every step). The ``repr`` rather than the arguments
+    themselves, because equal arguments can differ in what they mean here:
+    ``(2.0, 2)`` equals ``(2, 2)`` but is rejected, and a list is not
+    hashable. Calls that raise are not cached; the cache is emptied when it
+    reaches 1024 entries.
+    """
+    cache = {}
+
+    @functools.wraps(function)
+    def call(*args):
+        key = repr(args)
+        if key not in cache:
+            if len(cache) >= 1024:
+                cache.clear()
+            cache[key] = function(*args)
+        return cache[key]
+
+    return call
+
+
+@_memoized
+def _conv_geometry(input_shape, kernel_shape, strides, padding, dilation_rate, activation):
+    """``(strides, dilation_rate, padding, activation, pads, output_shape)`` of a convolution, checked and
+    normalised (``activation`` as the kernels' code)."""
+    strides = shapes.normalize_tuple(strides, "strides")
+    dilation_rate = shapes.normalize_tuple(dilation_rate, "dilation_rate")
+    padding = shapes.normalize_padding(padding)
+    if max(strides) > 1 and max(dilation_rate) > 1:
+        raise ValueError(
+            "`strides > 1` is not supported together with `dilation_rate > 1`. "
+            f"Received: strides={strides} and dilation_rate={dilation_rate}"
+        )
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"Invalid value for argument `activation`. Expected one of {list(ACTIVATIONS)}. "
+            f"Received: activation={activation!r}"
+        )
+    if 0 in kernel_shape[:2]:
+        raise ValueError(
+            "Invalid shape for argument `kernel`. Expected a kernel height and width of at least 1. "
+            f"Received: kernel.shape={kernel_shape}"
+        )
+    if kernel_shape[2] != input_shape[3]:
+        raise ValueError(
+            "Invalid shapes for arguments `inputs` and `kernel`: kernel.shape[2] (input channels) must "
+            f"equal inputs.shape[3]. Received: inputs.shape={input_shape}, kernel.shape={kernel_shape}"
+        )
+    pads = tuple(
+        shapes.padding_amounts(length, size, padding, stride, dilation)
+        for length, size, stride, dilation in zip(input_shape[1:3], kernel_shape[:2], strides, dilation_rate)
+    )
+    if padding == "valid":
+        _check_window_fits(input_shape, kernel_shape[:2], dilation_rate, "kernel")
+    output_shape = shapes.conv_output_shape(
+        input_shape, kernel_shape[:2], kernel_shape[3], strides, padding, dilation_rate)
+    return strides, dilation_rate, padding, ACTIVATIONS[activation], pads, output_shape
+
+
 class _ConvSpec:
     """Checked, normalised arguments of one convolution call, and the shapes that follow from them."""
 
     def __init__(self, inputs, kernel, bias, grad_output, strides, padding, data_format, dilation_rate,
                  activation):
         _check_data_format(data_format)
-        self.strides = shapes.normalize_tuple(strides, "strides")
-        self.dilation_rate = shapes.normalize_tuple(dilation_rate, "dilation_rate")
-        self.padding = shapes.normalize_padding(padding)
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError(
-                "`strides > 1` is not supported together with `dilation_rate > 1`. "
-                f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}"
-            )
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"Invalid value for argument `activation`. Expected one of {list(ACTIVATIONS)}. "
-                f"Received: activation={activation!r}"
-            )
-        self.activation = ACTIVATIONS[activation]
-
         inputs = _as_float_array(inputs, "inputs")
         kernel = _as_float_array(kernel, "kernel")
         _check_ndim(inputs, "inputs", 4, "(batch, height, width, channels)")
         _check_ndim(kernel, "kernel", 4, "(kernel_height, kernel_width, input_channels, filters)")
-        if 0 in kernel.shape[:2]:
-            raise ValueError(
-                "Invalid shape for argument `kernel`. Expected a kernel height and width of at least 1. "
-                f"Received: kernel.shape={kernel.shape}"
-            )
-        if kernel.shape[2] != inputs.shape[3]:
-            raise ValueError(
-                "Invalid shapes for arguments `inputs` and `kernel`: kernel.shape[2] (input channels) must "
-                f"equal inputs.shape[3]. Received: inputs.shape={inputs.shape}, kernel.shape={kernel.shape}"
-            )
+        (self.strides, self.dilation_rate, self.padding, self.activation, self.pads,
+         self.output_shape) = _conv_geometry(inputs.shape, kernel.shape, strides, padding, dilation_rate, activation)
         self.result_dtype, self.dtype = _dtypes(inputs, kernel)
         self.inputs = _kernel_array(inputs, self.dtype)
         self.kernel = _kernel_array(kernel, self.dtype)
@@ -256,16 +300,6 @@ class _ConvSpec:
             self.bias = np.zeros(n_filters, self.dtype)
         else:
             self.bias = _as_checked_like(bias, "bias", (n_filters,), self.dtype)
-
-        self.pads = tuple(
-            shapes.padding_amounts(length, size, self.padding, stride, dilation)
-            for length, size, stride, dilation in zip(
-                inputs.shape[1:3], kernel.shape[:2], self.strides, self.dilation_rate)
-        )
-        if self.padding == "valid":
-            _check_window_fits(inputs.shape, kernel.shape[:2], self.dilation_rate, "kernel")
-        self.output_shape = shapes.conv_output_shape(
-            inputs.shape, kernel.shape[:2], n_filters, self.strides, self.padding, self.dilation_rate)
         if grad_output is not None:
             self.grad_output = _as_checked_like(grad_output, "grad_output", self.output_shape, self.dtype)
         # The tiled kernels cover undilated convolutions; their partial sums are private per chunk too.
@@ -319,31 +353,39 @@ def average_pool_grad(inputs, grad_output, pool_size, strides=None, padding="val
     return spec.backward(_pooling.AVERAGE)
 
 
+@_memoized
+def _pool_geometry(input_shape, pool_size, strides, padding):
+    """``(pool_size, strides, padding, pads, output_shape, rows_per_task)`` of a pooling, checked and normalised.
+
+    ``rows_per_task`` is the kernels' task size (see ``kernels/pooling.py``):
+    one task per image where windows overlap along the height, else one row.
+    """
+    pool_size = shapes.normalize_tuple(pool_size, "pool_size")
+    strides = shapes.normalize_tuple(pool_size if strides is None else strides, "strides")
+    padding = shapes.normalize_padding(padding)
+    pads = tuple(shapes.padding_amounts(length, size, padding, stride)
+                 for length, size, stride in zip(input_shape[1:3], pool_size, strides))
+    if padding == "valid":
+        _check_window_fits(input_shape, pool_size, (1, 1), "pool_size")
+    output_shape = shapes.conv_output_shape(input_shape, pool_size, input_shape[3], strides, padding)
+    overlapping = strides[0] < pool_size[0]
+    rows_per_task = max(output_shape[1], 1) if overlapping else 1
+    return pool_size, strides, padding, pads, output_shape, rows_per_task
+
+
 class _PoolSpec:
     """Checked, normalised arguments of one pooling call, and the kernel calls that use them."""
 
     def __init__(self, inputs, grad_output, pool_size, strides, padding, data_format):
         _check_data_format(data_format)
-        self.pool_size = shapes.normalize_tuple(pool_size, "pool_size")
-        self.strides = shapes.normalize_tuple(self.pool_size if strides is None else strides, "strides")
-        self.padding = shapes.normalize_padding(padding)
         inputs = _as_float_array(inputs, "inputs")
         _check_ndim(inputs, "inputs", 4, "(batch, height, width, channels)")
+        (self.pool_size, self.strides, self.padding, self.pads, self.output_shape,
+         self.rows_per_task) = _pool_geometry(inputs.shape, pool_size, strides, padding)
         self.result_dtype, self.dtype = _dtypes(inputs)
         self.inputs = _kernel_array(inputs, self.dtype)
-        self.pads = tuple(
-            shapes.padding_amounts(length, size, self.padding, stride)
-            for length, size, stride in zip(inputs.shape[1:3], self.pool_size, self.strides)
-        )
-        if self.padding == "valid":
-            _check_window_fits(inputs.shape, self.pool_size, (1, 1), "pool_size")
-        self.output_shape = shapes.conv_output_shape(
-            inputs.shape, self.pool_size, inputs.shape[3], self.strides, self.padding)
         if grad_output is not None:
             self.grad_output = _as_checked_like(grad_output, "grad_output", self.output_shape, self.dtype)
-        out_h = self.output_shape[1]
-        overlapping = self.strides[0] < self.pool_size[0]
-        self.rows_per_task = max(out_h, 1) if overlapping else 1
 
     def _geometry(self):
         return (*self.pool_size, *self.strides, self.pads[0][0], self.pads[1][0])
@@ -473,6 +515,8 @@ def _as_float_array(value, name):
 
 def _dtypes(*arrays):
     """``(result_dtype, compute_dtype)`` for these arrays (see the module docstring)."""
+    if all(a.dtype == _FLOAT32 for a in arrays):
+        return _FLOAT32, _FLOAT32  # the common case, without numpy's slower type promotion
     floats = [a.dtype for a in arrays if a.dtype.kind == "f"]
     result = np.result_type(*floats) if floats else np.dtype(np.float32)
     compute = np.dtype(np.float64) if result == np.float64 else np.dtype(np.float32)

@@ -4,10 +4,13 @@ side by side.
 Each framework trains in its own process on the same data (one 80/20
 train/validation split, written once to an ``.npz``), with the same model,
 Adam, batch size 32 and thread count. ``--epochs E`` times E epochs per
-framework, and ``--rounds R`` repeats that in turn (fastconv, PyTorch, Keras,
-fastconv, ...) so that a noisy machine hits all three alike; the report gives
-the median seconds per epoch and the ratio to the faster of PyTorch and
-Keras. ``--full`` instead trains each once to convergence (up to 20 epochs,
+framework, and ``--rounds R`` repeats that in turn (fastconv, PyTorch, Keras;
+then PyTorch, Keras, fastconv; ...) so that a noisy machine hits all three
+alike; the report gives the median seconds per epoch, the ratio of medians to
+the faster of PyTorch and Keras, and the epoch goal's verdict on the median of
+the per-round ratios (fastconv's epoch over the faster reference's in the same
+round, minutes apart: on a machine whose speed drifts by tens of percent over
+a half-hour run, a steadier number than the ratio of medians). ``--full`` instead trains each once to convergence (up to 20 epochs,
 EarlyStopping with patience 2 and the best weights restored) and reports
 validation and test accuracy as well.
 
@@ -63,6 +66,8 @@ import numpy as np
 FRAMEWORKS = ("fastconv", "torch", "keras")
 PREDICT_GOAL_RATIO = 0.7
 """The goal for inference: fastconv's predict time / the faster of PyTorch's and Keras's, at most this."""
+EPOCH_GOAL_RATIO = 0.7
+"""The goal for training: fastconv's epoch time / the faster of PyTorch's and Keras's, at most this."""
 PREDICT_BATCH = 32
 
 
@@ -319,7 +324,9 @@ def main(argv=None):
         np.savez(data_path, **split)
         results = {f: [] for f in frameworks}
         for round_number in range(1 if args.full else args.rounds):
-            for framework in frameworks:
+            # Each round starts with the next framework, so none always runs right after the same other one.
+            shift = round_number % len(frameworks)
+            for framework in frameworks[shift:] + frameworks[:shift]:
                 python = args.keras_python if framework == "keras" else sys.executable
                 results[framework].append(_run_worker(python, framework, data_path, args))
                 print(f"round {round_number + 1}: {framework} done", file=sys.stderr, flush=True)
@@ -339,17 +346,35 @@ def _ratios(summary, key):
     return {f: row[key] / references[faster] for f, row in summary.items() if row[key] is not None}, faster
 
 
+def _round_ratios(results):
+    """Per round, fastconv's epoch time / the faster reference's epoch time in the same round: a ratio of
+    runs minutes apart, which a machine whose speed drifts over a long run disturbs less than a ratio of
+    medians over all rounds. Empty without fastconv, a reference, or timed epochs."""
+    references = [f for f in ("torch", "keras") if f in results]
+    if "fastconv" not in results or not references:
+        return []
+    ratios = []
+    for number, run in enumerate(results["fastconv"]):
+        reference = min(_median(results[f][number]["epoch_seconds"]) or float("inf") for f in references)
+        own = _median(run["epoch_seconds"])
+        if own is not None and reference != float("inf"):
+            ratios.append(own / reference)
+    return ratios
+
+
 def _report(results, args, train_images):
     summary = {}
     for framework, runs in results.items():
         summary[framework] = dict(
             median_epoch_seconds=_median([s for run in runs for s in run["epoch_seconds"]]),
+            round_epoch_seconds=[_median(run["epoch_seconds"]) for run in runs],
             epochs=[r["epochs"] for r in runs], val_accuracy=runs[-1]["val_accuracy"],
             test_accuracy=runs[-1]["test_accuracy"],
             median_predict_seconds=_median([s for run in runs for s in run.get("predict_seconds", [])]),
             predict_seconds=[s for run in runs for s in run.get("predict_seconds", [])],
             predict_images=runs[-1].get("predict_images", 0), predict_shape=runs[-1].get("predict_shape"))
-    epoch_ratios, _ = _ratios(summary, "median_epoch_seconds")
+    epoch_ratios, epoch_reference = _ratios(summary, "median_epoch_seconds")
+    round_ratios = _round_ratios(results)
     predict_ratios, predict_reference = _ratios(summary, "median_predict_seconds")
     for framework, row in summary.items():
         row.update(epoch_ratio=epoch_ratios.get(framework), predict_ratio=predict_ratios.get(framework))
@@ -377,6 +402,13 @@ def _report(results, args, train_images):
         print(f"| {framework} | {fmt(row['median_epoch_seconds'], '{:.1f}')} | {fmt(row['epoch_ratio'], '{:.2f}x')} "
               f"| {fmt(row['median_predict_seconds'], '{:.3f}')} | {fmt(row['predict_ratio'], '{:.2f}x')} "
               f"| {row['epochs']} | {fmt(row['val_accuracy'], '{:.4f}')} | {fmt(row['test_accuracy'], '{:.4f}')} |")
+    epoch_goal = None
+    if round_ratios:
+        ratio = _median(round_ratios)
+        epoch_goal = dict(ratio=ratio, round_ratios=round_ratios, limit=EPOCH_GOAL_RATIO, met=ratio <= EPOCH_GOAL_RATIO)
+        print(f"\nEpoch goal, fastconv / faster of PyTorch and Keras <= {EPOCH_GOAL_RATIO}, median of the per-round "
+              f"ratios: {'met' if epoch_goal['met'] else 'NOT met'} ({ratio:.2f}; rounds "
+              f"{', '.join(f'{r:.2f}' for r in round_ratios)}).")
     goal = None
     if args.predict and "fastconv" in summary and predict_reference is not None:
         ratio = summary["fastconv"]["predict_ratio"]
@@ -387,7 +419,7 @@ def _report(results, args, train_images):
               f"{'met' if goal['met'] else 'NOT met'} ({ratio:.2f}, against {predict_reference}).")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(frameworks=summary, predict_goal=goal,
+            json.dump(dict(frameworks=summary, epoch_goal=epoch_goal, predict_goal=goal,
                            settings=dict(epochs=args.epochs, rounds=args.rounds, threads=args.threads,
                                          full=args.full, predict=args.predict,
                                          predict_repeats=args.predict_repeats, limit=args.limit)), f, indent=2)

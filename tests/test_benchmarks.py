@@ -276,6 +276,20 @@ def test_compare_training_predict_only(modules, tmp_path, capsys):
     assert "Predict goal, fastconv / faster of PyTorch and Keras <= 0.7 (Keras not run): " in table
 
 
+def test_compare_training_round_ratios_pair_each_round(modules):
+    """The epoch goal's ratios pair fastconv's epochs with the faster reference of the same round."""
+    from benchmarks import compare_training
+
+    def run(*seconds):
+        return {"epoch_seconds": list(seconds)}
+
+    results = {"fastconv": [run(6.0), run(9.0, 11.0)], "torch": [run(12.0), run(30.0)],
+               "keras": [run(10.0), run(20.0)]}
+    assert compare_training._round_ratios(results) == [pytest.approx(0.6), pytest.approx(0.5)]
+    assert compare_training._round_ratios({"fastconv": [run(6.0)]}) == []
+    assert compare_training._round_ratios({"fastconv": [run()], "torch": [run()]}) == []
+
+
 def test_profile_step_reports_every_part(modules, capsys):
     profile_step = importlib.import_module("benchmarks.profile_step")
     profile_step.main(["--steps", "3", "--epochs", "1", "--threads", "1"])

@@ -7,8 +7,10 @@ threads, next to the convolutions, keeps a second thread pool (BLAS's) from
 competing for the cores; on two cores these kernels run the textbook CNN's
 Dense layer about twice as fast as single-threaded BLAS.
 
-Kernels only: float32, C-contiguous, column axes of the right-hand operands
-zero-padded to a multiple of the vector width by ``fastconv.ops``.
+Kernels only: float32, C-contiguous. The tiles read the right-hand operand
+a whole vector of columns at a time, so ``fastconv.ops`` passes one whose
+rows hold at least the output's columns rounded up to the vector width
+(zero-padded where they do not).
 
 - :func:`_matmul_tiled`: ``out = act(a @ b + bias)``, the forward pass, and
   (with ``a`` the kernel and ``b`` the output gradient transposed) the input
@@ -43,9 +45,10 @@ DEPTH_PER_TASK = 48
 def _matmul_tiled(a, b, bias, out, relu):
     """``out = act(a @ b + bias)``, ``act`` ReLU when ``relu`` is true.
 
-    ``a`` is ``(P, K)``, ``b`` ``(K, NP)`` and ``bias`` ``(NP,)`` with ``NP``
-    a multiple of the vector width (zero columns beyond ``N``); ``out``
-    ``(P, N)`` is overwritten. Tasks are blocks of rows x blocks of columns,
+    ``a`` is ``(P, K)``, ``b`` ``(K, NB)`` and ``bias`` ``(NB,)`` with ``NB``
+    at least ``N`` rounded up to a multiple of the vector width (the columns
+    beyond ``N`` are read, never written out); ``out`` ``(P, N)`` is
+    overwritten. Tasks are blocks of rows x blocks of columns,
     each written by one task, each sum in a fixed order.
     """
     n_rows, depth = a.shape

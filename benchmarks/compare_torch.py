@@ -90,7 +90,7 @@ if not __package__:  # run as a script: make the `benchmarks` package importable
 
 import fastconv  # noqa: E402
 from benchmarks.configs import (BATCH, CONV_CONFIGS, GOAL_GEOMEAN_RATIO, GOAL_WORST_RATIO, PASSES,  # noqa: E402
-                                POOL_CONFIGS, conv_arrays, conv_grid, pool_arrays, pool_grid)
+                                POOL_CONFIGS, POOL_GOAL_RATIO, conv_arrays, conv_grid, pool_arrays, pool_grid)
 from fastconv import ops  # noqa: E402
 
 
@@ -412,6 +412,24 @@ def verdict(summary):
             f"{GOAL_WORST_RATIO}): {'met' if met else 'NOT MET'}. " + "; ".join(parts) + ".")
 
 
+def pool_verdict(rows):
+    """One line: is every pooling row at most ``POOL_GOAL_RATIO`` times PyTorch, with the worst of each pass.
+
+    >>> print(pool_verdict([dict(pass_name="forward", label="a", ratio=0.5),
+    ...                     dict(pass_name="forward+backward", label="a", ratio=1.2)]))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    Pooling goal (every configuration and pass <= 1.0): NOT met.
+    forward: worst 0.50 (a); forward+backward: worst 1.20 (a).
+    """
+    worst = {}
+    for row in rows:
+        if row["pass_name"] not in worst or row["ratio"] > worst[row["pass_name"]]["ratio"]:
+            worst[row["pass_name"]] = row
+    met = all(row["ratio"] <= POOL_GOAL_RATIO for row in rows)
+    return (f"Pooling goal (every configuration and pass <= {POOL_GOAL_RATIO}): {'met' if met else 'NOT met'}. "
+            + "; ".join(f"{name}: worst {row['ratio']:.2f} ({row['label']})" for name, row in worst.items()) + ".")
+
+
 # ----------------------------------------------------------------------------- report
 
 
@@ -525,7 +543,7 @@ def markdown(conv_rows, pool_rows, info, settings, skipped=()):
                 f"| {_ms(r['torch NCHW']['median_s'])} | {_ms(r['torch channels_last']['median_s'])} "
                 f"| {row['ratio']:.2f} ({_short(row['torch_best'])}) |")
         lines += _summary_lines(pool_rows, 6)
-        lines.append("")
+        lines += ["", pool_verdict(pool_rows), ""]
     for reason in dict.fromkeys(s["reason"] for s in skipped):
         labels = [s["label"] for s in skipped if s["reason"] == reason]
         lines += [f"Not compared ({reason}): {', '.join(labels)}.", ""]
@@ -610,7 +628,9 @@ def main(argv=None):
     if args.json:
         summary = dict(conv=summarize(conv_rows), pool=summarize(pool_rows))
         goals = dict(geomean_ratio=GOAL_GEOMEAN_RATIO, worst_ratio=GOAL_WORST_RATIO, judged_on="conv",
-                     met=all(s["goals_met"] for s in summary["conv"].values()) if conv_rows else None)
+                     met=all(s["goals_met"] for s in summary["conv"].values()) if conv_rows else None,
+                     pool=dict(ratio=POOL_GOAL_RATIO,
+                               met=all(row["ratio"] <= POOL_GOAL_RATIO for row in pool_rows) if pool_rows else None))
         with open(args.json, "w") as f:
             json.dump(dict(machine=info, settings=settings, conv=conv_rows, pool=pool_rows, skipped=skipped,
                            summary=summary, goals=goals), f, indent=1)

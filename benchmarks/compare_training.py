@@ -10,9 +10,10 @@ alike; the report gives the median seconds per epoch, the ratio of medians to
 the faster of PyTorch and Keras, and the epoch goal's verdict on the median of
 the per-round ratios (fastconv's epoch over the faster reference's in the same
 round, minutes apart: on a machine whose speed drifts by tens of percent over
-a half-hour run, a steadier number than the ratio of medians). ``--full`` instead trains each once to convergence (up to 20 epochs,
-EarlyStopping with patience 2 and the best weights restored) and reports
-validation and test accuracy as well.
+a half-hour run, a steadier number than the ratio of medians). ``--full``
+instead trains each once to convergence (up to 20 epochs, EarlyStopping with
+patience 2 and the best weights restored) and reports validation and test
+accuracy as well.
 
 ``--predict`` also times inference on the 10,000 test images, after the
 training (``--epochs 0`` skips the training and implies ``--predict``: a

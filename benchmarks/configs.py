@@ -267,6 +267,9 @@ GOAL_GEOMEAN_RATIO = 1.0
 time at most this..."""
 GOAL_WORST_RATIO = 1.3
 """... and no configuration's ratio above this."""
+POOL_GOAL_RATIO = 1.0
+"""The pooling goal: every pooling configuration of the grid, forward and forward+backward, at most this
+times PyTorch's best time."""
 
 
 TEXTBOOK_DENSE = ((7 * 7 * 64, 100), (100, 10))

@@ -207,7 +207,7 @@ asymmetric 'same' padding (-inf F.pad in torch), and its average twin, which tor
 def test_compare_torch_grid_quick(modules, tmp_path):
     """``compare_torch.py --grid --quick`` on part of the grid: every selected row is in the JSON, with GFLOP/s and
     ratios; each pass has its geometric mean and worst line, and the verdict on the goals is printed."""
-    from benchmarks.configs import GOAL_GEOMEAN_RATIO, GOAL_WORST_RATIO, PASSES, conv_grid, pool_grid
+    from benchmarks.configs import GOAL_GEOMEAN_RATIO, GOAL_WORST_RATIO, PASSES, POOL_GOAL_RATIO, conv_grid, pool_grid
 
     report_path = tmp_path / "grid.json"
     result = subprocess.run([sys.executable, str(BENCHMARK_DIR / "compare_torch.py"), "--grid", "--quick",
@@ -250,6 +250,8 @@ def test_compare_torch_grid_quick(modules, tmp_path):
     assert len(verdicts) == 1 and all(f"{pass_name}: " in verdicts[0] for pass_name in PASSES), table
     assert "Not compared (no torch equivalent of asymmetric 'same' average pooling): " \
         "average 3x3 s2 same on 14x14x64." in table
+    assert report["goals"]["pool"]["met"] == all(row["ratio"] <= POOL_GOAL_RATIO for row in report["pool"])
+    assert sum("Pooling goal (every configuration and pass <= 1.0): " in line for line in table.splitlines()) == 1
 
 
 def test_compare_training_predict_only(modules, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""Explicit SIMD values for numba kernels: a vector type and the few operations the convolution tiles and the pooling kernels need.
+"""Explicit SIMD values for numba kernels: a vector type and the operations the convolution and pooling kernels need.
 
 numba has no vector type of its own, and LLVM will not keep an accumulator
 tile in registers when it lives in an array (numba cannot prove that the

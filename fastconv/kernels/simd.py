@@ -9,10 +9,12 @@ register, and each operation below is an ``@intrinsic`` that emits one LLVM
 instruction (a load, a store, a broadcast, ``llvm.fma``...).
 
 The number of lanes is a property of the array's dtype, chosen once from the
-host CPU: 512-bit vectors with AVX-512, 256-bit with AVX2 (or AVX), 128-bit
-otherwise (16, 8 or 4 float32 lanes; half as many float64 lanes). numba's
-cache is keyed on the host CPU's name and features, so machine code cached
-for one width is never loaded on a CPU that would choose another.
+CPU that numba compiles for (the host's, or the one ``NUMBA_CPU_NAME`` and
+``NUMBA_CPU_FEATURES`` name): 512-bit vectors with AVX-512, 256-bit with AVX2
+(or AVX), 128-bit otherwise (16, 8 or 4 float32 lanes; half as many float64
+lanes). numba's cache is keyed on that CPU's name and features, so machine
+code cached for one width is never loaded for a target that would choose
+another.
 
 Memory operations take a C-contiguous array of any number of dimensions and a
 flat element offset into it. They do not check bounds (not even under
@@ -21,28 +23,46 @@ from shapes that ``fastconv.ops`` has checked, and the tests compare those
 kernels against the reference on shapes that exercise every tail.
 
 Nothing here validates or allocates; the only things exported are the
-operations below, :data:`VECTOR_BITS` and :func:`lanes`.
+operations below, :data:`VECTOR_BITS`, :data:`VECTOR_REGISTERS` and :func:`lanes`.
 """
 
 import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import codegen, config
 from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
 
-def _host_vector_bits():
-    features = llvm.get_host_cpu_features()
-    if features.get("avx512f", False):
-        return 512
-    if features.get("avx2", False) or features.get("avx", False):
-        return 256
+def _target_vector_bits():
+    """Width of the widest vector registers of the CPU that numba compiles for.
+
+    That CPU is the host's unless ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES``
+    name another (``generic`` for a portable cache, say) or ``NUMBA_ENABLE_AVX=0``
+    turns AVX off. LLVM is asked directly: it compiles a function that adds two
+    512-bit vectors for that CPU, and the registers its code uses tell the width.
+    """
+    cpu_name = config.CPU_NAME or llvm.get_host_cpu_name()
+    features = config.CPU_FEATURES if config.CPU_FEATURES is not None else codegen.get_host_cpu_features()
+    target = llvm.Target.from_default_triple().create_target_machine(cpu=cpu_name, features=features, opt=1)
+    module = llvm.parse_assembly(
+        "define void @add(<16 x float>* %a, <16 x float>* %b) {\n"
+        "  %x = load <16 x float>, <16 x float>* %a\n  %y = load <16 x float>, <16 x float>* %b\n"
+        "  %z = fadd <16 x float> %x, %y\n  store <16 x float> %z, <16 x float>* %a\n  ret void\n}\n")
+    assembly = target.emit_assembly(module)
+    for register, bits in (("%zmm", 512), ("%ymm", 256)):
+        if register in assembly:
+            return bits
     return 128
 
 
-VECTOR_BITS = _host_vector_bits()
-"""Width in bits of the vectors the tiles use on this CPU (512 with AVX-512, 256 with AVX2)."""
+VECTOR_BITS = _target_vector_bits()
+"""Width in bits of the vectors the tiles use on the target CPU (512 with AVX-512, 256 with AVX2)."""
+
+VECTOR_REGISTERS = 16 if VECTOR_BITS < 512 and llvm.get_process_triple().startswith("x86_64") else 32
+"""Vector registers of the target CPU: 32 with AVX-512 (and on 64-bit ARM), 16 with AVX2 or SSE. It bounds
+how many accumulators a register tile can hold, so it picks the tile set (``conv2d_tiles.py``)."""
 
 
 def lanes(dtype):
@@ -210,12 +230,17 @@ def vstore_first(typingctx, arr, offset, value, count):
         pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1], sig.args[1])
         vector_pointer = _vector_pointer(context, builder, value, pointer)
         count_value = context.cast(builder, args[3], sig.args[3], types.intp)
-        mask = _lane_mask(builder, value, count_value)
-        vector_type = args[2].type
-        fnty = ir.FunctionType(ir.VoidType(), [vector_type, vector_pointer.type, ir.IntType(32), mask.type])
-        name = f"llvm.masked.store.{_mangle(vector_type)}.p0"
-        store = cgutils.get_or_insert_function(builder.module, fnty, name)
-        builder.call(store, [args[2], vector_pointer, ir.Constant(ir.IntType(32), _alignment(value)), mask])
+        whole = builder.icmp_signed(">=", count_value, ir.Constant(count_value.type, value.width))
+        with builder.if_else(whole, likely=True) as (then, otherwise):
+            with then:
+                builder.store(args[2], vector_pointer, align=_alignment(value))
+            with otherwise:
+                mask = _lane_mask(builder, value, count_value)
+                vector_type = args[2].type
+                fnty = ir.FunctionType(ir.VoidType(), [vector_type, vector_pointer.type, ir.IntType(32), mask.type])
+                name = f"llvm.masked.store.{_mangle(vector_type)}.p0"
+                store = cgutils.get_or_insert_function(builder.module, fnty, name)
+                builder.call(store, [args[2], vector_pointer, ir.Constant(ir.IntType(32), _alignment(value)), mask])
         return context.get_dummy_value()
 
     return types.none(arr, offset, value, count), codegen

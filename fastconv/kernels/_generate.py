@@ -32,18 +32,31 @@ Two families of tiles:
 import pathlib
 import sys
 
-CONV_TILES = ((7, 2), (8, 2), (6, 2), (5, 2), (1, 2), (14, 1), (1, 1))
-"""``(pixels, vectors)`` of the convolution tiles: for 2 vectors four tiles (the driver takes the one that
-covers a row with the fewest recomputed pixels: 7 for rows of 14 or 28, 8 for 16 or 32, 6 and 5 for the
-short rows of strided 'valid' layers, 5, 6, 10, 12, where the one-pixel tile's two accumulator chains
-would wait on the FMA latency) and a one-pixel tail; for 1 vector a main tile and a tail.
-14-16 accumulators, 2 vector loads and 7-8 broadcasts per 14-16 FMAs: more accumulators (28) spill
-registers."""
+CONV_TILES = {
+    32: ((7, 2), (8, 2), (6, 2), (5, 2), (1, 2), (14, 1), (1, 1)),
+    16: ((6, 2), (5, 2), (4, 2), (3, 2), (1, 2), (12, 1), (1, 1)),
+}
+"""``(pixels, vectors)`` of the convolution tiles, by the number of vector registers of the target CPU.
 
-GRAD_KERNEL_TILES = ((6, 2), (3, 2), (1, 2), (12, 1), (1, 1))
-"""``(rows, vectors)`` of the kernel-gradient tiles: a main tile and a one-row tail for 2 and 1 vectors, and
-for 2 vectors a 3-row tile for what the main tile leaves (a 3-wide kernel on one input channel: 6
-accumulators, enough independent FMAs to hide their latency, where one row has only 2)."""
+For 2 vectors four tiles (the driver takes the one that covers a row with the fewest recomputed pixels)
+and a one-pixel tail; for 1 vector a main tile and a tail. A tile of ``P`` pixels x ``V`` vectors needs
+``P*V`` accumulators, ``V`` weight vectors and a broadcast in registers:
+
+- 32 registers (AVX-512): 7 for rows of 14 or 28, 8 for 16 or 32, 6 and 5 for the short rows of strided
+  'valid' layers (5, 6, 10, 12, where the one-pixel tile's two accumulator chains would wait on the FMA
+  latency); 14-16 accumulators, 2 vector loads and 7-8 broadcasts per 14-16 FMAs (28 accumulators spill).
+- 16 registers (AVX2): at most 6 pixels x 2 vectors (12 accumulators + 2 weights + 1 broadcast = 15);
+  7 x 2 spills.
+"""
+
+GRAD_KERNEL_TILES = {
+    32: ((6, 2), (3, 2), (1, 2), (12, 1), (1, 1)),
+    16: ((6, 2), (3, 2), (1, 2), (12, 1), (1, 1)),
+}
+"""``(rows, vectors)`` of the kernel-gradient tiles, by the number of vector registers: a main tile and a
+one-row tail for 2 and 1 vectors, and for 2 vectors a 3-row tile for what the main tile leaves (a 3-wide
+kernel on one input channel: 6 accumulators, enough independent FMAs to hide their latency, where one row
+has only 2). 12 accumulators fit in 16 registers as well as in 32."""
 
 DOT_TILES = (8, 1)
 """Pixels of the dot-product tiles (input gradient of layers with few input channels): main and tail."""
@@ -65,11 +78,13 @@ from fastconv._jit import microkernel
 from fastconv.kernels.simd import (
     lanes_of, sstore, vbroadcast, vfma, vload, vrelu, vstore, vstore_first, vsum, vzeros)
 
+from fastconv.kernels.simd import VECTOR_REGISTERS
+
 CONV_TILES = {conv_tiles!r}
-"""``(pixels, vectors)`` of the convolution tiles below."""
+"""``(pixels, vectors)`` of the convolution tiles below, by the number of vector registers."""
 
 GRAD_KERNEL_TILES = {grad_kernel_tiles!r}
-"""``(rows, vectors)`` of the kernel-gradient tiles below."""
+"""``(rows, vectors)`` of the kernel-gradient tiles below, by the number of vector registers."""
 
 DOT_TILES = {dot_tiles!r}
 """Pixels of the dot-product tiles below."""
@@ -246,22 +261,37 @@ def _aliases(family, name, size, tiles):
             suffix = "" if role == "main" else f"_{role.upper()}"
             lines += [
                 f"{size.upper()}_V{vectors}{suffix} = {main}",
-                f'"""{size.capitalize()} of ``{family}_{role}_v{vectors}``."""',
                 f"{family}_{role}_v{vectors} = _{family}_tile_{name}{main}_v{vectors}",
             ]
         lines.append(f"{family}_tail_v{vectors} = _{family}_tile_{name}1_v{vectors}")
-    return "\n".join(lines)
+    return lines
+
+
+def _roles(registers):
+    """The role names bound to the tile set for ``registers`` vector registers (indented for an if block)."""
+    lines = (_aliases("conv", "p", "pixels", CONV_TILES[registers])
+             + _aliases("grad_kernel", "r", "rows", GRAD_KERNEL_TILES[registers]))
+    return "\n".join("    " + line for line in lines)
+
+
+def _unique(tile_sets):
+    """Every shape of the tile sets, once, in order of first appearance."""
+    return list(dict.fromkeys(shape for tiles in tile_sets.values() for shape in tiles))
 
 
 def source():
     """The text of ``conv2d_tiles.py``."""
     parts = [HEADER.format(conv_tiles=CONV_TILES, grad_kernel_tiles=GRAD_KERNEL_TILES, dot_tiles=DOT_TILES)]
-    parts += [_conv_tile(*shape) for shape in CONV_TILES]
-    parts += [_grad_kernel_tile(*shape) for shape in GRAD_KERNEL_TILES]
+    parts += [_conv_tile(*shape) for shape in _unique(CONV_TILES)]
+    parts += [_grad_kernel_tile(*shape) for shape in _unique(GRAD_KERNEL_TILES)]
     parts += [_dot_tile(pixels) for pixels in DOT_TILES]
-    parts.append("# The tiles by role, for the drivers in conv2d_tiled.py.\n\n"
-                 + _aliases("conv", "p", "pixels", CONV_TILES) + "\n\n"
-                 + _aliases("grad_kernel", "r", "rows", GRAD_KERNEL_TILES) + "\n\n"
+    registers = sorted(CONV_TILES, reverse=True)
+    assert registers == sorted(GRAD_KERNEL_TILES, reverse=True) and len(registers) == 2
+    parts.append("# The tiles by role, for the drivers in conv2d_tiled.py: ``PIXELS_V2`` is the pixels of\n"
+                 "# ``conv_main_v2``, ``ROWS_V1`` the rows of ``grad_kernel_main_v1``, and so on. The set\n"
+                 "# follows the target CPU's vector registers (numba compiles only the tiles a kernel calls).\n\n"
+                 + f"if VECTOR_REGISTERS >= {registers[0]}:\n" + _roles(registers[0]) + "\n"
+                 + "else:\n" + _roles(registers[1]) + "\n\n"
                  + f"DOT_PIXELS = {DOT_TILES[0]}\n"
                  + f'"""Pixels of ``dot_main``."""\n'
                  + f"dot_main = _dot_tile_p{DOT_TILES[0]}\n"

@@ -12,11 +12,13 @@ from fastconv._jit import microkernel
 from fastconv.kernels.simd import (
     lanes_of, sstore, vbroadcast, vfma, vload, vrelu, vstore, vstore_first, vsum, vzeros)
 
-CONV_TILES = ((7, 2), (8, 2), (6, 2), (5, 2), (1, 2), (14, 1), (1, 1))
-"""``(pixels, vectors)`` of the convolution tiles below."""
+from fastconv.kernels.simd import VECTOR_REGISTERS
 
-GRAD_KERNEL_TILES = ((6, 2), (3, 2), (1, 2), (12, 1), (1, 1))
-"""``(rows, vectors)`` of the kernel-gradient tiles below."""
+CONV_TILES = {32: ((7, 2), (8, 2), (6, 2), (5, 2), (1, 2), (14, 1), (1, 1)), 16: ((6, 2), (5, 2), (4, 2), (3, 2), (1, 2), (12, 1), (1, 1))}
+"""``(pixels, vectors)`` of the convolution tiles below, by the number of vector registers."""
+
+GRAD_KERNEL_TILES = {32: ((6, 2), (3, 2), (1, 2), (12, 1), (1, 1)), 16: ((6, 2), (3, 2), (1, 2), (12, 1), (1, 1))}
+"""``(rows, vectors)`` of the kernel-gradient tiles below, by the number of vector registers."""
 
 DOT_TILES = (8, 1)
 """Pixels of the dot-product tiles below."""
@@ -556,6 +558,230 @@ def _conv_tile_p1_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
         i += 1
 
 @microkernel
+def _conv_tile_p4_v2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 4 at a time, x 2 vector(s) of output channels.
+
+    For pixel ``p < count`` and lane ``f`` of vector ``v`` (``F = p*op + v*LANES + f``)::
+
+        out[oo + F] = act(bias[bo + v*LANES + f]
+                          + sum_{j<nj, l<nl, k<nk} x[xo + j*xj + l*xl + p*xp + k]
+                                                   * w[wo + j*wj + l*wl + k*wk + v*LANES + f])
+
+    summed in the order j, l, k. ``act`` is ReLU when ``relu`` is true. The
+    pixels go in register tiles of 4, the last tile moved back to end at
+    ``count`` (recomputing, and rewriting identically, a few pixels), so
+    ``count`` must be at least 4. Only the first ``nf`` channels are
+    stored (a masked store for the last vector), so rows whose length is not a
+    multiple of the vector width end inside a tile; ``w`` and ``bias`` must be
+    readable for all of it.
+    """
+    lanes = lanes_of(w)
+    b0 = vload(bias, bo + 0 * lanes)
+    b1 = vload(bias, bo + 1 * lanes)
+    i = 0
+    while i < count:
+        start = min(i, count - 4)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0_0 = b0; a0_1 = b1
+        a1_0 = b0; a1_1 = b1
+        a2_0 = b0; a2_1 = b1
+        a3_0 = b0; a3_1 = b1
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr + 0 * lanes)
+                    w1 = vload(w, wr + 1 * lanes)
+                    s = vbroadcast(x, xr)
+                    a0_0 = vfma(s, w0, a0_0)
+                    a0_1 = vfma(s, w1, a0_1)
+                    s = vbroadcast(x, xr + 1 * xp)
+                    a1_0 = vfma(s, w0, a1_0)
+                    a1_1 = vfma(s, w1, a1_1)
+                    s = vbroadcast(x, xr + 2 * xp)
+                    a2_0 = vfma(s, w0, a2_0)
+                    a2_1 = vfma(s, w1, a2_1)
+                    s = vbroadcast(x, xr + 3 * xp)
+                    a3_0 = vfma(s, w0, a3_0)
+                    a3_1 = vfma(s, w1, a3_1)
+                    xr += 1
+                    wr += wk
+        if relu:
+            a0_0 = vrelu(a0_0); a0_1 = vrelu(a0_1)
+            a1_0 = vrelu(a1_0); a1_1 = vrelu(a1_1)
+            a2_0 = vrelu(a2_0); a2_1 = vrelu(a2_1)
+            a3_0 = vrelu(a3_0); a3_1 = vrelu(a3_1)
+        vstore_first(out, os, a0_0, nf)
+        vstore_first(out, os + 1 * lanes, a0_1, nf - 1 * lanes)
+        vstore_first(out, os + 1 * op, a1_0, nf)
+        vstore_first(out, os + 1 * op + 1 * lanes, a1_1, nf - 1 * lanes)
+        vstore_first(out, os + 2 * op, a2_0, nf)
+        vstore_first(out, os + 2 * op + 1 * lanes, a2_1, nf - 1 * lanes)
+        vstore_first(out, os + 3 * op, a3_0, nf)
+        vstore_first(out, os + 3 * op + 1 * lanes, a3_1, nf - 1 * lanes)
+        i += 4
+
+@microkernel
+def _conv_tile_p3_v2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 3 at a time, x 2 vector(s) of output channels.
+
+    For pixel ``p < count`` and lane ``f`` of vector ``v`` (``F = p*op + v*LANES + f``)::
+
+        out[oo + F] = act(bias[bo + v*LANES + f]
+                          + sum_{j<nj, l<nl, k<nk} x[xo + j*xj + l*xl + p*xp + k]
+                                                   * w[wo + j*wj + l*wl + k*wk + v*LANES + f])
+
+    summed in the order j, l, k. ``act`` is ReLU when ``relu`` is true. The
+    pixels go in register tiles of 3, the last tile moved back to end at
+    ``count`` (recomputing, and rewriting identically, a few pixels), so
+    ``count`` must be at least 3. Only the first ``nf`` channels are
+    stored (a masked store for the last vector), so rows whose length is not a
+    multiple of the vector width end inside a tile; ``w`` and ``bias`` must be
+    readable for all of it.
+    """
+    lanes = lanes_of(w)
+    b0 = vload(bias, bo + 0 * lanes)
+    b1 = vload(bias, bo + 1 * lanes)
+    i = 0
+    while i < count:
+        start = min(i, count - 3)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0_0 = b0; a0_1 = b1
+        a1_0 = b0; a1_1 = b1
+        a2_0 = b0; a2_1 = b1
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr + 0 * lanes)
+                    w1 = vload(w, wr + 1 * lanes)
+                    s = vbroadcast(x, xr)
+                    a0_0 = vfma(s, w0, a0_0)
+                    a0_1 = vfma(s, w1, a0_1)
+                    s = vbroadcast(x, xr + 1 * xp)
+                    a1_0 = vfma(s, w0, a1_0)
+                    a1_1 = vfma(s, w1, a1_1)
+                    s = vbroadcast(x, xr + 2 * xp)
+                    a2_0 = vfma(s, w0, a2_0)
+                    a2_1 = vfma(s, w1, a2_1)
+                    xr += 1
+                    wr += wk
+        if relu:
+            a0_0 = vrelu(a0_0); a0_1 = vrelu(a0_1)
+            a1_0 = vrelu(a1_0); a1_1 = vrelu(a1_1)
+            a2_0 = vrelu(a2_0); a2_1 = vrelu(a2_1)
+        vstore_first(out, os, a0_0, nf)
+        vstore_first(out, os + 1 * lanes, a0_1, nf - 1 * lanes)
+        vstore_first(out, os + 1 * op, a1_0, nf)
+        vstore_first(out, os + 1 * op + 1 * lanes, a1_1, nf - 1 * lanes)
+        vstore_first(out, os + 2 * op, a2_0, nf)
+        vstore_first(out, os + 2 * op + 1 * lanes, a2_1, nf - 1 * lanes)
+        i += 3
+
+@microkernel
+def _conv_tile_p12_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 12 at a time, x 1 vector(s) of output channels.
+
+    For pixel ``p < count`` and lane ``f`` of vector ``v`` (``F = p*op + v*LANES + f``)::
+
+        out[oo + F] = act(bias[bo + v*LANES + f]
+                          + sum_{j<nj, l<nl, k<nk} x[xo + j*xj + l*xl + p*xp + k]
+                                                   * w[wo + j*wj + l*wl + k*wk + v*LANES + f])
+
+    summed in the order j, l, k. ``act`` is ReLU when ``relu`` is true. The
+    pixels go in register tiles of 12, the last tile moved back to end at
+    ``count`` (recomputing, and rewriting identically, a few pixels), so
+    ``count`` must be at least 12. Only the first ``nf`` channels are
+    stored (a masked store for the last vector), so rows whose length is not a
+    multiple of the vector width end inside a tile; ``w`` and ``bias`` must be
+    readable for all of it.
+    """
+    lanes = lanes_of(w)
+    b0 = vload(bias, bo + 0 * lanes)
+    i = 0
+    while i < count:
+        start = min(i, count - 12)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0_0 = b0
+        a1_0 = b0
+        a2_0 = b0
+        a3_0 = b0
+        a4_0 = b0
+        a5_0 = b0
+        a6_0 = b0
+        a7_0 = b0
+        a8_0 = b0
+        a9_0 = b0
+        a10_0 = b0
+        a11_0 = b0
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr + 0 * lanes)
+                    s = vbroadcast(x, xr)
+                    a0_0 = vfma(s, w0, a0_0)
+                    s = vbroadcast(x, xr + 1 * xp)
+                    a1_0 = vfma(s, w0, a1_0)
+                    s = vbroadcast(x, xr + 2 * xp)
+                    a2_0 = vfma(s, w0, a2_0)
+                    s = vbroadcast(x, xr + 3 * xp)
+                    a3_0 = vfma(s, w0, a3_0)
+                    s = vbroadcast(x, xr + 4 * xp)
+                    a4_0 = vfma(s, w0, a4_0)
+                    s = vbroadcast(x, xr + 5 * xp)
+                    a5_0 = vfma(s, w0, a5_0)
+                    s = vbroadcast(x, xr + 6 * xp)
+                    a6_0 = vfma(s, w0, a6_0)
+                    s = vbroadcast(x, xr + 7 * xp)
+                    a7_0 = vfma(s, w0, a7_0)
+                    s = vbroadcast(x, xr + 8 * xp)
+                    a8_0 = vfma(s, w0, a8_0)
+                    s = vbroadcast(x, xr + 9 * xp)
+                    a9_0 = vfma(s, w0, a9_0)
+                    s = vbroadcast(x, xr + 10 * xp)
+                    a10_0 = vfma(s, w0, a10_0)
+                    s = vbroadcast(x, xr + 11 * xp)
+                    a11_0 = vfma(s, w0, a11_0)
+                    xr += 1
+                    wr += wk
+        if relu:
+            a0_0 = vrelu(a0_0)
+            a1_0 = vrelu(a1_0)
+            a2_0 = vrelu(a2_0)
+            a3_0 = vrelu(a3_0)
+            a4_0 = vrelu(a4_0)
+            a5_0 = vrelu(a5_0)
+            a6_0 = vrelu(a6_0)
+            a7_0 = vrelu(a7_0)
+            a8_0 = vrelu(a8_0)
+            a9_0 = vrelu(a9_0)
+            a10_0 = vrelu(a10_0)
+            a11_0 = vrelu(a11_0)
+        vstore_first(out, os, a0_0, nf)
+        vstore_first(out, os + 1 * op, a1_0, nf)
+        vstore_first(out, os + 2 * op, a2_0, nf)
+        vstore_first(out, os + 3 * op, a3_0, nf)
+        vstore_first(out, os + 4 * op, a4_0, nf)
+        vstore_first(out, os + 5 * op, a5_0, nf)
+        vstore_first(out, os + 6 * op, a6_0, nf)
+        vstore_first(out, os + 7 * op, a7_0, nf)
+        vstore_first(out, os + 8 * op, a8_0, nf)
+        vstore_first(out, os + 9 * op, a9_0, nf)
+        vstore_first(out, os + 10 * op, a10_0, nf)
+        vstore_first(out, os + 11 * op, a11_0, nf)
+        i += 12
+
+@microkernel
 def _grad_kernel_tile_r6_v2(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, ostride):
     """6 rows x 2 vector(s) of the kernel gradient, added to ``out``.
 
@@ -841,37 +1067,52 @@ def _dot_tile_p1(x, xo, xj, xl, xp, nj, nl, nv, w, wo, wj, wl, out, oo, op):
                 wr += lanes
     sstore(out, oo, vsum(a0))
 
-# The tiles by role, for the drivers in conv2d_tiled.py.
+# The tiles by role, for the drivers in conv2d_tiled.py: ``PIXELS_V2`` is the pixels of
+# ``conv_main_v2``, ``ROWS_V1`` the rows of ``grad_kernel_main_v1``, and so on. The set
+# follows the target CPU's vector registers (numba compiles only the tiles a kernel calls).
 
-PIXELS_V2 = 7
-"""Pixels of ``conv_main_v2``."""
-conv_main_v2 = _conv_tile_p7_v2
-PIXELS_V2_ALT = 8
-"""Pixels of ``conv_alt_v2``."""
-conv_alt_v2 = _conv_tile_p8_v2
-PIXELS_V2_SHORT = 6
-"""Pixels of ``conv_short_v2``."""
-conv_short_v2 = _conv_tile_p6_v2
-PIXELS_V2_SHORT_ALT = 5
-"""Pixels of ``conv_short_alt_v2``."""
-conv_short_alt_v2 = _conv_tile_p5_v2
-conv_tail_v2 = _conv_tile_p1_v2
-PIXELS_V1 = 14
-"""Pixels of ``conv_main_v1``."""
-conv_main_v1 = _conv_tile_p14_v1
-conv_tail_v1 = _conv_tile_p1_v1
-
-ROWS_V2 = 6
-"""Rows of ``grad_kernel_main_v2``."""
-grad_kernel_main_v2 = _grad_kernel_tile_r6_v2
-ROWS_V2_ALT = 3
-"""Rows of ``grad_kernel_alt_v2``."""
-grad_kernel_alt_v2 = _grad_kernel_tile_r3_v2
-grad_kernel_tail_v2 = _grad_kernel_tile_r1_v2
-ROWS_V1 = 12
-"""Rows of ``grad_kernel_main_v1``."""
-grad_kernel_main_v1 = _grad_kernel_tile_r12_v1
-grad_kernel_tail_v1 = _grad_kernel_tile_r1_v1
+if VECTOR_REGISTERS >= 32:
+    PIXELS_V2 = 7
+    conv_main_v2 = _conv_tile_p7_v2
+    PIXELS_V2_ALT = 8
+    conv_alt_v2 = _conv_tile_p8_v2
+    PIXELS_V2_SHORT = 6
+    conv_short_v2 = _conv_tile_p6_v2
+    PIXELS_V2_SHORT_ALT = 5
+    conv_short_alt_v2 = _conv_tile_p5_v2
+    conv_tail_v2 = _conv_tile_p1_v2
+    PIXELS_V1 = 14
+    conv_main_v1 = _conv_tile_p14_v1
+    conv_tail_v1 = _conv_tile_p1_v1
+    ROWS_V2 = 6
+    grad_kernel_main_v2 = _grad_kernel_tile_r6_v2
+    ROWS_V2_ALT = 3
+    grad_kernel_alt_v2 = _grad_kernel_tile_r3_v2
+    grad_kernel_tail_v2 = _grad_kernel_tile_r1_v2
+    ROWS_V1 = 12
+    grad_kernel_main_v1 = _grad_kernel_tile_r12_v1
+    grad_kernel_tail_v1 = _grad_kernel_tile_r1_v1
+else:
+    PIXELS_V2 = 6
+    conv_main_v2 = _conv_tile_p6_v2
+    PIXELS_V2_ALT = 5
+    conv_alt_v2 = _conv_tile_p5_v2
+    PIXELS_V2_SHORT = 4
+    conv_short_v2 = _conv_tile_p4_v2
+    PIXELS_V2_SHORT_ALT = 3
+    conv_short_alt_v2 = _conv_tile_p3_v2
+    conv_tail_v2 = _conv_tile_p1_v2
+    PIXELS_V1 = 12
+    conv_main_v1 = _conv_tile_p12_v1
+    conv_tail_v1 = _conv_tile_p1_v1
+    ROWS_V2 = 6
+    grad_kernel_main_v2 = _grad_kernel_tile_r6_v2
+    ROWS_V2_ALT = 3
+    grad_kernel_alt_v2 = _grad_kernel_tile_r3_v2
+    grad_kernel_tail_v2 = _grad_kernel_tile_r1_v2
+    ROWS_V1 = 12
+    grad_kernel_main_v1 = _grad_kernel_tile_r12_v1
+    grad_kernel_tail_v1 = _grad_kernel_tile_r1_v1
 
 DOT_PIXELS = 8
 """Pixels of ``dot_main``."""

@@ -1,0 +1,57 @@
+"""The SIMD kernels follow the CPU that numba compiles for, and stay correct on a narrower one.
+
+``fastconv.kernels.simd`` picks the vector width (and, from the number of
+vector registers, the tile set of ``conv2d_tiles.py``) for the CPU named by
+``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES``, or the host's. On an AVX-512 host
+the AVX2 build of the kernels (8 float32 lanes, 16 registers, the smaller
+tiles) runs too, since the host executes AVX2 code: the kernel tests are run
+again in a subprocess compiled for Haswell. numba keys its cache on the
+target CPU, so the subprocess shares the cache folder with this process
+without mixing machine code.
+"""
+
+import os
+import pathlib
+import platform
+import re
+import subprocess
+import sys
+
+import pytest
+
+from fastconv.kernels import simd
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+X86_64 = platform.machine() in ("x86_64", "AMD64")
+
+
+def _run(env_update, *args):
+    env = dict(os.environ)
+    env.pop("NUMBA_CPU_FEATURES", None)
+    env.update(env_update)
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.skipif(not X86_64, reason="the CPU names below are x86-64 ones")
+@pytest.mark.parametrize("target, bits, registers", [
+    ({"NUMBA_CPU_NAME": "generic"}, 128, 16),                               # numba's portable-cache setting
+    ({"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": ""}, 256, 16),     # AVX2
+    ({"NUMBA_CPU_NAME": "skylake-avx512", "NUMBA_CPU_FEATURES": ""}, 512, 32),
+], ids=["generic", "haswell", "skylake-avx512"])
+def test_vector_width_follows_numbas_target(target, bits, registers):
+    # Only compiles (LLVM emits assembly for the target), so any x86-64 host can check every target.
+    result = _run(target, "-c", "from fastconv.kernels import simd; print(simd.VECTOR_BITS, simd.VECTOR_REGISTERS)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(bits), str(registers)]
+
+
+@pytest.mark.skipif(simd.VECTOR_BITS != 512 or not X86_64,
+                    reason="needs an AVX-512 host to run the AVX2 build beside its own")
+def test_kernel_tests_pass_compiled_for_avx2():
+    result = _run({"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": ""},
+                  "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                  "tests/test_tiles.py", "tests/test_pooling.py", "tests/test_dense.py", "tests/test_determinism.py",
+                  "-k", "not float64")
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
+    passed = re.search(r"(\d+) passed", result.stdout)
+    assert passed and int(passed.group(1)) >= 300, result.stdout[-2000:]

@@ -102,7 +102,7 @@ def conv_bias_activation(inputs, kernel, bias=None, strides=1, padding="valid", 
     if spec.tiled:
         n_pad = _padded_channels(spec.kernel.shape[3], spec.dtype)
         _tiled._conv2d_forward_tiled(spec.padded_inputs(), _pad_last_axis(spec.kernel, n_pad),
-                                     _pad_last_axis(spec.bias, n_pad), out, *spec.strides,
+                                     _pad_last_axis(spec.bias, n_pad), out, *spec.strides, *spec.pads[0],
                                      spec.activation == _conv2d.RELU)
     else:
         _conv2d._conv2d_forward(spec.padded_inputs(), spec.kernel, spec.bias, out, *spec.strides,
@@ -178,20 +178,20 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs):
         grad_inputs = np.empty(spec.inputs.shape, spec.dtype)
         if channels * _DOT_CHANNELS_DIVISOR <= _simd.lanes(spec.dtype):
             kernel_f = _pad_last_axis(spec.kernel[::-1, ::-1], f_pad)
-            _tiled._conv2d_grad_input_dot(gp, kernel_f, grad_inputs, zero_h, zero_w, pad_top, pad_left,
+            _tiled._conv2d_grad_input_dot(gp, kernel_f, grad_inputs, zero_h, zero_w, out_h, pad_top, pad_left,
                                           stride_h, stride_w)
         else:
             c_pad = _padded_channels(channels, spec.dtype)
             kernel_t = _pad_last_axis(spec.kernel[::-1, ::-1].transpose(0, 1, 3, 2), c_pad)
             _tiled._conv2d_grad_input_tiled(gp, kernel_t, np.zeros(c_pad, spec.dtype), grad_inputs, zero_h, zero_w,
-                                            pad_top, pad_left, stride_h, stride_w, False)
+                                            out_h, pad_top, pad_left, stride_h, stride_w, False)
         grad_inputs = spec.result(grad_inputs)
 
     chunks = min(n_batch, _GRAD_KERNEL_CHUNKS)
     partial_kernel = np.empty((chunks, k_h, k_w * channels, f_pad), spec.dtype)
     partial_bias = np.empty((chunks, f_pad), spec.dtype)
     _tiled._conv2d_grad_kernel_tiled(spec.padded_inputs(), gp, zero_h, zero_w, out_h, out_w, partial_kernel,
-                                     partial_bias, stride_h, stride_w)
+                                     partial_bias, stride_h, stride_w, *spec.pads[0])
     grad_kernel = partial_kernel.sum(axis=0).reshape(k_h, k_w, channels, f_pad)[..., :n_filters]
     grad_bias = partial_bias.sum(axis=0)[:n_filters]
     return grad_inputs, spec.result(np.ascontiguousarray(grad_kernel)), spec.result(grad_bias)

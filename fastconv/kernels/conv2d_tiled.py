@@ -110,13 +110,16 @@ def _conv_row(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, cou
 
 
 @kernel
-def _conv2d_forward_tiled(x, w, bias, out, stride_h, stride_w, relu):
+def _conv2d_forward_tiled(x, w, bias, out, stride_h, stride_w, pad_top, pad_bottom, relu):
     """``out = act(conv(x, w) + bias)``, ``act`` ReLU when ``relu`` is true.
 
-    ``x`` is the padded input ``(N, HP, WP, C)``; ``w`` the kernel
+    ``x`` is the padded input ``(N, HP, WP, C)``, ``pad_top`` and
+    ``pad_bottom`` of its rows zero padding; ``w`` the kernel
     ``(KH, KW, C, FP)`` and ``bias`` ``(FP,)``, zero-padded to ``FP >= F``
     output channels, a multiple of the vector width; ``out`` ``(N, OH, OW, F)``
-    is overwritten. Work is split over the ``N * OH`` output rows.
+    is overwritten. Work is split over the ``N * OH`` output rows; each row
+    skips the kernel rows that would fall on padding rows (their products are
+    zeros).
     """
     n_batch, out_h, out_w, n_out = out.shape
     _, in_h, in_w, n_in = x.shape
@@ -124,8 +127,11 @@ def _conv2d_forward_tiled(x, w, bias, out, stride_h, stride_w, relu):
     for row in prange(n_batch * out_h):
         n = row // out_h
         oh = row - n * out_h
-        _conv_row(x, (n * in_h + oh * stride_h) * in_w * n_in, in_w * n_in, n_in, stride_w * n_in, k_h, k_w, n_in,
-                  w, 0, k_w * n_in * n_pad, n_in * n_pad, n_pad,
+        top = oh * stride_h
+        j0 = max(0, pad_top - top)
+        nj = max(0, min(k_h, in_h - pad_bottom - top) - j0)
+        _conv_row(x, (n * in_h + top + j0) * in_w * n_in, in_w * n_in, n_in, stride_w * n_in, nj, k_w, n_in,
+                  w, j0 * k_w * n_in * n_pad, k_w * n_in * n_pad, n_in * n_pad, n_pad,
                   out, (n * out_h + oh) * out_w * n_out, n_out, out_w, n_out, bias, relu)
 
 
@@ -142,9 +148,20 @@ def _taps(i, k, pad, stride):
     return t0, (k - t0 + stride - 1) // stride, (i + pad + t0 - (k - 1)) // stride
 
 
+@helper
+def _real_taps(t0, n_taps, o0, stride, n_outputs):
+    """The taps of :func:`_taps`'s ``(t0, n_taps, o0)`` whose output lies in ``[0, n_outputs)``.
+
+    The others read the zero border of the output gradient: skipping them
+    changes no sum. Possibly none is left (``n_taps == 0``).
+    """
+    skip = max(0, -o0)
+    return t0 + skip * stride, max(0, min(n_taps, n_outputs - o0) - skip), o0 + skip
+
+
 @kernel
-def _conv2d_grad_input_tiled(gp, w_t, zero_bias, grad_x, zero_h, zero_w, pad_top, pad_left, stride_h, stride_w,
-                             relu):
+def _conv2d_grad_input_tiled(gp, w_t, zero_bias, grad_x, zero_h, zero_w, out_h, pad_top, pad_left, stride_h,
+                             stride_w, relu):
     """Gradient with respect to the (unpadded) input: one task per input row, no two tasks write one cell.
 
     ``gp`` is the prepared output gradient (``fastconv.kernels.conv2d._zero_pad`` with the ReLU mask)
@@ -155,7 +172,8 @@ def _conv2d_grad_input_tiled(gp, w_t, zero_bias, grad_x, zero_h, zero_w, pad_top
     is the kernel flipped and transposed, ``w_t[j, l, f, c] = w[KH-1-j, KW-1-l, c, f]``,
     zero-padded to ``CP`` channels; ``zero_bias`` is ``CP`` zeros. ``grad_x``
     ``(N, H, W, C)`` is overwritten; ``pad_top``/``pad_left`` are the forward
-    pass's padding. ``relu`` must be False: an argument rather than a constant
+    pass's padding; ``out_h`` is the number of real rows of ``gp`` (after its
+    top border): kernel rows that would reach only border rows are skipped. ``relu`` must be False: an argument rather than a constant
     so that this kernel and the forward pass share one compiled copy of each
     tile (a literal ``False`` would compile another).
 
@@ -171,6 +189,7 @@ def _conv2d_grad_input_tiled(gp, w_t, zero_bias, grad_x, zero_h, zero_w, pad_top
         n = row // in_h
         ih = row - n * in_h
         j0, nj, oh0 = _taps(ih, k_h, pad_top, stride_h)
+        j0, nj, oh0 = _real_taps(j0, nj, oh0, stride_h, out_h)
         for phase in range(min(stride_w, in_w)):
             l0, nl, ow0 = _taps(phase, k_w, pad_left, stride_w)
             count = (in_w - phase + stride_w - 1) // stride_w
@@ -181,7 +200,7 @@ def _conv2d_grad_input_tiled(gp, w_t, zero_bias, grad_x, zero_h, zero_w, pad_top
 
 
 @kernel
-def _conv2d_grad_input_dot(gp, w_f, grad_x, zero_h, zero_w, pad_top, pad_left, stride_h, stride_w):
+def _conv2d_grad_input_dot(gp, w_f, grad_x, zero_h, zero_w, out_h, pad_top, pad_left, stride_h, stride_w):
     """:func:`_conv2d_grad_input_tiled` for layers with very few input channels, by dot products over ``F``.
 
     ``gp`` as there, its channels padded to ``FP`` (a multiple of the vector
@@ -198,6 +217,7 @@ def _conv2d_grad_input_dot(gp, w_f, grad_x, zero_h, zero_w, pad_top, pad_left, s
         n = row // in_h
         ih = row - n * in_h
         j0, nj, oh0 = _taps(ih, k_h, pad_top, stride_h)
+        j0, nj, oh0 = _real_taps(j0, nj, oh0, stride_h, out_h)
         for phase in range(min(stride_w, in_w)):
             l0, nl, ow0 = _taps(phase, k_w, pad_left, stride_w)
             count = (in_w - phase + stride_w - 1) // stride_w
@@ -253,7 +273,7 @@ def _grad_kernel_block(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, n_rows, n_
 
 @kernel
 def _conv2d_grad_kernel_tiled(x, gp, zero_h, zero_w, out_h, out_w, partial_kernel, partial_bias,
-                              stride_h, stride_w):
+                              stride_h, stride_w, pad_top, pad_bottom):
     """Per-chunk partial sums of the kernel and bias gradients.
 
     ``x`` is the padded input ``(N, HP, WP, C)``; ``gp`` the prepared output
@@ -265,6 +285,8 @@ def _conv2d_grad_kernel_tiled(x, gp, zero_h, zero_w, out_h, out_w, partial_kerne
     both are overwritten. Chunk ``p`` holds batch items ``p*N//P`` to
     ``(p+1)*N//P``; each task owns one (chunk, kernel row) pair and, for kernel
     row 0, the chunk's bias row. The caller adds the ``P`` partials in order.
+    ``pad_top`` and ``pad_bottom`` rows of ``x`` are zero padding: a kernel
+    row skips the output rows whose input row is one of them.
     """
     n_chunks, k_h, n_rows, n_pad = partial_kernel.shape
     n_batch, in_h, in_w, n_in = x.shape
@@ -278,9 +300,12 @@ def _conv2d_grad_kernel_tiled(x, gp, zero_h, zero_w, out_h, out_w, partial_kerne
         oo = (p * k_h + kh) * n_rows * n_pad
         first = p * n_batch // n_chunks
         last = (p + 1) * n_batch // n_chunks
+        # Output rows oh whose input row oh*stride_h + kh is a real row.
+        oh_first = max(0, -(-(pad_top - kh) // stride_h))
+        oh_end = min(out_h, -(-(in_h - pad_bottom - kh) // stride_h))
         for n in range(first, last):
-            for oh in range(0, out_h, rows_per_block):
-                na = min(rows_per_block, out_h - oh)
+            for oh in range(oh_first, oh_end, rows_per_block):
+                na = min(rows_per_block, oh_end - oh)
                 _grad_kernel_block(x, ((n * in_h + oh * stride_h + kh) * in_w) * n_in, stride_h * in_w * n_in,
                                    stride_w * n_in, gp, ((n * g_h + zero_h + oh) * g_w + zero_w) * g_c, g_w * g_c,
                                    g_c, na, out_w, partial_kernel, oo, n_rows, n_pad)

@@ -50,19 +50,25 @@ GRAD_KERNEL_BLOCK_PIXELS = 48
 its accumulators, few enough that the rows it reads stay in the L1 cache."""
 
 
+TILE_MIN_FMAS = 10
+"""Independent FMAs a tile step needs in flight to hide the FMA latency (2 pipes x 4-5 cycles): a tile with
+fewer accumulators is costed as if it had this many, so the 4- and 3-pixel tiles of the 16-register set
+lose to bigger ones unless they save enough recomputed pixels (every tile of the 32-register set has more)."""
+
+
 @helper
-def _tiles_cover(count, pixels):
-    """Pixels computed when ``count`` pixels go in tiles of ``pixels`` (a huge number if none fits)."""
+def _tiles_cost(count, pixels):
+    """Estimated time of ``count`` pixels in two-vector tiles of ``pixels`` (a huge number if none fits)."""
     if count < pixels:
         return 1 << 62
-    return -(-count // pixels) * pixels
+    return -(-count // pixels) * max(2 * pixels, TILE_MIN_FMAS)
 
 
 @helper
-def _fewest_pixels(count, pixels, best, best_cover):
-    """``(pixels, cover)`` if tiles of ``pixels`` cover ``count`` pixels with fewer computed than ``best``'s."""
-    cover = _tiles_cover(count, pixels)
-    return (pixels, cover) if cover < best_cover else (best, best_cover)
+def _cheaper_tile(count, pixels, best, best_cost):
+    """``(pixels, cost)`` if tiles of ``pixels`` cover ``count`` pixels at a lower cost than ``best``'s."""
+    cost = _tiles_cost(count, pixels)
+    return (pixels, cost) if cost < best_cost else (best, best_cost)
 
 
 @helper
@@ -71,15 +77,16 @@ def _conv_row(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, cou
 
     Pixel ``i`` reads ``x`` from ``xo + i*xp`` and is written at ``oo + i*op``.
     Channels go two vectors at a time while more than one vector is left,
-    with the two-vector tile that computes the fewest pixels for the row (ties
-    go to the first in ``CONV_TILES``; each tile loops over the row itself);
-    rows shorter than every tile go pixel by pixel.
+    with the two-vector tile of the lowest :func:`_tiles_cost` for the row (the
+    pixels it computes, counted higher for tiles too small to hide the FMA
+    latency; ties go to the first in ``CONV_TILES``; each tile loops over the
+    row itself); rows shorter than every tile go pixel by pixel.
     """
     lanes = lanes_of(w)
-    pixels, cover = _fewest_pixels(count, PIXELS_V2, 1, 1 << 62)  # the one-pixel tile only if none fits
-    pixels, cover = _fewest_pixels(count, PIXELS_V2_ALT, pixels, cover)
-    pixels, cover = _fewest_pixels(count, PIXELS_V2_SHORT, pixels, cover)
-    pixels, cover = _fewest_pixels(count, PIXELS_V2_SHORT_ALT, pixels, cover)
+    pixels, cost = _cheaper_tile(count, PIXELS_V2, 1, 1 << 62)  # the one-pixel tile only if none fits
+    pixels, cost = _cheaper_tile(count, PIXELS_V2_ALT, pixels, cost)
+    pixels, cost = _cheaper_tile(count, PIXELS_V2_SHORT, pixels, cost)
+    pixels, cost = _cheaper_tile(count, PIXELS_V2_SHORT_ALT, pixels, cost)
     # Channels in blocks of two vectors, and one vector at the end if their number is odd.
     # (range loops, so the offsets passed to the tiles are typed int64 and not a literal 0: one
     # compiled copy of each tile.)

@@ -38,8 +38,8 @@ CONV_TILES = {
 }
 """``(pixels, vectors)`` of the convolution tiles, by the number of vector registers of the target CPU.
 
-For 2 vectors four tiles (the driver takes the one that covers a row with the fewest recomputed pixels)
-and a one-pixel tail; for 1 vector a main tile and a tail. A tile of ``P`` pixels x ``V`` vectors needs
+For 2 vectors four tiles (the driver takes the cheapest for a row: ``conv2d_tiled._tiles_cost``, the
+pixels computed, weighted up for tiles too small to hide the FMA latency) and a one-pixel tail; for 1 vector a main tile and a tail. A tile of ``P`` pixels x ``V`` vectors needs
 ``P*V`` accumulators, ``V`` weight vectors and a broadcast in registers:
 
 - 32 registers (AVX-512): 7 for rows of 14 or 28, 8 for 16 or 32, 6 and 5 for the short rows of strided
@@ -76,9 +76,7 @@ element offsets into C-contiguous arrays; nothing is checked here.
 
 from fastconv._jit import microkernel
 from fastconv.kernels.simd import (
-    lanes_of, sstore, vbroadcast, vfma, vload, vrelu, vstore, vstore_first, vsum, vzeros)
-
-from fastconv.kernels.simd import VECTOR_REGISTERS
+    VECTOR_REGISTERS, lanes_of, sstore, vbroadcast, vfma, vload, vrelu, vstore, vstore_first, vsum, vzeros)
 
 CONV_TILES = {conv_tiles!r}
 """``(pixels, vectors)`` of the convolution tiles below, by the number of vector registers."""

@@ -10,9 +10,7 @@ element offsets into C-contiguous arrays; nothing is checked here.
 
 from fastconv._jit import microkernel
 from fastconv.kernels.simd import (
-    lanes_of, sstore, vbroadcast, vfma, vload, vrelu, vstore, vstore_first, vsum, vzeros)
-
-from fastconv.kernels.simd import VECTOR_REGISTERS
+    VECTOR_REGISTERS, lanes_of, sstore, vbroadcast, vfma, vload, vrelu, vstore, vstore_first, vsum, vzeros)
 
 CONV_TILES = {32: ((7, 2), (8, 2), (6, 2), (5, 2), (1, 2), (14, 1), (1, 1)), 16: ((6, 2), (5, 2), (4, 2), (3, 2), (1, 2), (12, 1), (1, 1))}
 """``(pixels, vectors)`` of the convolution tiles below, by the number of vector registers."""

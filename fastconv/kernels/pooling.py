@@ -60,7 +60,7 @@ from numba import prange
 
 from fastconv._jit import helper, kernel
 from fastconv.kernels.simd import (
-    lanes_of, vadd, vbroadcast, vload, vload_first, vmax, vmul, vnan_or, vselect_max, vselect_not_max, vstore,
+    lanes_of, vadd, vbroadcast, vload, vload_first, vmax, vmul, vnan_or, vselect_max, vselect_not_max,
     vstore_first,
 )
 
@@ -91,15 +91,6 @@ def _load(arr, offset, count):
     if count >= lanes_of(arr):
         return vload(arr, offset)
     return vload_first(arr, offset, count)
-
-
-@helper
-def _store(arr, offset, value, count):
-    """Store the first ``min(count, LANES)`` lanes of ``value`` into ``arr`` at ``offset``."""
-    if count >= lanes_of(arr):
-        vstore(arr, offset, value)
-    else:
-        vstore_first(arr, offset, value, count)
 
 
 @helper
@@ -156,7 +147,7 @@ def _pool2d_forward(x, out, pool_h, pool_w, stride_h, stride_w, pad_top, pad_lef
                     else:
                         scale = vbroadcast(reciprocal, (h_hi - h_lo) * (w_hi - w_lo))
                         pooled = vmul(_window_sum(x, n, h_lo, h_hi, w_lo, w_hi, c, count), scale)
-                    _store(out, _cell(out, n, oh, ow, c), pooled, count)
+                    vstore_first(out, _cell(out, n, oh, ow, c), pooled, count)
 
 
 @helper
@@ -172,9 +163,9 @@ def _zero_cells(grad_x, n, row_lo, row_hi, col_lo, col_hi):
 def _give(grad_x, offset, gradient, count, disjoint):
     """Write (``disjoint``) or add ``gradient`` into the cell of ``grad_x`` at ``offset``."""
     if disjoint:
-        _store(grad_x, offset, gradient, count)
+        vstore_first(grad_x, offset, gradient, count)
     else:
-        _store(grad_x, offset, vadd(_load(grad_x, offset, count), gradient), count)
+        vstore_first(grad_x, offset, vadd(_load(grad_x, offset, count), gradient), count)
 
 
 @helper

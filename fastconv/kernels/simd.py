@@ -30,8 +30,7 @@ import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 from numba import types
-from numba.core import codegen, config
-from numba.core import cgutils
+from numba.core import cgutils, codegen, config
 from numba.extending import intrinsic, models, register_model
 
 
@@ -220,7 +219,9 @@ def vstore_first(typingctx, arr, offset, value, count):
     """``arr.flat[offset : offset + n] = value[:n]`` with ``n = clip(count, 0, LANES)`` (a masked store).
 
     Lanes at or after ``count`` are not touched in memory, so a tile can end
-    inside a row whose length is not a multiple of the vector width.
+    inside a row whose length is not a multiple of the vector width. With
+    ``count >= LANES`` it is a plain store: masked stores are slow on some
+    CPUs (AVX2's ``vmaskmovps``), and most stores of a kernel are whole vectors.
     """
     if not (_contiguous_float_array(arr) and isinstance(offset, types.Integer)
             and value == _vector_of(arr.dtype) and isinstance(count, types.Integer)):

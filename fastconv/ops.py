@@ -101,7 +101,7 @@ def conv_bias_activation(inputs, kernel, bias=None, strides=1, padding="valid", 
     out = np.empty(spec.output_shape, spec.dtype)
     if spec.tiled:
         n_pad = _padded_channels(spec.kernel.shape[3], spec.dtype)
-        _tiled._conv2d_forward_tiled(spec.padded_inputs(), _pad_last_axis(spec.kernel, n_pad),
+        _tiled._conv2d_forward_tiled(spec.padded_inputs(), _channel_blocks(spec.kernel),
                                      _pad_last_axis(spec.bias, n_pad), out, *spec.strides, *spec.pads[0],
                                      spec.activation == _conv2d.RELU)
     else:
@@ -182,7 +182,7 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs):
                                           stride_h, stride_w)
         else:
             c_pad = _padded_channels(channels, spec.dtype)
-            kernel_t = _pad_last_axis(spec.kernel[::-1, ::-1].transpose(0, 1, 3, 2), c_pad)
+            kernel_t = _channel_blocks(spec.kernel[::-1, ::-1].transpose(0, 1, 3, 2))
             _tiled._conv2d_grad_input_tiled(gp, kernel_t, np.zeros(c_pad, spec.dtype), grad_inputs, zero_h, zero_w,
                                             out_h, pad_top, pad_left, stride_h, stride_w, False)
         grad_inputs = spec.result(grad_inputs)
@@ -215,6 +215,18 @@ def _pad_last_axis(array, length):
     padded[..., :array.shape[-1]] = array
     padded[..., array.shape[-1]:] = 0
     return padded
+
+
+def _channel_blocks(array):
+    """``array`` ``(..., K)`` as ``(B, ..., BLOCK)``, its last axis cut into blocks stored one after another.
+
+    The tiled convolution kernels' weight layout: ``BLOCK`` is
+    ``_tiled.CHANNEL_BLOCK_VECTORS`` vectors, and the last block is zero-padded.
+    """
+    block = _tiled.CHANNEL_BLOCK_VECTORS * _simd.lanes(array.dtype)
+    n_blocks = -(-array.shape[-1] // block)
+    padded = _pad_last_axis(array, n_blocks * block).reshape(*array.shape[:-1], n_blocks, block)
+    return np.ascontiguousarray(np.moveaxis(padded, -2, 0))
 
 
 def _memoized(function):

@@ -27,6 +27,7 @@ FILTERS = {
     "one vector": LANES,                          # V=1 tiles, full store
     "two vectors, second partial": LANES + 3,     # V=2 tiles, masked second vector
     "two and a half vectors": 2 * LANES + 5,      # V=2 then V=1 tiles
+    "several channel blocks": 5 * LANES - 3,      # two weight blocks of V=2 tiles, then V=1, masked
 }
 
 WIDTHS = {
@@ -46,6 +47,7 @@ CHANNELS = {
     "a quarter vector": LANES // 4,               # the most channels that still take dot products
     "odd": LANES // 4 + 1,                        # input-gradient tiles, one masked vector; KW*C not a multiple of 6
     "a vector and a bit": LANES + 3,              # input-gradient tiles, two vectors, the second masked
+    "several channel blocks": 4 * LANES + 3,      # input-gradient tiles over two weight blocks, then one vector
 }
 
 

@@ -21,7 +21,7 @@ rows hold at least the output's columns rounded up to the vector width
 from numba import prange
 
 from fastconv._jit import helper, kernel
-from fastconv.kernels.conv2d_tiled import _conv_row, _grad_kernel_block
+from fastconv.kernels.conv2d_tiled import CHANNEL_BLOCK_VECTORS, _conv_row, _grad_kernel_block
 from fastconv.kernels.simd import lanes_of
 
 @helper
@@ -65,7 +65,8 @@ def _matmul_tiled(a, b, bias, out, relu):
         # would compile another copy of every tile).
         one = min(1, n_rows)
         _conv_row(_as_4d(a), first_row * depth, depth, depth, depth, one, one, depth,
-                  _as_4d(b), f0, n_pad, n_pad, n_pad, _as_4d(out), first_row * n_out + f0, n_out, min(ROWS_PER_TASK, n_rows - first_row),
+                  _as_4d(b), f0, n_pad, n_pad, n_pad, CHANNEL_BLOCK_VECTORS * lanes_of(b),
+                  _as_4d(out), first_row * n_out + f0, n_out, min(ROWS_PER_TASK, n_rows - first_row),
                   min(columns, n_out - f0), bias[f0:], relu)
 
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import reference
 from fastconv import ops, shapes
+from fastconv.kernels import simd
 
 KERNELS = [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (2, 3), (5, 1)]
 STRIDES = [1, 2, 3, (1, 3)]
@@ -129,6 +130,16 @@ def test_kernel_gradient_over_many_batch_chunks(rng, dtype):
     """A batch larger than the 16 fixed chunks of the kernel gradient, split unevenly (37 = 16 * 2 + 5)."""
     x, w = _conv_data(rng, dtype, (5, 4), (3, 3), channels=2, filters=3, batch=37)
     _check_against_reference(rng, dtype, x, w, 2, "same", 1)
+
+
+def test_kernel_gradient_chunks_follow_the_shapes_alone():
+    """As few batch chunks as give 48 (chunk, kernel row, channel block) tasks, at most 16 and the batch."""
+    lanes = simd.lanes(np.float32)
+    block = 2 * lanes
+    assert ops._grad_kernel_chunks(32, 3, lanes, np.float32) == 16        # a first layer: 3 tasks a chunk
+    assert ops._grad_kernel_chunks(32, 5, 4 * block, np.float32) == 3     # 5x5, 4 channel blocks: 20 a chunk
+    assert ops._grad_kernel_chunks(2, 3, lanes, np.float32) == 2          # never more than the batch
+    assert ops._grad_kernel_chunks(0, 3, lanes, np.float32) == 1          # an empty batch: one empty chunk
 
 
 def test_hand_computed_same_padding_is_asymmetric():

@@ -11,13 +11,15 @@ from fastconv import ops
 
 
 def _workloads(dtype):
-    """Named calls returning tuples of arrays; the batch of 20 spans all 16 kernel-gradient chunks unevenly."""
+    """Named calls returning tuples of arrays; the batch of 20 spans all 16 kernel-gradient chunks unevenly
+    (and, with 70 filters in several channel blocks, fewer chunks, still unevenly)."""
     rng = np.random.default_rng(7)
     x = reference.random(rng, (20, 9, 8, 5), dtype)
     w = reference.random(rng, (3, 3, 5, 6), dtype)
     bias = reference.random(rng, (6,), dtype)
     g_same = reference.random(rng, (20, 9, 8, 6), dtype)
     g_strided = reference.random(rng, (20, 4, 3, 6), dtype)
+    w_wide, g_wide = reference.random(rng, (3, 3, 5, 70), dtype), reference.random(rng, (20, 9, 8, 70), dtype)
     out_relu = ops.conv_bias_activation(x, w, bias, padding="same", activation="relu")
     g_max = reference.random(rng, (20, 5, 4, 5), dtype)
     g_avg = reference.random(rng, (20, 8, 7, 5), dtype)
@@ -29,6 +31,7 @@ def _workloads(dtype):
         "conv_dilated": lambda: (ops.conv(x, w, 1, "same", dilation_rate=2),),
         "conv_grad": lambda: ops.conv_grad(x, w, g_same, 1, "same"),
         "conv_grad_strided": lambda: ops.conv_grad(x, w, g_strided, 2, "valid"),
+        "conv_grad_wide": lambda: ops.conv_grad(x, w_wide, g_wide, 1, "same"),
         "conv_bias_relu_grad": lambda: ops.conv_bias_activation_grad(
             x, w, out_relu, g_same, padding="same", activation="relu"),
         "max_pool": lambda: (ops.max_pool(x, 3, 2, "same"),),

@@ -31,9 +31,11 @@ GFLOP/s).
 - Kernel gradient: for one kernel row, the pairs (kernel column, input
   channel) are consecutive in the padded input, so the gradient of one kernel
   row is a small matrix product: rows ``q = kw*C + c`` against output channel
-  vectors, summed over output pixels. The batch is cut into fixed chunks with
-  private partial sums that the caller adds in order, so the result does not
-  depend on the number of threads.
+  vectors, summed over output pixels. The batch is cut into chunks, as few
+  as give enough tasks (chunks x kernel rows x channel blocks) for 16
+  threads, with private partial sums that the caller adds in order; their
+  number follows from the shapes alone, so the result does not depend on
+  the number of threads.
 
 Every tile sums in a fixed order, and where a row's last tile overlaps the
 one before it (the row length is not a multiple of the tile) it recomputes
@@ -267,17 +269,18 @@ def _conv2d_grad_input_dot(gp, w_f, grad_x, zero_h, zero_w, out_h, pad_top, pad_
 
 
 @helper
-def _grad_kernel_block(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, n_rows, n_pad):
-    """Add one block of output pixels (``na`` rows of ``nb``) to one kernel row's gradient ``out[oo:]`` ``(n_rows, n_pad)``.
+def _grad_kernel_block(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, n_rows, n_pad, f_first, f_end):
+    """Add one block of output pixels (``na`` rows of ``nb``) to channels ``f_first:f_end`` of one kernel
+    row's gradient ``out[oo:]`` ``(n_rows, n_pad)``.
 
     Kernel-gradient rows go a main tile at a time, then (two vectors) a
     smaller tile, the remainder one by one (tiles add to ``out``, so they
-    cannot overlap); channels two vectors at a
-    time, the last odd vector alone.
+    cannot overlap); channels two vectors at a time, the last odd vector
+    alone. ``f_first`` is a multiple of the vector width.
     """
     lanes = lanes_of(g)
-    pairs_end = n_pad // (2 * lanes) * (2 * lanes)
-    for f0 in range(0, pairs_end, 2 * lanes):
+    pairs_end = f_first + (f_end - f_first) // (2 * lanes) * (2 * lanes)
+    for f0 in range(f_first, pairs_end, 2 * lanes):
         q = 0
         while q + ROWS_V2 <= n_rows:
             grad_kernel_main_v2(x, xo + q, xa, xb, g, go + f0, ga, gb, na, nb, out, oo + q * n_pad + f0, n_pad)
@@ -287,7 +290,7 @@ def _grad_kernel_block(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, n_rows, n_
             q += ROWS_V2_ALT
         for q in range(q, n_rows):
             grad_kernel_tail_v2(x, xo + q, xa, xb, g, go + f0, ga, gb, na, nb, out, oo + q * n_pad + f0, n_pad)
-    for f0 in range(pairs_end, n_pad, lanes):
+    for f0 in range(pairs_end, f_end, lanes):
         q = 0
         while q + ROWS_V1 <= n_rows:
             grad_kernel_main_v1(x, xo + q, xa, xb, g, go + f0, ga, gb, na, nb, out, oo + q * n_pad + f0, n_pad)
@@ -308,20 +311,25 @@ def _conv2d_grad_kernel_tiled(x, gp, zero_h, zero_w, out_h, out_w, partial_kerne
     ``partial_kernel`` is ``(P, KH, KW*C, FP)`` (the kernel gradient with its
     column and input-channel axes merged) and ``partial_bias`` ``(P, FP)``;
     both are overwritten. Chunk ``p`` holds batch items ``p*N//P`` to
-    ``(p+1)*N//P``; each task owns one (chunk, kernel row) pair and, for kernel
-    row 0, the chunk's bias row. The caller adds the ``P`` partials in order.
-    ``pad_top`` and ``pad_bottom`` rows of ``x`` are zero padding: a kernel
-    row skips the output rows whose input row is one of them.
+    ``(p+1)*N//P``; each task owns one (chunk, kernel row, block of
+    ``CHANNEL_BLOCK_VECTORS`` vectors of output channels) and, for kernel row
+    0, that block of the chunk's bias row. The caller adds the ``P`` partials
+    in order. ``pad_top`` and ``pad_bottom`` rows of ``x`` are zero padding: a
+    kernel row skips the output rows whose input row is one of them.
     """
     n_chunks, k_h, n_rows, n_pad = partial_kernel.shape
     n_batch, in_h, in_w, n_in = x.shape
     _, g_h, g_w, g_c = gp.shape
     lanes = lanes_of(gp)
+    block = CHANNEL_BLOCK_VECTORS * lanes
+    n_blocks = (n_pad + block - 1) // block
     rows_per_block = max(1, GRAD_KERNEL_BLOCK_PIXELS // max(out_w, 1))
-    for task in prange(n_chunks * k_h):
-        p = task // k_h
-        kh = task - p * k_h
-        partial_kernel[p, kh] = 0
+    for task in prange(n_chunks * k_h * n_blocks):
+        p = task // (k_h * n_blocks)
+        kh = task // n_blocks - p * k_h
+        f_first = (task - (p * k_h + kh) * n_blocks) * block
+        f_end = min(n_pad, f_first + block)
+        partial_kernel[p, kh, :, f_first:f_end] = 0
         oo = (p * k_h + kh) * n_rows * n_pad
         first = p * n_batch // n_chunks
         last = (p + 1) * n_batch // n_chunks
@@ -333,9 +341,9 @@ def _conv2d_grad_kernel_tiled(x, gp, zero_h, zero_w, out_h, out_w, partial_kerne
                 na = min(rows_per_block, oh_end - oh)
                 _grad_kernel_block(x, ((n * in_h + oh * stride_h + kh) * in_w) * n_in, stride_h * in_w * n_in,
                                    stride_w * n_in, gp, ((n * g_h + zero_h + oh) * g_w + zero_w) * g_c, g_w * g_c,
-                                   g_c, na, out_w, partial_kernel, oo, n_rows, n_pad)
+                                   g_c, na, out_w, partial_kernel, oo, n_rows, n_pad, f_first, f_end)
         if kh == 0:
-            for f0 in range(0, n_pad, lanes):
+            for f0 in range(f_first, f_end, lanes):
                 total = vzeros(gp)
                 for n in range(first, last):
                     for oh in range(out_h):

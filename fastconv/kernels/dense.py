@@ -85,4 +85,4 @@ def _matmul_tn_tiled(a, b, out):
         out[first:first + count] = 0
         one = min(1, n_rows)  # as in _matmul_tiled: one block row, whose stride is never used
         _grad_kernel_block(_as_4d(a), first, depth, depth, _as_4d(b), first - first, n_pad, n_pad, one, n_rows,
-                           _as_4d(out), first * n_pad, count, n_pad)
+                           _as_4d(out), first * n_pad, count, n_pad, first - first, n_pad)

@@ -40,7 +40,8 @@ ACTIVATIONS = {None: _conv2d.LINEAR, "linear": _conv2d.LINEAR, "relu": _conv2d.R
 """Activations that the convolution kernels can fuse, by Keras name."""
 
 _GRAD_KERNEL_CHUNKS = 16
-"""Most batch chunks that the kernel gradient sums separately (fixed, so results do not depend on threads)."""
+"""Batch chunks that the kernel gradient sums separately: the scalar kernel's number, the tiled kernel's
+most (either fixed by the shapes, never by the thread count, so results do not depend on threads)."""
 
 _GRAD_KERNEL_TASKS = 48
 """Tasks (chunks x kernel rows x channel blocks) the tiled kernel gradient is cut into, at least: three
@@ -203,9 +204,16 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs):
 
 
 def _grad_kernel_chunks(n_batch, k_h, f_pad, dtype):
-    """Batch chunks of the tiled kernel gradient: the fewest that make ``_GRAD_KERNEL_TASKS`` tasks."""
-    n_blocks = -(-f_pad // (_tiled.CHANNEL_BLOCK_VECTORS * _simd.lanes(dtype)))
-    return max(1, min(n_batch, _GRAD_KERNEL_CHUNKS, -(-_GRAD_KERNEL_TASKS // (k_h * n_blocks))))
+    """Batch chunks of the tiled kernel gradient: the fewest that make ``_GRAD_KERNEL_TASKS`` tasks with
+    ``k_h`` kernel rows and ``f_pad`` output channels, but at least 1 and at most ``_GRAD_KERNEL_CHUNKS``
+    and the batch."""
+    tasks_per_chunk = max(1, k_h * -(-f_pad // _channel_block(dtype)))
+    return max(1, min(n_batch, _GRAD_KERNEL_CHUNKS, -(-_GRAD_KERNEL_TASKS // tasks_per_chunk)))
+
+
+def _channel_block(dtype):
+    """Channels in one block of the tiled kernels' weights (``_tiled.CHANNEL_BLOCK_VECTORS`` vectors)."""
+    return _tiled.CHANNEL_BLOCK_VECTORS * _simd.lanes(dtype)
 
 
 def _padded_channels(count, dtype):
@@ -232,12 +240,14 @@ def _channel_blocks(array):
     """``array`` ``(..., K)`` as ``(B, ..., BLOCK)``, its last axis cut into blocks stored one after another.
 
     The tiled convolution kernels' weight layout: ``BLOCK`` is
-    ``_tiled.CHANNEL_BLOCK_VECTORS`` vectors, and the last block is zero-padded.
+    :func:`_channel_block`'s, and the last block is zero-padded.
     """
-    block = _tiled.CHANNEL_BLOCK_VECTORS * _simd.lanes(array.dtype)
-    n_blocks = -(-array.shape[-1] // block)
-    padded = _pad_last_axis(array, n_blocks * block).reshape(*array.shape[:-1], n_blocks, block)
-    return np.ascontiguousarray(np.moveaxis(padded, -2, 0))
+    block = _channel_block(array.dtype)
+    count = array.shape[-1]
+    blocks = np.zeros((-(-count // block), *array.shape[:-1], block), array.dtype)
+    for b, first in enumerate(range(0, count, block)):
+        blocks[b, ..., :min(block, count - first)] = array[..., first:first + block]
+    return blocks
 
 
 def _memoized(function):

@@ -127,19 +127,28 @@ def test_need_grad_inputs_false_skips_the_input_gradient(rng, dtype, strides, pa
 
 
 def test_kernel_gradient_over_many_batch_chunks(rng, dtype):
-    """A batch larger than the 16 fixed chunks of the kernel gradient, split unevenly (37 = 16 * 2 + 5)."""
+    """A batch larger than the kernel gradient's 16 chunks (3 kernel rows x 1 channel block), split unevenly
+    (37 = 16 * 2 + 5)."""
     x, w = _conv_data(rng, dtype, (5, 4), (3, 3), channels=2, filters=3, batch=37)
     _check_against_reference(rng, dtype, x, w, 2, "same", 1)
 
 
 def test_kernel_gradient_chunks_follow_the_shapes_alone():
     """As few batch chunks as give 48 (chunk, kernel row, channel block) tasks, at most 16 and the batch."""
-    lanes = simd.lanes(np.float32)
-    block = 2 * lanes
+    lanes, block = simd.lanes(np.float32), ops._channel_block(np.float32)
     assert ops._grad_kernel_chunks(32, 3, lanes, np.float32) == 16        # a first layer: 3 tasks a chunk
     assert ops._grad_kernel_chunks(32, 5, 4 * block, np.float32) == 3     # 5x5, 4 channel blocks: 20 a chunk
     assert ops._grad_kernel_chunks(2, 3, lanes, np.float32) == 2          # never more than the batch
     assert ops._grad_kernel_chunks(0, 3, lanes, np.float32) == 1          # an empty batch: one empty chunk
+    assert ops._grad_kernel_chunks(4, 3, 0, np.float32) == 4              # no filters: no division by zero
+
+
+def test_kernel_gradient_without_filters_is_empty(rng):
+    x, w = np.ones((2, 5, 5, 3), np.float32), np.ones((3, 3, 3, 0), np.float32)
+    g = np.ones((2, 5, 5, 0), np.float32)
+    grad_x, grad_w, grad_b = ops.conv_bias_activation_grad(x, w, g, g, 1, "same")
+    np.testing.assert_array_equal(grad_x, np.zeros_like(x))
+    assert grad_w.shape == w.shape and grad_b.shape == (0,)
 
 
 def test_hand_computed_same_padding_is_asymmetric():

@@ -12,7 +12,7 @@ from fastconv import ops
 
 def _workloads(dtype):
     """Named calls returning tuples of arrays; the batch of 20 spans all 16 kernel-gradient chunks unevenly
-    (and, with 70 filters in several channel blocks, fewer chunks, still unevenly)."""
+    (and, with 70 filters in several channel blocks, in fewer chunks)."""
     rng = np.random.default_rng(7)
     x = reference.random(rng, (20, 9, 8, 5), dtype)
     w = reference.random(rng, (3, 3, 5, 6), dtype)

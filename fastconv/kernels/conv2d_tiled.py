@@ -7,16 +7,15 @@ preallocated, padded and checked by ``fastconv.ops``; nothing here validates.
 The work is done by register tiles generated into ``conv2d_tiles.py`` (one
 local vector variable per accumulator, see ``simd.py``); the kernels here cut
 rows into tiles and call them. Channel axes that the tiles read whole vectors
-of (the kernel's output channels, the bias, the output gradient's channels)
-are zero-padded by the caller to ``CP``/``FP``, a multiple of the vector
-width; results are written with masked stores, so outputs keep their exact
-shapes. The convolution kernels' weights come in channel blocks,
-``(B, KH, KW, K, BLOCK)`` with ``BLOCK = CHANNEL_BLOCK_VECTORS`` vectors:
-block ``b`` holds channels ``b*BLOCK`` to ``(b+1)*BLOCK`` (zero-padded), so
-a tile, which computes one block, streams consecutive memory rather than
-``BLOCK`` of every ``F`` channels (with 128 output channels the strided
-weights of a 5x5 layer missed the L2 cache: 150-160 instead of 190-200
-GFLOP/s).
+of (the bias, the output gradient's channels) are zero-padded by the caller
+to ``CP``/``FP``, a multiple of the vector width; results are written with
+masked stores, so outputs keep their exact shapes. The convolution kernels'
+weights come in channel blocks, ``(B, KH, KW, K, BLOCK)`` with ``BLOCK =
+CHANNEL_BLOCK_VECTORS`` vectors: block ``b`` holds channels ``b*BLOCK`` to
+``(b+1)*BLOCK``, the last one zero-padded to a whole block, so a tile, which
+computes one block, streams consecutive memory rather than ``BLOCK`` of
+every ``F`` channels (with 128 output channels the strided weights of a 5x5
+layer missed the L2 cache: 150-160 instead of 190-205 GFLOP/s).
 
 - Forward: each task is one output row; tiles of output pixels x output
   channel vectors, reduced over (kernel row, kernel column, input channel).
@@ -105,8 +104,8 @@ def _conv_row(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, wb, out, oo, op,
     pixels, cost = _cheaper_tile(count, PIXELS_V2_SHORT_ALT, pixels, cost)
     # Whole blocks, and one vector at the end if the number of vectors is odd. (range loops, so the
     # offsets passed to the tiles are typed int64 and not a literal 0: one compiled copy of each tile.)
-    n_blocks = (n_out + lanes - 1) // block
-    for b in range(n_blocks):
+    whole_blocks = (n_out + lanes - 1) // block
+    for b in range(whole_blocks):
         f0 = b * block
         if pixels == PIXELS_V2:
             conv_main_v2(x, xo, xj, xl, xp, nj, nl, nk, w, wo + b * wb, wj, wl, wk, out, oo + f0, op, count,
@@ -123,7 +122,7 @@ def _conv_row(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, wb, out, oo, op,
         else:
             conv_tail_v2(x, xo, xj, xl, xp, nj, nl, nk, w, wo + b * wb, wj, wl, wk, out, oo + f0, op, count,
                          n_out - f0, bias, f0, relu)
-    for b in range(n_blocks, (n_out + block - 1) // block):
+    for b in range(whole_blocks, (n_out + block - 1) // block):
         f0 = b * block
         if count >= PIXELS_V1:
             conv_main_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo + b * wb, wj, wl, wk, out, oo + f0, op, count,
@@ -222,8 +221,8 @@ def _conv2d_grad_input_tiled(gp, w_t, zero_bias, grad_x, zero_h, zero_w, out_h, 
             count = (in_w - phase + stride_w - 1) // stride_w
             _conv_row(gp, ((n * g_h + zero_h + oh0) * g_w + zero_w + ow0) * g_c, g_w * g_c, g_c, g_c, nj, nl, n_f,
                       w_t, (j0 * k_w + l0) * n_f * block, stride_h * k_w * n_f * block, stride_w * n_f * block,
-                      block, k_h * k_w * n_f * block, grad_x, ((n * in_h + ih) * in_w + phase) * n_in, stride_w * n_in, count, n_in,
-                      zero_bias, relu)
+                      block, k_h * k_w * n_f * block, grad_x, ((n * in_h + ih) * in_w + phase) * n_in,
+                      stride_w * n_in, count, n_in, zero_bias, relu)
 
 
 @kernel
@@ -321,14 +320,14 @@ def _conv2d_grad_kernel_tiled(x, gp, zero_h, zero_w, out_h, out_w, partial_kerne
     n_batch, in_h, in_w, n_in = x.shape
     _, g_h, g_w, g_c = gp.shape
     lanes = lanes_of(gp)
-    block = CHANNEL_BLOCK_VECTORS * lanes
-    n_blocks = (n_pad + block - 1) // block
+    task_channels = CHANNEL_BLOCK_VECTORS * lanes
+    n_blocks = (n_pad + task_channels - 1) // task_channels
     rows_per_block = max(1, GRAD_KERNEL_BLOCK_PIXELS // max(out_w, 1))
     for task in prange(n_chunks * k_h * n_blocks):
         p = task // (k_h * n_blocks)
         kh = task // n_blocks - p * k_h
-        f_first = (task - (p * k_h + kh) * n_blocks) * block
-        f_end = min(n_pad, f_first + block)
+        f_first = (task - (p * k_h + kh) * n_blocks) * task_channels
+        f_end = min(n_pad, f_first + task_channels)
         partial_kernel[p, kh, :, f_first:f_end] = 0
         oo = (p * k_h + kh) * n_rows * n_pad
         first = p * n_batch // n_chunks

@@ -84,5 +84,6 @@ def _matmul_tn_tiled(a, b, out):
         count = min(DEPTH_PER_TASK, depth - first)
         out[first:first + count] = 0
         one = min(1, n_rows)  # as in _matmul_tiled: one block row, whose stride is never used
-        _grad_kernel_block(_as_4d(a), first, depth, depth, _as_4d(b), first - first, n_pad, n_pad, one, n_rows,
-                           _as_4d(out), first * n_pad, count, n_pad, first - first, n_pad)
+        zero = first - first  # a runtime 0 (offsets into b, and the first of all n_pad channels), as `one`
+        _grad_kernel_block(_as_4d(a), first, depth, depth, _as_4d(b), zero, n_pad, n_pad, one, n_rows,
+                           _as_4d(out), first * n_pad, count, n_pad, zero, n_pad)

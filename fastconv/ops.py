@@ -40,8 +40,9 @@ ACTIVATIONS = {None: _conv2d.LINEAR, "linear": _conv2d.LINEAR, "relu": _conv2d.R
 """Activations that the convolution kernels can fuse, by Keras name."""
 
 _GRAD_KERNEL_CHUNKS = 16
-"""Batch chunks that the kernel gradient sums separately: the scalar kernel's number, the tiled kernel's
-most (either fixed by the shapes, never by the thread count, so results do not depend on threads)."""
+"""Batch chunks whose kernel gradients are summed separately: always this many in the scalar kernel, at
+most this many in the tiled one (see :func:`_grad_kernel_chunks`). Never the thread count, so results do
+not depend on it."""
 
 _GRAD_KERNEL_TASKS = 48
 """Tasks (chunks x kernel rows x channel blocks) the tiled kernel gradient is cut into, at least: three

@@ -39,8 +39,9 @@ CONV_TILES = {
 """``(pixels, vectors)`` of the convolution tiles, by the number of vector registers of the target CPU.
 
 For 2 vectors four tiles (the driver takes the cheapest for a row: ``conv2d_tiled._tiles_cost``, the
-pixels computed, weighted up for tiles too small to hide the FMA latency) and a one-pixel tail; for 1 vector a main tile and a tail. A tile of ``P`` pixels x ``V`` vectors needs
-``P*V`` accumulators, ``V`` weight vectors and a broadcast in registers:
+pixels computed, weighted up for tiles too small to hide the FMA latency) and a one-pixel tail; for 1
+vector a main tile and a tail. A tile of ``P`` pixels x ``V`` vectors needs ``P*V`` accumulators, ``V``
+weight vectors and a broadcast in registers:
 
 - 32 registers (AVX-512): 7 for rows of 14 or 28, 8 for 16 or 32, 6 and 5 for the short rows of strided
   'valid' layers (5, 6, 10, 12, where the one-pixel tile's two accumulator chains would wait on the FMA

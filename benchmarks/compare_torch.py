@@ -27,8 +27,8 @@ rounds) is a smoke run of every path, under half a minute with cached kernels.
 
 Method (STYLE.md, "Benchmarks"):
 
-- One process; both libraries get the same thread count (``numba.set_num_threads``
-  and ``torch.set_num_threads``; numba's global configuration is not touched).
+- One process; both libraries get the same thread count (``fastconv.parallel.set_num_threads``
+  and ``torch.set_num_threads``).
 - Before anything is timed, every implementation's outputs and gradients are
   checked against PyTorch's NCHW results; a mismatch aborts the run, so a
   broken kernel cannot produce a flattering number.
@@ -91,7 +91,7 @@ if not __package__:  # run as a script: make the `benchmarks` package importable
 import fastconv  # noqa: E402
 from benchmarks.configs import (BATCH, CONV_CONFIGS, GOAL_GEOMEAN_RATIO, GOAL_WORST_RATIO, PASSES,  # noqa: E402
                                 POOL_CONFIGS, POOL_GOAL_RATIO, conv_arrays, conv_grid, pool_arrays, pool_grid)
-from fastconv import ops  # noqa: E402
+from fastconv import ops, parallel  # noqa: E402
 
 
 FOREIGN_CPU_WARNING = 0.05
@@ -447,10 +447,9 @@ def machine_info(threads):
     except OSError:
         pass
     simd = next((s for s in ("avx512f", "avx2", "neon") if s in flags), "")
-    return dict(cpu=cpu, simd=simd, logical_cpus=numba.config.NUMBA_DEFAULT_NUM_THREADS, threads=threads,
+    return dict(cpu=cpu, simd=simd, logical_cpus=os.cpu_count(), threads=threads,
                 python=platform.python_version(), numpy=np.__version__, numba=numba.__version__,
-                numba_threading_layer=numba.threading_layer(), torch=torch.__version__,
-                fastconv=fastconv.__version__)
+                torch=torch.__version__, fastconv=fastconv.__version__)
 
 
 def _cpu_counters():
@@ -500,7 +499,7 @@ def _summary_lines(rows, columns):
 def markdown(conv_rows, pool_rows, info, settings, skipped=()):
     lines = [
         f"Machine: {info['cpu']} ({info['simd']}), {info['logical_cpus']} logical CPUs; "
-        f"{info['threads']} threads for both. numba {info['numba']} ({info['numba_threading_layer']} layer), "
+        f"{info['threads']} threads for both. numba {info['numba']}, "
         f"torch {info['torch']}, numpy {info['numpy']}, Python {info['python']}. "
         f"Batch {settings['batch']}, float32; median of {settings['rounds']} interleaved rounds"
         f"{' over the grid' if settings.get('grid') else ''}"
@@ -555,7 +554,7 @@ def markdown(conv_rows, pool_rows, info, settings, skipped=()):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=2, help="threads for both numba and torch (default 2)")
+    parser.add_argument("--threads", type=int, default=2, help="threads for both fastconv and torch (default 2)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="interleaved timing rounds per configuration and pass "
                              "(default 60, 40 with --grid, 2 with --quick)")
@@ -597,10 +596,9 @@ def main(argv=None):
         if not conv_configs and not pool_configs:
             parser.error(f"--only {args.only!r} matches no configuration's label")
 
-    if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
-        parser.error(f"--threads must be between 1 and {numba.config.NUMBA_NUM_THREADS} (numba's pool size); "
-                     "set NUMBA_NUM_THREADS to allow more")
-    numba.set_num_threads(args.threads)
+    if args.threads < 1:
+        parser.error("--threads must be at least 1")
+    parallel.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
     info = machine_info(args.threads)
     settings = dict(batch=batch, rounds=rounds, min_sample_s=min_sample, quick=args.quick, grid=args.grid,

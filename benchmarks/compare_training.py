@@ -157,11 +157,9 @@ def _keras_like(keras, data, epochs, full, result, threads, predict_repeats=0):
 
 
 def run_fastconv(data, epochs, full, result, threads, predict_repeats=0):
-    import numba
+    from fastconv import keras, parallel
 
-    from fastconv import keras
-
-    numba.set_num_threads(threads)
+    parallel.set_num_threads(threads)
     _keras_like(keras, data, epochs, full, result, threads, predict_repeats)
 
 
@@ -267,7 +265,7 @@ def _worker(args):
 def _run_worker(python, framework, data_path, args):
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
         out_path = out.name
-    env = dict(os.environ, NUMBA_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads),
+    env = dict(os.environ, FASTCONV_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads),
                PYTHONPATH=os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), _REPO) if p))
     command = [python, os.path.abspath(__file__), "--worker", framework, "--data", data_path, "--out", out_path,
                "--epochs", str(args.epochs), "--threads", str(args.threads),

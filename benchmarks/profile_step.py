@@ -41,12 +41,12 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args(argv)
 
-    import numba
-
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from benchmarks.bench_training import textbook_cnn
 
-    numba.set_num_threads(args.threads)
+    from fastconv import parallel
+
+    parallel.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     x = rng.random((32 * args.steps, 28, 28, 1), dtype=np.float32)
     y = rng.integers(0, 10, len(x))

@@ -27,7 +27,7 @@ import functools
 
 import numpy as np
 
-from fastconv import _heap, shapes
+from fastconv import _heap, parallel, shapes
 from fastconv.kernels import conv2d as _conv2d
 from fastconv.kernels import conv2d_tiled as _tiled
 from fastconv.kernels import dense as _dense
@@ -108,11 +108,11 @@ def conv_bias_activation(inputs, kernel, bias=None, strides=1, padding="valid", 
     out = np.empty(spec.output_shape, spec.dtype)
     if spec.tiled:
         n_pad = _padded_channels(spec.kernel.shape[3], spec.dtype)
-        _tiled._conv2d_forward_tiled(spec.padded_inputs(), _channel_blocks(spec.kernel),
+        parallel.run(_tiled._conv2d_forward_tiled, spec.padded_inputs(), _channel_blocks(spec.kernel),
                                      _pad_last_axis(spec.bias, n_pad), out, *spec.strides, *spec.pads[0],
                                      spec.activation == _conv2d.RELU)
     else:
-        _conv2d._conv2d_forward(spec.padded_inputs(), spec.kernel, spec.bias, out, *spec.strides,
+        parallel.run(_conv2d._conv2d_forward, spec.padded_inputs(), spec.kernel, spec.bias, out, *spec.strides,
                                 *spec.dilation_rate, spec.activation)
     return spec.result(out)
 
@@ -145,7 +145,7 @@ def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, p
         grad_inputs = np.empty(spec.inputs.shape, spec.dtype)
         kernel_t = np.ascontiguousarray(spec.kernel.transpose(0, 1, 3, 2))
         scratch = np.empty((n_batch * height, n_filters), spec.dtype)
-        _conv2d._conv2d_grad_input(grad_output, outputs, kernel_t, grad_inputs, spec.pads[0][0],
+        parallel.run(_conv2d._conv2d_grad_input, grad_output, outputs, kernel_t, grad_inputs, spec.pads[0][0],
                                    spec.pads[1][0], *spec.strides, *spec.dilation_rate, spec.activation, scratch)
         grad_inputs = spec.result(grad_inputs)
 
@@ -153,7 +153,7 @@ def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, p
     partial_kernel = np.empty((chunks, k_h, k_w, channels, n_filters), spec.dtype)
     partial_bias = np.empty((chunks, n_filters), spec.dtype)
     scratch = np.empty((chunks * k_h, n_filters), spec.dtype)
-    _conv2d._conv2d_grad_kernel(spec.padded_inputs(), grad_output, outputs, partial_kernel, partial_bias,
+    parallel.run(_conv2d._conv2d_grad_kernel, spec.padded_inputs(), grad_output, outputs, partial_kernel, partial_bias,
                                 *spec.strides, *spec.dilation_rate, spec.activation, scratch)
     grad_kernel = partial_kernel.sum(axis=0)
     grad_bias = partial_bias.sum(axis=0)
@@ -178,26 +178,26 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs):
         g_h, g_w = out_h, out_w
     f_pad = _padded_channels(n_filters, spec.dtype)
     gp = np.empty((n_batch, g_h, g_w, f_pad), spec.dtype)
-    _conv2d._zero_pad(spec.grad_output, gp, zero_h, zero_w, spec.activation == _conv2d.RELU, outputs)
+    parallel.run(_conv2d._zero_pad, spec.grad_output, gp, zero_h, zero_w, spec.activation == _conv2d.RELU, outputs)
 
     grad_inputs = None
     if need_grad_inputs:
         grad_inputs = np.empty(spec.inputs.shape, spec.dtype)
         if channels * _DOT_CHANNELS_DIVISOR <= _simd.lanes(spec.dtype):
             kernel_f = _pad_last_axis(spec.kernel[::-1, ::-1], f_pad)
-            _tiled._conv2d_grad_input_dot(gp, kernel_f, grad_inputs, zero_h, zero_w, out_h, pad_top, pad_left,
+            parallel.run(_tiled._conv2d_grad_input_dot, gp, kernel_f, grad_inputs, zero_h, zero_w, out_h, pad_top, pad_left,
                                           stride_h, stride_w)
         else:
             c_pad = _padded_channels(channels, spec.dtype)
             kernel_t = _channel_blocks(spec.kernel[::-1, ::-1].transpose(0, 1, 3, 2))
-            _tiled._conv2d_grad_input_tiled(gp, kernel_t, np.zeros(c_pad, spec.dtype), grad_inputs, zero_h, zero_w,
+            parallel.run(_tiled._conv2d_grad_input_tiled, gp, kernel_t, np.zeros(c_pad, spec.dtype), grad_inputs, zero_h, zero_w,
                                             out_h, pad_top, pad_left, stride_h, stride_w, False)
         grad_inputs = spec.result(grad_inputs)
 
     chunks = _grad_kernel_chunks(n_batch, k_h, f_pad, spec.dtype)
     partial_kernel = np.empty((chunks, k_h, k_w * channels, f_pad), spec.dtype)
     partial_bias = np.empty((chunks, f_pad), spec.dtype)
-    _tiled._conv2d_grad_kernel_tiled(spec.padded_inputs(), gp, zero_h, zero_w, out_h, out_w, partial_kernel,
+    parallel.run(_tiled._conv2d_grad_kernel_tiled, spec.padded_inputs(), gp, zero_h, zero_w, out_h, out_w, partial_kernel,
                                      partial_bias, stride_h, stride_w, *spec.pads[0])
     grad_kernel = partial_kernel.sum(axis=0).reshape(k_h, k_w, channels, f_pad)[..., :n_filters]
     grad_bias = partial_bias.sum(axis=0)[:n_filters]
@@ -346,7 +346,7 @@ class _ConvSpec:
             return self.inputs
         n_batch, height, width, channels = self.inputs.shape
         padded = np.empty((n_batch, height + top + bottom, width + left + right, channels), self.dtype)
-        _conv2d._zero_pad(self.inputs, padded, top, left, False, self.inputs)
+        parallel.run(_conv2d._zero_pad, self.inputs, padded, top, left, False, self.inputs)
         return padded
 
     def result(self, array):
@@ -426,14 +426,27 @@ class _PoolSpec:
 
     def forward(self, mode):
         out = np.empty(self.output_shape, self.dtype)
-        _pooling._pool2d_forward(self.inputs, out, *self._geometry(), mode, self.rows_per_task)
+        parallel.run(_pooling._pool2d_forward, self.inputs, out, *self._geometry(), mode, self.rows_per_task,
+                     self._reciprocals())
         return out.astype(self.result_dtype, copy=False)
 
     def backward(self, mode):
         grad_inputs = np.empty(self.inputs.shape, self.dtype)  # the kernel writes every cell (no serial memset)
-        _pooling._pool2d_backward(self.inputs, self.grad_output, grad_inputs, *self._geometry(), mode,
-                                  self.rows_per_task)
+        parallel.run(_pooling._pool2d_backward, self.inputs, self.grad_output, grad_inputs, *self._geometry(), mode,
+                     self.rows_per_task, self._reciprocals())
         return grad_inputs.astype(self.result_dtype, copy=False)
+
+    def _reciprocals(self):
+        return _reciprocals(self.pool_size[0] * self.pool_size[1], self.dtype)
+
+
+@functools.cache
+def _reciprocals(largest, dtype):
+    """``r[k] = 1 / k`` for ``k`` in ``1 .. largest`` in ``dtype`` (``r[0]`` is 0, never read): the average
+    pooling kernels' table (see ``kernels/pooling.py``). Shared between calls; kernels only read it."""
+    table = np.zeros(largest + 1, dtype)
+    table[1:] = 1.0 / np.arange(1, largest + 1)
+    return table
 
 
 # ----------------------------------------------------------------------------- dense
@@ -466,14 +479,14 @@ def dense(inputs, kernel, bias=None):
     units, in_place = spec.units, spec.units // lanes * lanes
     out = np.empty((len(spec.inputs), units), spec.dtype)
     if in_place == units:
-        _dense._matmul_tiled(spec.inputs, spec.kernel, spec.bias, out, False)
+        parallel.run(_dense._matmul_tiled, spec.inputs, spec.kernel, spec.bias, out, False)
         return spec.result(out.reshape(spec.output_shape))
     if in_place:
         main = np.empty((len(spec.inputs), in_place), spec.dtype)
-        _dense._matmul_tiled(spec.inputs, spec.kernel, spec.bias, main, False)
+        parallel.run(_dense._matmul_tiled, spec.inputs, spec.kernel, spec.bias, main, False)
         out[:, :in_place] = main
     rest = np.empty((len(spec.inputs), units - in_place), spec.dtype)
-    _dense._matmul_tiled(spec.inputs, _pad_last_axis(spec.kernel[:, in_place:], lanes),
+    parallel.run(_dense._matmul_tiled, spec.inputs, _pad_last_axis(spec.kernel[:, in_place:], lanes),
                          _pad_last_axis(spec.bias[in_place:], lanes), rest, False)
     out[:, in_place:] = rest
     return spec.result(out.reshape(spec.output_shape))
@@ -492,13 +505,13 @@ def dense_grad(inputs, kernel, grad_output, need_grad_inputs=True):
     n_pad = _padded_channels(spec.units, spec.dtype)
     g_padded = _pad_last_axis(g, n_pad)
     grad_kernel = np.empty((spec.kernel.shape[0], n_pad), spec.dtype)
-    _dense._matmul_tn_tiled(x, g_padded, grad_kernel)
+    parallel.run(_dense._matmul_tn_tiled, x, g_padded, grad_kernel)
     grad_inputs = None
     if need_grad_inputs:
         # (g @ kernel.T).T = kernel @ g.T: the kernel's rows are the many "pixels" that the tiles are made for.
         batch = len(x)
         grad_inputs_t = np.empty((spec.kernel.shape[0], batch), spec.dtype)
-        _dense._matmul_tiled(spec.kernel, _pad_last_axis(g.T, _padded_channels(batch, spec.dtype)),
+        parallel.run(_dense._matmul_tiled, spec.kernel, _pad_last_axis(g.T, _padded_channels(batch, spec.dtype)),
                              np.zeros(_padded_channels(batch, spec.dtype), spec.dtype), grad_inputs_t, False)
         grad_inputs = spec.result(grad_inputs_t.T.reshape(spec.input_shape))
     grad_kernel = np.ascontiguousarray(grad_kernel[:, :spec.units])

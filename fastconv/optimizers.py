@@ -32,6 +32,7 @@ import warnings
 
 import numpy as np
 
+from fastconv import parallel
 from fastconv.kernels import optimizers as _optimizer_kernels
 from fastconv.naming import to_snake_case, unique_name
 from fastconv.variables import Variable
@@ -486,7 +487,7 @@ class Adam(Optimizer):
         beta_2_power = np.power(dt(self.beta_2), step)
         alpha = lr * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
         velocity_hat = self._slot(self._velocity_hats, variable).value if self.amsgrad else variable.value
-        _optimizer_kernels._adam_update(
+        parallel.run(_optimizer_kernels._adam_update,
             variable.value.reshape(-1), gradient.reshape(-1), self._slot(self._momentums, variable).value.reshape(-1),
             self._slot(self._velocities, variable).value.reshape(-1), velocity_hat.reshape(-1), alpha,
             dt(1 - self.beta_1), dt(1 - self.beta_2), dt(self.epsilon), self.amsgrad)

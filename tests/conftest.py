@@ -36,3 +36,13 @@ def dtype(request):
 def rng(request):
     """A generator seeded from the test's id, so every test sees the same data on every run."""
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture
+def restore_threads():
+    """fastconv's thread count is set back to what it was after the test."""
+    from fastconv import parallel
+
+    threads = parallel._configured_threads
+    yield
+    parallel.set_num_threads(threads)

@@ -122,7 +122,7 @@ def test_plot_draws_compare_torch_results(modules, tmp_path):
     report = dict(settings=dict(batch=2),
                   conv=compare_torch.compare("conv", conv_config, conv_runners, 1, 0.0, conv_config.flops),
                   pool=compare_torch.compare("pool", pool_config, pool_runners, 1, 0.0))
-    report["machine"] = compare_torch.machine_info(1)  # after the kernels ran: it names numba's threading layer
+    report["machine"] = compare_torch.machine_info(1)
     (tmp_path / "report.json").write_text(json.dumps(report))
     assert plot_performance.main([str(tmp_path / "report.json"), "-o", str(tmp_path / "plot.png")]) == 0
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -17,16 +17,16 @@ In every innermost loop the index runs over the contiguous channel axis, so
 LLVM vectorises it.
 """
 
-from numba import prange
 
 from fastconv._jit import helper, kernel
+from fastconv.kernels.tasks import first_task, next_task
 
 LINEAR = 0
 RELU = 1
 
 
 @kernel
-def _zero_pad(x, padded, top, left, relu, mask):
+def _zero_pad(job, x, padded, top, left, relu, mask):
     """Copy ``x`` ``(N, H, W, C)`` into ``padded`` ``(N, HP, WP, CP)`` at ``(top, left)``, zeros around it.
 
     Zeros also fill the channels ``c >= C`` when ``CP > C``. With ``relu``,
@@ -38,27 +38,30 @@ def _zero_pad(x, padded, top, left, relu, mask):
     """
     n_batch, in_h, in_w, n_channels = x.shape
     _, pad_h, _, _ = padded.shape
-    for row in prange(n_batch * pad_h):
+    n_tasks = n_batch * pad_h
+    row = first_task(job, n_tasks)
+    while row < n_tasks:
         n = row // pad_h
         ih = row - n * pad_h - top
         dst_row = padded[n, row - n * pad_h]
         if ih < 0 or ih >= in_h:
             dst_row[:] = 0
-            continue
-        dst_row[:left] = 0
-        dst_row[left + in_w:] = 0
-        for iw in range(in_w):
-            dst = dst_row[left + iw]
-            for c in range(n_channels):
-                v = x[n, ih, iw, c]
-                if relu and not mask[n, ih, iw, c] > 0:
-                    v = 0
-                dst[c] = v
-            dst[n_channels:] = 0
+        else:
+            dst_row[:left] = 0
+            dst_row[left + in_w:] = 0
+            for iw in range(in_w):
+                dst = dst_row[left + iw]
+                for c in range(n_channels):
+                    v = x[n, ih, iw, c]
+                    if relu and not mask[n, ih, iw, c] > 0:
+                        v = 0
+                    dst[c] = v
+                dst[n_channels:] = 0
+        row = next_task(job, row)
 
 
 @kernel
-def _conv2d_forward(x, w, bias, out, stride_h, stride_w, dilation_h, dilation_w, activation):
+def _conv2d_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dilation_w, activation):
     """``out = activation(conv(x, w) + bias)``.
 
     ``x`` is the padded input ``(N, HP, WP, C)``; ``out`` ``(N, OH, OW, F)`` is
@@ -66,7 +69,9 @@ def _conv2d_forward(x, w, bias, out, stride_h, stride_w, dilation_h, dilation_w,
     """
     n_batch, out_h, out_w, n_filters = out.shape
     k_h, k_w, n_channels, _ = w.shape
-    for row in prange(n_batch * out_h):
+    n_tasks = n_batch * out_h
+    row = first_task(job, n_tasks)
+    while row < n_tasks:
         n = row // out_h
         oh = row - n * out_h
         for ow in range(out_w):
@@ -85,6 +90,7 @@ def _conv2d_forward(x, w, bias, out, stride_h, stride_w, dilation_h, dilation_w,
                 for f in range(n_filters):
                     if acc[f] < 0:
                         acc[f] = 0
+        row = next_task(job, row)
 
 
 @helper
@@ -108,7 +114,7 @@ def _source_index(i, k, dilation, stride, out_len):
 
 
 @kernel
-def _conv2d_grad_input(grad_out, out, w_t, grad_x, pad_top, pad_left,
+def _conv2d_grad_input(job, grad_out, out, w_t, grad_x, pad_top, pad_left,
                        stride_h, stride_w, dilation_h, dilation_w, activation, scratch):
     """Gradient with respect to the (unpadded) input, gathered so that no two tasks write the same cell.
 
@@ -121,7 +127,9 @@ def _conv2d_grad_input(grad_out, out, w_t, grad_x, pad_top, pad_left,
     n_batch, in_h, in_w, n_channels = grad_x.shape
     _, out_h, out_w, n_filters = grad_out.shape
     k_h, k_w = w_t.shape[0], w_t.shape[1]
-    for row in prange(n_batch * in_h):
+    n_tasks = n_batch * in_h
+    row = first_task(job, n_tasks)
+    while row < n_tasks:
         n = row // in_h
         ih = row - n * in_h
         g = scratch[row]
@@ -142,10 +150,11 @@ def _conv2d_grad_input(grad_out, out, w_t, grad_x, pad_top, pad_left,
                         gf = g[f]
                         for c in range(n_channels):
                             acc[c] += gf * w_t[kh, kw, f, c]
+        row = next_task(job, row)
 
 
 @kernel
-def _conv2d_grad_kernel(x, grad_out, out, partial_kernel, partial_bias,
+def _conv2d_grad_kernel(job, x, grad_out, out, partial_kernel, partial_bias,
                         stride_h, stride_w, dilation_h, dilation_w, activation, scratch):
     """Per-chunk partial sums of the kernel and bias gradients.
 
@@ -159,7 +168,9 @@ def _conv2d_grad_kernel(x, grad_out, out, partial_kernel, partial_bias,
     """
     n_chunks, k_h, k_w, n_channels, n_filters = partial_kernel.shape
     n_batch, out_h, out_w, _ = grad_out.shape
-    for task in prange(n_chunks * k_h):
+    n_tasks = n_chunks * k_h
+    task = first_task(job, n_tasks)
+    while task < n_tasks:
         p = task // k_h
         kh = task - p * k_h
         acc = partial_kernel[p, kh]
@@ -182,3 +193,4 @@ def _conv2d_grad_kernel(x, grad_out, out, partial_kernel, partial_bias,
                             xv = x[n, ih, iw, c]
                             for f in range(n_filters):
                                 acc[kw, c, f] += xv * g[f]
+        task = next_task(job, task)

@@ -42,9 +42,9 @@ and rewrites identical values, so results are bitwise identical for any
 number of threads.
 """
 
-from numba import prange
 
 from fastconv._jit import helper, kernel
+from fastconv.kernels.tasks import first_task, next_task
 from fastconv.kernels.conv2d_tiles import (
     DOT_PIXELS, PIXELS_V1, PIXELS_V2, PIXELS_V2_ALT, PIXELS_V2_SHORT, PIXELS_V2_SHORT_ALT, ROWS_V1, ROWS_V2,
     ROWS_V2_ALT, conv_alt_v2, conv_main_v1, conv_main_v2, conv_short_alt_v2, conv_short_v2, conv_tail_v1,
@@ -133,7 +133,7 @@ def _conv_row(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, wb, out, oo, op,
 
 
 @kernel
-def _conv2d_forward_tiled(x, w, bias, out, stride_h, stride_w, pad_top, pad_bottom, relu):
+def _conv2d_forward_tiled(job, x, w, bias, out, stride_h, stride_w, pad_top, pad_bottom, relu):
     """``out = act(conv(x, w) + bias)``, ``act`` ReLU when ``relu`` is true.
 
     ``x`` is the padded input ``(N, HP, WP, C)``, ``pad_top`` and
@@ -148,7 +148,9 @@ def _conv2d_forward_tiled(x, w, bias, out, stride_h, stride_w, pad_top, pad_bott
     n_batch, out_h, out_w, n_out = out.shape
     _, in_h, in_w, n_in = x.shape
     _, k_h, k_w, _, block = w.shape
-    for row in prange(n_batch * out_h):
+    n_tasks = n_batch * out_h
+    row = first_task(job, n_tasks)
+    while row < n_tasks:
         n = row // out_h
         oh = row - n * out_h
         top = oh * stride_h
@@ -157,6 +159,7 @@ def _conv2d_forward_tiled(x, w, bias, out, stride_h, stride_w, pad_top, pad_bott
         _conv_row(x, (n * in_h + top + j0) * in_w * n_in, in_w * n_in, n_in, stride_w * n_in, nj, k_w, n_in,
                   w, j0 * k_w * n_in * block, k_w * n_in * block, n_in * block, block, k_h * k_w * n_in * block,
                   out, (n * out_h + oh) * out_w * n_out, n_out, out_w, n_out, bias, relu)
+        row = next_task(job, row)
 
 
 @helper
@@ -184,7 +187,7 @@ def _real_taps(t0, n_taps, o0, stride, n_outputs):
 
 
 @kernel
-def _conv2d_grad_input_tiled(gp, w_t, zero_bias, grad_x, zero_h, zero_w, out_h, pad_top, pad_left, stride_h,
+def _conv2d_grad_input_tiled(job, gp, w_t, zero_bias, grad_x, zero_h, zero_w, out_h, pad_top, pad_left, stride_h,
                              stride_w, relu):
     """Gradient with respect to the (unpadded) input: one task per input row, no two tasks write one cell.
 
@@ -211,7 +214,9 @@ def _conv2d_grad_input_tiled(gp, w_t, zero_bias, grad_x, zero_h, zero_w, out_h, 
     n_batch, in_h, in_w, n_in = grad_x.shape
     _, g_h, g_w, g_c = gp.shape
     _, k_h, k_w, n_f, block = w_t.shape
-    for row in prange(n_batch * in_h):
+    n_tasks = n_batch * in_h
+    row = first_task(job, n_tasks)
+    while row < n_tasks:
         n = row // in_h
         ih = row - n * in_h
         j0, nj, oh0 = _taps(ih, k_h, pad_top, stride_h)
@@ -223,10 +228,11 @@ def _conv2d_grad_input_tiled(gp, w_t, zero_bias, grad_x, zero_h, zero_w, out_h, 
                       w_t, (j0 * k_w + l0) * n_f * block, stride_h * k_w * n_f * block, stride_w * n_f * block,
                       block, k_h * k_w * n_f * block, grad_x, ((n * in_h + ih) * in_w + phase) * n_in,
                       stride_w * n_in, count, n_in, zero_bias, relu)
+        row = next_task(job, row)
 
 
 @kernel
-def _conv2d_grad_input_dot(gp, w_f, grad_x, zero_h, zero_w, out_h, pad_top, pad_left, stride_h, stride_w):
+def _conv2d_grad_input_dot(job, gp, w_f, grad_x, zero_h, zero_w, out_h, pad_top, pad_left, stride_h, stride_w):
     """:func:`_conv2d_grad_input_tiled` for layers with very few input channels, by dot products over ``F``.
 
     ``gp`` as there, its channels padded to ``FP`` (a multiple of the vector
@@ -239,7 +245,9 @@ def _conv2d_grad_input_dot(gp, w_f, grad_x, zero_h, zero_w, out_h, pad_top, pad_
     _, g_h, g_w, g_c = gp.shape
     k_h, k_w, _, n_pad = w_f.shape
     n_vectors = n_pad // lanes_of(gp)
-    for row in prange(n_batch * in_h):
+    n_tasks = n_batch * in_h
+    row = first_task(job, n_tasks)
+    while row < n_tasks:
         n = row // in_h
         ih = row - n * in_h
         j0, nj, oh0 = _taps(ih, k_h, pad_top, stride_h)
@@ -265,6 +273,7 @@ def _conv2d_grad_input_dot(gp, w_f, grad_x, zero_h, zero_w, out_h, pad_top, pad_
                     for i in range(count):
                         dot_tail(gp, xo + i * g_c, g_w * g_c, g_c, g_c, nj, nl, n_vectors, w_f, wo, wj, wl,
                                  grad_x, oo + i * op + c, op)
+        row = next_task(job, row)
 
 
 @helper
@@ -299,7 +308,7 @@ def _grad_kernel_block(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, n_rows, n_
 
 
 @kernel
-def _conv2d_grad_kernel_tiled(x, gp, zero_h, zero_w, out_h, out_w, partial_kernel, partial_bias,
+def _conv2d_grad_kernel_tiled(job, x, gp, zero_h, zero_w, out_h, out_w, partial_kernel, partial_bias,
                               stride_h, stride_w, pad_top, pad_bottom):
     """Per-chunk partial sums of the kernel and bias gradients.
 
@@ -323,7 +332,9 @@ def _conv2d_grad_kernel_tiled(x, gp, zero_h, zero_w, out_h, out_w, partial_kerne
     task_channels = CHANNEL_BLOCK_VECTORS * lanes
     n_blocks = (n_pad + task_channels - 1) // task_channels
     rows_per_block = max(1, GRAD_KERNEL_BLOCK_PIXELS // max(out_w, 1))
-    for task in prange(n_chunks * k_h * n_blocks):
+    n_tasks = n_chunks * k_h * n_blocks
+    task = first_task(job, n_tasks)
+    while task < n_tasks:
         p = task // (k_h * n_blocks)
         kh = task // n_blocks - p * k_h
         f_first = (task - (p * k_h + kh) * n_blocks) * task_channels
@@ -350,3 +361,4 @@ def _conv2d_grad_kernel_tiled(x, gp, zero_h, zero_w, out_h, out_w, partial_kerne
                         for ow in range(out_w):
                             total = vadd(total, vload(gp, go + ow * g_c))
                 vstore(partial_bias, p * n_pad + f0, total)
+        task = next_task(job, task)

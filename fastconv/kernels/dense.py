@@ -18,11 +18,16 @@ rows hold at least the output's columns rounded up to the vector width
 - :func:`_matmul_tn_tiled`: ``out = a.T @ b``, the kernel gradient.
 """
 
-from numba import prange
 
 from fastconv._jit import helper, kernel
+from fastconv.kernels.tasks import first_task, next_task
 from fastconv.kernels.conv2d_tiled import CHANNEL_BLOCK_VECTORS, _conv_row, _grad_kernel_block
 from fastconv.kernels.simd import lanes_of
+
+@helper
+def _as_5d(matrix):
+    return matrix.reshape(1, 1, 1, matrix.shape[0], matrix.shape[1])
+
 
 @helper
 def _as_4d(matrix):
@@ -42,7 +47,7 @@ DEPTH_PER_TASK = 48
 
 
 @kernel
-def _matmul_tiled(a, b, bias, out, relu):
+def _matmul_tiled(job, a, b, bias, out, relu):
     """``out = act(a @ b + bias)``, ``act`` ReLU when ``relu`` is true.
 
     ``a`` is ``(P, K)``, ``b`` ``(K, NB)`` and ``bias`` ``(NB,)`` with ``NB``
@@ -57,7 +62,9 @@ def _matmul_tiled(a, b, bias, out, relu):
     columns = VECTORS_PER_TASK * lanes_of(b)
     column_blocks = (n_out + columns - 1) // columns
     row_blocks = (n_rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK
-    for task in prange(row_blocks * column_blocks):
+    n_tasks = row_blocks * column_blocks
+    task = first_task(job, n_tasks)
+    while task < n_tasks:
         block = task // column_blocks
         first_row = block * ROWS_PER_TASK
         f0 = (task - block * column_blocks) * columns
@@ -65,13 +72,14 @@ def _matmul_tiled(a, b, bias, out, relu):
         # would compile another copy of every tile).
         one = min(1, n_rows)
         _conv_row(_as_4d(a), first_row * depth, depth, depth, depth, one, one, depth,
-                  _as_4d(b), f0, n_pad, n_pad, n_pad, CHANNEL_BLOCK_VECTORS * lanes_of(b),
+                  _as_5d(b), f0, n_pad, n_pad, n_pad, CHANNEL_BLOCK_VECTORS * lanes_of(b),
                   _as_4d(out), first_row * n_out + f0, n_out, min(ROWS_PER_TASK, n_rows - first_row),
                   min(columns, n_out - f0), bias[f0:], relu)
+        task = next_task(job, task)
 
 
 @kernel
-def _matmul_tn_tiled(a, b, out):
+def _matmul_tn_tiled(job, a, b, out):
     """``out = a.T @ b``: ``a`` ``(P, K)``, ``b`` ``(P, NP)``, ``out`` ``(K, NP)`` overwritten.
 
     ``NP`` is a multiple of the vector width. Each task owns a block of rows
@@ -79,7 +87,9 @@ def _matmul_tn_tiled(a, b, out):
     """
     n_rows, depth = a.shape
     n_pad = b.shape[1]
-    for task in prange((depth + DEPTH_PER_TASK - 1) // DEPTH_PER_TASK):
+    n_tasks = (depth + DEPTH_PER_TASK - 1) // DEPTH_PER_TASK
+    task = first_task(job, n_tasks)
+    while task < n_tasks:
         first = task * DEPTH_PER_TASK
         count = min(DEPTH_PER_TASK, depth - first)
         out[first:first + count] = 0
@@ -87,3 +97,4 @@ def _matmul_tn_tiled(a, b, out):
         zero = first - first  # a runtime 0 (offsets into b, and the first of all n_pad channels), as `one`
         _grad_kernel_block(_as_4d(a), first, depth, depth, _as_4d(b), zero, n_pad, n_pad, one, n_rows,
                            _as_4d(out), first * n_pad, count, n_pad, zero, n_pad)
+        task = next_task(job, task)

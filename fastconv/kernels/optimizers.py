@@ -9,16 +9,16 @@ order as those expressions.
 """
 
 import numpy as np
-from numba import prange
 
 from fastconv._jit import kernel
+from fastconv.kernels.tasks import first_task, next_task
 
 _BLOCK = 4096
 """Elements per parallel task: large enough that a task outweighs its scheduling."""
 
 
 @kernel
-def _adam_update(weights, grad, momentum, velocity, velocity_hat, alpha, one_minus_beta_1, one_minus_beta_2,
+def _adam_update(job, weights, grad, momentum, velocity, velocity_hat, alpha, one_minus_beta_1, one_minus_beta_2,
                  epsilon, amsgrad):
     """One Adam step, in place on ``weights``, ``momentum``, ``velocity`` (and ``velocity_hat`` with amsgrad).
 
@@ -28,7 +28,9 @@ def _adam_update(weights, grad, momentum, velocity, velocity_hat, alpha, one_min
     arrays' dtype, so that float32 weights are updated in float32.
     """
     size = weights.shape[0]
-    for block in prange((size + _BLOCK - 1) // _BLOCK):
+    n_tasks = (size + _BLOCK - 1) // _BLOCK
+    block = first_task(job, n_tasks)
+    while block < n_tasks:
         # Slices of one block: numba then emits a simple counted loop over them that LLVM
         # vectorises (indexing the whole arrays with a min() bound ran 7x slower, and so did
         # choosing the root with a conditional expression).
@@ -43,3 +45,4 @@ def _adam_update(weights, grad, momentum, velocity, velocity_hat, alpha, one_min
                 v_hat[i] = max(v_hat[i], v[i])
                 root = np.sqrt(v_hat[i])
             w[i] -= (m[i] * alpha) / (root + epsilon)
+        block = next_task(job, block)

@@ -53,12 +53,13 @@ larger than the pool and the rows and columns that 'valid' leaves over.
 Average pooling multiplies by a reciprocal read from a small table, not by
 ``1.0 / count``: under the ``reassoc`` flag (``fastconv._jit``) LLVM rewrites
 ``v * (1.0 / count)`` into ``v / count``, a vector division of every element.
+The caller passes the table, ``reciprocal[k] = 1 / k`` in the input's dtype
+for ``k`` up to the window's size (kernels allocate nothing).
 """
 
-import numpy as np
-from numba import prange
 
 from fastconv._jit import helper, kernel
+from fastconv.kernels.tasks import first_task, next_task
 from fastconv.kernels.simd import (
     lanes_of, vadd, vbroadcast, vload, vload_first, vmax, vmul, vnan_or, vselect_max, vselect_not_max,
     vstore_first,
@@ -73,16 +74,6 @@ def _window(o, stride, pad, size, length):
     """``[lo, hi)``: the real input cells of output index ``o``'s window along one axis."""
     start = o * stride - pad
     return max(start, 0), min(start + size, length)
-
-
-@helper
-def _reciprocals(largest, like):
-    """``r[k] = 1 / k`` for ``k`` in ``1 .. largest`` in ``like``'s dtype (``r[0]`` is 0, never read)."""
-    r = np.empty(largest + 1, like.dtype)
-    r[0] = 0
-    for k in range(1, largest + 1):
-        r[k] = 1.0 / k
-    return r
 
 
 @helper
@@ -126,14 +117,16 @@ def _window_sum(x, n, h_lo, h_hi, w_lo, w_hi, c, count):
 
 
 @kernel
-def _pool2d_forward(x, out, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left, mode, rows_per_task):
+def _pool2d_forward(job, x, out, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left, mode, rows_per_task,
+                    reciprocal):
     """Max or average pooling of ``x`` ``(N, H, W, C)`` into ``out`` ``(N, OH, OW, C)`` (overwritten)."""
     n_batch, in_h, in_w, n_channels = x.shape
     _, out_h, out_w, _ = out.shape
     tasks_per_image = out_h // rows_per_task
-    reciprocal = _reciprocals(pool_h * pool_w, x)
     lanes = lanes_of(x)
-    for task in prange(n_batch * tasks_per_image):
+    n_tasks = n_batch * tasks_per_image
+    task = first_task(job, n_tasks)
+    while task < n_tasks:
         n = task // tasks_per_image
         first_row = (task - n * tasks_per_image) * rows_per_task
         for oh in range(first_row, first_row + rows_per_task):
@@ -148,6 +141,7 @@ def _pool2d_forward(x, out, pool_h, pool_w, stride_h, stride_w, pad_top, pad_lef
                         scale = vbroadcast(reciprocal, (h_hi - h_lo) * (w_hi - w_lo))
                         pooled = vmul(_window_sum(x, n, h_lo, h_hi, w_lo, w_hi, c, count), scale)
                     vstore_first(out, _cell(out, n, oh, ow, c), pooled, count)
+        task = next_task(job, task)
 
 
 @helper
@@ -189,8 +183,8 @@ def _backward_window(x, grad_out, grad_x, n, oh, ow, h_lo, h_hi, w_lo, w_hi, c, 
 
 
 @kernel
-def _pool2d_backward(x, grad_out, grad_x, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left,
-                     mode, rows_per_task):
+def _pool2d_backward(job, x, grad_out, grad_x, pool_h, pool_w, stride_h, stride_w, pad_top, pad_left,
+                     mode, rows_per_task, reciprocal):
     """Gradient of the pooling of ``x`` ``(N, H, W, C)`` for ``grad_out`` ``(N, OH, OW, C)``, into ``grad_x``.
 
     Every cell of ``grad_x`` ``(N, H, W, C)`` is overwritten (it may start
@@ -200,11 +194,12 @@ def _pool2d_backward(x, grad_out, grad_x, pool_h, pool_w, stride_h, stride_w, pa
     n_batch, in_h, in_w, n_channels = x.shape
     _, out_h, out_w, _ = grad_out.shape
     tasks_per_image = out_h // rows_per_task
-    reciprocal = _reciprocals(pool_h * pool_w, x)
     lanes = lanes_of(x)
     # Disjoint windows cover each cell at most once: write it (no zeroing first, no read back).
     disjoint = stride_h >= pool_h and stride_w >= pool_w
-    for task in prange(n_batch * tasks_per_image):
+    n_tasks = n_batch * tasks_per_image
+    task = first_task(job, n_tasks)
+    while task < n_tasks:
         n = task // tasks_per_image
         first_row = (task - n * tasks_per_image) * rows_per_task
         end_row = first_row + rows_per_task
@@ -231,3 +226,4 @@ def _pool2d_backward(x, grad_out, grad_x, pool_h, pool_w, stride_h, stride_w, pa
         if disjoint:
             # Rows after the task's last window: a gap before the next band, or the rows 'valid' leaves over.
             _zero_cells(grad_x, n, next_row, band_hi, 0, in_w)
+        task = next_task(job, task)

@@ -27,14 +27,12 @@ import functools
 
 import numpy as np
 
-from fastconv import _heap, parallel, shapes
+from fastconv import buffers, parallel, shapes
 from fastconv.kernels import conv2d as _conv2d
 from fastconv.kernels import conv2d_tiled as _tiled
 from fastconv.kernels import dense as _dense
 from fastconv.kernels import pooling as _pooling
 from fastconv.kernels import simd as _simd
-
-_heap.settle()  # every kernel's output is a fresh array: reuse freed ones rather than fault pages in
 
 ACTIVATIONS = {None: _conv2d.LINEAR, "linear": _conv2d.LINEAR, "relu": _conv2d.RELU}
 """Activations that the convolution kernels can fuse, by Keras name."""
@@ -105,7 +103,7 @@ def conv_bias_activation(inputs, kernel, bias=None, strides=1, padding="valid", 
     ``'linear'`` or ``'relu'``.
     """
     spec = _ConvSpec(inputs, kernel, bias, None, strides, padding, data_format, dilation_rate, activation)
-    out = np.empty(spec.output_shape, spec.dtype)
+    out = buffers.empty(spec.output_shape, spec.dtype)
     if spec.tiled:
         n_pad = _padded_channels(spec.kernel.shape[3], spec.dtype)
         parallel.run(_tiled._conv2d_forward_tiled, spec.padded_inputs(), _channel_blocks(spec.kernel),
@@ -142,17 +140,17 @@ def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, p
 
     grad_inputs = None
     if need_grad_inputs:
-        grad_inputs = np.empty(spec.inputs.shape, spec.dtype)
+        grad_inputs = buffers.empty(spec.inputs.shape, spec.dtype)
         kernel_t = np.ascontiguousarray(spec.kernel.transpose(0, 1, 3, 2))
-        scratch = np.empty((n_batch * height, n_filters), spec.dtype)
+        scratch = buffers.empty((n_batch * height, n_filters), spec.dtype)
         parallel.run(_conv2d._conv2d_grad_input, grad_output, outputs, kernel_t, grad_inputs, spec.pads[0][0],
                                    spec.pads[1][0], *spec.strides, *spec.dilation_rate, spec.activation, scratch)
         grad_inputs = spec.result(grad_inputs)
 
     chunks = min(n_batch, _GRAD_KERNEL_CHUNKS)
-    partial_kernel = np.empty((chunks, k_h, k_w, channels, n_filters), spec.dtype)
-    partial_bias = np.empty((chunks, n_filters), spec.dtype)
-    scratch = np.empty((chunks * k_h, n_filters), spec.dtype)
+    partial_kernel = buffers.empty((chunks, k_h, k_w, channels, n_filters), spec.dtype)
+    partial_bias = buffers.empty((chunks, n_filters), spec.dtype)
+    scratch = buffers.empty((chunks * k_h, n_filters), spec.dtype)
     parallel.run(_conv2d._conv2d_grad_kernel, spec.padded_inputs(), grad_output, outputs, partial_kernel, partial_bias,
                                 *spec.strides, *spec.dilation_rate, spec.activation, scratch)
     grad_kernel = partial_kernel.sum(axis=0)
@@ -177,12 +175,12 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs):
         zero_h = zero_w = 0
         g_h, g_w = out_h, out_w
     f_pad = _padded_channels(n_filters, spec.dtype)
-    gp = np.empty((n_batch, g_h, g_w, f_pad), spec.dtype)
+    gp = buffers.empty((n_batch, g_h, g_w, f_pad), spec.dtype)
     parallel.run(_conv2d._zero_pad, spec.grad_output, gp, zero_h, zero_w, spec.activation == _conv2d.RELU, outputs)
 
     grad_inputs = None
     if need_grad_inputs:
-        grad_inputs = np.empty(spec.inputs.shape, spec.dtype)
+        grad_inputs = buffers.empty(spec.inputs.shape, spec.dtype)
         if channels * _DOT_CHANNELS_DIVISOR <= _simd.lanes(spec.dtype):
             kernel_f = _pad_last_axis(spec.kernel[::-1, ::-1], f_pad)
             parallel.run(_tiled._conv2d_grad_input_dot, gp, kernel_f, grad_inputs, zero_h, zero_w, out_h, pad_top, pad_left,
@@ -190,18 +188,19 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs):
         else:
             c_pad = _padded_channels(channels, spec.dtype)
             kernel_t = _channel_blocks(spec.kernel[::-1, ::-1].transpose(0, 1, 3, 2))
-            parallel.run(_tiled._conv2d_grad_input_tiled, gp, kernel_t, np.zeros(c_pad, spec.dtype), grad_inputs, zero_h, zero_w,
+            parallel.run(_tiled._conv2d_grad_input_tiled, gp, kernel_t, buffers.zeros(c_pad, spec.dtype), grad_inputs, zero_h, zero_w,
                                             out_h, pad_top, pad_left, stride_h, stride_w, False)
         grad_inputs = spec.result(grad_inputs)
 
     chunks = _grad_kernel_chunks(n_batch, k_h, f_pad, spec.dtype)
-    partial_kernel = np.empty((chunks, k_h, k_w * channels, f_pad), spec.dtype)
-    partial_bias = np.empty((chunks, f_pad), spec.dtype)
+    partial_kernel = buffers.empty((chunks, k_h, k_w * channels, f_pad), spec.dtype)
+    partial_bias = buffers.empty((chunks, f_pad), spec.dtype)
     parallel.run(_tiled._conv2d_grad_kernel_tiled, spec.padded_inputs(), gp, zero_h, zero_w, out_h, out_w, partial_kernel,
                                      partial_bias, stride_h, stride_w, *spec.pads[0])
-    grad_kernel = partial_kernel.sum(axis=0).reshape(k_h, k_w, channels, f_pad)[..., :n_filters]
+    grad_kernel = buffers.empty(spec.kernel.shape, spec.dtype)
+    np.sum(partial_kernel.reshape(chunks, k_h, k_w, channels, f_pad)[..., :n_filters], axis=0, out=grad_kernel)
     grad_bias = partial_bias.sum(axis=0)[:n_filters]
-    return grad_inputs, spec.result(np.ascontiguousarray(grad_kernel)), spec.result(grad_bias)
+    return grad_inputs, spec.result(grad_kernel), spec.result(grad_bias)
 
 
 def _grad_kernel_chunks(n_batch, k_h, f_pad, dtype):
@@ -231,7 +230,7 @@ def _pad_last_axis(array, length):
     """
     if array.shape[-1] == length:
         return np.ascontiguousarray(array)
-    padded = np.empty((*array.shape[:-1], length), array.dtype)
+    padded = buffers.empty((*array.shape[:-1], length), array.dtype)
     padded[..., :array.shape[-1]] = array
     padded[..., array.shape[-1]:] = 0
     return padded
@@ -245,7 +244,7 @@ def _channel_blocks(array):
     """
     block = _channel_block(array.dtype)
     count = array.shape[-1]
-    blocks = np.zeros((-(-count // block), *array.shape[:-1], block), array.dtype)
+    blocks = buffers.zeros((-(-count // block), *array.shape[:-1], block), array.dtype)
     for b, first in enumerate(range(0, count, block)):
         blocks[b, ..., :min(block, count - first)] = array[..., first:first + block]
     return blocks
@@ -331,7 +330,7 @@ class _ConvSpec:
         self.kernel = _kernel_array(kernel, self.dtype)
         n_filters = kernel.shape[3]
         if bias is None:
-            self.bias = np.zeros(n_filters, self.dtype)
+            self.bias = buffers.zeros(n_filters, self.dtype)
         else:
             self.bias = _as_checked_like(bias, "bias", (n_filters,), self.dtype)
         if grad_output is not None:
@@ -345,7 +344,7 @@ class _ConvSpec:
         if top == bottom == left == right == 0:
             return self.inputs
         n_batch, height, width, channels = self.inputs.shape
-        padded = np.empty((n_batch, height + top + bottom, width + left + right, channels), self.dtype)
+        padded = buffers.empty((n_batch, height + top + bottom, width + left + right, channels), self.dtype)
         parallel.run(_conv2d._zero_pad, self.inputs, padded, top, left, False, self.inputs)
         return padded
 
@@ -425,13 +424,13 @@ class _PoolSpec:
         return (*self.pool_size, *self.strides, self.pads[0][0], self.pads[1][0])
 
     def forward(self, mode):
-        out = np.empty(self.output_shape, self.dtype)
+        out = buffers.empty(self.output_shape, self.dtype)
         parallel.run(_pooling._pool2d_forward, self.inputs, out, *self._geometry(), mode, self.rows_per_task,
                      self._reciprocals())
         return out.astype(self.result_dtype, copy=False)
 
     def backward(self, mode):
-        grad_inputs = np.empty(self.inputs.shape, self.dtype)  # the kernel writes every cell (no serial memset)
+        grad_inputs = buffers.empty(self.inputs.shape, self.dtype)  # the kernel writes every cell (no serial memset)
         parallel.run(_pooling._pool2d_backward, self.inputs, self.grad_output, grad_inputs, *self._geometry(), mode,
                      self.rows_per_task, self._reciprocals())
         return grad_inputs.astype(self.result_dtype, copy=False)
@@ -477,15 +476,15 @@ def dense(inputs, kernel, bias=None):
     # block (copying the whole kernel, 1.25 MB for the textbook's 3136 x 100, took longer than the product).
     lanes = _simd.lanes(spec.dtype)
     units, in_place = spec.units, spec.units // lanes * lanes
-    out = np.empty((len(spec.inputs), units), spec.dtype)
+    out = buffers.empty((len(spec.inputs), units), spec.dtype)
     if in_place == units:
         parallel.run(_dense._matmul_tiled, spec.inputs, spec.kernel, spec.bias, out, False)
         return spec.result(out.reshape(spec.output_shape))
     if in_place:
-        main = np.empty((len(spec.inputs), in_place), spec.dtype)
+        main = buffers.empty((len(spec.inputs), in_place), spec.dtype)
         parallel.run(_dense._matmul_tiled, spec.inputs, spec.kernel, spec.bias, main, False)
         out[:, :in_place] = main
-    rest = np.empty((len(spec.inputs), units - in_place), spec.dtype)
+    rest = buffers.empty((len(spec.inputs), units - in_place), spec.dtype)
     parallel.run(_dense._matmul_tiled, spec.inputs, _pad_last_axis(spec.kernel[:, in_place:], lanes),
                          _pad_last_axis(spec.bias[in_place:], lanes), rest, False)
     out[:, in_place:] = rest
@@ -504,17 +503,21 @@ def dense_grad(inputs, kernel, grad_output, need_grad_inputs=True):
         return grad_inputs, spec.result(x.T @ g), spec.result(g.sum(axis=0))
     n_pad = _padded_channels(spec.units, spec.dtype)
     g_padded = _pad_last_axis(g, n_pad)
-    grad_kernel = np.empty((spec.kernel.shape[0], n_pad), spec.dtype)
+    grad_kernel = buffers.empty((spec.kernel.shape[0], n_pad), spec.dtype)
     parallel.run(_dense._matmul_tn_tiled, x, g_padded, grad_kernel)
     grad_inputs = None
     if need_grad_inputs:
         # (g @ kernel.T).T = kernel @ g.T: the kernel's rows are the many "pixels" that the tiles are made for.
         batch = len(x)
-        grad_inputs_t = np.empty((spec.kernel.shape[0], batch), spec.dtype)
+        grad_inputs_t = buffers.empty((spec.kernel.shape[0], batch), spec.dtype)
         parallel.run(_dense._matmul_tiled, spec.kernel, _pad_last_axis(g.T, _padded_channels(batch, spec.dtype)),
-                             np.zeros(_padded_channels(batch, spec.dtype), spec.dtype), grad_inputs_t, False)
-        grad_inputs = spec.result(grad_inputs_t.T.reshape(spec.input_shape))
-    grad_kernel = np.ascontiguousarray(grad_kernel[:, :spec.units])
+                             buffers.zeros(_padded_channels(batch, spec.dtype), spec.dtype), grad_inputs_t, False)
+        grad_inputs = buffers.empty(spec.input_shape, spec.dtype)
+        np.copyto(grad_inputs.reshape(batch, -1), grad_inputs_t.T)
+        grad_inputs = spec.result(grad_inputs)
+    if n_pad != spec.units:
+        grad_kernel_padded, grad_kernel = grad_kernel, buffers.empty(spec.kernel.shape, spec.dtype)
+        np.copyto(grad_kernel, grad_kernel_padded[:, :spec.units])
     return grad_inputs, spec.result(grad_kernel), spec.result(g.sum(axis=0))
 
 
@@ -535,7 +538,7 @@ class _DenseSpec:
         self.output_shape = (*inputs.shape[:-1], self.units)
         self.inputs = _kernel_array(inputs, self.dtype).reshape(-1, kernel.shape[0])
         self.kernel = _kernel_array(kernel, self.dtype)
-        self.bias = (np.zeros(self.units, self.dtype) if bias is None
+        self.bias = (buffers.zeros(self.units, self.dtype) if bias is None
                      else _as_checked_like(bias, "bias", (self.units,), self.dtype))
         if grad_output is not None:
             self.grad_output = _as_checked_like(grad_output, "grad_output", self.output_shape,

@@ -6,25 +6,23 @@ the loops: batching, shuffling (from ``fastconv.utils.rng()``, so
 optimizer step, metrics, validation and callbacks. It also stops cleanly on
 Ctrl-C (after the current step) and on a NaN/inf loss.
 
-While it trains, evaluates or predicts, numpy's BLAS (which float64 ``Dense``
-layers use; float32 ones run on numba's kernels) runs on one thread: the numba
-kernels already keep every core busy, and BLAS threads spinning beside numba's
-made a training step of the textbook CNN twice as slow (74 ms against 34 ms on
-2 cores). (Freed arrays are reused rather than mapped afresh each step, for
-which see ``fastconv._heap``.)
+While it trains, evaluates or predicts, the arrays of one step are reused by
+the next (``fastconv.buffers``): ``fit``, ``evaluate`` and ``predict`` keep a
+pool for the length of the call, the one-batch methods (``train_on_batch``...)
+a pool that the model keeps. Nothing else about the process is changed: the
+layers compute in float32 on fastconv's kernels and never call numpy's BLAS,
+so its threads are left alone.
 """
 
-import functools
 import math
 import signal
 import threading
 import warnings
 
 import numpy as np
-import threadpoolctl
 
 from fastconv import activations, callbacks as callbacks_module, losses, metrics as metrics_module, optimizers
-from fastconv import utils
+from fastconv import buffers, utils
 
 
 class Trainer:
@@ -38,6 +36,7 @@ class Trainer:
         self.history = None
         self._metric_identifiers = []
         self._metrics = None
+        self._batch_buffers = buffers.Pool()  # reused by train_on_batch, test_on_batch and predict_on_batch
 
     # -- compile --------------------------------------------------------------------------------------
 
@@ -99,7 +98,7 @@ class Trainer:
         self._assert_compiled("train_on_batch")
         _reject(sample_weight=sample_weight, class_weight=class_weight)
         x, y = self._check_data(x, y)
-        with _single_threaded_blas():
+        with buffers.reuse(self._batch_buffers):
             loss_value, y_pred = self._train_step(x, y)
         return self._batch_logs(loss_value, y, y_pred, return_dict)
 
@@ -108,13 +107,13 @@ class Trainer:
         self._assert_compiled("test_on_batch")
         _reject(sample_weight=sample_weight)
         x, y = self._check_data(x, y)
-        with _single_threaded_blas():
+        with buffers.reuse(self._batch_buffers):
             y_pred = self._predict_batch(x)
         return self._batch_logs(self.loss(y, y_pred), y, y_pred, return_dict)
 
     def predict_on_batch(self, x):
         x = self._check_inputs(x)
-        with _single_threaded_blas():
+        with buffers.reuse(self._batch_buffers):
             return self._predict_batch(x)
 
     def _batch_logs(self, loss_value, y, y_pred, return_dict):
@@ -188,7 +187,7 @@ class Trainer:
         self._metrics = None
         interrupt = _InterruptFlag()
         callback_list.on_train_begin()
-        with interrupt, _single_threaded_blas():
+        with interrupt, buffers.reuse():
             for epoch in range(initial_epoch, epochs):
                 callback_list.on_epoch_begin(epoch)
                 order = utils.rng().permutation(len(x)) if shuffle else np.arange(len(x))
@@ -238,7 +237,7 @@ class Trainer:
         batch_size = _check_batch_size(batch_size)
         x, y = self._check_data(x, y)
         progress = callbacks_module.ProgbarLogger(verbose=_verbosity(verbose), steps=math.ceil(len(x) / batch_size))
-        with _single_threaded_blas():
+        with buffers.reuse():
             logs = self._evaluate_batches(x, y, batch_size, progress)
         progress.finish(logs)
         if return_dict:
@@ -271,7 +270,7 @@ class Trainer:
         starts = range(0, len(x), batch_size)
         progress = callbacks_module.ProgbarLogger(verbose=_verbosity(verbose), steps=len(starts))
         batches = []
-        with _single_threaded_blas():
+        with buffers.reuse():
             for step, start in enumerate(starts):
                 batches.append(self._predict_batch(x[start:start + batch_size]))
                 progress.show_step(step, {})
@@ -282,16 +281,6 @@ class Trainer:
         if self._single_output:
             return np.concatenate(batches)
         return [np.concatenate(parts) for parts in zip(*batches)]
-
-
-@functools.cache
-def _blas_controller():
-    return threadpoolctl.ThreadpoolController()  # finds the BLAS libraries loaded so far (numpy's)
-
-
-def _single_threaded_blas():
-    """A context in which numpy's BLAS uses one thread (see the module docstring)."""
-    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def _reject(**arguments):

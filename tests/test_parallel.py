@@ -219,3 +219,56 @@ def test_edited_kernel_source_is_compiled_again(tmp_path):
     assert edited != text
     source.write_text(edited)
     assert run() == -50.0
+
+
+_CONCURRENT_TRAINING = """
+import threading
+import numba, numpy as np, threadpoolctl
+from fastconv import keras, parallel
+
+def blas_threads():
+    return {i["filepath"]: i["num_threads"] for i in threadpoolctl.threadpool_info()}
+
+blas_before = blas_threads()
+
+def model(seed):
+    keras.utils.set_random_seed(seed)
+    m = keras.Sequential([keras.Input((12, 12, 2)), keras.layers.Conv2D(8, 3, activation="relu"),
+                          keras.layers.MaxPooling2D(2), keras.layers.Flatten(), keras.layers.Dense(5)])
+    m.compile(optimizer="adam", loss="mse")
+    return m
+
+rng = np.random.default_rng(0)
+x, y = rng.standard_normal((96, 12, 12, 2)), rng.standard_normal((96, 5))
+
+def fit(m):
+    m.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    return m.predict(x, verbose=0)
+
+def predict(m):
+    return [m.predict(x, batch_size=8, verbose=0) for _ in range(5)][-1]
+
+jobs = [(fit, 1), (fit, 2), (predict, 3), (predict, 4)]
+serial = [job(model(seed)) for job, seed in jobs]
+models = [model(seed) for _, seed in jobs]
+results = [None] * len(jobs)
+threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, jobs[i][0](models[i]))) for i in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("same", all(a.tobytes() == b.tobytes() for a, b in zip(results, serial)))
+blas_after = blas_threads()  # libraries loaded meanwhile (scipy's BLAS) included, at their defaults
+print("blas", all(blas_after[path] == threads for path, threads in blas_before.items())
+      and len(set(blas_after.values())) == 1)
+print("numba", numba.get_num_threads() == numba.config.NUMBA_DEFAULT_NUM_THREADS)
+print("fastconv", parallel.get_num_threads())
+"""
+
+
+def test_concurrent_fit_and_predict_from_threads_change_no_process_setting():
+    result = subprocess.run([sys.executable, "-c", _CONCURRENT_TRAINING], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600, env=dict(os.environ, FASTCONV_NUM_THREADS="3"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["same", "True", "blas", "True", "numba", "True", "fastconv", "3"], \
+        result.stdout + result.stderr

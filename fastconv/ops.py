@@ -116,14 +116,16 @@ def conv_bias_activation(inputs, kernel, bias=None, strides=1, padding="valid", 
 
 
 def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, padding="valid",
-                              data_format=None, dilation_rate=1, activation=None, need_grad_inputs=True):
+                              data_format=None, dilation_rate=1, activation=None, need_grad_inputs=True,
+                              need_grad_kernel=True):
     """Backward pass of :func:`conv_bias_activation`: returns ``(grad_inputs, grad_kernel, grad_bias)``.
 
     ``outputs`` is what the forward pass returned; it is read only when
     ``activation='relu'``, whose mask (``outputs > 0``) is applied to
     ``grad_output`` as it is loaded, and may be ``None`` otherwise. With
     ``need_grad_inputs=False`` (a model's first layer) the input gradient is
-    not computed and ``grad_inputs`` is ``None``.
+    not computed and ``grad_inputs`` is ``None``; with ``need_grad_kernel=False``
+    (a frozen layer) ``grad_kernel`` and ``grad_bias`` are ``None``.
     """
     spec = _ConvSpec(inputs, kernel, None, grad_output, strides, padding, data_format, dilation_rate, activation)
     grad_output = spec.grad_output
@@ -134,7 +136,7 @@ def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, p
     else:
         outputs = grad_output
     if spec.tiled:
-        return _conv_grad_tiled(spec, outputs, need_grad_inputs)
+        return _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel)
     n_batch, height, width, channels = spec.inputs.shape
     k_h, k_w, _, n_filters = spec.kernel.shape
 
@@ -146,6 +148,8 @@ def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, p
         parallel.run(_conv2d._conv2d_grad_input, grad_output, outputs, kernel_t, grad_inputs, spec.pads[0][0],
                                    spec.pads[1][0], *spec.strides, *spec.dilation_rate, spec.activation, scratch)
         grad_inputs = spec.result(grad_inputs)
+    if not need_grad_kernel:
+        return grad_inputs, None, None
 
     chunks = min(n_batch, _GRAD_KERNEL_CHUNKS)
     partial_kernel = buffers.empty((chunks, k_h, k_w, channels, n_filters), spec.dtype)
@@ -158,7 +162,7 @@ def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, p
     return grad_inputs, spec.result(grad_kernel), spec.result(grad_bias)
 
 
-def _conv_grad_tiled(spec, outputs, need_grad_inputs):
+def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel):
     """:func:`conv_bias_activation_grad` on the SIMD-tiled kernels (``spec.tiled``)."""
     n_batch, height, width, channels = spec.inputs.shape
     k_h, k_w, _, n_filters = spec.kernel.shape
@@ -191,6 +195,8 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs):
             parallel.run(_tiled._conv2d_grad_input_tiled, gp, kernel_t, buffers.zeros(c_pad, spec.dtype), grad_inputs, zero_h, zero_w,
                                             out_h, pad_top, pad_left, stride_h, stride_w, False)
         grad_inputs = spec.result(grad_inputs)
+    if not need_grad_kernel:
+        return grad_inputs, None, None
 
     chunks = _grad_kernel_chunks(n_batch, k_h, f_pad, spec.dtype)
     partial_kernel = buffers.empty((chunks, k_h, k_w * channels, f_pad), spec.dtype)
@@ -491,20 +497,23 @@ def dense(inputs, kernel, bias=None):
     return spec.result(out.reshape(spec.output_shape))
 
 
-def dense_grad(inputs, kernel, grad_output, need_grad_inputs=True):
+def dense_grad(inputs, kernel, grad_output, need_grad_inputs=True, need_grad_kernel=True):
     """Gradients of ``sum(dense(inputs, kernel, bias) * grad_output)``: ``(grad_inputs, grad_kernel, grad_bias)``.
 
-    ``grad_inputs`` is None when ``need_grad_inputs`` is false.
+    ``grad_inputs`` is None when ``need_grad_inputs`` is false, ``grad_kernel``
+    and ``grad_bias`` when ``need_grad_kernel`` is.
     """
     spec = _DenseSpec(inputs, kernel, None, grad_output)
     x, g = spec.inputs, spec.grad_output
     if not spec.tiled:
         grad_inputs = (g @ spec.kernel.T).reshape(spec.input_shape) if need_grad_inputs else None
+        if not need_grad_kernel:
+            return grad_inputs, None, None
         return grad_inputs, spec.result(x.T @ g), spec.result(g.sum(axis=0))
     n_pad = _padded_channels(spec.units, spec.dtype)
-    g_padded = _pad_last_axis(g, n_pad)
-    grad_kernel = buffers.empty((spec.kernel.shape[0], n_pad), spec.dtype)
-    parallel.run(_dense._matmul_tn_tiled, x, g_padded, grad_kernel)
+    if need_grad_kernel:
+        grad_kernel = buffers.empty((spec.kernel.shape[0], n_pad), spec.dtype)
+        parallel.run(_dense._matmul_tn_tiled, x, _pad_last_axis(g, n_pad), grad_kernel)
     grad_inputs = None
     if need_grad_inputs:
         # (g @ kernel.T).T = kernel @ g.T: the kernel's rows are the many "pixels" that the tiles are made for.
@@ -515,6 +524,8 @@ def dense_grad(inputs, kernel, grad_output, need_grad_inputs=True):
         grad_inputs = buffers.empty(spec.input_shape, spec.dtype)
         np.copyto(grad_inputs.reshape(batch, -1), grad_inputs_t.T)
         grad_inputs = spec.result(grad_inputs)
+    if not need_grad_kernel:
+        return grad_inputs, None, None
     if n_pad != spec.units:
         grad_kernel_padded, grad_kernel = grad_kernel, buffers.empty(spec.kernel.shape, spec.dtype)
         np.copyto(grad_kernel, grad_kernel_padded[:, :spec.units])

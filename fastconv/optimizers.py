@@ -80,6 +80,9 @@ class Optimizer:
         case, numbered from the second one on (``adam``, ``adam_1``, ...).
     """
 
+    kernel_families = ()
+    """The ``fastconv.compilation`` kernel families that ``apply`` runs."""
+
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None, loss_scale_factor=None,
                  gradient_accumulation_steps=None, name=None, **kwargs):
@@ -456,6 +459,8 @@ class Adam(Optimizer):
     >>> np.round(w.numpy(), 6)
     array([0.999, 2.001], dtype=float32)
     """
+
+    kernel_families = ("adam",)
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
                  weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False,

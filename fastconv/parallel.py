@@ -40,6 +40,7 @@ import time
 
 import numpy as np
 
+from fastconv import compilation
 from fastconv.kernels import tasks
 
 SPIN_SECONDS = 200e-6
@@ -149,6 +150,14 @@ def run(kernel, *args):
     job[tasks.TOTAL] = tasks.UNKNOWN  # until the kernel's first thread writes it: not done yet
     threads = get_num_threads()
     job[tasks.THREADS] = threads
+    if kernel not in compilation.first_call.called:
+        with compilation.first_call(kernel):  # the first call in this process may compile: say so if it is slow
+            _run(kernel, job, args, threads)
+    else:
+        _run(kernel, job, args, threads)
+
+
+def _run(kernel, job, args, threads):
     if threads == 1:
         kernel(job, *args)
     else:

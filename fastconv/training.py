@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 from fastconv import activations, callbacks as callbacks_module, losses, metrics as metrics_module, optimizers
-from fastconv import buffers, utils
+from fastconv import buffers, compilation, utils
 
 
 class Trainer:
@@ -68,6 +68,15 @@ class Trainer:
         if not self.compiled:
             raise RuntimeError(f"You must call `compile()` before using the model in `{method}()`.")
 
+    def _prepare_kernels(self, training):
+        """Compile (or check that this machine has compiled) the kernels a forward pass, or with
+        ``training`` a training step, of this model runs (``fastconv.compilation``)."""
+        families = [family for layer in self.layers for family in layer.kernel_families]
+        if training:
+            families += [family for layer in self.layers for family in layer.gradient_kernel_families]
+            families += list(self.optimizer.kernel_families) if self.optimizer is not None else []
+        compilation.prepare(families)
+
     def _resolve_metrics(self, y, y_pred):
         if self._metrics is None:
             self._metrics = [metrics_module.resolve_metric(m, y, y_pred, self.loss) for m in self._metric_identifiers]
@@ -98,6 +107,7 @@ class Trainer:
         self._assert_compiled("train_on_batch")
         _reject(sample_weight=sample_weight, class_weight=class_weight)
         x, y = self._check_data(x, y)
+        self._prepare_kernels(training=True)
         with buffers.reuse(self._batch_buffers):
             loss_value, y_pred = self._train_step(x, y)
         return self._batch_logs(loss_value, y, y_pred, return_dict)
@@ -107,12 +117,14 @@ class Trainer:
         self._assert_compiled("test_on_batch")
         _reject(sample_weight=sample_weight)
         x, y = self._check_data(x, y)
+        self._prepare_kernels(training=False)
         with buffers.reuse(self._batch_buffers):
             y_pred = self._predict_batch(x)
         return self._batch_logs(self.loss(y, y_pred), y, y_pred, return_dict)
 
     def predict_on_batch(self, x):
         x = self._check_inputs(x)
+        self._prepare_kernels(training=False)
         with buffers.reuse(self._batch_buffers):
             return self._predict_batch(x)
 
@@ -185,6 +197,7 @@ class Trainer:
             verbose=_verbosity(verbose), epochs=epochs, steps=steps)
         self.stop_training = False
         self._metrics = None
+        self._prepare_kernels(training=True)
         interrupt = _InterruptFlag()
         callback_list.on_train_begin()
         with interrupt, buffers.reuse():
@@ -237,6 +250,7 @@ class Trainer:
         batch_size = _check_batch_size(batch_size)
         x, y = self._check_data(x, y)
         progress = callbacks_module.ProgbarLogger(verbose=_verbosity(verbose), steps=math.ceil(len(x) / batch_size))
+        self._prepare_kernels(training=False)
         with buffers.reuse():
             logs = self._evaluate_batches(x, y, batch_size, progress)
         progress.finish(logs)
@@ -269,6 +283,7 @@ class Trainer:
         x = self._check_inputs(x)
         starts = range(0, len(x), batch_size)
         progress = callbacks_module.ProgbarLogger(verbose=_verbosity(verbose), steps=len(starts))
+        self._prepare_kernels(training=False)
         batches = []
         with buffers.reuse():
             for step, start in enumerate(starts):

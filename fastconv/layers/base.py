@@ -58,6 +58,12 @@ def _dtype_name(dtype):
 class Layer:
     """Base class of all fastconv layers (Keras's ``keras.layers.Layer``)."""
 
+    kernel_families = ()
+    """The ``fastconv.compilation`` kernel families this layer's forward pass runs."""
+
+    gradient_kernel_families = ()
+    """The ``fastconv.compilation`` kernel families this layer's backward pass runs."""
+
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_input_shape=None,
                  input_dim=None, **kwargs):
         if kwargs:

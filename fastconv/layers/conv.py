@@ -23,6 +23,9 @@ class Conv2D(Layer):
     40
     """
 
+    kernel_families = ("conv",)
+    gradient_kernel_families = ("conv_grad_input", "conv_grad_kernel")
+
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), groups=1, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
@@ -86,7 +89,7 @@ class Conv2D(Layer):
             outputs = pre_activation
         grad_inputs, grad_kernel, grad_bias = ops.conv_bias_activation_grad(
             inputs, self.kernel.value, outputs, grad_outputs, activation=self._fused_activation,
-            need_grad_inputs=need_grad_inputs, **self._conv_args())
+            need_grad_inputs=need_grad_inputs, need_grad_kernel=self.trainable, **self._conv_args())
         return grad_inputs, [grad_kernel, grad_bias] if self.use_bias else [grad_kernel]
 
     def get_config(self):

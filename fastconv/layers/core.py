@@ -18,6 +18,9 @@ class Dense(Layer):
     (2, 3)
     """
 
+    kernel_families = ("dense",)
+    gradient_kernel_families = ("dense", "dense_grad_kernel")
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, lora_rank=None,
@@ -58,7 +61,7 @@ class Dense(Layer):
         if not skip_activation:
             grad_outputs = self.activation.gradient(pre_activation, outputs, grad_outputs)
         grad_inputs, grad_kernel, grad_bias = ops.dense_grad(inputs, self.kernel.value, grad_outputs,
-                                                             need_grad_inputs)
+                                                             need_grad_inputs, need_grad_kernel=self.trainable)
         return grad_inputs, [grad_kernel, grad_bias] if self.use_bias else [grad_kernel]
 
     def get_config(self):

@@ -9,6 +9,9 @@ from fastconv.layers.base import Layer, check_channels_last
 class _Pooling2D(Layer):
     """Shared configuration of the windowed poolings; ``strides`` defaults to ``pool_size``."""
 
+    kernel_families = ("pooling",)
+    gradient_kernel_families = ("pooling_grad",)
+
     _forward_op = None
     _backward_op = None
 

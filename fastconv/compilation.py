@@ -1,0 +1,256 @@
+"""Compiling the kernels: once per machine, in parallel processes, and never in silence.
+
+numba compiles a kernel for this CPU the first time it is called and keeps
+the machine code in its cache (``fastconv._jit``), so only the first run on a
+machine, or the first after an upgrade, waits. That wait was most of a new
+user's first training step, in one process on one core.
+
+- :func:`prepare` is called by ``fit``, ``evaluate``, ``predict`` and the
+  one-batch methods with the kernel *families* their model needs (each
+  layer's ``kernel_families``, the optimizer's, and the backward ones when
+  training). Families already compiled on this machine are recorded by a
+  marker file next to numba's cache, keyed on fastconv's kernel sources, the
+  numba version and the CPU; the others are compiled at once, shared out
+  between this process and helper processes (one per CPU the process may
+  use), which fill the cache that this process then loads from. The user is
+  told, in one line on stderr, before the wait.
+- :func:`first_call` times the first call of each kernel in a process (from
+  ``fastconv.parallel.run``): if it takes longer than ``NOTICE_SECONDS`` (a
+  kernel compiling that :func:`prepare` did not cover, e.g. when ``fastconv.ops``
+  is used directly), the same line is printed, once per process.
+
+Each family's work is a small run of the ops it stands for, on tiny float32
+arrays shaped like a model's, so that exactly the compiled signatures that
+training uses are compiled. :func:`main` compiles the families it is given
+(what the helper processes run).
+"""
+
+import hashlib
+import os
+import pathlib
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+
+from fastconv import _jit
+
+NOTICE_SECONDS = 2.0
+"""A first kernel call that takes longer than this is compiling: say so."""
+
+WORKER_TIMEOUT_SECONDS = 600
+"""A helper process that takes longer is stopped; what it did not compile is compiled when first used."""
+
+
+def _conv():
+    from fastconv import ops
+    x = np.ones((2, 6, 6, 3), np.float32)
+    ops.conv_bias_activation(x, np.ones((3, 3, 3, 4), np.float32), np.zeros(4, np.float32), padding="same",
+                             activation="relu")
+
+
+def _conv_grad(need_grad_inputs, need_grad_kernel):
+    from fastconv import ops
+    x, w, out = np.ones((2, 6, 6, 3), np.float32), np.ones((3, 3, 3, 4), np.float32), np.ones((2, 6, 6, 4), np.float32)
+    ops.conv_bias_activation_grad(x, w, out, out, padding="same", activation="relu",
+                                  need_grad_inputs=need_grad_inputs, need_grad_kernel=need_grad_kernel)
+
+
+def _dense():
+    from fastconv import ops
+    ops.dense(np.ones((2, 5), np.float32), np.ones((5, 3), np.float32), np.zeros(3, np.float32))
+
+
+def _dense_grad_kernel():
+    from fastconv import ops
+    ops.dense_grad(np.ones((2, 5), np.float32), np.ones((5, 3), np.float32), np.ones((2, 3), np.float32),
+                   need_grad_inputs=False)
+
+
+def _pooling():
+    from fastconv import ops
+    ops.max_pool(np.ones((2, 4, 4, 3), np.float32), 2)
+
+
+def _pooling_grad():
+    from fastconv import ops
+    ops.max_pool_grad(np.ones((2, 4, 4, 3), np.float32), np.ones((2, 2, 2, 3), np.float32), 2)
+
+
+def _adam():
+    from fastconv import optimizers
+    from fastconv.variables import Variable
+    variable = Variable(np.ones(3, np.float32), name="w")
+    optimizers.Adam().apply([np.ones(3, np.float32)], [variable])
+
+
+FAMILIES = {
+    # name: (work, seconds to compile its own kernels cold, the register tiles it links)
+    "conv": (_conv, 2.0, "conv"),
+    "conv_grad_input": (lambda: _conv_grad(True, False), 1.2, "conv"),
+    "conv_grad_kernel": (lambda: _conv_grad(False, True), 1.2, "grad"),
+    "dense": (_dense, 1.0, "conv"),  # also the input gradient of Dense: the same kernel
+    "dense_grad_kernel": (_dense_grad_kernel, 0.9, "grad"),
+    "pooling": (_pooling, 0.8, None),
+    "pooling_grad": (_pooling_grad, 1.7, None),
+    "adam": (_adam, 0.4, None),
+}
+"""Kernel families: the work that compiles each, about how long that takes on one core of the 2-core
+development machine, and the set of register tiles (``kernels/conv2d_tiles.py``) it links, which are
+compiled once per process that needs them."""
+
+TILES = {"conv": 2.6, "grad": 1.2}
+"""Seconds to compile each set of register tiles (the families sharing a set share them out as a unit)."""
+
+_ready = set()
+_lock = threading.Lock()
+_noticed = False
+
+
+def _marker(family):
+    """The file that records that ``family`` is compiled in numba's cache for this CPU and these sources."""
+    from fastconv.kernels import conv2d
+    from numba.core.registry import cpu_target
+
+    machine = repr(cpu_target.target_context.codegen().magic_tuple())
+    import numba
+    key = hashlib.sha256(f"{_jit.SOURCE_STAMP} {numba.__version__} {sys.version} {machine}".encode()).hexdigest()
+    return pathlib.Path(conv2d._zero_pad._cache.cache_path) / f"fastconv-{family}-{key[:16]}.compiled"
+
+
+def _notice(detail):
+    global _noticed
+    if not _noticed:
+        _noticed = True
+        print(f"fastconv: compiling kernels for this CPU{detail}; later runs load them from numba's cache.",
+              file=sys.stderr, flush=True)
+
+
+def prepare(families):
+    """Make sure the kernel ``families`` are compiled (see the module docstring); returns those compiled now."""
+    families = [f for f in dict.fromkeys(families) if f not in _ready]
+    if not families:
+        return []
+    with _lock:
+        missing = [f for f in families if f not in _ready and not _marker(f).exists()]
+        if missing:
+            groups = _share_out(missing, _helper_count(len(missing)))
+            _notice(f" ({len(groups)} processes, a few seconds, once per machine)" if len(groups) > 1
+                    else " (a few seconds, once per machine)")
+            _compile_groups(groups)
+        _ready.update(families)
+        return missing
+
+
+def _helper_count(families):
+    from fastconv import parallel
+    return max(0, min(parallel.available_cpus(), families) - 1)
+
+
+def _share_out(families, helpers):
+    """``families`` cut into at most ``helpers + 1`` groups of about equal estimated time; group 0 is this
+    process's.
+
+    The families that link one set of tiles form a unit, so that its tiles are
+    compiled once; with processes to spare, the costliest unit is cut into
+    single families (each then compiles the tiles again) while that shortens
+    the longest group. Units go longest first to the group with the least so far.
+    """
+    units = [[f for f in families if FAMILIES[f][2] == tiles] for tiles in TILES]
+    units = [unit for unit in units if unit] + [[f] for f in families if FAMILIES[f][2] is None]
+    groups = _longest_first(units, helpers + 1)
+    while len(units) < helpers + 1:
+        costliest = max(units, key=_cost)
+        if len(costliest) == 1:
+            break
+        split = [unit for unit in units if unit is not costliest] + [[f] for f in costliest]
+        split_groups = _longest_first(split, helpers + 1)
+        if max(map(_group_cost, split_groups)) >= max(map(_group_cost, groups)):
+            break
+        units, groups = split, split_groups
+    return [[f for unit in group for f in unit] for group in groups if group]
+
+
+def _cost(unit):
+    """Estimated seconds to compile a unit of families in one process: their kernels and their tiles."""
+    return sum(FAMILIES[f][1] for f in unit) + sum(TILES[t] for t in {FAMILIES[f][2] for f in unit} if t)
+
+
+def _group_cost(group):
+    return sum(_cost(unit) for unit in group)
+
+
+def _longest_first(units, count):
+    groups = [[] for _ in range(count)]
+    for unit in sorted(units, key=_cost, reverse=True):
+        min(groups, key=_group_cost).append(unit)
+    return groups
+
+
+def _compile_groups(groups):
+    workers = []
+    for group in groups[1:]:
+        try:
+            workers.append((group, subprocess.Popen(
+                [sys.executable, "-c", f"from fastconv import compilation; compilation.main({group!r})"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, env=dict(os.environ, FASTCONV_NUM_THREADS="1"))))
+        except OSError:  # no Python to start (an embedded interpreter): compile it here
+            groups[0] = groups[0] + group
+    compiled = _compile(groups[0])
+    for group, worker in workers:
+        try:
+            _, errors = worker.communicate(timeout=WORKER_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.communicate()
+            continue
+        if worker.returncode == 0:
+            compiled += group
+    for family in compiled:
+        _marker(family).touch()
+
+
+def _compile(families):
+    """Run each family's work in this process; returns the families that completed."""
+    done = []
+    for family in families:
+        FAMILIES[family][0]()
+        done.append(family)
+    return done
+
+
+class first_call:
+    """A context around a kernel's first call in this process: prints the compile notice if it is slow."""
+
+    called = set()
+    """Kernels that have been called in this process."""
+
+    def __init__(self, kernel):
+        first_call.called.add(kernel)
+        self._timer = threading.Timer(NOTICE_SECONDS, _notice, args=("",))
+        self._timer.daemon = True
+
+    def __enter__(self):
+        self._timer.start()
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
+        return False
+
+
+def main(argv):
+    """Compile the families named in ``argv`` into numba's cache (a helper process of :func:`prepare`)."""
+    global _noticed
+    _noticed = True  # a helper process of prepare(): the process that started it has told the user
+    families = list(argv)
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        print(f"unknown kernel families {unknown}; expected some of {list(FAMILIES)}", file=sys.stderr)
+        return 2
+    _compile(families)
+    return 0
+
+

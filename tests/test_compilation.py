@@ -1,0 +1,101 @@
+"""``fastconv.compilation``: kernels compiled once per machine, in parallel processes, and never in silence.
+
+The subprocess tests run with a new, empty numba cache, as on a fresh machine.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from fastconv import compilation
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+TEXTBOOK_FAMILIES = ["conv", "pooling", "dense", "conv_grad_input", "conv_grad_kernel", "pooling_grad",
+                     "dense_grad_kernel", "adam"]
+
+_TRAIN_STEP = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    from fastconv import keras
+    model = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Conv2D(8, 3, activation="relu", padding="same"),
+                              keras.layers.MaxPooling2D(2), keras.layers.Conv2D(16, 3, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.train_on_batch(np.random.rand(4, 12, 12, 1), np.arange(4))
+    model.predict(np.random.rand(4, 12, 12, 1), verbose=0)
+    from fastconv.kernels import conv2d, conv2d_tiled, conv2d_tiles, dense, optimizers, pooling
+    misses = [name for module in (conv2d, conv2d_tiled, conv2d_tiles, dense, optimizers, pooling)
+              for name, value in vars(module).items()
+              if hasattr(value, "stats") and sum(value.stats.cache_misses.values())]
+    print("compiled here:", " ".join(sorted(misses)) or "nothing")
+""")
+
+
+def _run(script, cache, **env):
+    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "NUMBA_CACHE_DIR": str(cache), **env})
+
+
+def test_first_training_step_compiles_once_with_one_notice(tmp_path):
+    first = _run(_TRAIN_STEP, tmp_path)
+    assert first.returncode == 0, first.stderr
+    notices = [line for line in first.stderr.splitlines() if line.startswith("fastconv: compiling")]
+    assert notices == ["fastconv: compiling kernels for this CPU (2 processes, a few seconds, once per machine); "
+                       "later runs load them from numba's cache."] or \
+        notices == ["fastconv: compiling kernels for this CPU (a few seconds, once per machine); later runs load "
+                    "them from numba's cache."], first.stderr
+    # A second process finds every kernel in the cache: it compiles nothing and says nothing.
+    second = _run(_TRAIN_STEP, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "compiled here: nothing", second.stdout
+    assert "fastconv: compiling" not in second.stderr
+    assert len(list(tmp_path.rglob("fastconv-*.compiled"))) == len(TEXTBOOK_FAMILIES)
+
+
+def test_helper_processes_compile_what_training_runs(tmp_path):
+    # The families' small runs compile exactly the signatures a real training step uses: after prepare()
+    # alone, a training step in another process loads everything from the cache.
+    script = "from fastconv import compilation\ncompilation.prepare(%r)\n" % TEXTBOOK_FAMILIES
+    prepared = _run(script, tmp_path)
+    assert prepared.returncode == 0, prepared.stderr
+    step = _run(_TRAIN_STEP, tmp_path)
+    assert step.stdout.strip() == "compiled here: nothing", step.stdout + step.stderr
+
+
+def test_slow_first_kernel_call_is_announced_once(tmp_path):
+    # fastconv.ops used directly, without a model to prepare for: the first call compiles for seconds.
+    script = textwrap.dedent("""
+        import numpy as np
+        from fastconv import ops
+        x = np.ones((2, 8, 8, 3), np.float32)
+        ops.conv(x, np.ones((3, 3, 3, 4), np.float32), padding="same")
+        ops.max_pool(x, 2)
+    """)
+    result = _run(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("fastconv: compiling kernels for this CPU; later runs load them from numba's "
+                               "cache.") == 1, result.stderr
+
+
+def test_share_out_keeps_tile_sets_together_on_few_processes():
+    for helpers in range(0, 16):
+        groups = compilation._share_out(TEXTBOOK_FAMILIES, helpers)
+        assert sorted(f for group in groups for f in group) == sorted(TEXTBOOK_FAMILIES)
+        assert 1 <= len(groups) <= helpers + 1
+    groups = compilation._share_out(TEXTBOOK_FAMILIES, 1)
+    by_tiles = {tiles: {i for i, group in enumerate(groups) for f in group if compilation.FAMILIES[f][2] == tiles}
+                for tiles in compilation.TILES}
+    assert all(len(indices) == 1 for indices in by_tiles.values())  # each tile set compiled in one process
+    # With a process per family to spare, the costliest tile set is shared out: the longest group is shorter.
+    assert max(map(compilation._group_cost, [[[f] for f in g] for g in compilation._share_out(
+        TEXTBOOK_FAMILIES, 15)])) < compilation._group_cost([[f] for f in groups[0]])
+
+
+def test_unknown_family_is_an_error():
+    with pytest.raises(KeyError):
+        compilation.prepare(["no_such_family"])

@@ -126,6 +126,19 @@ def test_need_grad_inputs_false_skips_the_input_gradient(rng, dtype, strides, pa
     reference.assert_close(grad_b, expected_b, dtype)
 
 
+@pytest.mark.parametrize("strides,padding", [(1, "same"), (2, "valid")])
+def test_need_grad_kernel_false_gives_only_the_input_gradient(rng, dtype, strides, padding):
+    """A frozen layer (``trainable=False``): the input gradient alone, the same as with the kernel's."""
+    x, w = _conv_data(rng, dtype, (7, 6), (3, 3), channels=5, filters=20, batch=3)
+    out = ops.conv_bias_activation(x, w, None, strides, padding, activation="relu")
+    g = reference.random(rng, out.shape, dtype)
+    grad_x, grad_w, grad_b = ops.conv_bias_activation_grad(x, w, out, g, strides, padding, activation="relu",
+                                                           need_grad_kernel=False)
+    assert grad_w is None and grad_b is None
+    expected_x, _, _ = reference.conv_grad(x, w, g, strides, padding, activation="relu", bias=np.zeros(20, dtype))
+    reference.assert_close(grad_x, expected_x, dtype)
+
+
 def test_kernel_gradient_over_many_batch_chunks(rng, dtype):
     """A batch larger than the kernel gradient's 16 chunks (3 kernel rows x 1 channel block), split unevenly
     (37 = 16 * 2 + 5)."""

@@ -79,6 +79,14 @@ def test_dense_without_bias_and_without_input_gradient():
     np.testing.assert_allclose(grad_kernel, x.T @ g, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_input_gradient_alone(dtype):
+    x, w, _, g = _arrays(5, 6, 7, dtype)
+    grad_inputs, grad_kernel, grad_bias = ops.dense_grad(x, w, g, need_grad_kernel=False)
+    assert grad_kernel is None and grad_bias is None
+    np.testing.assert_allclose(grad_inputs, ops.dense_grad(x, w, g)[0], rtol=0, atol=0)
+
+
 def test_empty_batch():
     w = np.ones((4, 3), np.float32)
     assert ops.dense(np.zeros((0, 4), np.float32), w).shape == (0, 3)

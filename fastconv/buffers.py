@@ -87,7 +87,8 @@ def empty(shape, dtype):
     pool = _POOL.get()
     if pool is None:
         return np.empty(shape, dtype)
-    return pool.empty(tuple(shape) if np.iterable(shape) else (int(shape),), np.dtype(dtype))
+    return pool.empty(shape if type(shape) is tuple else tuple(shape) if np.iterable(shape) else (int(shape),),
+                      np.dtype(dtype))
 
 
 def zeros(shape, dtype):

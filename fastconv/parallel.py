@@ -33,6 +33,7 @@ True
 """
 
 import functools
+import itertools
 import math
 import os
 import threading
@@ -167,10 +168,12 @@ def _run(kernel, job, args, threads):
 class _Job:
     """One ``run`` call as the helpers see it."""
 
-    __slots__ = ("kernel", "counters", "args", "helpers", "caller_sleeping", "error")
+    __slots__ = ("kernel", "counters", "args", "helpers", "caller_sleeping", "error", "serial")
+    _serials = itertools.count()
 
     def __init__(self, kernel, counters, args, helpers):
         self.kernel, self.counters, self.args, self.helpers = kernel, counters, args, helpers
+        self.serial = next(_Job._serials)
         self.caller_sleeping = False
         self.error = None
 
@@ -255,15 +258,11 @@ class _Pool:
     def run(self, kernel, counters, args, helpers):
         job = _Job(kernel, counters, args, helpers)
         counters[tasks.SIGNAL] = self._signal_address
-        self._pressure.update()
-        with self._lock:
-            while len(self._helpers) < helpers:
-                thread = threading.Thread(target=self._help, args=(len(self._helpers),),
-                                          name=f"fastconv-{len(self._helpers) + 1}", daemon=True)
-                self._helpers.append(thread)
-                thread.start()
-            self._job = job
-            if self._sleeping:
+        if len(self._helpers) < helpers:
+            self._start_helpers(helpers)
+        self._job = job  # polling helpers find it when the kernel's first thread increments the signal
+        if self._sleeping:
+            with self._lock:
                 tasks.increment(self._signal)
                 self._changed.notify_all()
         kernel(counters, *args)
@@ -275,9 +274,17 @@ class _Pool:
         if job.error is not None:
             raise job.error
 
+    def _start_helpers(self, count):
+        with self._lock:
+            while len(self._helpers) < count:
+                thread = threading.Thread(target=self._help, args=(len(self._helpers),),
+                                          name=f"fastconv-{len(self._helpers) + 1}", daemon=True)
+                self._helpers.append(thread)
+                thread.start()
+
     def _help(self, index):
         seen = self._signal[0]
-        last, left = None, np.zeros(tasks.JOB_SIZE, np.int64)
+        last, left = -1, np.zeros(tasks.JOB_SIZE, np.int64)
         while True:
             if tasks.wait_for_signal(self._signal, seen, self._polls(), left) == seen:
                 with self._lock:
@@ -288,9 +295,9 @@ class _Pool:
             left = np.zeros(tasks.JOB_SIZE, np.int64)
             seen = self._signal[0]
             job = self._job
-            if job is None or job is last or index >= job.helpers or job.done():
+            if job is None or job.serial == last or index >= job.helpers or job.done():
                 continue
-            last, left = job, job.counters
+            last, left = job.serial, job.counters
             try:
                 job.kernel(job.counters, *job.args)
             except BaseException as error:  # reported to the caller, whose task would otherwise never finish
@@ -298,6 +305,8 @@ class _Pool:
             if job.caller_sleeping and job.done():
                 with self._lock:
                     self._changed.notify_all()
+            job = None  # the job's arrays are free for reuse (fastconv.buffers) once their caller drops them
+            self._pressure.update()
 
 
 def _polls_per_second():

@@ -475,6 +475,7 @@ class Adam(Optimizer):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.amsgrad = amsgrad
+        self._scalars_key = self._scalars = None
 
     def build(self, variables):
         if self.built:
@@ -485,17 +486,27 @@ class Adam(Optimizer):
             self._velocity_hats = self.add_optimizer_variables(variables, "velocity_hat")
 
     def update_step(self, gradient, variable, learning_rate):
-        dt = variable.dtype.type
-        lr = dt(learning_rate)
-        step = dt(self._iterations.value + 1)
-        beta_1_power = np.power(dt(self.beta_1), step)
-        beta_2_power = np.power(dt(self.beta_2), step)
-        alpha = lr * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
         velocity_hat = self._slot(self._velocity_hats, variable).value if self.amsgrad else variable.value
         parallel.run(_optimizer_kernels._adam_update,
-            variable.value.reshape(-1), gradient.reshape(-1), self._slot(self._momentums, variable).value.reshape(-1),
-            self._slot(self._velocities, variable).value.reshape(-1), velocity_hat.reshape(-1), alpha,
-            dt(1 - self.beta_1), dt(1 - self.beta_2), dt(self.epsilon), self.amsgrad)
+                     variable.value.reshape(-1), gradient.reshape(-1),
+                     self._slot(self._momentums, variable).value.reshape(-1),
+                     self._slot(self._velocities, variable).value.reshape(-1), velocity_hat.reshape(-1),
+                     *self._step_scalars(variable.dtype.type, learning_rate), self.amsgrad,
+                     threads=1 if variable.value.size <= _optimizer_kernels.BLOCK else None)
+
+    def _step_scalars(self, dt, learning_rate):
+        """``(alpha, 1 - beta_1, 1 - beta_2, epsilon)`` of this step in dtype ``dt``: the same for every
+        variable of one ``apply``, so computed once."""
+        key = (dt, float(learning_rate), int(self._iterations.value), self.beta_1, self.beta_2, self.epsilon)
+        if self._scalars_key != key:
+            lr = dt(learning_rate)
+            step = dt(self._iterations.value + 1)
+            beta_1_power = np.power(dt(self.beta_1), step)
+            beta_2_power = np.power(dt(self.beta_2), step)
+            alpha = lr * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+            self._scalars_key = key
+            self._scalars = (alpha, dt(1 - self.beta_1), dt(1 - self.beta_2), dt(self.epsilon))
+        return self._scalars
 
     def get_config(self):
         config = super().get_config()

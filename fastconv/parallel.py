@@ -141,15 +141,17 @@ def set_num_threads(count):
     _configured_threads = None if count is None else int(count)
 
 
-def run(kernel, *args):
-    """Call ``kernel(job, *args)`` on this thread and ``get_num_threads() - 1`` helpers; return when it is done.
+def run(kernel, *args, threads=None):
+    """Call ``kernel(job, *args)`` on this thread and ``threads - 1`` helpers (``get_num_threads()`` by
+    default); return when it is done.
 
     ``kernel`` claims its tasks with ``fastconv.kernels.tasks`` (see there).
     An exception raised by the kernel on any of its threads is raised here.
+    ``threads=1`` runs it on this thread alone: for work that is one task.
     """
     job = np.zeros(tasks.JOB_SIZE, np.int64)
     job[tasks.TOTAL] = tasks.UNKNOWN  # until the kernel's first thread writes it: not done yet
-    threads = get_num_threads()
+    threads = get_num_threads() if threads is None else threads
     job[tasks.THREADS] = threads
     if kernel not in compilation.first_call.called:
         with compilation.first_call(kernel):  # the first call in this process may compile: say so if it is slow

@@ -13,8 +13,8 @@ import numpy as np
 from fastconv._jit import kernel
 from fastconv.kernels.tasks import first_task, next_task
 
-_BLOCK = 4096
-"""Elements per parallel task: large enough that a task outweighs its scheduling."""
+BLOCK = 4096
+"""Elements per task: large enough that a task outweighs its scheduling."""
 
 
 @kernel
@@ -28,13 +28,13 @@ def _adam_update(job, weights, grad, momentum, velocity, velocity_hat, alpha, on
     arrays' dtype, so that float32 weights are updated in float32.
     """
     size = weights.shape[0]
-    n_tasks = (size + _BLOCK - 1) // _BLOCK
+    n_tasks = (size + BLOCK - 1) // BLOCK
     block = first_task(job, n_tasks)
     while block < n_tasks:
         # Slices of one block: numba then emits a simple counted loop over them that LLVM
         # vectorises (indexing the whole arrays with a min() bound ran 7x slower, and so did
         # choosing the root with a conditional expression).
-        start, stop = block * _BLOCK, min(size, (block + 1) * _BLOCK)
+        start, stop = block * BLOCK, min(size, (block + 1) * BLOCK)
         w, g, m, v, v_hat = (weights[start:stop], grad[start:stop], momentum[start:stop], velocity[start:stop],
                              velocity_hat[start:stop])
         for i in range(stop - start):

@@ -19,6 +19,12 @@ import). Workloads, all float32:
 - ``pooling``: max and average pooling, forward and backward;
 - ``training step``: build and compile the textbook CNN, one
   ``train_on_batch`` and one ``predict`` (every kernel training needs).
+
+``FirstTrainingStep`` times what a user waits for instead: the textbook
+CNN's first training step in a new process (``compare_cold_start.py``'s
+fastconv worker: build, ``compile``, ``train_on_batch``), with an empty cache
+(``track_cold``, kernels compiled in parallel by ``fastconv.compilation``) and
+with the cache that run filled (``track_warm``).
 """
 
 import json
@@ -111,6 +117,35 @@ class CompileTime:
         with tempfile.TemporaryDirectory(prefix="numba-cached-") as cache_dir:
             compile_seconds(workload, cache_dir)  # fills the cache; not the number reported
             return compile_seconds(workload, cache_dir)
+
+
+def first_step_seconds(cache_dir, threads=2, timeout=900):
+    """Seconds of the textbook CNN's first training step in a fresh process using ``cache_dir``."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir,
+               PYTHONPATH=os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p))
+    result = subprocess.run([sys.executable, os.path.join(repo, "benchmarks", "compare_cold_start.py"), "--worker",
+                             "fastconv", "--threads", str(threads)], env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"the first training step failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])["first_step_s"]
+
+
+class FirstTrainingStep:
+    """The textbook CNN's first training step in a new process, 2 threads (``unit``: seconds)."""
+
+    unit = "seconds"
+    timeout = 1200
+
+    def track_cold(self):
+        with tempfile.TemporaryDirectory(prefix="numba-cold-") as cache_dir:
+            return first_step_seconds(cache_dir)
+
+    def track_warm(self):
+        with tempfile.TemporaryDirectory(prefix="numba-warm-") as cache_dir:
+            first_step_seconds(cache_dir)  # fills the cache; not the number reported
+            return first_step_seconds(cache_dir)
 
 
 def timeraw_import_fastconv():

@@ -11,7 +11,9 @@ without numba's ``parallel=True``: this module, not numba's threading layer
   tasks, and the running threads do its share. Waiting threads poll (in
   machine code, without the GIL, so that the many short kernels of a
   training step hand over in microseconds) only briefly, and more briefly
-  still when other threads are waiting for the CPUs; then they sleep.
+  still when other threads are waiting for the CPUs; then they sleep. While
+  threads wait for CPUs, the helpers also keep off the CPU that the calling
+  thread runs on, so that none is queued behind the caller.
   numba's OpenMP threads spun at every barrier for a thread that was not
   running: beside one busy process an epoch took 4.5 times as long as alone.
 - **Compile time.** numba's parallel compilation (the parfor passes and a
@@ -32,6 +34,7 @@ environment's settings.
 True
 """
 
+import ctypes
 import functools
 import itertools
 import math
@@ -250,6 +253,8 @@ class _Pool:
         self._helpers = []
         self._sleeping = 0
         self._pressure = _CpuPressure()
+        self._helper_ids = []  # native thread ids, for _place_helpers
+        self._placement = (None, 0)
         polls_per_second = _polls_per_second()
         self._quiet_polls = max(1, int(polls_per_second * SPIN_SECONDS))
         self._contended_polls = max(1, int(polls_per_second * CONTENDED_SPIN_SECONDS))
@@ -262,6 +267,7 @@ class _Pool:
         counters[tasks.SIGNAL] = self._signal_address
         if len(self._helpers) < helpers:
             self._start_helpers(helpers)
+        self._place_helpers()
         self._job = job  # polling helpers find it when the kernel's first thread increments the signal
         if self._sleeping:
             with self._lock:
@@ -276,6 +282,32 @@ class _Pool:
         if job.error is not None:
             raise job.error
 
+    def _place_helpers(self):
+        """While threads wait for CPUs, keep the helpers off the CPU that the calling thread runs on.
+
+        The caller runs its share of every kernel and then waits for the
+        helpers; a helper that the scheduler queues behind the caller on the
+        same CPU (while another program holds the other) finishes its chunk a
+        time slice late, and every kernel of the step waits for it. Off the
+        caller's CPU, the helpers share the other CPUs with whatever else runs
+        there. Set again only when the caller's CPU, the pressure or the
+        helpers change (a system call per helper); never while the machine is
+        quiet, where the scheduler's own placement is best.
+        """
+        avoid = _current_cpu() if self._pressure.contended else None
+        placement = (avoid, len(self._helper_ids))
+        if placement == self._placement:
+            return
+        self._placement = placement
+        try:
+            cpus = os.sched_getaffinity(0)  # the calling thread's CPUs, which the helpers inherited
+            if avoid in cpus and len(cpus) > 1:
+                cpus = cpus - {avoid}
+            for helper_id in list(self._helper_ids):
+                os.sched_setaffinity(helper_id, cpus)
+        except OSError:  # a helper that has exited, or a system without affinity
+            pass
+
     def _start_helpers(self, count):
         with self._lock:
             while len(self._helpers) < count:
@@ -285,6 +317,7 @@ class _Pool:
                 thread.start()
 
     def _help(self, index):
+        self._helper_ids.append(threading.get_native_id())
         seen = self._signal[0]
         last, left = -1, np.zeros(tasks.JOB_SIZE, np.int64)
         while True:
@@ -309,6 +342,20 @@ class _Pool:
                     self._changed.notify_all()
             job = None  # the job's arrays are free for reuse (fastconv.buffers) once their caller drops them
             self._pressure.update()
+
+
+try:
+    _sched_getcpu = ctypes.CDLL(None, use_errno=True).sched_getcpu
+except (OSError, AttributeError):  # not glibc, or not Linux
+    _sched_getcpu = None
+
+
+def _current_cpu():
+    """The CPU the calling thread runs on now, or None where the C library cannot tell."""
+    if _sched_getcpu is None or not hasattr(os, "sched_setaffinity"):
+        return None
+    cpu = _sched_getcpu()
+    return cpu if cpu >= 0 else None
 
 
 def _polls_per_second():

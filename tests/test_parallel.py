@@ -3,7 +3,7 @@
 Results for any thread count are in ``test_determinism.py``; here: a forked
 child that uses the kernels, errors raised on helper threads, the thread
 count and where it comes from, the CPU-pressure reading that sets how long
-threads poll, and that a kernel's compiled code is never loaded stale.
+threads poll and where the helpers run, and that a kernel's compiled code is never loaded stale.
 """
 
 import multiprocessing
@@ -187,6 +187,37 @@ def test_cpu_pressure_is_contended_only_when_threads_wait(tmp_path, monkeypatch)
     pressure.update()
     assert pressure.contended
     assert not parallel._CpuPressure(paths=(str(tmp_path / "missing"),)).contended
+
+
+class _FixedPressure:
+    def __init__(self, contended):
+        self.contended = contended
+
+    def update(self):
+        pass
+
+
+def test_helpers_leave_the_callers_cpu_only_while_threads_wait_for_cpus(restore_threads, monkeypatch):
+    parallel.set_num_threads(3)
+    pool = parallel._pool()
+    allowed = os.sched_getaffinity(0)
+    claims = np.zeros(64, np.int64)
+
+    monkeypatch.setattr(pool, "_pressure", _FixedPressure(contended=True))
+    parallel.run(_count_tasks, 64, claims)
+    avoided = pool._placement[0]
+    assert avoided in allowed  # the CPU the caller ran on when it posted the job
+    assert len(pool._helper_ids) >= 2  # earlier tests may have started more
+    for helper_id in pool._helper_ids:
+        expected = allowed - {avoided} if len(allowed) > 1 else allowed
+        assert os.sched_getaffinity(helper_id) == expected
+
+    monkeypatch.setattr(pool, "_pressure", _FixedPressure(contended=False))
+    parallel.run(_count_tasks, 64, claims)
+    assert pool._placement[0] is None
+    for helper_id in pool._helper_ids:
+        assert os.sched_getaffinity(helper_id) == allowed
+    assert claims.tolist() == [2] * 64
 
 
 def test_edited_kernel_source_is_compiled_again(tmp_path):

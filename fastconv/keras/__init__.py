@@ -2,8 +2,13 @@
 
 Re-exports under Keras's names, no logic of its own. The objects live in
 ``fastconv.layers``, ``fastconv.models``, ``fastconv.optimizers``, ...
+
+``python -m fastconv.keras SCRIPT.py`` and ``%load_ext fastconv.keras`` run
+Keras programs unchanged (``import keras``, ``import tensorflow as tf``):
+see ``fastconv.keras_switch``.
 """
 
+from fastconv.keras_switch import load_ipython_extension, unload_ipython_extension  # noqa: F401
 from fastconv.keras import (activations, callbacks, datasets, initializers, layers, losses, metrics, models,
                             optimizers, saving, utils)
 from fastconv.layers import Input, Layer

@@ -1,0 +1,7 @@
+"""``python -m fastconv.keras SCRIPT.py [ARGS...]``: run a Keras program unchanged on fastconv (see ``fastconv.keras_switch``)."""
+
+import sys
+
+from fastconv.keras_switch import main
+
+sys.exit(main())

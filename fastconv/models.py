@@ -3,10 +3,18 @@
 A model is a graph of layer calls recorded on ``KerasTensor``s; running it
 calls each layer's ``forward`` in topological order and, for training, each
 ``backward`` in reverse. Training (``compile``/``fit``/``evaluate``/
-``predict``) comes from ``fastconv.training.Trainer``; saving from
-``fastconv.saving``.
+``predict``) comes from ``fastconv.training.Trainer``.
+
+A model's structure is here too, in Keras's serialized form (``get_config``/
+``from_config``, ``serialize_model``/``deserialize_model``: a ``.keras`` file's
+``config.json``), and ``load_model``, which rebuilds a model from that config.
+The file formats themselves (the zip archive, the HDF5 weights, atomic writes)
+are ``fastconv.saving``'s, which knows nothing of the model classes: the import
+runs one way, from here to there.
 """
 
+import inspect
+import json
 import sys
 
 import numpy as np
@@ -14,7 +22,9 @@ import rich.console
 import rich.markup
 import rich.table
 
-from fastconv.layers.base import InputLayer, KerasTensor, Layer, _as_float32
+from fastconv import losses, metrics as metrics_module, optimizers, saving
+from fastconv.layers import LAYER_CLASSES
+from fastconv.layers.base import InputLayer, KerasTensor, Layer, _as_float32, _dtype_name
 from fastconv.naming import unique_name
 from fastconv.training import Trainer
 
@@ -174,34 +184,138 @@ class Model(Trainer):
         """Print Keras's summary table: each layer's name (type), output shape and parameter count."""
         print_summary(self, line_length, print_fn)
 
-    # -- config and saving: Keras 3's formats, implemented in fastconv.saving ------------------------------
+    # -- config: Keras's serialized model (a `.keras` file's config.json) -------------------------------------
 
     def get_config(self):
-        """Keras's model config: what a ``.keras`` file's ``config.json`` holds under ``"config"``."""
-        from fastconv import saving
-        return saving.sequential_config(self) if isinstance(self, Sequential) else saving.functional_config(self)
+        """Keras's ``Functional.get_config()``: each layer with its inbound nodes, and the graph's ends."""
+        layers = self.layers
+        nodes = {id(node) for node in self._nodes} | {id(t.node) for t in self.inputs}
+        node_index = {}  # id(node) -> its index among its layer's nodes in this model, as Keras renumbers them
+        for layer in layers:
+            for index, node in enumerate(n for n in layer._inbound_nodes if id(n) in nodes):
+                node_index[id(node)] = index
+
+        def history(tensor):
+            return [tensor.node.layer.name, node_index[id(tensor.node)], 0]
+
+        layer_configs = []
+        for layer in layers:
+            serialized = _serialize_layer(layer)
+            serialized["name"] = layer.name
+            serialized["inbound_nodes"] = [
+                {"args": [{"class_name": "__keras_tensor__",
+                           "config": {"shape": list(node.inputs.shape), "dtype": "float32",
+                                      "keras_history": history(node.inputs)}}],
+                 "kwargs": {}}
+                for node in layer._inbound_nodes if id(node) in nodes and node.inputs is not None]
+            layer_configs.append(serialized)
+        outputs = [history(t) for t in self.outputs]
+        return {"name": self.name, "trainable": self.trainable, "layers": layer_configs,
+                "input_layers": history(self.inputs[0]),
+                "output_layers": outputs[0] if self._single_output else outputs}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        """The model (new layers, fresh weights) that ``get_config()``'s dict, or Keras's, describes."""
-        from fastconv import saving
-        if issubclass(cls, Sequential):
-            return saving.sequential_from_config(config, custom_objects, cls=cls)
-        return saving.functional_from_config(config, custom_objects, cls=cls)
+        """The model (new layers, fresh weights) that ``get_config()``'s dict, or Keras's, describes.
+
+        Layers are created in the config's order; their calls are replayed as
+        soon as their inputs exist, as Keras does, so shared layers work.
+        """
+        created = {}
+        pending = []  # [layer, [node data, ...]] in the config's order
+        for layer_data in config["layers"]:
+            layer = _deserialize_layer(layer_data, custom_objects)
+            created[layer_data["name"]] = layer
+            nodes = layer_data.get("inbound_nodes", [])
+            if isinstance(layer, InputLayer):
+                continue
+            pending.append([layer, list(nodes)])
+
+        def tensor(history):
+            name, node_index, tensor_index = history
+            if name not in created:
+                raise ValueError(f"The layer '{name}' is used as an input but is not among the model's layers.")
+            if tensor_index != 0:
+                raise NotImplementedError(f"Layers with several outputs are not supported. Received: "
+                                          f"keras_history={history}")
+            layer = created[name]
+            if node_index >= len(layer._inbound_nodes):
+                return None  # not called yet: try again on the next pass
+            return layer._inbound_nodes[node_index].output
+
+        while any(nodes for _, nodes in pending):
+            progress = False
+            for entry in pending:
+                layer, nodes = entry
+                while nodes:
+                    inputs = tensor(_node_input_history(layer, nodes[0]))
+                    if inputs is None:
+                        break
+                    layer(inputs)
+                    nodes.pop(0)
+                    progress = True
+            if not progress:
+                unresolved = [layer.name for layer, nodes in pending if nodes]
+                raise ValueError("Invalid Functional model configuration. The graph either has loops or "
+                                 f"disconnected nodes. The following layers' calls could not be resolved: "
+                                 f"{unresolved}")
+
+        def tensors(ends):
+            if isinstance(ends, list) and len(ends) == 3 and isinstance(ends[0], str):
+                return tensor(ends)
+            return [tensors(end) for end in ends]
+
+        return cls(inputs=tensors(config["input_layers"]), outputs=tensors(config["output_layers"]),
+                   name=config.get("name"), trainable=config.get("trainable", True))
+
+    def get_build_config(self):
+        """Keras's build config: a functional model writes ``{"input_shape": None}`` (its inputs say it all)."""
+        return {"input_shape": None}
+
+    def build_from_config(self, config):
+        """Nothing to do: a functional model is built by its layers' calls."""
+
+    def get_compile_config(self):
+        """Keras's ``get_compile_config()``: the ``compile()`` arguments, ``{}`` for a model never compiled."""
+        if not self.compiled:
+            return {}
+        return {
+            "optimizer": optimizers.serialize(self.optimizer),
+            "loss": _loss_identifier(self.loss),
+            "loss_weights": None,
+            "metrics": [_metric_identifier(m) for m in self._metric_identifiers] or None,
+            "weighted_metrics": None,
+            "run_eagerly": False,
+            "steps_per_execution": 1,
+            "jit_compile": False,
+        }
+
+    def compile_from_config(self, config):
+        """Compile as ``get_compile_config()``'s dict (or Keras's) says, and build the optimizer, whose variables
+        a file then fills."""
+        optimizer = config.get("optimizer")
+        optimizer = optimizers.deserialize(optimizer) if isinstance(optimizer, dict) else optimizers.get(optimizer)
+        self.compile(optimizer=optimizer, loss=config.get("loss"), loss_weights=config.get("loss_weights"),
+                     metrics=config.get("metrics"), weighted_metrics=config.get("weighted_metrics"))
+        if self.built:
+            self.optimizer.build(self.trainable_weights)
+
+    def to_json(self, **kwargs):
+        """The model as Keras serializes it (``serialize_model``), as JSON: a ``.keras`` file's ``config.json``."""
+        return json.dumps(serialize_model(self), default=_json_default, **kwargs)
+
+    # -- saving: Keras 3's files, written and read by fastconv.saving ------------------------------------------
 
     def save(self, filepath, overwrite=True, zipped=None):
         """Save to a Keras 3 ``.keras`` file (``fastconv.saving.save_model``), atomically."""
-        from fastconv import saving
         saving.save_model(self, filepath, overwrite=overwrite, zipped=zipped)
 
     def save_weights(self, filepath, overwrite=True, max_shard_size=None):
         """Save the weights to a ``.weights.h5`` file in Keras's layout (``fastconv.saving.save_weights``)."""
-        from fastconv import saving
         saving.save_weights(self, filepath, overwrite=overwrite, max_shard_size=max_shard_size)
 
     def load_weights(self, filepath, skip_mismatch=False):
         """Load weights from a ``.weights.h5`` or ``.keras`` file (``fastconv.saving.load_weights``)."""
-        from fastconv import saving
         saving.load_weights(self, filepath, skip_mismatch=skip_mismatch)
 
     def __repr__(self):
@@ -290,6 +404,263 @@ class Sequential(Model):
             raise ValueError(f"You tried to call `count_params` on model '{self.name}', but the model isn't "
                              "built. Build it with an input shape first (e.g. `input_shape=` on its first layer).")
         return super().count_params()
+
+    # -- config -----------------------------------------------------------------------------------------------
+
+    def get_config(self):
+        """Keras's ``Sequential.get_config()``: name, trainable, dtype, the layers (``InputLayer`` first)."""
+        stack = ([self._input_layer] if self._input_layer is not None else []) + self._stack
+        config = {"name": self.name, "trainable": self.trainable, "dtype": dict(_FLOAT32_POLICY),
+                  "layers": [_serialize_layer(layer) for layer in stack]}
+        if self.built:
+            config["build_input_shape"] = list(self._input_layer.batch_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """The model (new layers, fresh weights) that ``get_config()``'s dict, or Keras's, describes."""
+        if "dtype" in config and _dtype_name(config["dtype"]) != "float32":
+            raise NotImplementedError(f"fastconv models compute in float32. Received: dtype={config['dtype']!r}")
+        model = cls(name=config["name"], trainable=config.get("trainable", True))
+        for layer_config in config["layers"]:
+            model.add(_deserialize_layer(layer_config, custom_objects))
+        build_input_shape = config.get("build_input_shape")
+        if not model.built and build_input_shape:
+            model.build(tuple(build_input_shape))
+        return model
+
+    def get_build_config(self):
+        """Keras's build config: the batch input shape, or ``None`` before the model is built."""
+        return {"input_shape": list(self._input_layer.batch_shape)} if self.built else None
+
+    def build_from_config(self, config):
+        """Build for ``config["input_shape"]`` (``get_build_config()``'s dict) unless already built."""
+        if not self.built and config.get("input_shape"):
+            self.build(tuple(config["input_shape"]))
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    """Load a ``.keras`` file written by real Keras 3 or by fastconv (``keras.models.load_model``).
+
+    Rebuilds the ``Sequential`` or functional model from ``config.json``
+    (:func:`deserialize_model`), loads its weights and, with ``compile=True``,
+    recompiles it with the saved optimizer, loss and metrics and restores the
+    optimizer's variables, so that training continues where it stopped.
+    Reading the file is ``fastconv.saving.load_model_file``'s.
+
+    Parameters
+    ----------
+    filepath : str or os.PathLike
+        A ``.keras`` file.
+    custom_objects : dict, optional
+        Layer classes by Keras class name, consulted before fastconv's own.
+    compile : bool
+        Recompile the model (and restore the optimizer state) as saved.
+    safe_mode : bool
+        Accepted for Keras compatibility. fastconv never deserializes code
+        (there is no ``Lambda`` layer), so there is nothing unsafe to refuse.
+
+    Raises
+    ------
+    ValueError
+        The file is missing, not a zip archive, damaged, lacks an entry, or its
+        weights do not fit the model it describes; the message names the file.
+    NotImplementedError
+        The model uses a layer, argument, optimizer or loss fastconv does not
+        support yet; the message names it.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastconv import layers
+    >>> model = Sequential([layers.Dense(2, input_shape=(3,))])
+    >>> with tempfile.TemporaryDirectory() as directory:
+    ...     model.save(os.path.join(directory, "model.keras"))
+    ...     restored = load_model(os.path.join(directory, "model.keras"))
+    >>> [w.shape for w in restored.weights]
+    [(3, 2), (2,)]
+    """
+    def build(config):
+        return deserialize_model(config if compile else {**config, "compile_config": None}, custom_objects)
+
+    return saving.load_model_file(filepath, build, load_optimizer=compile)
+
+
+# -- Keras's serialized form: what a `.keras` file's config.json holds -------------------------------------------
+
+_FLOAT32_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+                   "registered_name": None}
+
+# The layer classes for which Keras writes a `build_config` (the input shape the layer was built for).
+_LAYERS_WITH_BUILD_CONFIG = {"Conv2D", "Dense", "BatchNormalization", "Flatten"}
+
+# Keys that newer Keras 3 releases put in a layer's config for features fastconv lacks, with the value
+# that means "not used". fastconv accepts them at that value only (and never writes them, so that older
+# Keras 3 releases can read its files).
+_KERAS_OFF_VALUES = {
+    "Conv2D": {"quantization_config": None},
+    "Dense": {"quantization_config": None},
+    "BatchNormalization": {"renorm_clipping": None, "renorm_momentum": 0.99},
+}
+_INITIALIZER_OFF_VALUES = {"input_axes": None, "output_axes": None}
+
+
+def serialize_model(model):
+    """The ``config.json`` dict of ``model``, as Keras 3 writes it (its ``serialize_keras_object``).
+
+    >>> from fastconv import layers
+    >>> serialized = serialize_model(Sequential([layers.Dense(2, input_shape=(3,))]))
+    >>> serialized["class_name"], serialized["build_config"], serialized["compile_config"]
+    ('Sequential', {'input_shape': [None, 3]}, {})
+    """
+    if isinstance(model, Sequential):
+        serialized = {"module": "keras", "class_name": "Sequential", "config": model.get_config(),
+                      "registered_name": None}
+    else:
+        serialized = {"module": "keras.src.models.functional", "class_name": "Functional",
+                      "config": model.get_config(), "registered_name": "Functional"}
+    build_config = model.get_build_config()
+    if build_config is not None:
+        serialized["build_config"] = build_config
+    serialized["compile_config"] = model.get_compile_config()
+    return serialized
+
+
+def deserialize_model(config, custom_objects=None):
+    """A model (without its weights) from a ``config.json`` dict; compiled if it has a ``compile_config``."""
+    class_name = config.get("class_name")
+    if class_name == "Sequential":
+        cls = Sequential
+    elif class_name in ("Functional", "Model"):
+        cls = Model
+    else:
+        raise NotImplementedError(
+            f"The model class `{class_name}` is not supported: fastconv rebuilds `Sequential` and functional "
+            "(`keras.Model(inputs, outputs)`) models; subclassed models cannot be rebuilt from a config.")
+    model = cls.from_config(config["config"], custom_objects)
+    model.build_from_config(config.get("build_config") or {})
+    compile_config = config.get("compile_config")
+    if compile_config:
+        model.compile_from_config(compile_config)
+    return model
+
+
+def _node_input_history(layer, node_data):
+    """The ``keras_history`` of a serialized layer call's single input; anything else is refused."""
+    if not isinstance(node_data, dict) or "args" not in node_data:
+        raise NotImplementedError(
+            f"The inbound nodes of layer '{layer.name}' are in the Keras 2 (tf.keras) format; fastconv reads "
+            "Keras 3 `.keras` files. Load the model in Keras 3 and save it again.")
+    args = node_data["args"]
+    if len(args) == 1 and isinstance(args[0], list) and len(args[0]) == 1:
+        args = args[0]
+    if len(args) != 1 or not isinstance(args[0], dict) or args[0].get("class_name") != "__keras_tensor__":
+        raise NotImplementedError(f"Layer '{layer.name}' is called on {len(args)} inputs or on a non-tensor "
+                                  "argument; fastconv layers take a single tensor.")
+    for key, value in node_data.get("kwargs", {}).items():
+        if value is not None and not (key == "training" and value is False):
+            raise NotImplementedError(f"Layer '{layer.name}' is called with the argument `{key}`={value!r}, which "
+                                      "fastconv does not support.")
+    return args[0]["config"]["keras_history"]
+
+
+def _serialize_layer(layer):
+    """Keras's serialized layer: module, class name, config (and the build input shape where Keras writes one)."""
+    config = layer.get_config()
+    class_name = type(layer).__name__
+    serialized = {"module": "keras.layers", "class_name": class_name, "config": config, "registered_name": None}
+    if class_name in _LAYERS_WITH_BUILD_CONFIG and layer._build_input_shape is not None:
+        serialized["build_config"] = {"input_shape": list(layer._build_input_shape)}
+    return serialized
+
+
+def _deserialize_layer(layer_data, custom_objects):
+    """A layer from Keras's serialized form, accepting the keys newer Keras releases add at their "off" values."""
+    class_name = layer_data.get("class_name")
+    config = dict(layer_data.get("config") or {})
+    name = config.get("name", layer_data.get("name"))
+    custom_objects = custom_objects or {}
+    cls = custom_objects.get(class_name)
+    if cls is None and layer_data.get("registered_name") not in (None, class_name):
+        raise NotImplementedError(
+            f"Layer '{name}' is the custom class `{layer_data['registered_name']}`; pass its fastconv "
+            "implementation in `custom_objects`.")
+    cls = cls or LAYER_CLASSES.get(class_name)
+    if cls is None:
+        supported = ", ".join(sorted(LAYER_CLASSES))
+        raise NotImplementedError(f"The Keras layer `{class_name}` (layer '{name}') is not supported by fastconv "
+                                  f"yet. Supported layers: {supported}.")
+    for key, off in _KERAS_OFF_VALUES.get(class_name, {}).items():
+        if key in config:
+            value = config.pop(key)
+            if value != off:
+                raise NotImplementedError(f"`{class_name}` in fastconv does not support the argument `{key}` yet. "
+                                          f"Received: {key}={value!r} (layer '{name}')")
+    for key, value in config.items():
+        if isinstance(value, dict) and value.get("module") == "keras.initializers":
+            config[key] = _initializer_config(value, f"{class_name}.{key}")
+    unknown = sorted(set(config) - _constructor_arguments(cls))
+    if unknown:
+        raise NotImplementedError(
+            f"`{class_name}` in fastconv does not support the argument `{unknown[0]}` yet. "
+            f"Received: {unknown[0]}={config[unknown[0]]!r} (layer '{name}')")
+    return cls.from_config(config)
+
+
+def _initializer_config(serialized, where):
+    config = dict(serialized.get("config") or {})
+    for key, off in _INITIALIZER_OFF_VALUES.items():
+        if key in config:
+            value = config.pop(key)
+            if value != off:
+                raise NotImplementedError(f"Initializers with `{key}` are not supported by fastconv yet. "
+                                          f"Received: {key}={value!r} in {where}")
+    return {**serialized, "config": config}
+
+
+def _constructor_arguments(cls):
+    """The keyword arguments ``cls(...)`` accepts, following ``**kwargs`` up to ``Layer.__init__``."""
+    names = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        parameters = inspect.signature(vars(klass)["__init__"]).parameters.values()
+        names.update(p.name for p in parameters
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self")
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    if issubclass(cls, InputLayer):
+        names.add("ragged")  # InputLayer.from_config drops it
+    return names
+
+
+def _loss_identifier(loss):
+    """A loss by its Keras function name (``"sparse_categorical_crossentropy"``) when that rebuilds it exactly."""
+    name = getattr(loss, "name", None)
+    if isinstance(name, str):
+        try:
+            by_name = losses.get(name)
+        except (ValueError, NotImplementedError):
+            by_name = None
+        if type(by_name) is type(loss) and by_name.get_config() == loss.get_config():
+            return name
+    return losses.serialize(loss)
+
+
+def _metric_identifier(metric):
+    """A metric as ``compile`` received it: a name or a serialized dict as is, an object serialized."""
+    return metric if isinstance(metric, (str, dict)) else metrics_module.serialize(metric)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Cannot write {value!r} (of type {type(value).__name__}) to config.json.")
+
+
+# -- graphs ---------------------------------------------------------------------------------------------------------
 
 
 def _tensor_list(tensors, argument):

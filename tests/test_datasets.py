@@ -4,12 +4,13 @@ The real data comes from Debian's ``dataset-fashion-mnist`` (``.ci/run``
 installs it). Every test runs with ``KERAS_HOME`` in a temporary directory,
 ``FASTCONV_DATASETS`` unset and downloads pointed at a closed port on
 127.0.0.1, so no test reads the user's cache or reaches the internet; the
-download tests serve files from a local ``http.server``. Files written here
-(truncated, wrong magic number, a stand-in ``mnist.npz``) are test inputs, made
-from the real arrays.
+download tests serve the published files, rebuilt from Debian's, from a local
+``http.server``. Files written here (truncated, wrong magic number, a stand-in
+``mnist.npz``) are test inputs, made from the real arrays.
 """
 
 import dataclasses
+import doctest
 import functools
 import gzip
 import hashlib
@@ -109,6 +110,45 @@ def _copy_debian(directory):
     return directory
 
 
+# Debian's files are the published ones with the gzip header made reproducible (strip-nondeterminism drops the
+# original file name and sets the time stamp to the package's date); the compressed data after the header are
+# the published bytes. Putting back the name and the original time stamps below (found by trying time stamps
+# until the MD5 matched) rebuilds the published files, as their MD5s in Fashion-MNIST's README (also in
+# /usr/share/doc/dataset-fashion-mnist/README.md.gz) confirm.
+PUBLISHED_MD5 = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+PUBLISHED_MTIME = {  # the gzip MTIME field of each published file: 2017-08-31 10:50:06 and 10:50:27 UTC
+    "train-images-idx3-ubyte.gz": 1504176606,
+    "train-labels-idx1-ubyte.gz": 1504176606,
+    "t10k-images-idx3-ubyte.gz": 1504176627,
+    "t10k-labels-idx1-ubyte.gz": 1504176627,
+}
+
+
+@functools.cache
+def _published_bytes(name):
+    """The published ``name`` (a ``.gz`` file), rebuilt from Debian's copy: RFC 1952 header, then Debian's bytes."""
+    debian = (DEBIAN_DIR / name).read_bytes()
+    assert debian[:4] == b"\x1f\x8b\x08\x00", f"{name}: not a deflate gzip without a name field"
+    header = (b"\x1f\x8b\x08\x08"                                # ID1, ID2, CM=deflate, FLG=FNAME
+              + PUBLISHED_MTIME[name].to_bytes(4, "little")      # MTIME
+              + debian[8:10]                                     # XFL, OS: kept by strip-nondeterminism
+              + name.removesuffix(".gz").encode() + b"\0")      # FNAME
+    return header + debian[10:]
+
+
+def _copy_published(directory):
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in NAMES:
+        (directory / f"{name}.gz").write_bytes(_published_bytes(f"{name}.gz"))
+    return directory
+
+
 # ---------------------------------------------------------------------- the real data
 
 
@@ -131,6 +171,24 @@ def test_each_call_returns_fresh_arrays(real):
     x_train[0, 0, 0] = 77
     (again, _), _ = datasets.fashion_mnist_load_data()
     assert again[0, 0, 0] == real["x_train"][0, 0, 0]
+
+
+def test_shipped_sizes_and_digests_are_those_of_the_published_files(real):
+    """``datasets._FASHION_MNIST.remotes`` against the real files: the published bytes, rebuilt from Debian's."""
+    assert sorted(remote.name for remote in datasets._FASHION_MNIST.remotes) == sorted(PUBLISHED_MD5)
+    for remote in datasets._FASHION_MNIST.remotes:
+        published = _published_bytes(remote.name)
+        assert hashlib.md5(published).hexdigest() == PUBLISHED_MD5[remote.name], remote.name  # truly rebuilt
+        assert gzip.decompress(published) == gzip.decompress((DEBIAN_DIR / remote.name).read_bytes())
+        assert (remote.size, remote.sha256) == (len(published), hashlib.sha256(published).hexdigest()), remote.name
+
+
+def test_docstring_examples_run_on_the_installed_data():
+    """pytest's --doctest-modules runs the examples of ``fastconv.datasets``; none may be skipped."""
+    examples = [example for test in doctest.DocTestFinder().find(datasets) for example in test.examples]
+    assert {test.name.rsplit(".", 1)[-1] for test in doctest.DocTestFinder().find(datasets) if test.examples} >= {
+        "fashion_mnist_load_data", "mnist_load_data"}
+    assert [example.source for example in examples if example.options.get(doctest.SKIP)] == []
 
 
 def test_download_source_and_file_names_are_kerass():
@@ -354,8 +412,8 @@ class _Server:
 
 @pytest.fixture
 def server(tmp_path, monkeypatch):
-    """Debian's four files served at ``datasets.BASE_URL``; nothing in any place looked in."""
-    served = _copy_debian(tmp_path / "served")
+    """The four published files served at ``datasets.BASE_URL``; nothing in any place looked in."""
+    served = _copy_published(tmp_path / "served")
     running = _Server(served)
     monkeypatch.setattr(datasets, "BASE_URL", running.url)
     monkeypatch.setattr(datasets, "SYSTEM_DIR", str(tmp_path / "no-system-datasets"))
@@ -363,8 +421,8 @@ def server(tmp_path, monkeypatch):
     running.close()
 
 
-def _published_as(monkeypatch, directory, dataset_name="_FASHION_MNIST"):
-    """Make the checksums that ``datasets`` checks against those of the files in ``directory``."""
+def _published_as(monkeypatch, directory, dataset_name):
+    """Make the checksums that ``datasets`` checks against those of the files in ``directory`` (for a stand-in)."""
     dataset = getattr(datasets, dataset_name)
     remotes = tuple(dataclasses.replace(remote, size=(pathlib.Path(directory) / remote.name).stat().st_size,
                                         sha256=hashlib.sha256((pathlib.Path(directory) / remote.name)
@@ -373,8 +431,7 @@ def _published_as(monkeypatch, directory, dataset_name="_FASHION_MNIST"):
     monkeypatch.setattr(datasets, dataset_name, dataclasses.replace(dataset, remotes=remotes))
 
 
-def test_download_into_keras_cache_when_nothing_is_found(real, server, tmp_path, monkeypatch, capsys):
-    _published_as(monkeypatch, server.directory)
+def test_download_into_keras_cache_when_nothing_is_found(real, server, tmp_path, capsys):
     _assert_is_real(datasets.fashion_mnist_load_data(), real)
     cache = tmp_path / "keras-home" / "datasets" / "fashion-mnist"
     assert sorted(p.name for p in cache.iterdir()) == sorted(f"{name}.gz" for name in NAMES)
@@ -387,8 +444,7 @@ def test_download_into_keras_cache_when_nothing_is_found(real, server, tmp_path,
     _assert_is_real(datasets.fashion_mnist_load_data(), real)
 
 
-def test_download_fetches_only_the_files_the_cache_lacks(real, server, tmp_path, monkeypatch):
-    _published_as(monkeypatch, server.directory)
+def test_download_fetches_only_the_files_the_cache_lacks(real, server, tmp_path):
     cache = tmp_path / "keras-home" / "datasets" / "fashion-mnist"
     cache.mkdir(parents=True)
     shutil.copy(server.directory / "train-images-idx3-ubyte.gz", cache)
@@ -397,9 +453,10 @@ def test_download_fetches_only_the_files_the_cache_lacks(real, server, tmp_path,
 
 
 def test_download_with_a_checksum_mismatch_is_discarded(server, tmp_path):
-    # The published (upstream) checksums: Debian's recompressed files do not have them.
+    # Debian's copy holds the same data, but its gzip header differs from the published file's.
     cache = tmp_path / "keras-home" / "datasets" / "fashion-mnist"
     first = datasets._FASHION_MNIST.remotes[0]
+    shutil.copy(DEBIAN_DIR / first.name, server.directory)
     size = (server.directory / first.name).stat().st_size
     digest = hashlib.sha256((server.directory / first.name).read_bytes()).hexdigest()
     message = (f"Checksum mismatch for {server.url}{first.name}. Expected {first.size} bytes with SHA-256 "
@@ -409,8 +466,7 @@ def test_download_with_a_checksum_mismatch_is_discarded(server, tmp_path):
     assert not list(cache.iterdir())  # neither the file nor a partial one
 
 
-def test_download_larger_than_published_is_cut_off(server, tmp_path, monkeypatch):
-    _published_as(monkeypatch, server.directory)
+def test_download_larger_than_published_is_cut_off(server, tmp_path):
     first = datasets._FASHION_MNIST.remotes[0]
     with open(server.directory / first.name, "ab") as f:
         f.write(bytes(3 * (1 << 20)))
@@ -419,8 +475,7 @@ def test_download_larger_than_published_is_cut_off(server, tmp_path, monkeypatch
     assert not list((tmp_path / "keras-home" / "datasets" / "fashion-mnist").iterdir())
 
 
-def test_download_http_error_is_not_found(server, tmp_path, monkeypatch):
-    _published_as(monkeypatch, server.directory)
+def test_download_http_error_is_not_found(server, tmp_path):
     (server.directory / "t10k-images-idx3-ubyte.gz").unlink()
     with pytest.raises(datasets.DatasetNotFoundError, match=re.escape(
             f"Downloading {server.url}t10k-images-idx3-ubyte.gz into "

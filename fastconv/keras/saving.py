@@ -1,5 +1,6 @@
 """``keras.saving``."""
 
-from fastconv.saving import load_model, save_model
+from fastconv.models import load_model
+from fastconv.saving import save_model
 
 __all__ = ["load_model", "save_model"]

@@ -1,8 +1,8 @@
 """Training callbacks with Keras's names and behaviour, and the progress bar that ``fit`` shows.
 
 ``Callback`` (the hooks), ``History``, ``ProgbarLogger``, ``EarlyStopping``,
-``ModelCheckpoint``, ``TerminateOnNaN``, and ``CallbackList`` that ``fit``
-uses to call them in order.
+``ModelCheckpoint``, ``TerminateOnNaN``, and ``CallbackList`` that ``fit``,
+``evaluate`` and ``predict`` use to call them in order.
 """
 
 import math
@@ -15,7 +15,15 @@ import numpy as np
 
 
 class Callback:
-    """Base class: override any of the ``on_*`` hooks; ``self.model`` is set by ``fit``."""
+    """Base class: override any of the ``on_*`` hooks; ``self.model`` is set by ``fit``, ``evaluate`` and ``predict``.
+
+    The hooks are Keras's: ``fit`` calls ``on_train_begin``, then per epoch
+    ``on_epoch_begin``, per batch ``on_train_batch_begin``/``on_train_batch_end``
+    (whose defaults call ``on_batch_begin``/``on_batch_end``), the ``on_test_*``
+    hooks while it validates, and ``on_epoch_end``; ``evaluate`` calls the
+    ``on_test_*`` hooks and ``predict`` the ``on_predict_*`` ones
+    (``on_predict_batch_end`` gets ``{"outputs": batch_outputs}``).
+    """
 
     def __init__(self):
         self.model = None
@@ -27,30 +35,48 @@ class Callback:
     def set_params(self, params):
         self.params = params
 
-    def on_train_begin(self, logs=None): ...
-    def on_train_end(self, logs=None): ...
+    def on_batch_begin(self, batch, logs=None): ...
+    def on_batch_end(self, batch, logs=None): ...
     def on_epoch_begin(self, epoch, logs=None): ...
     def on_epoch_end(self, epoch, logs=None): ...
-    def on_train_batch_begin(self, batch, logs=None): ...
-    def on_train_batch_end(self, batch, logs=None): ...
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs=logs)
+
+    def on_test_batch_begin(self, batch, logs=None): ...
+    def on_test_batch_end(self, batch, logs=None): ...
+    def on_predict_batch_begin(self, batch, logs=None): ...
+    def on_predict_batch_end(self, batch, logs=None): ...
+    def on_train_begin(self, logs=None): ...
+    def on_train_end(self, logs=None): ...
+    def on_test_begin(self, logs=None): ...
+    def on_test_end(self, logs=None): ...
+    def on_predict_begin(self, logs=None): ...
+    def on_predict_end(self, logs=None): ...
 
 
 class CallbackList:
-    """The callbacks of one ``fit`` call, with ``History`` and the progress bar added as Keras adds them."""
+    """The callbacks of one ``fit``, ``evaluate`` or ``predict`` call, with ``History`` and the progress bar
+    added as Keras adds them (unless ``callbacks`` holds one already).
 
-    def __init__(self, callbacks=None, model=None, add_history=False, add_progbar=False, verbose=1, epochs=1,
-                 steps=None):
-        self.callbacks = list(callbacks or [])
-        for callback in self.callbacks:
-            if not isinstance(callback, Callback):
-                raise TypeError(f"Invalid value for argument `callbacks`. Expected `keras.callbacks.Callback` "
-                                f"instances. Received: {callback!r}")
-        if add_progbar:
-            self.callbacks.insert(0, ProgbarLogger(verbose=verbose, steps=steps, epochs=epochs))
+    ``callbacks`` is ``None``, one ``Callback`` or a (nested) list of them; ``params`` (``verbose``,
+    ``epochs``, ``steps``) go to every callback's ``set_params``.
+    """
+
+    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, **params):
+        self.callbacks = _flatten_callbacks(callbacks)
+        if add_progbar and not any(isinstance(callback, ProgbarLogger) for callback in self.callbacks):
+            self.callbacks.insert(0, ProgbarLogger())
         if add_history:
-            model.history = History()
-            self.callbacks.append(model.history)
-        params = {"verbose": verbose, "epochs": epochs, "steps": steps}
+            history = next((callback for callback in self.callbacks if isinstance(callback, History)), None)
+            if history is None:
+                history = History()
+                self.callbacks.append(history)
+            model.history = history
+        self.params = params
         for callback in self.callbacks:
             callback.set_model(model)
             callback.set_params(params)
@@ -77,6 +103,52 @@ class CallbackList:
     def on_train_batch_end(self, batch, logs=None):
         self._call("on_train_batch_end", batch, logs)
 
+    def on_test_begin(self, logs=None):
+        self._call("on_test_begin", logs)
+
+    def on_test_end(self, logs=None):
+        self._call("on_test_end", logs)
+
+    def on_test_batch_begin(self, batch, logs=None):
+        self._call("on_test_batch_begin", batch, logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._call("on_test_batch_end", batch, logs)
+
+    def on_predict_begin(self, logs=None):
+        self._call("on_predict_begin", logs)
+
+    def on_predict_end(self, logs=None):
+        self._call("on_predict_end", logs)
+
+    def on_predict_batch_begin(self, batch, logs=None):
+        self._call("on_predict_batch_begin", batch, logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._call("on_predict_batch_end", batch, logs)
+
+
+def _flatten_callbacks(callbacks):
+    """``callbacks`` as a flat list, as Keras flattens it: ``None``, one callback, or (nested) lists of them."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        return [callbacks]
+    if isinstance(callbacks, (list, tuple)):
+        flat = []
+        for item in callbacks:
+            if isinstance(item, (list, tuple)):
+                flat.extend(_flatten_callbacks(item))
+            elif isinstance(item, Callback):
+                flat.append(item)
+            else:
+                raise TypeError(f"Invalid value for argument `callbacks`. Expected a `keras.callbacks.Callback` "
+                                f"(from `fastconv.keras.callbacks`) or a list of them. Received a list holding "
+                                f"{item!r}")
+        return flat
+    raise TypeError(f"Invalid value for argument `callbacks`. Expected a `keras.callbacks.Callback` (from "
+                    f"`fastconv.keras.callbacks`) or a list of them. Received: callbacks={callbacks!r}")
+
 
 class History(Callback):
     """Records each epoch's logs: ``history.history['loss']``, ``['val_accuracy']``, ...; ``history.epoch``."""
@@ -101,64 +173,103 @@ def _interactive():
 
 
 class ProgbarLogger(Callback):
-    """Keras's progress output.
+    """Keras's progress output, for ``fit``, ``evaluate`` and ``predict``.
 
     ``verbose=1``: a bar redrawn in place with step count, ETA and running
     metrics (in a terminal or Jupyter), or one line per epoch when output goes
     to a file or pipe; ``verbose=2``: one line per epoch; ``verbose=0``: nothing.
+    ``verbose``, ``epochs`` and ``steps`` come from ``set_params``, as in Keras.
+    The last line of an epoch counts the steps that ran (fewer than ``steps``
+    when training stopped early, e.g. on Ctrl-C) and times them alone.
     """
 
     _BAR_WIDTH = 20
     _REFRESH_SECONDS = 0.05
 
-    def __init__(self, verbose=1, steps=None, epochs=None):
+    def __init__(self):
         super().__init__()
-        self.verbose, self.steps, self.epochs = verbose, steps, epochs
+        self.verbose, self.epochs, self.target, self.seen = 1, 1, None, 0
+        self._called_in_fit = False
         self._dynamic = _interactive()
         self._start = time.perf_counter()
         self._last_draw = 0.0
 
+    def set_params(self, params):
+        super().set_params(params)
+        verbose = params["verbose"]
+        self.verbose = 1 if verbose == "auto" else verbose
+        self.epochs, self.target = params["epochs"], params["steps"]
+
+    def on_train_begin(self, logs=None):
+        self._called_in_fit = True   # validation inside fit draws nothing of its own
+
     def on_epoch_begin(self, epoch, logs=None):
         if self.verbose:
             print(f"Epoch {epoch + 1}/{self.epochs}", flush=True)
-        self._start = time.perf_counter()
+        self._reset()
 
     def on_train_batch_end(self, batch, logs=None):
-        self.show_step(batch, logs or {})
+        self._update(batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.finish(logs or {})
+        self._finalize(logs)
 
-    def show_step(self, step, logs):
-        """Redraw the bar after ``step`` (0-based) if output is interactive and ``verbose=1``."""
+    def on_test_begin(self, logs=None):
+        if not self._called_in_fit:
+            self._reset()
+
+    def on_test_batch_end(self, batch, logs=None):
+        if not self._called_in_fit:
+            self._update(batch, logs)
+
+    def on_test_end(self, logs=None):
+        if not self._called_in_fit:
+            self._finalize(logs)
+
+    def on_predict_begin(self, logs=None):
+        self._reset()
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._update(batch, None)   # the logs hold the outputs, not numbers to show
+
+    def on_predict_end(self, logs=None):
+        self._finalize(None)
+
+    def _reset(self):
+        self.seen = 0
+        self._start = time.perf_counter()
+
+    def _update(self, batch, logs):
+        """Count ``batch`` (0-based) as done; redraw the bar if output is interactive and ``verbose=1``."""
+        self.seen = batch + 1
         now = time.perf_counter()
         if self.verbose != 1 or not self._dynamic or now - self._last_draw < self._REFRESH_SECONDS:
             return
         self._last_draw = now
-        done = step + 1
-        per_step = (now - self._start) / done
-        eta = per_step * ((self.steps or done) - done)
-        sys.stdout.write(f"\r{self._bar(done)} {_format_seconds(eta)} {_format_per_step(per_step)}"
-                         f"{_format_logs(logs)}\x1b[K")
+        per_step = (now - self._start) / self.seen
+        eta = per_step * ((self.target or self.seen) - self.seen)
+        sys.stdout.write(f"\r{self._bar(self.seen)} {_format_seconds(eta)} {_format_per_step(per_step)}"
+                         f"{_format_logs(logs or {})}\x1b[K")
         sys.stdout.flush()
 
-    def finish(self, logs):
-        """Print the final line of an epoch (or an evaluate/predict run)."""
+    def _finalize(self, logs):
+        """Print the last line of an epoch (or an evaluate/predict run): the steps done, their time, ``logs``."""
         if not self.verbose:
             return
         elapsed = time.perf_counter() - self._start
-        steps = self.steps or 1
-        per_step = _format_per_step(elapsed / max(steps, 1))
+        done = self.seen
+        per_step = _format_per_step(elapsed / max(done, 1))
         if self.verbose == 2:
-            line = f"{steps}/{steps} - {_format_seconds(elapsed)} - {per_step}{_format_logs(logs)}"
+            line = (f"{done}/{self.target if self.target is not None else done} - {_format_seconds(elapsed)} - "
+                    f"{per_step}{_format_logs(logs or {})}")
         else:
-            line = f"{self._bar(steps)} {_format_seconds(elapsed)} {per_step}{_format_logs(logs)}"
+            line = f"{self._bar(done)} {_format_seconds(elapsed)} {per_step}{_format_logs(logs or {})}"
         prefix = "\r" if self._dynamic and self.verbose == 1 else ""
         sys.stdout.write(f"{prefix}{line}\x1b[K\n" if prefix else f"{line}\n")
         sys.stdout.flush()
 
     def _bar(self, done):
-        total = self.steps or done
+        total = self.target if self.target is not None else done
         filled = int(self._BAR_WIDTH * done / max(total, 1))
         digits = len(str(total))
         return f"{done:>{digits}}/{total} " + "\u2501" * filled + " " * (self._BAR_WIDTH - filled)
@@ -260,9 +371,12 @@ class EarlyStopping(Callback, _MonitorMixin):
 class ModelCheckpoint(Callback, _MonitorMixin):
     """Save the model (``.keras``) or its weights (``.weights.h5``) at the end of each epoch.
 
-    ``filepath`` may hold ``{epoch:02d}`` and log keys (``{val_loss:.2f}``).
-    With ``save_best_only`` only an improvement of ``monitor`` is saved. Saving
-    is atomic, so an interrupted save never destroys the previous file.
+    ``filepath`` may hold ``{epoch:02d}`` and log keys (``{val_loss:.2f}``); a
+    key the epoch's logs lack raises ``KeyError`` naming it and the filepath.
+    With ``save_best_only`` only an improvement of ``monitor`` is saved; a NaN
+    is never an improvement (Keras 3 would save it as the best and then never
+    find a better value). Saving is atomic, so an interrupted save never
+    destroys the previous file.
     """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
@@ -284,19 +398,18 @@ class ModelCheckpoint(Callback, _MonitorMixin):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        path = self._format_filepath(epoch, logs)
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:
                 warnings.warn(f"Can save best model only with {self.monitor} available.", stacklevel=2)
                 return
-            if not self._better(current, self.best) or (isinstance(current, float) and math.isnan(current)):
+            if math.isnan(current) or not self._better(current, self.best):
                 if self.verbose > 0:
-                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+                    print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self._best_text()}")
                 return
             if self.verbose > 0:
-                previous = "inf" if self.best is None else f"{self.best:.5f}"
-                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {previous} to {current:.5f}, "
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self._best_text()} to {current:.5f}, "
                       f"saving model to {path}")
             self.best = current
         elif self.verbose > 0:
@@ -308,6 +421,24 @@ class ModelCheckpoint(Callback, _MonitorMixin):
             self.model.save_weights(path, overwrite=True)
         else:
             self.model.save(path, overwrite=True)
+
+    def _format_filepath(self, epoch, logs):
+        try:
+            return self.filepath.format(epoch=epoch + 1, **logs)
+        except KeyError as error:
+            key = error.args[0]
+            hint = (" Keys starting with `val_` need `validation_data` or `validation_split` in `fit`."
+                    if str(key).startswith("val_") else "")
+            available = ", ".join(f"`{name}`" for name in logs)
+            raise KeyError(f"Failed to format the `ModelCheckpoint` filepath \"{self.filepath}\": epoch "
+                           f"{epoch + 1} has no `{key}`; the filepath can use `epoch` and the keys of the logs "
+                           f"of that epoch: {available or 'none'}.{hint}") from None
+
+    def _best_text(self):
+        """``best`` as the messages show it: before any value, the infinity every value improves on."""
+        if self.best is None:
+            return "inf" if self.mode == "min" else "-inf"
+        return f"{self.best:.5f}"
 
 
 class TerminateOnNaN(Callback):

@@ -33,6 +33,7 @@ import warnings
 
 import numpy as np
 
+from fastconv import activations, ops
 from fastconv.naming import to_snake_case
 
 EPSILON = 1e-7  # keras.backend.epsilon()
@@ -74,17 +75,6 @@ def _index_text(flat_index, shape):
 def _log_softmax(z, axis):
     shifted = z - np.max(z, axis=axis, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
-
-
-def _softmax(z, axis):
-    e = np.exp(z - np.max(z, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
-
-
-def _sigmoid(z):
-    # exp of a non-positive number only, so nothing overflows.
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def _check_same_shape(y_true, y_pred, fn_name):
@@ -214,7 +204,7 @@ def _sparse_categorical_crossentropy_backward(y_true, y_pred, upstream, from_log
     axis = axis % y_pred.ndim
     onehot = _one_hot(_sparse_labels(y_true, y_pred, axis), y_pred.shape[axis], axis, y_pred.dtype)
     if from_logits:
-        return _through_softmax(onehot, _softmax(y_pred, axis), upstream, axis)
+        return _through_softmax(onehot, ops.softmax(y_pred, axis), upstream, axis)
     return _clipped_log_prob_backward(onehot, y_pred, upstream, axis)
 
 
@@ -278,7 +268,7 @@ def _categorical_crossentropy_backward(y_true, y_pred, upstream, from_logits=Fal
     axis = axis % y_pred.ndim
     y_true = _smooth_categorical(y_true, label_smoothing)
     if from_logits:
-        return _through_softmax(y_true, _softmax(y_pred, axis), upstream, axis)
+        return _through_softmax(y_true, ops.softmax(y_pred, axis), upstream, axis)
     return _clipped_log_prob_backward(y_true, y_pred, upstream, axis)
 
 
@@ -334,7 +324,7 @@ def _binary_crossentropy_backward(y_true, y_pred, upstream, from_logits=False, l
     y_true = _smooth_binary(y_true, label_smoothing)
     scale = np.expand_dims(upstream, axis) / y_pred.dtype.type(y_pred.shape[axis])
     if from_logits:
-        return (_sigmoid(y_pred) - y_true) * scale
+        return (ops.sigmoid(y_pred) - y_true) * scale
     p = np.clip(y_pred, EPSILON, 1 - EPSILON)
     kept = (y_pred >= EPSILON) & (y_pred <= 1 - EPSILON)
     return np.where(kept, -y_true / p + (1 - y_true) / (1 - p), 0) * scale
@@ -780,6 +770,33 @@ _KERAS_ONLY = {
     "poisson", "hinge", "squared_hinge", "categorical_hinge", "binary_focal_crossentropy",
     "categorical_focal_crossentropy", "ctc", "dice", "tversky", "circle", "categorical_generalized_cross_entropy",
 }
+
+
+def on_logits(loss):
+    """``loss`` taken on the logits of the output layer's activation, or None if it is not a cross-entropy on
+    probabilities.
+
+    Under TensorFlow, Keras computes a cross-entropy on probabilities from the
+    logits that made them when the model's output is a softmax (categorical)
+    or a sigmoid (binary): the output tensor carries its logits. The value
+    then differs from the clipped probabilities' where a probability is below
+    ``1e-7``. This returns the same loss with ``from_logits=True``, and the
+    activation it applies to as ``output_activation``; ``fit`` and
+    ``evaluate`` use it when the last layer has that activation.
+
+    >>> twin = on_logits(SparseCategoricalCrossentropy())
+    >>> twin.from_logits, twin.output_activation.__name__
+    (True, 'softmax')
+    >>> on_logits(SparseCategoricalCrossentropy(from_logits=True)) is None, on_logits(MeanSquaredError()) is None
+    (True, True)
+    """
+    activation = {SparseCategoricalCrossentropy: activations.softmax, CategoricalCrossentropy: activations.softmax,
+                  BinaryCrossentropy: activations.sigmoid}.get(type(loss))
+    if activation is None or loss.from_logits:
+        return None
+    twin = type(loss).from_config({**loss.get_config(), "from_logits": True})
+    twin.output_activation = activation
+    return twin
 
 
 def get(identifier):

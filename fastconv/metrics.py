@@ -28,13 +28,6 @@ from fastconv.naming import to_snake_case
 from fastconv.variables import Variable
 
 
-def _scalar_variable(name, dtype, path):
-    variable = Variable(0, name=name, trainable=False, dtype=dtype, path=path)
-    # Variable goes through np.ascontiguousarray, which makes 0-d values 1-d; Keras's are 0-d.
-    variable.value = np.zeros((), dtype=dtype)
-    return variable
-
-
 class Metric:
     """Base class: named float32 state variables, ``update_state``, ``result``, ``reset_state``.
 
@@ -52,7 +45,8 @@ class Metric:
 
     def add_variable(self, name):
         """A 0-d state variable at ``{metric name}/{name}``, starting at 0."""
-        variable = _scalar_variable(name, self.dtype, f"{self.name.replace('/', '>')}/{name}")
+        path = f"{self.name.replace('/', '>')}/{name}"
+        variable = Variable(0, name=name, trainable=False, dtype=self.dtype, path=path)
         self._variables.append(variable)
         return variable
 

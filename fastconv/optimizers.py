@@ -24,8 +24,9 @@ textbook's optimizer, runs as one fused numba pass
 PyTorch backend runs a fused rewrite of the same equations, which rounds
 differently by an ulp or so.
 
-Not here: learning-rate schedules, EMA (``use_ema``) and gradient
-accumulation; asking for them raises ``NotImplementedError``.
+Not here: learning-rate schedules (``keras.optimizers.schedules``), EMA
+(``use_ema``) and gradient accumulation; asking for them raises
+``NotImplementedError``.
 """
 
 import warnings
@@ -38,15 +39,9 @@ from fastconv.naming import to_snake_case, unique_name
 from fastconv.variables import Variable
 
 def _new_variable(value, name, dtype, path):
-    """A non-trainable ``Variable`` holding exactly ``value``'s shape.
-
-    ``Variable`` goes through ``np.ascontiguousarray``, which turns a 0-d value
-    into shape (1,); Keras's ``iteration`` and ``learning_rate`` are 0-d, and
-    their shapes are part of the ``.keras`` file.
-    """
-    variable = Variable(value, name=name, trainable=False, dtype=dtype, path=path)
-    variable.value = np.array(value, dtype=dtype)
-    return variable
+    """A non-trainable ``Variable`` of ``value``'s shape (0-d for ``iteration`` and ``learning_rate``, as in
+    Keras: their shapes are part of the ``.keras`` file)."""
+    return Variable(value, name=name, trainable=False, dtype=dtype, path=path)
 
 
 class Optimizer:
@@ -71,8 +66,12 @@ class Optimizer:
     learning_rate : float
         Stored in a float32 ``Variable`` (``optimizer.learning_rate``), which
         can be set: ``optimizer.learning_rate = 1e-4``.
-    weight_decay, clipnorm, clipvalue, global_clipnorm, loss_scale_factor : float or None
+    weight_decay, clipnorm, clipvalue, global_clipnorm : float or None
         As in Keras; at most one of the three clipping arguments.
+    loss_scale_factor : float or None
+        As in Keras: a training step differentiates the loss times this factor
+        (``scale_loss``) and ``apply`` divides the gradients by it again, so a
+        power of two changes nothing but the range the gradients pass through.
     use_ema, ema_momentum, ema_overwrite_frequency, gradient_accumulation_steps
         Keras's arguments; only their defaults are supported.
     name : str, optional

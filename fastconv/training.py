@@ -31,8 +31,14 @@ class Trainer:
     def __init__(self):
         self.optimizer = None
         self.loss = None
+        self._loss_on_logits = None
         self.compiled = False
+        self.run_eagerly = False
+        self.jit_compile = False
+        self.steps_per_execution = 1
         self.stop_training = False
+        self.stop_evaluating = False
+        self.stop_predicting = False
         self.history = None
         self._metric_identifiers = []
         self._metrics = None
@@ -42,7 +48,17 @@ class Trainer:
 
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
                 run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
-        """Configure training: ``optimizer`` and ``loss`` by name or object, ``metrics`` a list (e.g. ``['accuracy']``)."""
+        """Configure training: ``optimizer`` and ``loss`` by name or object, ``metrics`` a list (e.g. ``['accuracy']``).
+
+        fastconv runs a step one way: Python calls each layer's numba-compiled
+        kernels in turn, one batch at a time, as Keras's PyTorch backend runs by
+        default. So ``run_eagerly`` may be True or False (nothing is traced
+        either way), ``jit_compile`` is False or ``'auto'`` (``True`` warns and
+        proceeds with False, as Keras does for a model that cannot be compiled
+        whole), ``steps_per_execution`` is 1, and ``auto_scale_loss``, which
+        acts only on ``'mixed_float16'`` models, never applies (fastconv
+        computes in float32).
+        """
         if loss_weights is not None or weighted_metrics is not None:
             raise NotImplementedError("fastconv models have one output: `loss_weights` and `weighted_metrics` are "
                                       f"not supported. Received: loss_weights={loss_weights!r}, "
@@ -58,8 +74,11 @@ class Trainer:
         if metrics is not None and not isinstance(metrics, (list, tuple)):
             raise ValueError(f"Invalid value for argument `metrics`. Expected a list of metrics. "
                              f"Received: metrics={metrics!r}")
+        self.run_eagerly, self.jit_compile, self.steps_per_execution = _check_execution(
+            run_eagerly, jit_compile, steps_per_execution)
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss)
+        self._loss_on_logits = losses.on_logits(self.loss)
         self._metric_identifiers = list(metrics or [])
         self._metrics = None
         self.compiled = True
@@ -119,8 +138,9 @@ class Trainer:
         x, y = self._check_data(x, y)
         self._prepare_kernels(training=False)
         with buffers.reuse(self._batch_buffers):
-            y_pred = self._predict_batch(x)
-        return self._batch_logs(self.loss(y, y_pred), y, y_pred, return_dict)
+            outputs, tape = self.forward(x, training=False)
+            y_pred = outputs[0]
+            return self._batch_logs(self._loss_value(y, y_pred, tape), y, y_pred, return_dict)
 
     def predict_on_batch(self, x):
         x = self._check_inputs(x)
@@ -133,18 +153,29 @@ class Trainer:
         for metric in metrics:
             metric.reset_state()
             metric.update_state(y, y_pred)
-        logs = {"loss": float(loss_value), **{m.name: float(m.result()) for m in metrics}}
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return _returned(_logs(loss_value, metrics), return_dict, [metric.name for metric in metrics])
+
+    def _loss_value(self, y, y_pred, tape):
+        """The batch's loss as Keras computes it under TensorFlow: a cross-entropy on the probabilities of a
+        softmax (or sigmoid) output layer is taken from that layer's logits, not from the probabilities, which
+        it would clip at ``1e-7`` (TensorFlow's ``_keras_logits``; the gradient is the logits' already)."""
+        if self._loss_on_logits is not None and self._nodes and self._nodes[-1].output is self.outputs[0]:
+            last_layer = self._nodes[-1].layer
+            if getattr(last_layer, "activation", None) is self._loss_on_logits.output_activation:
+                logits = last_layer.pre_activation(tape[-1])
+                if logits is not None:
+                    return self._loss_on_logits(y, logits)
+        return self.loss(y, y_pred)
 
     def _train_step(self, x, y):
         outputs, tape = self.forward(x, training=True)
         y_pred = outputs[0]
-        loss_value = self.loss(y, y_pred)
+        loss_value = self._loss_value(y, y_pred, tape)
         grad, through_softmax = self._loss_gradient(y, y_pred)
-        weight_grads = self.backward(tape, grad.astype(np.float32, copy=False), through_softmax)
+        # Keras differentiates `optimizer.scale_loss(loss)`, the loss times `loss_scale_factor` (which the
+        # optimizer divides the gradients by again): its gradient is the loss's times the factor.
+        grad = self.optimizer.scale_loss(grad).astype(np.float32, copy=False)
+        weight_grads = self.backward(tape, grad, through_softmax)
         variables = [v for v in self.trainable_weights if id(v) in weight_grads]
         self.optimizer.apply([weight_grads[id(v)] for v in variables], variables)
         return loss_value, y_pred
@@ -175,30 +206,30 @@ class Trainer:
         _reject(class_weight=class_weight, sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
                 validation_steps=validation_steps)
         batch_size = _check_batch_size(batch_size)
+        validation_batch_size = _check_batch_size(validation_batch_size, "validation_batch_size", batch_size)
+        verbose = _verbosity(verbose)
+        _check_validation_freq(validation_freq)
         x, y = self._check_data(x, y)
-        if not 0 <= validation_split < 1:
-            raise ValueError(f"Invalid value for argument `validation_split`. Expected a float in [0, 1). "
-                             f"Received: validation_split={validation_split!r}")
+        _check_samples(x, "x", "fit")
+        _check_validation_split(validation_split)
         if validation_data is not None:
             if len(validation_data) != 2:
                 raise NotImplementedError("`validation_data` must be a tuple `(x_val, y_val)`; sample weights "
                                           "are not supported.")
             x_val, y_val = self._check_data(*validation_data)
+            _check_samples(x_val, "validation_data", "fit")
         elif validation_split:
-            split_at = int(math.floor(len(x) * (1.0 - validation_split)))
-            x, x_val = x[:split_at], x[split_at:]
-            y, y_val = y[:split_at], y[split_at:]
+            x, y, x_val, y_val = _split_for_validation(x, y, validation_split)
         else:
             x_val = y_val = None
 
         steps = math.ceil(len(x) / batch_size)
-        callback_list = callbacks_module.CallbackList(
-            callbacks, model=self, add_history=True, add_progbar=_verbosity(verbose) != 0,
-            verbose=_verbosity(verbose), epochs=epochs, steps=steps)
+        callback_list = self._callback_list(callbacks, verbose, steps, epochs=epochs, add_history=True)
         self.stop_training = False
         self._metrics = None
         self._prepare_kernels(training=True)
         interrupt = _InterruptFlag()
+        training_logs = {}
         callback_list.on_train_begin()
         with interrupt, buffers.reuse():
             for epoch in range(initial_epoch, epochs):
@@ -214,10 +245,10 @@ class Trainer:
                     xb, yb = x[batch], y[batch]
                     loss_value, y_pred = self._train_step(xb, yb)
                     loss_mean.update_state(loss_value, sample_weight=len(batch))
-                    for metric in self._resolve_metrics(yb, y_pred):
+                    metrics = self._resolve_metrics(yb, y_pred)
+                    for metric in metrics:
                         metric.update_state(yb, y_pred)
-                    logs = {"loss": float(loss_mean.result()),
-                            **{m.name: float(m.result()) for m in self._metrics}}
+                    logs = _logs(loss_mean.result(), metrics)
                     callback_list.on_train_batch_end(step, logs)
                     if not np.isfinite(loss_value):
                         warnings.warn(f"Epoch {epoch + 1}, batch {step + 1}: invalid loss ({float(loss_value)}); "
@@ -230,15 +261,24 @@ class Trainer:
                         self.stop_training = True
                     if self.stop_training:
                         break
-                if x_val is not None and not interrupt.raised and (epoch + 1) % validation_freq == 0:
-                    val_logs = self.evaluate(x_val, y_val, batch_size=validation_batch_size or batch_size,
-                                             verbose=0, return_dict=True)
-                    logs.update({f"val_{name}": value for name, value in val_logs.items()})
-                callback_list.on_epoch_end(epoch, logs)
+                epoch_logs = dict(logs)
+                if x_val is not None and not interrupt.raised and _should_validate(epoch, validation_freq):
+                    val_logs = self._test_loop(x_val, y_val, validation_batch_size, callback_list)
+                    epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
+                callback_list.on_epoch_end(epoch, epoch_logs)
+                training_logs = epoch_logs
                 if self.stop_training:
                     break
-        callback_list.on_train_end()
+        callback_list.on_train_end(training_logs)
         return self.history
+
+    def _callback_list(self, callbacks, verbose, steps, epochs=1, add_history=False):
+        """The ``CallbackList`` of one ``fit``, ``evaluate`` or ``predict``; one passed in (as ``fit`` passes its
+        own to validation, like Keras) is used as it is."""
+        if isinstance(callbacks, callbacks_module.CallbackList):
+            return callbacks
+        return callbacks_module.CallbackList(callbacks, add_history=add_history, add_progbar=verbose != 0,
+                                             model=self, verbose=verbose, epochs=epochs, steps=steps)
 
     # -- evaluate and predict ------------------------------------------------------------------------------
 
@@ -248,54 +288,86 @@ class Trainer:
         self._assert_compiled("evaluate")
         _reject(sample_weight=sample_weight, steps=steps)
         batch_size = _check_batch_size(batch_size)
+        verbose = _verbosity(verbose)
         x, y = self._check_data(x, y)
-        progress = callbacks_module.ProgbarLogger(verbose=_verbosity(verbose), steps=math.ceil(len(x) / batch_size))
+        _check_samples(x, "x", "evaluate")
+        callback_list = self._callback_list(callbacks, verbose, math.ceil(len(x) / batch_size))
         self._prepare_kernels(training=False)
         with buffers.reuse():
-            logs = self._evaluate_batches(x, y, batch_size, progress)
-        progress.finish(logs)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+            logs = self._test_loop(x, y, batch_size, callback_list)
+        return _returned(logs, return_dict, [metric.name for metric in self._metrics or []])
 
-    def _evaluate_batches(self, x, y, batch_size, progress):
+    def _test_loop(self, x, y, batch_size, callback_list):
+        """The batches of ``evaluate`` (and of ``fit``'s validation) between the ``on_test_*`` hooks; returns
+        the logs of all of them: the mean loss and the metrics over every sample."""
+        self.stop_evaluating = False
         loss_mean = metrics_module.Mean(name="loss")
         metrics = None
+        logs = {}
+        callback_list.on_test_begin()
         for step, start in enumerate(range(0, len(x), batch_size)):
+            callback_list.on_test_batch_begin(step)
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            y_pred = self._predict_batch(xb)
-            loss_mean.update_state(self.loss(yb, y_pred), sample_weight=len(xb))
+            outputs, tape = self.forward(xb, training=False)
+            y_pred = outputs[0]
+            loss_mean.update_state(self._loss_value(yb, y_pred, tape), sample_weight=len(xb))
             if metrics is None:
                 metrics = [metrics_module.resolve_metric(m, yb, y_pred, self.loss)
                            for m in self._metric_identifiers]
                 self._metrics = self._metrics or metrics
             for metric in metrics:
                 metric.update_state(yb, y_pred)
-            progress.show_step(step, {"loss": float(loss_mean.result()),
-                                      **{m.name: float(m.result()) for m in metrics}})
-        return {"loss": float(loss_mean.result()), **{m.name: float(m.result()) for m in metrics or []}}
+            logs = _logs(loss_mean.result(), metrics)
+            callback_list.on_test_batch_end(step, logs)
+            if self.stop_evaluating:
+                break
+        logs = dict(logs)
+        callback_list.on_test_end(logs)
+        return logs
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The model's outputs for ``x``, computed ``batch_size`` samples at a time."""
         _reject(steps=steps)
         batch_size = _check_batch_size(batch_size)
+        verbose = _verbosity(verbose)
         x = self._check_inputs(x)
         starts = range(0, len(x), batch_size)
-        progress = callbacks_module.ProgbarLogger(verbose=_verbosity(verbose), steps=len(starts))
+        callback_list = self._callback_list(callbacks, verbose, len(starts))
         self._prepare_kernels(training=False)
+        self.stop_predicting = False
         batches = []
+        callback_list.on_predict_begin()
         with buffers.reuse():
             for step, start in enumerate(starts):
+                callback_list.on_predict_batch_begin(step)
                 batches.append(self._predict_batch(x[start:start + batch_size]))
-                progress.show_step(step, {})
-        progress.finish({})
+                callback_list.on_predict_batch_end(step, {"outputs": batches[-1]})
+                if self.stop_predicting:
+                    break
+        callback_list.on_predict_end()
         if not batches:
             empty = [np.zeros((0, *t.shape[1:]), np.float32) for t in self.outputs]
             return empty[0] if self._single_output else empty
         if self._single_output:
             return np.concatenate(batches)
         return [np.concatenate(parts) for parts in zip(*batches)]
+
+
+def _logs(loss, metrics):
+    """The logs that callbacks, ``History``, the progress bar and ``return_dict`` see: ``{"loss": ...,
+    <metric name>: ...}``, Python floats, by name in alphabetical order as Keras 3 orders them (``fit``'s
+    history then adds the ``val_`` names, also in that order)."""
+    return dict(sorted({"loss": float(loss), **{metric.name: float(metric.result()) for metric in metrics}}.items()))
+
+
+def _returned(logs, return_dict, metric_names):
+    """What ``evaluate`` and the one-batch methods return: the logs, or, as Keras returns them, their
+    values with the loss first and the metrics in ``compile``'s order (the loss alone as a float when there
+    are no metrics)."""
+    if return_dict:
+        return logs
+    values = [logs["loss"], *(logs[name] for name in metric_names)]
+    return values[0] if len(values) == 1 else values
 
 
 def _reject(**arguments):
@@ -305,13 +377,81 @@ def _reject(**arguments):
                                       f"Received: {name}={value!r}")
 
 
-def _check_batch_size(batch_size):
+def _is_positive_integer(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
+
+
+def _check_batch_size(batch_size, argument="batch_size", default=32):
     if batch_size is None:
-        return 32
-    if not (isinstance(batch_size, (int, np.integer)) and batch_size > 0):
-        raise ValueError(f"Invalid value for argument `batch_size`. Expected a positive integer. "
-                         f"Received: batch_size={batch_size!r}")
+        return default
+    if not _is_positive_integer(batch_size):
+        raise ValueError(f"Invalid value for argument `{argument}`. Expected a positive integer. "
+                         f"Received: {argument}={batch_size!r}")
     return int(batch_size)
+
+
+def _check_samples(x, argument, method):
+    if len(x) == 0:
+        raise ValueError(f"Invalid value for argument `{argument}`: `{method}` needs at least one sample. "
+                         f"Received: {argument} with 0 samples, of shape {x.shape}")
+
+
+def _check_validation_split(validation_split):
+    is_number = isinstance(validation_split, (int, float, np.integer, np.floating)) and not isinstance(
+        validation_split, bool)
+    if not (is_number and 0 <= validation_split < 1):
+        raise ValueError(f"Invalid value for argument `validation_split`. Expected a float in [0, 1). "
+                         f"Received: validation_split={validation_split!r}")
+
+
+def _split_for_validation(x, y, validation_split):
+    """``(x, y, x_val, y_val)``: the last ``validation_split`` of the samples (before shuffling) validate."""
+    split_at = int(math.floor(len(x) * (1.0 - validation_split)))
+    if split_at == 0 or split_at == len(x):
+        raise ValueError(f"Training data contains {len(x)} samples, which is not sufficient to split it into a "
+                         f"validation and training set as specified by `validation_split={validation_split}`. "
+                         "Either provide more data, or a different value for the `validation_split` argument.")
+    return x[:split_at], y[:split_at], x[split_at:], y[split_at:]
+
+
+def _check_validation_freq(validation_freq):
+    """Keras's ``validation_freq``: validate every that many epochs, or after the (1-based) epochs listed."""
+    epochs = validation_freq if isinstance(validation_freq, list) else [validation_freq]
+    if not all(_is_positive_integer(epoch) for epoch in epochs):
+        raise ValueError(f"Invalid value for argument `validation_freq`. Expected a positive integer or a list "
+                         f"of epochs (counted from 1). Received: validation_freq={validation_freq!r}")
+
+
+def _should_validate(epoch, validation_freq):
+    if isinstance(validation_freq, list):
+        return epoch + 1 in validation_freq
+    return (epoch + 1) % validation_freq == 0
+
+
+def _check_execution(run_eagerly, jit_compile, steps_per_execution):
+    """``compile``'s ``(run_eagerly, jit_compile, steps_per_execution)`` as fastconv runs them (see ``compile``).
+
+    ``None``, tf.keras 2's default of all three, means the default.
+    """
+    if run_eagerly is not None and not isinstance(run_eagerly, (bool, np.bool_)):
+        raise ValueError(f"Invalid value for argument `run_eagerly`. Expected True or False. "
+                         f"Received: run_eagerly={run_eagerly!r}")
+    if not (jit_compile is None or isinstance(jit_compile, (bool, np.bool_)) or
+            (isinstance(jit_compile, str) and jit_compile == "auto")):
+        raise ValueError(f"Invalid value for argument `jit_compile`. Expected True, False or 'auto'. "
+                         f"Received: jit_compile={jit_compile!r}")
+    if isinstance(jit_compile, (bool, np.bool_)) and jit_compile:
+        warnings.warn("fastconv runs each layer's kernels compiled by numba and cannot compile a whole training "
+                      "step (as XLA or torch.compile would). Proceeding with `jit_compile=False`.", stacklevel=3)
+    if steps_per_execution is not None and not _is_positive_integer(steps_per_execution):
+        raise ValueError(f"Invalid value for argument `steps_per_execution`. Expected a positive integer. "
+                         f"Received: steps_per_execution={steps_per_execution!r}")
+    if steps_per_execution not in (None, 1):
+        raise NotImplementedError(
+            "fastconv runs one batch per step and calls the batch hooks of callbacks after each one, as Keras's "
+            "PyTorch backend does (which needs `steps_per_execution=1` too). "
+            f"Received: steps_per_execution={steps_per_execution!r}")
+    return bool(run_eagerly), False, 1
 
 
 def _verbosity(verbose):

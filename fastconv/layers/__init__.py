@@ -18,6 +18,11 @@ AvgPool2D = AveragePooling2D
 GlobalAvgPool2D = GlobalAveragePooling2D
 GlobalMaxPool2D = GlobalMaxPooling2D
 
+__all__ = ["Activation", "AveragePool2D", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "Conv2D",
+           "Convolution2D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D",
+           "GlobalMaxPool2D", "GlobalMaxPooling2D", "Input", "InputLayer", "KerasTensor", "LAYER_CLASSES", "Layer",
+           "MaxPool2D", "MaxPooling2D", "ReLU"]
+
 LAYER_CLASSES = {cls.__name__: cls for cls in (
     InputLayer, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Dense,
     Flatten, Dropout, Activation, ReLU, BatchNormalization)}

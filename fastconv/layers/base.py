@@ -19,7 +19,7 @@ import functools
 
 import numpy as np
 
-from fastconv import initializers
+from fastconv import initializers, shapes
 from fastconv.naming import to_snake_case, unique_name
 from fastconv.variables import Variable
 
@@ -50,9 +50,34 @@ class Node:
 
 
 def _dtype_name(dtype):
+    """The name of a dtype or Keras dtype policy: ``'float32'`` for ``None``, ``np.float32`` or a ``DTypePolicy``
+    config of float32; a name numpy does not know (``'mixed_float16'``) as it is."""
     if isinstance(dtype, dict):  # a Keras DTypePolicy config, as stored in .keras files
         return dtype.get("config", {}).get("name", "float32")
-    return "float32" if dtype is None else str(np.dtype(dtype))
+    if dtype is None:
+        return "float32"
+    try:
+        return str(np.dtype(dtype))
+    except TypeError:
+        return str(dtype)
+
+
+def _check_dtype(dtype):
+    """Layers compute in float32: any other dtype or Keras policy raises, naming what was received."""
+    name = _dtype_name(dtype)
+    if name == "float32":
+        return
+    if name in ("mixed_float16", "mixed_bfloat16"):
+        raise NotImplementedError(
+            f"fastconv layers compute in float32; mixed precision is not supported. Received: dtype={dtype!r}. "
+            "Leave `dtype` unset (or pass 'float32').")
+    try:
+        np.dtype(name)
+    except TypeError:
+        if name != "bfloat16":  # a Keras dtype that numpy lacks
+            raise ValueError(f"Invalid value for argument `dtype`. Expected a dtype or dtype policy name such as "
+                             f"'float32'. Received: dtype={dtype!r}") from None
+    raise NotImplementedError(f"fastconv layers compute in float32. Received: dtype={dtype!r}")
 
 
 class Layer:
@@ -64,16 +89,18 @@ class Layer:
     gradient_kernel_families = ()
     """The ``fastconv.compilation`` kernel families this layer's backward pass runs."""
 
+    built_on_construction = False
+    """Whether ``built`` is true from the start, as Keras has it for layers without weights that do not
+    override ``build`` (pooling, ``Dropout``, ``Activation``, ``ReLU``)."""
+
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_input_shape=None,
                  input_dim=None, **kwargs):
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}")
-        if dtype is not None and _dtype_name(dtype) != "float32":
-            raise NotImplementedError(
-                f"fastconv layers compute in float32. Received: dtype={dtype!r}")
+        _check_dtype(dtype)
         self.name = name or unique_name(to_snake_case(type(self).__name__))
         self.trainable = trainable
-        self.built = False
+        self.built = self.built_on_construction
         self._trainable_weights = []
         self._non_trainable_weights = []
         self._build_input_shape = None
@@ -162,10 +189,11 @@ class Layer:
                 f"found ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}")
         for axis in self._fixed_axes():
             if expected[axis] is not None and input_shape[axis] is not None and input_shape[axis] != expected[axis]:
+                hint = shapes.channels_first_hint(input_shape, expected[axis]) if axis == -1 else ""
                 raise ValueError(
                     f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis {axis} of '
                     f"input shape to have value {expected[axis]}, but received input with shape "
-                    f"{tuple(input_shape)}")
+                    f"{tuple(input_shape)}{hint}")
 
     def _fixed_axes(self):
         """Axes whose size the built weights fix (the last one for layers with weights)."""
@@ -196,6 +224,11 @@ class Layer:
 
     def forward(self, inputs, training):
         raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def pre_activation(self, context):
+        """The values this layer's activation was applied to, in the forward pass that returned ``context``
+        (None for a layer without an activation): the logits of a softmax or sigmoid output."""
+        return None
 
     def backward(self, context, grad_outputs, need_grad_inputs=True):
         raise NotImplementedError(f"{type(self).__name__}.backward")

@@ -33,14 +33,19 @@ class Conv2D(Layer):
                  lora_rank=None, lora_alpha=None, **kwargs):
         super().__init__(**kwargs)
         check_channels_last(self, data_format)
+        if not (isinstance(filters, int) and filters > 0):
+            raise ValueError(f"Invalid value for argument `filters`. Expected a positive integer. "
+                             f"Received: filters={filters!r}")
+        if not (isinstance(groups, int) and groups > 0):
+            raise ValueError(f"The number of groups must be a positive integer. Received: groups={groups!r}.")
+        if filters % groups != 0:
+            raise ValueError(f"The number of filters must be evenly divisible by the number of groups. "
+                             f"Received: groups={groups}, filters={filters}.")
         reject_unsupported(self, groups=(groups, 1), kernel_regularizer=(kernel_regularizer, None),
                            bias_regularizer=(bias_regularizer, None),
                            activity_regularizer=(activity_regularizer, None),
                            kernel_constraint=(kernel_constraint, None), bias_constraint=(bias_constraint, None),
                            lora_rank=(lora_rank, None))
-        if not (isinstance(filters, int) and filters > 0):
-            raise ValueError(f"Invalid value for argument `filters`. Expected a positive integer. "
-                             f"Received: filters={filters!r}")
         self.filters = filters
         self.kernel_size = shapes.normalize_tuple(kernel_size, "kernel_size")
         self.strides = shapes.normalize_tuple(strides, "strides")
@@ -66,8 +71,14 @@ class Conv2D(Layer):
         self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias") if self.use_bias else None
 
     def compute_output_shape(self, input_shape):
-        return shapes.conv_output_shape(input_shape, self.kernel_size, self.filters, self.strides, self.padding,
-                                        self.dilation_rate)
+        output_shape = shapes.conv_output_shape(input_shape, self.kernel_size, self.filters, self.strides,
+                                                self.padding, self.dilation_rate)
+        if shapes.is_empty(output_shape):
+            raise ValueError(
+                f"Computed output size would be zero or negative. Received `inputs shape={tuple(input_shape)}`, "
+                f"`kernel shape={(*self.kernel_size, input_shape[-1], self.filters)}`, "
+                f"`dilation_rate={self.dilation_rate}`, `strides={self.strides}`, `padding={self.padding}`.")
+        return output_shape
 
     def _conv_args(self):
         return dict(strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate)
@@ -80,6 +91,12 @@ class Conv2D(Layer):
             return outputs, (inputs, outputs, None)
         activated = self.activation(outputs)
         return activated, (inputs, activated, outputs)
+
+    def pre_activation(self, context):
+        inputs, outputs, pre_activation = context
+        if pre_activation is not None:
+            return pre_activation
+        return outputs if self._fused_activation == "linear" else None  # a fused relu keeps no pre-activation
 
     def backward(self, context, grad_outputs, need_grad_inputs=True, skip_activation=False):
         inputs, outputs, pre_activation = context

@@ -56,6 +56,9 @@ class Dense(Layer):
         outputs = self.activation(pre_activation)
         return outputs, (inputs, pre_activation, outputs)
 
+    def pre_activation(self, context):
+        return context[1]
+
     def backward(self, context, grad_outputs, need_grad_inputs=True, skip_activation=False):
         inputs, pre_activation, outputs = context
         if not skip_activation:
@@ -101,6 +104,8 @@ class Dropout(Layer):
     """Inverted dropout (``keras.layers.Dropout``): in training, zero a ``rate`` fraction and scale the rest
     by ``1 / (1 - rate)``; at inference, the identity."""
 
+    built_on_construction = True
+
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not (isinstance(rate, (int, float)) and 0 <= rate <= 1):
@@ -130,6 +135,8 @@ class Dropout(Layer):
 class Activation(Layer):
     """Applies an activation function (``keras.layers.Activation``)."""
 
+    built_on_construction = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -137,6 +144,9 @@ class Activation(Layer):
     def forward(self, inputs, training):
         outputs = self.activation(inputs)
         return outputs, (inputs, outputs)
+
+    def pre_activation(self, context):
+        return context[0]
 
     def backward(self, context, grad_outputs, need_grad_inputs=True, skip_activation=False):
         if skip_activation:
@@ -151,6 +161,8 @@ class Activation(Layer):
 class ReLU(Layer):
     """``keras.layers.ReLU``: ``max_value`` above it, ``x`` from ``threshold`` up, else
     ``negative_slope * (x - threshold)``."""
+
+    built_on_construction = True
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)

@@ -11,6 +11,7 @@ class _Pooling2D(Layer):
 
     kernel_families = ("pooling",)
     gradient_kernel_families = ("pooling_grad",)
+    built_on_construction = True
 
     _forward_op = None
     _backward_op = None
@@ -22,13 +23,19 @@ class _Pooling2D(Layer):
         self.strides = shapes.normalize_tuple(self.pool_size if strides is None else strides, "strides")
         self.padding = shapes.normalize_padding(padding)
 
-    def build(self, input_shape):
+    def check_input_shape(self, input_shape):
         if len(input_shape) != 4:
             raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected ndim=4, '
                              f"found ndim={len(input_shape)}. Full shape received: {tuple(input_shape)}")
 
     def compute_output_shape(self, input_shape):
-        return shapes.conv_output_shape(input_shape, self.pool_size, input_shape[-1], self.strides, self.padding)
+        output_shape = shapes.conv_output_shape(input_shape, self.pool_size, input_shape[-1], self.strides,
+                                                self.padding)
+        if shapes.is_empty(output_shape):
+            raise ValueError(f"Computed output size would be zero or negative. Received: "
+                             f"`inputs.shape={tuple(input_shape)}`, `pool_size={self.pool_size}`, "
+                             f"`strides={self.strides}`, `padding={self.padding}`.")
+        return output_shape
 
     def forward(self, inputs, training):
         return type(self)._forward_op(inputs, self.pool_size, self.strides, self.padding), inputs
@@ -59,8 +66,14 @@ class AveragePooling2D(_Pooling2D):
     _forward_op = staticmethod(ops.average_pool)
     _backward_op = staticmethod(ops.average_pool_grad)
 
+    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, name=None, **kwargs):
+        # Keras's AveragePooling2D has no default pool size (MaxPooling2D's is 2x2).
+        super().__init__(pool_size, strides, padding, data_format, name, **kwargs)
+
 
 class _GlobalPooling2D(Layer):
+    built_on_construction = True
+
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)
         check_channels_last(self, data_format)

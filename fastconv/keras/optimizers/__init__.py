@@ -1,0 +1,6 @@
+"""``keras.optimizers``, and ``keras.optimizers.schedules`` (whose names raise ``NotImplementedError``)."""
+
+from fastconv.keras.optimizers import schedules
+from fastconv.optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop, deserialize, get, serialize
+
+__all__ = ["SGD", "Adagrad", "Adam", "Optimizer", "RMSprop", "deserialize", "get", "schedules", "serialize"]

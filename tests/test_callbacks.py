@@ -1,0 +1,204 @@
+"""Callbacks: the hooks that fit, evaluate and predict call (against real Keras), the `callbacks` argument,
+ModelCheckpoint's edge cases and the progress line of an interrupted epoch."""
+
+import ast
+import inspect
+import os
+import signal
+import types
+
+import numpy as np
+import pytest
+
+import fastconv.callbacks
+import fastconv.training
+from fastconv import keras
+from keras_reference import keras as real_keras
+
+INDEXED_HOOKS = ["on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_train_batch_end",
+                 "on_test_batch_begin", "on_test_batch_end", "on_predict_batch_begin", "on_predict_batch_end"]
+PLAIN_HOOKS = ["on_train_begin", "on_train_end", "on_test_begin", "on_test_end", "on_predict_begin",
+               "on_predict_end"]
+BAD_CALLBACKS = ("Invalid value for argument `callbacks`. Expected a `keras.callbacks.Callback` (from "
+                 "`fastconv.keras.callbacks`) or a list of them. Received")
+
+
+def tiny_model(api):
+    model = api.Sequential([api.layers.Conv2D(3, 3, activation="relu", input_shape=(8, 8, 1)), api.layers.Flatten(),
+                            api.layers.Dense(4, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.fixture
+def data(rng):
+    return rng.random((20, 8, 8, 1), dtype=np.float32), rng.integers(0, 4, 20)
+
+
+def _describe(logs):
+    if logs and "outputs" in logs:
+        return "outputs", tuple(logs["outputs"].shape)
+    return tuple(sorted(logs or {}))
+
+
+def recorder(api):
+    """A callback of ``api`` that records every hook called on it: name, batch or epoch, and the logs' keys."""
+
+    class Recorder(api.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.events = []
+
+    for name in INDEXED_HOOKS:
+        setattr(Recorder, name, lambda self, index, logs=None, name=name:
+                self.events.append((name, index, _describe(logs))))
+    for name in PLAIN_HOOKS:
+        setattr(Recorder, name, lambda self, logs=None, name=name: self.events.append((name, _describe(logs))))
+    return Recorder()
+
+
+def _run_all(api, x, y, wrap=lambda callback: [callback]):
+    model, record = tiny_model(api), recorder(api)
+    model.fit(x, y, batch_size=8, epochs=2, validation_data=(x[:10], y[:10]), validation_batch_size=4,
+              callbacks=wrap(record), verbose=0)
+    model.evaluate(x, y, batch_size=8, callbacks=wrap(record), verbose=0)
+    model.predict(x, batch_size=8, callbacks=wrap(record), verbose=0)
+    return record.events
+
+
+def test_fit_evaluate_and_predict_call_the_hooks_keras_calls(data):
+    x, y = data
+    events = _run_all(keras, x, y)
+    assert events == _run_all(real_keras, x, y)
+    assert ("on_test_batch_end", 2, ("accuracy", "loss")) in events        # validation: 10 samples, 4 a batch
+    assert ("on_predict_batch_end", 2, ("outputs", (4, 4))) in events
+
+
+@pytest.mark.parametrize("wrap", [lambda callback: callback, lambda callback: (callback,),
+                                  lambda callback: [[callback], []]], ids=["one", "tuple", "nested"])
+def test_callbacks_may_be_one_callback_or_nested_lists_as_in_keras(data, wrap):
+    x, y = data
+    assert _run_all(keras, x, y, wrap) == _run_all(keras, x, y)
+
+
+def test_on_batch_hooks_are_the_training_batch_hooks_as_in_keras(data):
+    x, y = data
+    counts = []
+    for api in (keras, real_keras):
+        class Count(api.callbacks.Callback):
+            begun = ended = 0
+
+            def on_batch_begin(self, batch, logs=None):
+                self.begun += 1
+
+            def on_batch_end(self, batch, logs=None):
+                self.ended += 1
+
+        model, count = tiny_model(api), Count()
+        model.fit(x, y, batch_size=8, epochs=2, validation_data=(x, y), callbacks=[count], verbose=0)
+        model.evaluate(x, y, callbacks=[count], verbose=0)
+        model.predict(x, callbacks=[count], verbose=0)
+        counts.append((count.begun, count.ended))
+    assert counts[0] == counts[1] == (6, 6)   # 3 batches in each of 2 epochs
+
+
+def test_callbacks_can_stop_evaluate_and_predict_as_in_keras(data):
+    x, y = data
+    for api in (keras, real_keras):
+        class StopAfterTheFirstBatch(api.callbacks.Callback):
+            def on_test_batch_end(self, batch, logs=None):
+                self.model.stop_evaluating = True
+
+            def on_predict_batch_end(self, batch, logs=None):
+                self.model.stop_predicting = True
+
+        model = tiny_model(api)
+        assert model.predict(x, batch_size=8, callbacks=[StopAfterTheFirstBatch()], verbose=0).shape == (8, 4)
+        stopped = model.evaluate(x, y, batch_size=8, callbacks=[StopAfterTheFirstBatch()], verbose=0)
+        np.testing.assert_allclose(stopped, model.evaluate(x[:8], y[:8], verbose=0), rtol=1e-6)
+
+
+def test_fit_takes_one_callback_as_keras_does(data):
+    x, y = data
+    model, terminate = tiny_model(keras), keras.callbacks.TerminateOnNaN()
+    history = model.fit(x, y, epochs=2, callbacks=terminate, verbose=0)
+    assert terminate.model is model and len(history.epoch) == 2
+
+
+@pytest.mark.parametrize("method", ["fit", "evaluate", "predict"])
+@pytest.mark.parametrize("callbacks, received", [
+    ("checkpoint", ": callbacks='checkpoint'"),
+    (0, ": callbacks=0"),
+    ({"stop": None}, ": callbacks={'stop': None}"),
+    ([keras.callbacks.History(), print], " a list holding <built-in function print>"),
+])
+def test_callbacks_argument_is_checked(data, method, callbacks, received):
+    x, y = data
+    model = tiny_model(keras)
+    arguments = (x,) if method == "predict" else (x, y)
+    with pytest.raises(TypeError) as info:
+        getattr(model, method)(*arguments, callbacks=callbacks, verbose=0)
+    assert str(info.value) == BAD_CALLBACKS + received
+
+
+@pytest.mark.parametrize("mode, infinity", [("min", "inf"), ("max", "-inf")])
+def test_model_checkpoint_passes_over_a_nan_first_value(tmp_path, capsys, data, mode, infinity):
+    x, y = data
+    values = iter([float("nan"), 0.5, 0.7 if mode == "min" else 0.3])
+
+    class Fixed(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"] = next(values)
+
+    path = tmp_path / "best.keras"
+    checkpoint = keras.callbacks.ModelCheckpoint(str(path), save_best_only=True, verbose=1, mode=mode)
+    history = tiny_model(keras).fit(x, y, epochs=3, validation_data=(x, y), callbacks=[Fixed(), checkpoint],
+                                    verbose=0)
+    assert len(history.epoch) == 3
+    out = capsys.readouterr().out
+    assert f"Epoch 1: val_loss did not improve from {infinity}\n" in out
+    assert f"Epoch 2: val_loss improved from {infinity} to 0.50000, saving model to {path}\n" in out
+    assert "Epoch 3: val_loss did not improve from 0.50000\n" in out
+    assert checkpoint.best == 0.5 and path.exists()
+
+
+def test_model_checkpoint_names_a_filepath_key_the_logs_lack(tmp_path, data):
+    x, y = data
+    path = str(tmp_path / "m-{epoch:02d}-{val_loss:.2f}.keras")
+    with pytest.raises(KeyError) as info:
+        tiny_model(keras).fit(x, y, callbacks=[keras.callbacks.ModelCheckpoint(path)], verbose=0)
+    assert info.value.args[0] == (
+        f'Failed to format the `ModelCheckpoint` filepath "{path}": epoch 1 has no `val_loss`; the filepath can use '
+        "`epoch` and the keys of the logs of that epoch: `accuracy`, `loss`. Keys starting with `val_` need "
+        "`validation_data` or `validation_split` in `fit`.")
+
+
+@pytest.mark.parametrize("verbose, expected", [(1, " 3/10 " + "\u2501" * 6 + " " * 14 + " 6s 2s/step - accuracy: "),
+                                               (2, "3/10 - 6s - 2s/step - accuracy: ")])
+def test_ctrl_c_progress_line_counts_and_times_the_steps_that_ran(capsys, monkeypatch, rng, verbose, expected):
+    clock = [0.0]
+    monkeypatch.setattr(fastconv.callbacks, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+
+    class TwoSecondStepsInterruptedAfterTheThird(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            clock[0] += 2.0
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    x, y = rng.random((80, 8, 8, 1), dtype=np.float32), rng.integers(0, 4, 80)
+    tiny_model(keras).fit(x, y, batch_size=8, epochs=2, callbacks=[TwoSecondStepsInterruptedAfterTheThird()],
+                          verbose=verbose)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert lines[0] == "Epoch 1/2" and lines[1].startswith("Training interrupted")
+    assert lines[2].startswith(expected), lines[2]
+    assert len(lines) == 3
+
+
+def test_the_logs_are_built_in_one_place():
+    """fit's batch and epoch logs, evaluate's and the one-batch methods' all come from one builder."""
+    tree = ast.parse(inspect.getsource(fastconv.training))
+    builders = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Dict)
+                and any(isinstance(key, ast.Constant) and key.value == "loss" for key in node.keys)]
+    assert len(builders) == 1, builders

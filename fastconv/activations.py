@@ -4,10 +4,13 @@
 the functions here) to an :class:`Activation`, whose ``__call__`` computes the
 function and whose ``gradient(inputs, outputs, grad)`` the gradient with
 respect to its input. The convolution kernels fuse ``relu`` themselves; the
-rest run here, after the layer's own computation.
+rest run here, after the layer's own computation. ``softmax`` and ``sigmoid``
+are ``fastconv.ops``'s, which the losses use too.
 """
 
 import numpy as np
+
+from fastconv import ops
 
 
 class Activation:
@@ -22,31 +25,15 @@ class Activation:
         return self._forward(np.asarray(x))
 
     def gradient(self, inputs, outputs, grad):
-        """Gradient with respect to ``inputs`` given ``outputs = self(inputs)`` and the gradient ``grad`` of the outputs."""
+        """Gradient with respect to ``inputs``, given ``outputs = self(inputs)`` and the outputs' gradient ``grad``."""
         return self._gradient(inputs, outputs, grad)
 
     def __repr__(self):
         return f"<activation {self.__name__}>"
 
 
-def _softmax(x):
-    shifted = x - x.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def _softmax_gradient(inputs, y, g):
     return y * (g - (g * y).sum(axis=-1, keepdims=True))
-
-
-def _sigmoid(x):
-    # Split by sign so that exp never overflows.
-    out = np.empty_like(x)
-    positive = x >= 0
-    out[positive] = 1 / (1 + np.exp(-x[positive]))
-    e = np.exp(x[~positive])
-    out[~positive] = e / (1 + e)
-    return out
 
 
 def _elu(x):
@@ -66,20 +53,20 @@ def _softplus(x):
 
 
 def _swish(x):
-    return x * _sigmoid(x)
+    return x * ops.sigmoid(x)
 
 
 def _swish_gradient(x, y, g):
-    s = _sigmoid(x)
+    s = ops.sigmoid(x)
     return g * (s + x * s * (1 - s))
 
 
 linear = Activation("linear", lambda x: x, lambda x, y, g: g)
 relu = Activation("relu", lambda x: np.maximum(x, 0), lambda x, y, g: g * (y > 0))
-sigmoid = Activation("sigmoid", _sigmoid, lambda x, y, g: g * y * (1 - y))
+sigmoid = Activation("sigmoid", ops.sigmoid, lambda x, y, g: g * y * (1 - y))
 tanh = Activation("tanh", np.tanh, lambda x, y, g: g * (1 - y * y))
-softmax = Activation("softmax", _softmax, _softmax_gradient)
-softplus = Activation("softplus", _softplus, lambda x, y, g: g * _sigmoid(x))
+softmax = Activation("softmax", ops.softmax, _softmax_gradient)
+softplus = Activation("softplus", _softplus, lambda x, y, g: g * ops.sigmoid(x))
 elu = Activation("elu", _elu, lambda x, y, g: g * np.where(x > 0, 1, y + 1))
 selu = Activation("selu", _selu, lambda x, y, g: g * np.where(x > 0, _SELU_SCALE, y + _SELU_SCALE * _SELU_ALPHA))
 swish = Activation("swish", _swish, _swish_gradient)

@@ -31,7 +31,6 @@ import pathlib
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 
@@ -53,9 +52,13 @@ def _conv():
 
 def _conv_grad(need_grad_inputs, need_grad_kernel):
     from fastconv import ops
-    x, w, out = np.ones((2, 6, 6, 3), np.float32), np.ones((3, 3, 3, 4), np.float32), np.ones((2, 6, 6, 4), np.float32)
-    ops.conv_bias_activation_grad(x, w, out, out, padding="same", activation="relu",
-                                  need_grad_inputs=need_grad_inputs, need_grad_kernel=need_grad_kernel)
+    # One input channel and 32: the input gradient takes dot products over the filters for a few channels and
+    # tiles for more, where "a few" depends on the CPU's vector width (ops._DOT_CHANNELS_DIVISOR).
+    for channels in (1, 32):
+        x, w = np.ones((2, 6, 6, channels), np.float32), np.ones((3, 3, channels, 4), np.float32)
+        out = np.ones((2, 6, 6, 4), np.float32)
+        ops.conv_bias_activation_grad(x, w, out, out, padding="same", activation="relu",
+                                      need_grad_inputs=need_grad_inputs, need_grad_kernel=need_grad_kernel)
 
 
 def _dense():

@@ -156,8 +156,8 @@ def _variance_scaling_preset(class_name, scale, mode, distribution):
     def get_config(self):
         return {"seed": self.seed}
 
-    return type(class_name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config,
-                                                 "__doc__": f"``VarianceScaling({scale}, {mode!r}, {distribution!r})``."})
+    doc = f"``VarianceScaling({scale}, {mode!r}, {distribution!r})``."
+    return type(class_name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config, "__doc__": doc})
 
 
 GlorotUniform = _variance_scaling_preset("GlorotUniform", 1.0, "fan_avg", "uniform")

@@ -1,5 +1,5 @@
 """The public functional API: convolution and pooling on NHWC numpy arrays, and the Dense layer's matrix
-products, forward and backward.
+products, forward and backward; and the one softmax and sigmoid that activations and losses share.
 
 Each function here validates and normalises its arguments (with Keras's
 names and error messages), allocates the result, pads where needed and calls
@@ -38,14 +38,28 @@ ACTIVATIONS = {None: _conv2d.LINEAR, "linear": _conv2d.LINEAR, "relu": _conv2d.R
 """Activations that the convolution kernels can fuse, by Keras name."""
 
 _GRAD_KERNEL_CHUNKS = 16
-"""Batch chunks whose kernel gradients are summed separately: always this many in the scalar kernel, at
-most this many in the tiled one (see :func:`_grad_kernel_chunks`). Never the thread count, so results do
-not depend on it."""
+"""Batch chunks whose kernel gradients are summed separately, at most: as many as the batch has items
+(up to this) in the scalar kernel, as few as give ``_TASKS`` tasks in the tiled one (see
+:func:`_grad_kernel_chunks`). Never the thread count, so results do not depend on it."""
 
-_GRAD_KERNEL_TASKS = 48
-"""Tasks (chunks x kernel rows x channel blocks) the tiled kernel gradient is cut into, at least: three
-for each of 16 threads. More chunks only add partial sums to write and add up (16 chunks of a 5x5 layer
-with 64 -> 128 channels are 13 MB, a fifth of its time)."""
+_TASKS = 48
+"""Tasks a kernel's work is cut into at least, where the shapes allow it and the tasks stay large enough
+to be worth sharing (``_POOL_TASK_CELLS``, ``_MATMUL_TASK_FMAS``): three for each of 16 threads, so that a
+16-core machine has work for every core and a thread that the operating system parks leaves little
+behind. Task sizes follow from the shapes alone (never the thread count), and every output element
+is computed the same way whatever task computes it, so results do not depend on them. For the tiled kernel
+gradient, tasks are chunks x kernel rows x channel blocks; more chunks only add partial sums to write and
+add up (16 chunks of a 5x5 layer with 64 -> 128 channels are 13 MB, a fifth of its time)."""
+
+_POOL_TASK_CELLS = 1 << 17
+"""Window cells (times channels) that a pooling forward task reads at least: some 20 us of work, more than
+it costs to share work with another thread, also while other programs keep the CPUs busy (one image of
+14x14x64, 3x3 windows at stride 1, 113 thousand cells: 13 us in one task, 17 us in two, on 2 cores)."""
+
+_MATMUL_TASK_FMAS = 1 << 19
+"""Multiply-adds that a task of the dense products makes at least, where they are cut finer for more
+tasks: some 10 us of work (the tiles make about 50 a nanosecond), more than it costs to share work with
+another thread (32 x 1024 -> 128 units in 16 tasks of 260 thousand ran 5% slower on 2 cores than in 8)."""
 
 _FLOAT32 = np.dtype(np.float32)
 
@@ -187,13 +201,13 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel):
         grad_inputs = buffers.empty(spec.inputs.shape, spec.dtype)
         if channels * _DOT_CHANNELS_DIVISOR <= _simd.lanes(spec.dtype):
             kernel_f = _pad_last_axis(spec.kernel[::-1, ::-1], f_pad)
-            parallel.run(_tiled._conv2d_grad_input_dot, gp, kernel_f, grad_inputs, zero_h, zero_w, out_h, pad_top, pad_left,
-                                          stride_h, stride_w)
+            parallel.run(_tiled._conv2d_grad_input_dot, gp, kernel_f, grad_inputs, zero_h, zero_w, out_h, pad_top,
+                         pad_left, stride_h, stride_w)
         else:
             c_pad = _padded_channels(channels, spec.dtype)
             kernel_t = _channel_blocks(spec.kernel[::-1, ::-1].transpose(0, 1, 3, 2))
-            parallel.run(_tiled._conv2d_grad_input_tiled, gp, kernel_t, buffers.zeros(c_pad, spec.dtype), grad_inputs, zero_h, zero_w,
-                                            out_h, pad_top, pad_left, stride_h, stride_w, False)
+            parallel.run(_tiled._conv2d_grad_input_tiled, gp, kernel_t, buffers.zeros(c_pad, spec.dtype), grad_inputs,
+                         zero_h, zero_w, out_h, pad_top, pad_left, stride_h, stride_w, False)
         grad_inputs = spec.result(grad_inputs)
     if not need_grad_kernel:
         return grad_inputs, None, None
@@ -201,8 +215,8 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel):
     chunks = _grad_kernel_chunks(n_batch, k_h, f_pad, spec.dtype)
     partial_kernel = buffers.empty((chunks, k_h, k_w * channels, f_pad), spec.dtype)
     partial_bias = buffers.empty((chunks, f_pad), spec.dtype)
-    parallel.run(_tiled._conv2d_grad_kernel_tiled, spec.padded_inputs(), gp, zero_h, zero_w, out_h, out_w, partial_kernel,
-                                     partial_bias, stride_h, stride_w, *spec.pads[0])
+    parallel.run(_tiled._conv2d_grad_kernel_tiled, spec.padded_inputs(), gp, zero_h, zero_w, out_h, out_w,
+                 partial_kernel, partial_bias, stride_h, stride_w, *spec.pads[0])
     grad_kernel = buffers.empty(spec.kernel.shape, spec.dtype)
     np.sum(partial_kernel.reshape(chunks, k_h, k_w, channels, f_pad)[..., :n_filters], axis=0, out=grad_kernel)
     grad_bias = partial_bias.sum(axis=0)[:n_filters]
@@ -210,11 +224,11 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel):
 
 
 def _grad_kernel_chunks(n_batch, k_h, f_pad, dtype):
-    """Batch chunks of the tiled kernel gradient: the fewest that make ``_GRAD_KERNEL_TASKS`` tasks with
+    """Batch chunks of the tiled kernel gradient: the fewest that make ``_TASKS`` tasks with
     ``k_h`` kernel rows and ``f_pad`` output channels, but at least 1 and at most ``_GRAD_KERNEL_CHUNKS``
     and the batch."""
     tasks_per_chunk = max(1, k_h * -(-f_pad // _channel_block(dtype)))
-    return max(1, min(n_batch, _GRAD_KERNEL_CHUNKS, -(-_GRAD_KERNEL_TASKS // tasks_per_chunk)))
+    return max(1, min(n_batch, _GRAD_KERNEL_CHUNKS, -(-_TASKS // tasks_per_chunk)))
 
 
 def _channel_block(dtype):
@@ -307,6 +321,7 @@ def _conv_geometry(input_shape, kernel_shape, strides, padding, dilation_rate, a
         raise ValueError(
             "Invalid shapes for arguments `inputs` and `kernel`: kernel.shape[2] (input channels) must "
             f"equal inputs.shape[3]. Received: inputs.shape={input_shape}, kernel.shape={kernel_shape}"
+            + shapes.channels_first_hint(input_shape, kernel_shape[2])
         )
     pads = tuple(
         shapes.padding_amounts(length, size, padding, stride, dilation)
@@ -394,10 +409,20 @@ def average_pool_grad(inputs, grad_output, pool_size, strides=None, padding="val
 
 @_memoized
 def _pool_geometry(input_shape, pool_size, strides, padding):
-    """``(pool_size, strides, padding, pads, output_shape, rows_per_task)`` of a pooling, checked and normalised.
+    """``(pool_size, strides, padding, pads, output_shape, kernel_geometry, rows_per_task, largest)`` of a
+    pooling, checked and normalised.
 
-    ``rows_per_task`` is the kernels' task size (see ``kernels/pooling.py``):
-    one task per image where windows overlap along the height, else one row.
+    ``kernel_geometry`` is ``(pool_h, pool_w, stride_h, stride_w, pad_top, pad_left)`` as the kernels get
+    it (see :func:`_kernel_window`); ``rows_per_task`` the kernels' task sizes, forward and backward (see
+    ``kernels/pooling.py``); ``largest`` the most real cells a window can hold.
+
+    Forward tasks are an image's rows cut into as many tasks as read ``_POOL_TASK_CELLS`` window cells
+    each, so one large image is shared out over the threads while a small one stays one task. Backward
+    tasks are one image where windows overlap along the height (neighbouring rows add into the same
+    cells), else one row.
+
+    >>> _pool_geometry((1, 112, 112, 64), 3, 2, "same")[6], _pool_geometry((1, 14, 14, 64), 3, 1, "same")[6]
+    ((5, 56), (14, 14))
     """
     pool_size = shapes.normalize_tuple(pool_size, "pool_size")
     strides = shapes.normalize_tuple(pool_size if strides is None else strides, "strides")
@@ -407,9 +432,43 @@ def _pool_geometry(input_shape, pool_size, strides, padding):
     if padding == "valid":
         _check_window_fits(input_shape, pool_size, (1, 1), "pool_size")
     output_shape = shapes.conv_output_shape(input_shape, pool_size, input_shape[3], strides, padding)
-    overlapping = strides[0] < pool_size[0]
-    rows_per_task = max(output_shape[1], 1) if overlapping else 1
-    return pool_size, strides, padding, pads, output_shape, rows_per_task
+    (pool_h, stride_h, pad_top), (pool_w, stride_w, pad_left) = (
+        _kernel_window(length, out, size, stride, pad[0])
+        for length, out, size, stride, pad in zip(input_shape[1:3], output_shape[1:3], pool_size, strides, pads))
+    largest = min(pool_h, input_shape[1]) * min(pool_w, input_shape[2])
+    _, out_h, out_w, channels = output_shape
+    forward_tasks = max(1, min(out_h, out_h * out_w * channels * largest // _POOL_TASK_CELLS))
+    forward_rows = max(1, -(-out_h // forward_tasks))
+    backward_rows = max(out_h, 1) if stride_h < pool_h else 1
+    return (pool_size, strides, padding, pads, output_shape, (pool_h, pool_w, stride_h, stride_w, pad_top, pad_left),
+            (forward_rows, backward_rows), largest)
+
+
+def _kernel_window(length, out, size, stride, pad):
+    """``(size, stride, pad)`` along one axis as the pooling kernels get them: no larger than about twice
+    ``length``, so that what a pooling costs follows the image, however large the pool or stride.
+
+    The kernels clip output ``o``'s window ``[o*stride - pad, o*stride - pad + size)`` to the real cells
+    ``[0, length)``; these numbers give every one of the ``out`` windows the same clipped cells:
+
+    - where every window starts before the image (a pool larger than the image, with 'same'), the padding
+      is cut to what puts the last window's start at 0, and the pool by as much (the ends do not move);
+    - the pool is cut to ``length + pad``: a window that ended beyond the image still does;
+    - a stride matters only between windows, and with two or more windows it is less than ``length``.
+
+    Whether windows overlap (``stride < size``) changes only where the clipped windows do not overlap.
+
+    >>> _kernel_window(8, 1, 10**6, 10**6, (10**6 - 8) // 2)
+    (8, 16, 0)
+    >>> _kernel_window(28, 14, 2, 2, 0)
+    (2, 2, 0)
+    """
+    last_start = max(out - 1, 0) * stride
+    if pad > last_start:
+        size -= pad - last_start
+        pad = last_start
+    size = max(1, min(size, length + pad))
+    return size, min(stride, size + length), pad
 
 
 class _PoolSpec:
@@ -419,38 +478,39 @@ class _PoolSpec:
         _check_data_format(data_format)
         inputs = _as_float_array(inputs, "inputs")
         _check_ndim(inputs, "inputs", 4, "(batch, height, width, channels)")
-        (self.pool_size, self.strides, self.padding, self.pads, self.output_shape,
-         self.rows_per_task) = _pool_geometry(inputs.shape, pool_size, strides, padding)
+        (self.pool_size, self.strides, self.padding, self.pads, self.output_shape, self.kernel_geometry,
+         self.rows_per_task, largest) = _pool_geometry(inputs.shape, pool_size, strides, padding)
         self.result_dtype, self.dtype = _dtypes(inputs)
+        self.reciprocals = _reciprocals(largest, self.dtype)
         self.inputs = _kernel_array(inputs, self.dtype)
         if grad_output is not None:
             self.grad_output = _as_checked_like(grad_output, "grad_output", self.output_shape, self.dtype)
 
-    def _geometry(self):
-        return (*self.pool_size, *self.strides, self.pads[0][0], self.pads[1][0])
-
     def forward(self, mode):
         out = buffers.empty(self.output_shape, self.dtype)
-        parallel.run(_pooling._pool2d_forward, self.inputs, out, *self._geometry(), mode, self.rows_per_task,
-                     self._reciprocals())
+        parallel.run(_pooling._pool2d_forward, self.inputs, out, *self.kernel_geometry, mode, self.rows_per_task[0],
+                     self.reciprocals)
         return out.astype(self.result_dtype, copy=False)
 
     def backward(self, mode):
         grad_inputs = buffers.empty(self.inputs.shape, self.dtype)  # the kernel writes every cell (no serial memset)
-        parallel.run(_pooling._pool2d_backward, self.inputs, self.grad_output, grad_inputs, *self._geometry(), mode,
-                     self.rows_per_task, self._reciprocals())
+        parallel.run(_pooling._pool2d_backward, self.inputs, self.grad_output, grad_inputs, *self.kernel_geometry,
+                     mode, self.rows_per_task[1], self.reciprocals)
         return grad_inputs.astype(self.result_dtype, copy=False)
 
-    def _reciprocals(self):
-        return _reciprocals(self.pool_size[0] * self.pool_size[1], self.dtype)
+
+_RECIPROCALS = {}
 
 
-@functools.cache
 def _reciprocals(largest, dtype):
-    """``r[k] = 1 / k`` for ``k`` in ``1 .. largest`` in ``dtype`` (``r[0]`` is 0, never read): the average
-    pooling kernels' table (see ``kernels/pooling.py``). Shared between calls; kernels only read it."""
-    table = np.zeros(largest + 1, dtype)
-    table[1:] = 1.0 / np.arange(1, largest + 1)
+    """A table ``r`` with ``r[k] = 1 / k`` in ``dtype`` for ``k`` in ``1 .. largest`` at least (``r[0]`` is 0,
+    never read): the average pooling kernels' (see ``kernels/pooling.py``). One table per dtype, shared
+    between calls and grown when a call needs more (kernels only read it; a call keeps the table it got)."""
+    table = _RECIPROCALS.get(dtype)
+    if table is None or len(table) <= largest:
+        table = np.zeros(largest + 1, dtype)
+        table[1:] = 1.0 / np.arange(1, largest + 1)
+        _RECIPROCALS[dtype] = table
     return table
 
 
@@ -462,8 +522,8 @@ def dense(inputs, kernel, bias=None):
 
     Parameters
     ----------
-    inputs : array_like, shape ``(..., K)``
-    kernel : array_like, shape ``(K, N)``
+    inputs : array_like, shape ``(..., K)``, ``K >= 1`` (the leading axes may be empty)
+    kernel : array_like, shape ``(K, N)``, ``N >= 1``
     bias : array_like, shape ``(N,)``, or None
 
     Returns ``(..., N)``. float32 runs on the SIMD-tiled kernels of
@@ -484,15 +544,15 @@ def dense(inputs, kernel, bias=None):
     units, in_place = spec.units, spec.units // lanes * lanes
     out = buffers.empty((len(spec.inputs), units), spec.dtype)
     if in_place == units:
-        parallel.run(_dense._matmul_tiled, spec.inputs, spec.kernel, spec.bias, out, False)
+        _matmul(spec.inputs, spec.kernel, spec.bias, out)
         return spec.result(out.reshape(spec.output_shape))
     if in_place:
         main = buffers.empty((len(spec.inputs), in_place), spec.dtype)
-        parallel.run(_dense._matmul_tiled, spec.inputs, spec.kernel, spec.bias, main, False)
+        _matmul(spec.inputs, spec.kernel, spec.bias, main)
         out[:, :in_place] = main
     rest = buffers.empty((len(spec.inputs), units - in_place), spec.dtype)
-    parallel.run(_dense._matmul_tiled, spec.inputs, _pad_last_axis(spec.kernel[:, in_place:], lanes),
-                         _pad_last_axis(spec.bias[in_place:], lanes), rest, False)
+    _matmul(spec.inputs, _pad_last_axis(spec.kernel[:, in_place:], lanes), _pad_last_axis(spec.bias[in_place:], lanes),
+            rest)
     out[:, in_place:] = rest
     return spec.result(out.reshape(spec.output_shape))
 
@@ -513,14 +573,15 @@ def dense_grad(inputs, kernel, grad_output, need_grad_inputs=True, need_grad_ker
     n_pad = _padded_channels(spec.units, spec.dtype)
     if need_grad_kernel:
         grad_kernel = buffers.empty((spec.kernel.shape[0], n_pad), spec.dtype)
-        parallel.run(_dense._matmul_tn_tiled, x, _pad_last_axis(g, n_pad), grad_kernel)
+        parallel.run(_dense._matmul_tn_tiled, x, _pad_last_axis(g, n_pad), grad_kernel,
+                     _matmul_tn_rows_per_task(spec.kernel.shape[0], n_pad, len(x)))
     grad_inputs = None
     if need_grad_inputs:
         # (g @ kernel.T).T = kernel @ g.T: the kernel's rows are the many "pixels" that the tiles are made for.
         batch = len(x)
         grad_inputs_t = buffers.empty((spec.kernel.shape[0], batch), spec.dtype)
-        parallel.run(_dense._matmul_tiled, spec.kernel, _pad_last_axis(g.T, _padded_channels(batch, spec.dtype)),
-                             buffers.zeros(_padded_channels(batch, spec.dtype), spec.dtype), grad_inputs_t, False)
+        _matmul(spec.kernel, _pad_last_axis(g.T, _padded_channels(batch, spec.dtype)),
+                buffers.zeros(_padded_channels(batch, spec.dtype), spec.dtype), grad_inputs_t)
         grad_inputs = buffers.empty(spec.input_shape, spec.dtype)
         np.copyto(grad_inputs.reshape(batch, -1), grad_inputs_t.T)
         grad_inputs = spec.result(grad_inputs)
@@ -532,6 +593,50 @@ def dense_grad(inputs, kernel, grad_output, need_grad_inputs=True, need_grad_ker
     return grad_inputs, spec.result(grad_kernel), spec.result(g.sum(axis=0))
 
 
+def _matmul(a, b, bias, out):
+    """``out = a @ b + bias`` on the tiles (``kernels/dense.py``; ``b`` and ``bias`` padded as it says)."""
+    parallel.run(_dense._matmul_tiled, a, b, bias, out, _matmul_rows_per_task(*out.shape, a.shape[1], out.dtype),
+                 False)
+
+
+def _matmul_rows_per_task(n_rows, n_out, depth, dtype):
+    """Rows of ``a`` per task of ``_dense._matmul_tiled`` for an ``(n_rows, n_out)`` result of ``depth``
+    products each.
+
+    16 (a task is 16 rows x 2 vectors of columns); 8 where 16 make fewer than
+    ``_TASKS`` tasks and 8 rows still make ``_MATMUL_TASK_FMAS`` multiply-adds,
+    unless the columns end in a single vector, whose tile takes 12 or 14 rows
+    at a time (``conv2d_tiles.PIXELS_V1``) and fewer one by one. Each output
+    element is computed alike however the rows are cut, so results do not
+    depend on it.
+
+    >>> _matmul_rows_per_task(32, 96, 3136, np.float32), _matmul_rows_per_task(512, 96, 3136, np.float32)
+    (8, 16)
+    """
+    lanes = _simd.lanes(dtype)
+    vectors = -(-n_out // lanes)
+    column_blocks = -(-vectors // _dense.VECTORS_PER_TASK)
+    if (vectors % _dense.VECTORS_PER_TASK == 0 and -(-n_rows // 16) * column_blocks < _TASKS
+            and 8 * _dense.VECTORS_PER_TASK * lanes * depth >= _MATMUL_TASK_FMAS):
+        return 8
+    return 16
+
+
+def _matmul_tn_rows_per_task(depth, n_pad, n_rows):
+    """Rows of the ``(depth, n_pad)`` result per task of ``_dense._matmul_tn_tiled`` (each a sum over
+    ``n_rows`` rows of ``a``): 48, or fewer where that gives more of the ``_TASKS`` tasks and each still
+    makes ``_MATMUL_TASK_FMAS`` multiply-adds; in multiples of 12 (whole tiles of 6, 3 and 12 rows, the
+    kernel-gradient tiles of ``conv2d_tiles.py``).
+
+    >>> _matmul_tn_rows_per_task(3136, 112, 32), _matmul_tn_rows_per_task(1000, 128, 256)
+    (48, 24)
+    >>> _matmul_tn_rows_per_task(100, 16, 32)  # 48 x 16 x 32 multiply-adds: a few microseconds
+    48
+    """
+    rows = max(-(-depth // _TASKS), -(-_MATMUL_TASK_FMAS // max(1, n_pad * n_rows)))
+    return min(48, max(12, -(-rows // 12) * 12))
+
+
 class _DenseSpec:
     """Checked arguments of one dense call, inputs flattened to ``(rows, K)``."""
 
@@ -539,10 +644,18 @@ class _DenseSpec:
         inputs = _as_float_array(inputs, "inputs")
         kernel = _as_float_array(kernel, "kernel")
         _check_ndim(kernel, "kernel", 2, "(input_dim, units)")
+        if kernel.shape[1] == 0:
+            raise ValueError(
+                "Invalid shape for argument `kernel`. Expected at least one unit: kernel.shape[1] (units) must "
+                f"be positive. Received: kernel.shape={kernel.shape}")
         if inputs.ndim < 1 or inputs.shape[-1] != kernel.shape[0]:
             raise ValueError(
                 "Invalid shapes for arguments `inputs` and `kernel`: the last axis of inputs must equal "
                 f"kernel.shape[0]. Received: inputs.shape={inputs.shape}, kernel.shape={kernel.shape}")
+        if kernel.shape[0] == 0:
+            raise ValueError(
+                "Invalid shape for argument `inputs`. Expected at least one input feature: the last axis of "
+                f"inputs must be positive. Received: inputs.shape={inputs.shape}, kernel.shape={kernel.shape}")
         self.result_dtype, self.dtype = _dtypes(inputs, kernel)
         self.units = kernel.shape[1]
         self.input_shape = inputs.shape
@@ -554,10 +667,39 @@ class _DenseSpec:
         if grad_output is not None:
             self.grad_output = _as_checked_like(grad_output, "grad_output", self.output_shape,
                                                 self.dtype).reshape(-1, self.units)
-        self.tiled = self.dtype in _TILED_DTYPES and 0 not in self.inputs.shape + self.kernel.shape
+        self.tiled = self.dtype in _TILED_DTYPES and len(self.inputs) > 0
 
     def result(self, array):
         return array.astype(self.result_dtype, copy=False)
+
+
+# ----------------------------------------------------------------------------- softmax and sigmoid
+
+
+def softmax(x, axis=-1):
+    """``exp(x) / sum(exp(x))`` along ``axis`` (``keras.ops.softmax``), shifted by the maximum so that
+    ``exp`` never overflows; in ``x``'s float dtype. The one softmax of fastconv: the ``softmax`` activation
+    and the losses' gradients from logits use it.
+
+    >>> softmax(np.array([1000.0, 1000.0]))
+    array([0.5, 0.5])
+    """
+    x = np.asarray(x)
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def sigmoid(x):
+    """``1 / (1 + exp(-x))`` elementwise (``keras.ops.sigmoid``), as ``exp(x) / (1 + exp(x))`` for negative
+    ``x`` so that ``exp`` never overflows; in ``x``'s float dtype. The one sigmoid of fastconv: the
+    activations and the losses use it.
+
+    >>> sigmoid(np.array([-1000.0, 0.0, 1000.0]))
+    array([0. , 0.5, 1. ])
+    """
+    x = np.asarray(x)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 # ----------------------------------------------------------------------------- argument checks

@@ -22,7 +22,7 @@ For one spatial axis of length ``n``, window ``k``, stride ``s`` and dilation
 PADDINGS = ("valid", "same")
 
 
-def normalize_tuple(value, name, allow_none=False):
+def normalize_tuple(value, name):
     """Return ``value`` as a pair of positive ints, as Keras's layers accept them.
 
     ``value`` is an int or a sequence of two ints. Raises ``ValueError`` naming
@@ -33,8 +33,6 @@ def normalize_tuple(value, name, allow_none=False):
     >>> normalize_tuple((2, 1), "strides")
     (2, 1)
     """
-    if value is None and allow_none:
-        return None
     expected = f"Expected a positive integer or a tuple of 2 positive integers. Received: {name}={value!r}"
     if _is_int(value):
         pair = (int(value), int(value))
@@ -113,6 +111,36 @@ def padding_amounts(length, size, padding, stride, dilation=1):
     if padding == "same":
         return same_padding(length, size, stride, dilation)
     return 0, 0
+
+
+def channels_first_hint(input_shape, channels):
+    """The end of an error about inputs whose channels are not ``channels``: a hint if ``input_shape`` looks
+    channels-first, else nothing.
+
+    fastconv's arrays are NHWC (channels last, Keras's default). A batch of
+    images in PyTorch's NCHW layout has its channels on axis 1: where axis 1
+    holds the expected number of channels and the last axis does not, the
+    error says what to do (the message it ends has no full stop of its own).
+
+    >>> print(channels_first_hint((8, 3, 32, 32), 3))  # doctest: +NORMALIZE_WHITESPACE
+    . The inputs look channels-first (NCHW): fastconv takes NHWC arrays (channels last), so transpose
+    them with `np.transpose(x, (0, 2, 3, 1))`.
+    >>> channels_first_hint((8, 32, 32, 3), 1)
+    ''
+    """
+    if len(input_shape) == 4 and input_shape[1] == channels and input_shape[3] != channels:
+        return (". The inputs look channels-first (NCHW): fastconv takes NHWC arrays (channels last), "
+                "so transpose them with `np.transpose(x, (0, 2, 3, 1))`.")
+    return ""
+
+
+def is_empty(output_shape):
+    """Whether a known spatial size of the NHWC ``output_shape`` is zero or negative (the window never fits).
+
+    >>> is_empty((None, 0, 5, 8)), is_empty((None, None, 5, 8)), is_empty((2, 1, 1, 8))
+    (True, False, False)
+    """
+    return any(length is not None and length <= 0 for length in output_shape[1:3])
 
 
 def conv_output_shape(input_shape, kernel_size, filters, strides, padding, dilation_rate=(1, 1)):

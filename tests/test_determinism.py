@@ -3,7 +3,6 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import pytest
 
 import reference
 from fastconv import ops, parallel
@@ -24,6 +23,12 @@ def _workloads(dtype):
     g_avg = reference.random(rng, (20, 8, 7, 5), dtype)
     x_flat = x.reshape(20, -1)
     w_dense, g_dense = reference.random(rng, (360, 37), dtype), reference.random(rng, (20, 37), dtype)
+    # One image large enough that its pooling is several tasks, and the textbook CNN's Dense layers at
+    # batch 32 (rows of 8 per task, and 16 for the last vector of columns).
+    image = reference.random(rng, (1, 64, 64, 40), dtype)
+    h, w_h = reference.random(rng, (32, 3136), dtype), reference.random(rng, (3136, 100), dtype)
+    g_h = reference.random(rng, (32, 100), dtype)
+    w_out, g_out = reference.random(rng, (100, 10), dtype), reference.random(rng, (32, 10), dtype)
     return {
         "conv": lambda: (ops.conv(x, w, 1, "same"),),
         "conv_strided": lambda: (ops.conv(x, w, 2, "valid"),),
@@ -38,6 +43,10 @@ def _workloads(dtype):
         "average_pool_grad": lambda: (ops.average_pool_grad(x, g_avg, 2, 1, "valid"),),
         "dense": lambda: (ops.dense(x_flat, w_dense, bias[:1].repeat(37)),),
         "dense_grad": lambda: ops.dense_grad(x_flat, w_dense, g_dense),
+        "max_pool_one_image": lambda: (ops.max_pool(image, 3, 2, "same"), ops.average_pool(image, 3, 1, "same")),
+        "max_pool_grad_one_image": lambda: (ops.max_pool_grad(image, image, 3, 1, "same"),),
+        "dense_textbook": lambda: (ops.dense(h, w_h),) + ops.dense_grad(h, w_h, g_h),
+        "dense_textbook_output": lambda: ops.dense_grad(g_h, w_out, g_out),
     }
 
 
@@ -61,7 +70,7 @@ def test_any_number_of_threads_gives_bitwise_identical_results(dtype, restore_th
     workloads = _workloads(dtype)
     parallel.set_num_threads(1)
     single = {name: call() for name, call in workloads.items()}
-    for threads in (2, 3, 8):
+    for threads in (2, 3, 8, 16):
         parallel.set_num_threads(threads)
         for name, call in workloads.items():
             _assert_bitwise_equal(call(), single[name])

@@ -1,5 +1,7 @@
 """Bad arguments get pinned error messages; odd but valid inputs (empty, non-finite, other dtypes, views) work."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -131,6 +133,30 @@ def test_channel_mismatch():
     _raises(ValueError, message, ops.conv_grad, np.ones((1, 5, 5, 2)), W, np.ones((1, 3, 3, 2)))
 
 
+def test_channels_first_inputs_get_a_hint_that_arrays_are_nhwc():
+    """A PyTorch-style NCHW batch given to a kernel whose input channels are its axis 1: the error says so."""
+    message = ("Invalid shapes for arguments `inputs` and `kernel`: kernel.shape[2] (input channels) must equal "
+               "inputs.shape[3]. Received: inputs.shape=(2, 3, 32, 32), kernel.shape=(3, 3, 3, 8). "
+               "The inputs look channels-first (NCHW): fastconv takes NHWC arrays (channels last), so transpose "
+               "them with `np.transpose(x, (0, 2, 3, 1))`.")
+    _raises(ValueError, message, ops.conv, np.ones((2, 3, 32, 32)), np.ones((3, 3, 3, 8)))
+    _raises(ValueError, message, ops.conv_grad, np.ones((2, 3, 32, 32)), np.ones((3, 3, 3, 8)),
+            np.ones((2, 30, 30, 8)))
+    grey = "inputs.shape=(4, 1, 28, 28), kernel.shape=(3, 3, 1, 2). The inputs look channels-first (NCHW)"
+    with pytest.raises(ValueError, match=re.escape(grey)):
+        ops.conv(np.ones((4, 1, 28, 28)), W)
+
+
+def test_channels_first_inputs_to_a_built_layer_get_the_hint():
+    from fastconv.keras import layers
+
+    layer = layers.Conv2D(2, 3)
+    layer(np.ones((1, 28, 28, 1), np.float32))
+    hint = "received input with shape (1, 1, 28, 28). The inputs look channels-first (NCHW): fastconv takes NHWC"
+    with pytest.raises(ValueError, match=re.escape(hint)):
+        layer(np.ones((1, 1, 28, 28), np.float32))
+
+
 def test_kernel_larger_than_input_with_valid_padding():
     message = ("Invalid value for argument `kernel`: with padding='valid' the window (effective size 6 along "
                "axis 1) must fit in the input (size 5). Received: inputs.shape=(1, 5, 5, 1), kernel=(6, 3). "
@@ -173,6 +199,25 @@ def test_relu_outputs_wrong_shape():
 def test_bias_wrong_shape(shape):
     message = f"Invalid shape for argument `bias`. Expected (2,). Received: bias.shape={shape}"
     _raises(ValueError, message, ops.conv_bias_activation, X, W, np.ones(shape))
+
+
+@pytest.mark.parametrize("inputs_shape, kernel_shape, message", [
+    ((2, 3), (3, 0), "Invalid shape for argument `kernel`. Expected at least one unit: kernel.shape[1] (units) must be "
+                     "positive. Received: kernel.shape=(3, 0)"),
+    ((2, 0), (0, 5), "Invalid shape for argument `inputs`. Expected at least one input feature: the last axis of "
+                     "inputs must be positive. Received: inputs.shape=(2, 0), kernel.shape=(0, 5)"),
+    ((0, 0), (0, 5), "Invalid shape for argument `inputs`. Expected at least one input feature: the last axis of "
+                     "inputs must be positive. Received: inputs.shape=(0, 0), kernel.shape=(0, 5)"),
+    ((2, 4, 0), (0, 0), "Invalid shape for argument `kernel`. Expected at least one unit: kernel.shape[1] (units) "
+                        "must be positive. Received: kernel.shape=(0, 0)"),
+], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_without_inputs_or_units(inputs_shape, kernel_shape, message, dtype):
+    """A Dense product over no features, or into no units, is an error (numpy's ``@`` gives zeros or an empty
+    array); ``keras.layers.Dense(0)`` raises too. An empty batch is fine."""
+    x, w = np.ones(inputs_shape, dtype), np.ones(kernel_shape, dtype)
+    _raises(ValueError, message, ops.dense, x, w)
+    _raises(ValueError, message, ops.dense_grad, x, w, np.ones((*inputs_shape[:-1], kernel_shape[1]), dtype))
 
 
 @pytest.mark.parametrize("dtype", [np.complex64, np.complex128, object, "U1", "datetime64[s]"])

@@ -1,5 +1,7 @@
 """Max and average pooling, forward and backward: against the numpy reference, finite differences and PyTorch."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 import torch
@@ -107,6 +109,45 @@ def test_pool_grad_writes_every_cell(rng, dtype, mode, case, monkeypatch):
     x = _pool_data(rng, dtype, mode, (3, *case["size"], 5))
     monkeypatch.setattr(np, "empty", nan_filled)
     _check_against_reference(rng, dtype, mode, x, case["pool_size"], case["strides"], case["padding"])
+
+
+@pytest.mark.parametrize("pool_size, strides", [
+    (10**6, None), (2**31, None), (10**6, 1), ((2**31, 3), 1), ((5, 10**9), (2, 10**9)), (2**70, 2**70),
+], ids=str)
+@pytest.mark.parametrize("mode", OPS)
+def test_pool_far_larger_than_the_image_costs_what_the_image_does(rng, dtype, mode, pool_size, strides):
+    """'same' pooling with a pool or stride far beyond the image: what it allocates follows the image.
+
+    Every such window is clipped to the whole image along that axis, as with any pool or stride of at least
+    twice the image (17 here), which the reference computes. (The average pooling's table of reciprocals had
+    pool_h * pool_w entries: pool 10**6 raised MemoryError; 2**31 asked for 8.4 GB.)
+    """
+    x = _pool_data(rng, dtype, mode, (2, 8, 7, 3))
+    forward, backward, ref_forward, ref_backward = OPS[mode]
+    small_pool = tuple(min(v, 17) for v in reference.pair(pool_size))
+    small_strides = small_pool if strides is None else tuple(min(v, 17) for v in reference.pair(strides))
+    g = reference.random(rng, ref_forward(x, small_pool, small_strides, "same").shape, dtype)
+    backward(x, forward(x, 2, 2, "same"), 2, 2, "same")  # compiled (or loaded) before memory is traced
+    tracemalloc.start()
+    try:
+        out = forward(x, pool_size, strides, "same")
+        grad = backward(x, g, pool_size, strides, "same")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000
+    reference.assert_close(out, ref_forward(x, small_pool, small_strides, "same"), dtype)
+    reference.assert_close(grad, ref_backward(x, g, small_pool, small_strides, "same"), dtype)
+
+
+@pytest.mark.bounds
+@pytest.mark.parametrize("mode", OPS)
+def test_pool_of_one_image_in_several_tasks(rng, dtype, mode):
+    """One 40x40x33 image, 3x3 windows at stride 1: its 40 output rows are three forward tasks (14, 14 and 12
+    rows; see ``ops._pool_geometry``), the last one shorter (also rerun under NUMBA_BOUNDSCHECK=1)."""
+    assert ops._pool_geometry((1, 40, 40, 33), 3, 1, "same")[6] == (14, 40)
+    x = _pool_data(rng, dtype, mode, (1, 40, 40, 33))
+    _check_against_reference(rng, dtype, mode, x, 3, 1, "same")
 
 
 def test_strides_default_to_pool_size(rng):

@@ -1,6 +1,7 @@
-"""Shape and padding arithmetic: hand-computed cases, the reference's own derivation, PyTorch, and the doctests."""
+"""Shape and padding arithmetic: hand-computed cases, the reference's own derivation, PyTorch.
 
-import doctest
+The doctests of ``fastconv.shapes`` run once, in pytest's ``--doctest-modules`` pass over ``fastconv/``.
+"""
 
 import numpy as np
 import pytest
@@ -9,9 +10,6 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import fastconv.ops
-import fastconv.shapes
-import fastconv.variables
 import reference
 from fastconv import ops, shapes
 
@@ -82,10 +80,12 @@ def test_normalize_tuple(value, expected):
     assert result == expected and all(type(v) is int for v in result)
 
 
-def test_normalize_tuple_allows_none_only_when_asked():
-    assert shapes.normalize_tuple(None, "strides", allow_none=True) is None
+def test_normalize_tuple_rejects_none():
+    """None is never a pair (pooling's ``strides=None`` is resolved before; ``allow_none=`` was never used)."""
     with pytest.raises(ValueError, match=r"Received: strides=None$"):
         shapes.normalize_tuple(None, "strides")
+    with pytest.raises(TypeError, match="allow_none"):
+        shapes.normalize_tuple(None, "strides", allow_none=True)
 
 
 def test_normalize_padding():
@@ -144,10 +144,3 @@ def test_same_padding_agrees_with_torch_padding_same(length, size, dilation):
     ours = F.conv2d(F.pad(x, (before, after, before, after)), w, dilation=dilation)
     torchs = F.conv2d(x, w, padding="same", dilation=dilation)
     torch.testing.assert_close(ours, torchs, rtol=0, atol=1e-12)
-
-
-@pytest.mark.parametrize("module", [fastconv.shapes, fastconv.ops, fastconv.variables], ids=lambda m: m.__name__)
-def test_doctests(module):
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0
-    assert result.failed == 0

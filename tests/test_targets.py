@@ -45,6 +45,47 @@ def test_vector_width_follows_numbas_target(target, bits, registers):
     assert result.stdout.split() == [str(bits), str(registers)]
 
 
+_FMA_PROBE = """
+import numba, numpy as np
+from fastconv._jit import FASTMATH
+from fastconv.kernels.simd import vfma, vload, vstore
+
+@numba.njit(fastmath=set(FASTMATH))
+def multiply_add(a, b, c, out):
+    vstore(out, 0, vfma(vload(a, 0), vload(b, 0), vload(c, 0)))
+
+a = np.full(16, 1 + 2.0**-12, np.float32)
+out = np.zeros(16, np.float32)
+multiply_add(a, a, np.full(16, -1.0, np.float32), out)
+asm = multiply_add.inspect_asm(multiply_add.signatures[0])
+print("fmaf" in asm, "vfmadd" in asm, out[0] == np.float32(2.0**-11 + 2.0**-24))
+"""
+
+
+@pytest.mark.skipif(not X86_64, reason="the CPU names below are x86-64 ones")
+@pytest.mark.parametrize("target, expected", [
+    ({"NUMBA_CPU_NAME": "generic"}, "False False False"),  # no FMA: a multiply and an add, no libm call per lane
+    ({"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": ""}, "False True True"),  # one fused instruction
+], ids=["generic", "haswell"])
+def test_tiles_fuse_multiply_adds_only_where_the_cpu_can(target, expected):
+    """``vfma`` is ``llvm.fmuladd``: an FMA instruction on CPUs that have one, else a multiply and an add.
+    (``llvm.fma`` compiled for ``generic`` called the C library's ``fmaf`` for every lane.) The last number
+    says whether ``(1 + 2**-12)**2 - 1`` kept the product's last bit, ``2**-24``, which only one rounding
+    does."""
+    if target.get("NUMBA_CPU_NAME") == "haswell" and "avx2" not in _host_flags():
+        pytest.skip("runs AVX2 code: needs a host with AVX2")
+    result = _run(target, "-c", _FMA_PROBE)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+def _host_flags():
+    try:
+        return pathlib.Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return []
+
+
 @pytest.mark.skipif(simd.VECTOR_BITS != 512 or not X86_64,
                     reason="needs an AVX-512 host to run the AVX2 build beside its own")
 def test_kernel_tests_pass_compiled_for_avx2():

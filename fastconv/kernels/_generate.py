@@ -122,9 +122,9 @@ GRAD_KERNEL_DOC = '''\
 def _conv_tile(pixels, vectors):
     acc = [[f"a{p}_{v}" for v in range(vectors)] for p in range(pixels)]
     lines = [
-        f"@microkernel",
+        "@microkernel",
         f"def _conv_tile_p{pixels}_v{vectors}(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,",
-        f"                     out, oo, op, count, nf, bias, bo, relu):",
+        "                     out, oo, op, count, nf, bias, bo, relu):",
         CONV_DOC.format(pixels=pixels, vectors=vectors),
         "    lanes = lanes_of(w)",
     ]
@@ -172,7 +172,7 @@ def _conv_tile(pixels, vectors):
 def _grad_kernel_tile(rows, vectors):
     acc = [[f"a{r}_{v}" for v in range(vectors)] for r in range(rows)]
     lines = [
-        f"@microkernel",
+        "@microkernel",
         f"def _grad_kernel_tile_r{rows}_v{vectors}(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, ostride):",
         GRAD_KERNEL_DOC.format(rows=rows, vectors=vectors),
         "    lanes = lanes_of(g)",
@@ -243,7 +243,7 @@ def _dot_tile(pixels):
         "                wr += lanes",
     ]
     for p in range(pixels):
-        lines.append(f"    sstore(out, oo" + (f" + {p} * op" if p else "") + f", vsum({acc[p]}))")
+        lines.append("    sstore(out, oo" + (f" + {p} * op" if p else "") + f", vsum({acc[p]}))")
     return "\n".join(lines)
 
 
@@ -292,13 +292,13 @@ def source():
                  + f"if VECTOR_REGISTERS >= {registers[0]}:\n" + _roles(registers[0]) + "\n"
                  + "else:\n" + _roles(registers[1]) + "\n\n"
                  + f"DOT_PIXELS = {DOT_TILES[0]}\n"
-                 + f'"""Pixels of ``dot_main``."""\n'
+                 + '"""Pixels of ``dot_main``."""\n'
                  + f"dot_main = _dot_tile_p{DOT_TILES[0]}\n"
                  + f"dot_tail = _dot_tile_p{DOT_TILES[1]}")
     return "\n\n".join(parts) + "\n"
 
 
-def main(argv=None):
+def main():
     TARGET.write_text(source())
     print(f"wrote {TARGET}", file=sys.stderr)
 

@@ -16,6 +16,10 @@ rows hold at least the output's columns rounded up to the vector width
   (with ``a`` the kernel and ``b`` the output gradient transposed) the input
   gradient transposed.
 - :func:`_matmul_tn_tiled`: ``out = a.T @ b``, the kernel gradient.
+
+How many rows a task takes is the caller's choice (``fastconv.ops`` sizes
+tasks by the shapes, so that a many-core machine gets enough of them); every
+output element is summed in the same order whatever task computes it.
 """
 
 
@@ -36,62 +40,60 @@ def _as_4d(matrix):
     return matrix.reshape(1, 1, matrix.shape[0], matrix.shape[1])
 
 
-ROWS_PER_TASK = 16
-"""Rows of ``a`` (pixels) per task of :func:`_matmul_tiled`: two 8-pixel tiles."""
-
 VECTORS_PER_TASK = 2
 """Output column vectors per task of :func:`_matmul_tiled` (one two-vector tile wide)."""
 
-DEPTH_PER_TASK = 48
-"""Rows of the result per task of :func:`_matmul_tn_tiled` (eight 6-row tiles)."""
-
 
 @kernel
-def _matmul_tiled(job, a, b, bias, out, relu):
+def _matmul_tiled(job, a, b, bias, out, rows_per_task, relu):
     """``out = act(a @ b + bias)``, ``act`` ReLU when ``relu`` is true.
 
     ``a`` is ``(P, K)``, ``b`` ``(K, NB)`` and ``bias`` ``(NB,)`` with ``NB``
     at least ``N`` rounded up to a multiple of the vector width (the columns
     beyond ``N`` are read, never written out); ``out`` ``(P, N)`` is
-    overwritten. Tasks are blocks of rows x blocks of columns,
-    each written by one task, each sum in a fixed order.
+    overwritten. Tasks are blocks of ``rows_per_task`` rows x
+    ``VECTORS_PER_TASK`` vectors of columns, each written by one task, each
+    sum in a fixed order. Consecutive tasks are consecutive row blocks of one
+    column block: a thread's chunk of them reuses that block of ``b`` from its
+    cache.
     """
     n_rows, depth = a.shape
     n_out = out.shape[1]
     n_pad = b.shape[1]
     columns = VECTORS_PER_TASK * lanes_of(b)
     column_blocks = (n_out + columns - 1) // columns
-    row_blocks = (n_rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK
+    row_blocks = (n_rows + rows_per_task - 1) // rows_per_task
     n_tasks = row_blocks * column_blocks
     task = first_task(job, n_tasks)
     while task < n_tasks:
-        block = task // column_blocks
-        first_row = block * ROWS_PER_TASK
-        f0 = (task - block * column_blocks) * columns
+        column_block = task // row_blocks
+        first_row = (task - column_block * row_blocks) * rows_per_task
+        f0 = column_block * columns
         # One kernel tap: the tap strides are never used, and `one` is a runtime value (a literal 1 or 0
         # would compile another copy of every tile).
         one = min(1, n_rows)
         _conv_row(_as_4d(a), first_row * depth, depth, depth, depth, one, one, depth,
                   _as_5d(b), f0, n_pad, n_pad, n_pad, CHANNEL_BLOCK_VECTORS * lanes_of(b),
-                  _as_4d(out), first_row * n_out + f0, n_out, min(ROWS_PER_TASK, n_rows - first_row),
+                  _as_4d(out), first_row * n_out + f0, n_out, min(rows_per_task, n_rows - first_row),
                   min(columns, n_out - f0), bias[f0:], relu)
         task = next_task(job, task)
 
 
 @kernel
-def _matmul_tn_tiled(job, a, b, out):
+def _matmul_tn_tiled(job, a, b, out, rows_per_task):
     """``out = a.T @ b``: ``a`` ``(P, K)``, ``b`` ``(P, NP)``, ``out`` ``(K, NP)`` overwritten.
 
-    ``NP`` is a multiple of the vector width. Each task owns a block of rows
-    of ``out`` (of columns of ``a``) and sums over all ``P`` rows in order.
+    ``NP`` is a multiple of the vector width. Each task owns a block of
+    ``rows_per_task`` rows of ``out`` (columns of ``a``) and sums over all
+    ``P`` rows in order.
     """
     n_rows, depth = a.shape
     n_pad = b.shape[1]
-    n_tasks = (depth + DEPTH_PER_TASK - 1) // DEPTH_PER_TASK
+    n_tasks = (depth + rows_per_task - 1) // rows_per_task
     task = first_task(job, n_tasks)
     while task < n_tasks:
-        first = task * DEPTH_PER_TASK
-        count = min(DEPTH_PER_TASK, depth - first)
+        first = task * rows_per_task
+        count = min(rows_per_task, depth - first)
         out[first:first + count] = 0
         one = min(1, n_rows)  # as in _matmul_tiled: one block row, whose stride is never used
         zero = first - first  # a runtime 0 (offsets into b, and the first of all n_pad channels), as `one`

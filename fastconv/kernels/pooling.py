@@ -32,10 +32,15 @@ lanes where the cell holds that maximum and no earlier cell did: the gradient
 still to give starts as the output's gradient and is zeroed in a lane once a
 cell has taken it, so only the first maximum takes it.
 
-Work is split over tasks of ``rows_per_task`` output rows of one image.
-Overlapping windows (stride smaller than the pool along the height) make
-backward passes of neighbouring rows write the same input cells, so for those
-the caller passes ``rows_per_task = OH`` (one task per image); otherwise 1.
+Work is split into tasks of ``rows_per_task`` output rows of one image. In
+the forward pass each output cell is written by one task whatever the
+windows, so the caller may cut even one image into many tasks. In the
+backward pass, overlapping windows (stride smaller than the pool along the
+height) make neighbouring rows write the same input cells, so for those the
+caller passes ``rows_per_task = OH`` (one task per image); otherwise 1.
+(Tasks of a group of channels each, to share one image's backward pass out
+too, ran 2 to 4 times slower even on one thread: each task wrote a few
+bytes of every pixel.)
 
 The backward kernel writes every cell of ``grad_x`` itself, so the caller
 allocates it with ``np.empty`` (a ``np.zeros`` would be one more pass over
@@ -54,7 +59,11 @@ Average pooling multiplies by a reciprocal read from a small table, not by
 ``1.0 / count``: under the ``reassoc`` flag (``fastconv._jit``) LLVM rewrites
 ``v * (1.0 / count)`` into ``v / count``, a vector division of every element.
 The caller passes the table, ``reciprocal[k] = 1 / k`` in the input's dtype
-for ``k`` up to the window's size (kernels allocate nothing).
+for ``k`` up to the most real cells a window holds (kernels allocate nothing).
+
+The caller also keeps the pool, stride and padding no larger than about
+twice the image (``fastconv.ops._kernel_window``), giving the same clipped
+windows: what a pooling costs follows the image, not the pool.
 """
 
 
@@ -122,14 +131,14 @@ def _pool2d_forward(job, x, out, pool_h, pool_w, stride_h, stride_w, pad_top, pa
     """Max or average pooling of ``x`` ``(N, H, W, C)`` into ``out`` ``(N, OH, OW, C)`` (overwritten)."""
     n_batch, in_h, in_w, n_channels = x.shape
     _, out_h, out_w, _ = out.shape
-    tasks_per_image = out_h // rows_per_task
+    tasks_per_image = (out_h + rows_per_task - 1) // rows_per_task
     lanes = lanes_of(x)
     n_tasks = n_batch * tasks_per_image
     task = first_task(job, n_tasks)
     while task < n_tasks:
         n = task // tasks_per_image
         first_row = (task - n * tasks_per_image) * rows_per_task
-        for oh in range(first_row, first_row + rows_per_task):
+        for oh in range(first_row, min(first_row + rows_per_task, out_h)):
             h_lo, h_hi = _window(oh, stride_h, pad_top, pool_h, in_h)
             for ow in range(out_w):
                 w_lo, w_hi = _window(ow, stride_w, pad_left, pool_w, in_w)

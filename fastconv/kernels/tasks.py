@@ -181,7 +181,8 @@ def wait_until_done(job, spins):
     entered has left (so that none needs the GIL when the caller goes on; a parked one is not waited
     for beyond ``spins``). Returns whether every task is done."""
     for _ in range(spins):
-        if atomic_load(job, DONE) >= atomic_load(job, TOTAL) and atomic_load(job, LEFT) >= atomic_load(job, ENTERED) - 1:
+        if (atomic_load(job, DONE) >= atomic_load(job, TOTAL)
+                and atomic_load(job, LEFT) >= atomic_load(job, ENTERED) - 1):
             return True
         cpu_relax()
     return atomic_load(job, DONE) >= atomic_load(job, TOTAL)

@@ -1,0 +1,110 @@
+"""The package: what ``import fastconv`` gives, its version, and one place for numba's options."""
+
+import ast
+import importlib.metadata
+import pathlib
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+import fastconv
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "fastconv"
+
+
+def _python(code):
+    """Run ``code`` in a new interpreter (this one has imported everything already); its stdout."""
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_import_fastconv_reaches_ops_and_keras():
+    out = _python("import fastconv; print(fastconv.keras.layers.Conv2D.__name__, fastconv.ops.conv.__name__, "
+                  "fastconv.keras.Sequential.__name__)")
+    assert out == "Conv2D conv Sequential"
+
+
+def test_keras_is_imported_on_first_use():
+    """``import fastconv`` for the ops does not load the models, saving or h5py."""
+    assert _python("import sys, fastconv; print('fastconv.keras' in sys.modules, 'h5py' in sys.modules)") == \
+        "False False"
+    with pytest.raises(AttributeError, match="module 'fastconv' has no attribute 'kears'"):
+        fastconv.kears  # noqa: B018
+
+
+def test_version_is_the_installed_distributions():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert fastconv.__version__ == importlib.metadata.version("fastconv") == pyproject["project"]["version"]
+    # Read from the metadata, not written twice: another installed version shows.
+    assert _python("import importlib.metadata as m; m.version = lambda name: '9.8.7'; import fastconv; "
+                   "print(fastconv.__version__)") == "9.8.7"
+
+
+# ----------------------------------------------------------------------------- numba options in one place
+
+JIT_DECORATORS = frozenset({
+    "njit", "jit", "vectorize", "guvectorize", "cfunc", "jitclass", "stencil", "generated_jit", "overload",
+    "overload_method", "overload_attribute", "overload_classmethod", "register_jitable",
+})
+"""numba's decorators that compile Python with numba options. (``intrinsic``, which emits LLVM IR and takes no
+options, and the typing hooks are not among them.)"""
+
+
+def jit_decorators_outside_jit(source, filename="<source>"):
+    """``["file:line name", ...]``: uses of numba's compiling decorators in ``source`` (imports of them, and
+    attributes of ``numba`` or of a module imported from it)."""
+    tree = ast.parse(source, filename)
+    numba_names = set()
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "numba":
+                    numba_names.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "numba":
+            for alias in node.names:
+                if alias.name in JIT_DECORATORS:
+                    found.append(f"{filename}:{node.lineno} {alias.name}")
+                else:
+                    numba_names.add(alias.asname or alias.name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in JIT_DECORATORS:
+            root = node.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id in numba_names:
+                found.append(f"{filename}:{node.lineno} {node.attr}")
+    return found
+
+
+@pytest.mark.parametrize("source", [
+    "import numba\n@numba.njit\ndef f(): pass",
+    "import numba as nb\nf = nb.njit(fastmath=True)(lambda: 0)",
+    "from numba import njit\n@njit(cache=True)\ndef f(): pass",
+    "from numba import vectorize as v",
+    "import numba.experimental\n@numba.experimental.jitclass([])\nclass A: pass",
+    "from numba import experimental\n@experimental.jitclass([])\nclass A: pass",
+    "from numba.extending import overload",
+    "from numba.np.ufunc import guvectorize",
+])
+def test_the_check_finds_numba_decorators(source):
+    assert jit_decorators_outside_jit(source)
+
+
+def test_the_check_passes_fastconvs_own_decorators():
+    assert jit_decorators_outside_jit("from fastconv._jit import kernel\nfrom numba.extending import intrinsic\n"
+                                      "import numba\n@kernel\ndef f(job): pass\nnumba.config.DISABLE_JIT") == []
+
+
+def test_every_numba_decorator_is_in_jit_py():
+    """Kernels use ``fastconv._jit``'s ``kernel``/``helper``/``microkernel``: every numba option in one place."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path != PACKAGE / "_jit.py":
+            found += jit_decorators_outside_jit(path.read_text(), str(path.relative_to(ROOT)))
+    assert found == []
+    assert jit_decorators_outside_jit((PACKAGE / "_jit.py").read_text()) != []  # the check sees the real one

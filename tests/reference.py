@@ -4,7 +4,8 @@ Nothing here imports fastconv: the padding and output lengths are worked out
 again from the definition of Keras's 'valid' and 'same' padding, so a mistake
 in ``fastconv.shapes`` cannot hide in the reference too. Everything is
 computed in float64 with plain Python loops over output pixels and window
-taps; only the channel sums are left to numpy.
+taps; only the channel sums are left to numpy. The dense reference uses no
+matrix product at all (fastconv's float64 Dense is numpy's ``@``).
 
 The last section has the comparison helpers the tests share (tolerances by
 dtype, random data).
@@ -187,6 +188,42 @@ def average_pool_grad(x, grad_out, pool_size, strides=None, padding="valid"):
         for r, c in cells:
             grad_x[:, r, c, :] += g[:, i, j, :] / len(cells)
     return grad_x
+
+
+# ----------------------------------------------------------------------------- dense
+
+
+def dense(x, w, bias=None):
+    """``bias[u] + sum_k x[..., k] * w[k, u]`` in float64, adding one ``k`` at a time (no matrix product)."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    out = np.zeros(x.shape[:-1] + w.shape[1:])
+    for k in range(w.shape[0]):
+        out += x[..., k, None] * w[k]
+    if bias is not None:
+        out += np.asarray(bias, np.float64)
+    return out
+
+
+def dense_grad(x, w, grad_out):
+    """``(grad_x, grad_w, grad_bias)`` of ``sum(dense(x, w, bias) * grad_out)``, one output unit or sample at a time.
+
+    ``grad_x[n, k] = sum_u g[n, u] w[k, u]``, ``grad_w[k, u] = sum_n x[n, k] g[n, u]``,
+    ``grad_bias[u] = sum_n g[n, u]``, with ``n`` running over every leading axis.
+    """
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    g = np.asarray(grad_out, np.float64)
+    rows_x, rows_g = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
+    grad_x = np.zeros(rows_x.shape)
+    for u in range(w.shape[1]):
+        grad_x += rows_g[:, u, None] * w[:, u]
+    grad_w = np.zeros(w.shape)
+    grad_bias = np.zeros(w.shape[1])
+    for n in range(rows_x.shape[0]):
+        grad_w += rows_x[n, :, None] * rows_g[n]
+        grad_bias += rows_g[n]
+    return grad_x.reshape(x.shape), grad_w, grad_bias
 
 
 # ----------------------------------------------------------------------------- comparing against the reference

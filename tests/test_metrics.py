@@ -1,27 +1,13 @@
 """fastconv.metrics against Keras 3 (torch backend): streaming results, compile's 'accuracy' rule, configs."""
 
-import os
 import re
-import sys
 
 import numpy as np
 import pytest
 
 from fastconv import losses, metrics
+from keras_reference import keras
 
-
-def _import_keras():
-    if "keras" not in sys.modules:
-        os.environ["KERAS_BACKEND"] = "torch"
-    try:
-        import keras
-    except ImportError:
-        return None
-    return keras if keras.backend.backend() == "torch" else None
-
-
-keras = _import_keras()
-needs_keras = pytest.mark.skipif(keras is None, reason="needs Keras 3 with the torch backend")
 # Keras's torch backend converts its tensors with np.array(x, copy=False), which numpy 2 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
@@ -65,7 +51,6 @@ CASES = [
 ]
 
 
-@needs_keras
 @pytest.mark.parametrize("cls_name, kwargs, kind", CASES, ids=[f"{c}-{k}" for c, _, k in CASES])
 def test_streaming_results_match_keras(cls_name, kwargs, kind):
     rng = np.random.default_rng(0)
@@ -82,7 +67,6 @@ def test_streaming_results_match_keras(cls_name, kwargs, kind):
         assert float(ours.result()) == 0.0
 
 
-@needs_keras
 @pytest.mark.parametrize("values, weight", [
     (np.arange(6, dtype=np.float32), None),
     (np.arange(6, dtype=np.float32), np.array([1, 0, 2, 1, 1, 0.5], dtype=np.float32)),
@@ -118,7 +102,6 @@ def test_mean_and_accuracies_by_hand():
     assert float(metrics.Accuracy()([1, 2, 3, 4], [1, 2, 0, 4])) == pytest.approx(0.75)
 
 
-@needs_keras
 @pytest.mark.parametrize("cls_name", ["Mean", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
                                       "SparseCategoricalAccuracy"])
 def test_names_configs_variables_and_serialization_equal_keras(cls_name):
@@ -151,7 +134,6 @@ SHAPE_CASES = [
 ]
 
 
-@needs_keras
 @pytest.mark.parametrize("identifier", ["accuracy", "acc", "ACC", "Accuracy"])
 @pytest.mark.parametrize("y_true_shape, y_pred_shape", SHAPE_CASES, ids=str)
 def test_resolve_metric_matches_keras_compile(identifier, y_true_shape, y_pred_shape):
@@ -163,7 +145,6 @@ def test_resolve_metric_matches_keras_compile(identifier, y_true_shape, y_pred_s
     assert (type(ours).__name__, ours.name) == (type(theirs).__name__, theirs.name)
 
 
-@needs_keras
 @pytest.mark.parametrize("identifier", ["mse", "sparse_categorical_accuracy", "binary_crossentropy",
                                         "CategoricalAccuracy"])
 def test_resolve_other_metrics_like_keras(identifier):

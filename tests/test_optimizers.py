@@ -1,8 +1,6 @@
 """fastconv.optimizers against Keras 3 (torch backend) and against the update equations worked by hand."""
 
-import os
 import re
-import sys
 import types
 import warnings
 
@@ -11,20 +9,8 @@ import pytest
 
 from fastconv import optimizers
 from fastconv.variables import Variable
+from keras_reference import keras
 
-
-def _import_keras():
-    if "keras" not in sys.modules:
-        os.environ["KERAS_BACKEND"] = "torch"
-    try:
-        import keras
-    except ImportError:
-        return None
-    return keras if keras.backend.backend() == "torch" else None
-
-
-keras = _import_keras()
-needs_keras = pytest.mark.skipif(keras is None, reason="needs Keras 3 with the torch backend")
 # Keras's torch backend converts its tensors with np.array(x, copy=False), which numpy 2 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
@@ -83,7 +69,6 @@ def _theirs(name, kwargs, weights, generic):
 
 # -- against Keras ----------------------------------------------------------------------------------------
 
-@needs_keras
 @pytest.mark.parametrize("generic", [True, False], ids=["keras-update_step", "keras-torch-fused"])
 @pytest.mark.parametrize("name, kwargs", CASES, ids=CASE_IDS)
 def test_steps_match_keras(name, kwargs, generic):
@@ -102,7 +87,6 @@ def test_steps_match_keras(name, kwargs, generic):
                                    err_msg=mine.path)
 
 
-@needs_keras
 @pytest.mark.parametrize("name, kwargs", [
     ("SGD", {}), ("SGD", {"momentum": 0.9}), ("Adam", {}), ("Adam", {"amsgrad": True}), ("RMSprop", {}),
     ("RMSprop", {"momentum": 0.5, "centered": True}), ("Adagrad", {}),
@@ -135,7 +119,6 @@ def test_adam_variables_interleave_momentum_and_velocity_per_weight():
     assert not any(v.trainable for v in adam.variables)
 
 
-@needs_keras
 def test_state_written_by_keras_loads_and_continues_identically():
     weights, grads = _random_problem(2)
     theirs, their_vars = _theirs("Adam", {}, weights, generic=True)
@@ -155,7 +138,6 @@ def test_state_written_by_keras_loads_and_continues_identically():
         np.testing.assert_allclose(mine.value, keras.ops.convert_to_numpy(reference), rtol=1e-6, atol=1e-7)
 
 
-@needs_keras
 @pytest.mark.parametrize("name, kwargs", [
     ("SGD", {}), ("Adam", {}), ("RMSprop", {}), ("Adagrad", {}),
     ("SGD", {"momentum": 0.9, "nesterov": True, "learning_rate": 0.1}),
@@ -276,7 +258,7 @@ def test_clipping_by_hand():
     np.testing.assert_allclose(np.concatenate([a.value, b.value]), [-1.5, -2.0, -6.0], rtol=1e-6)
 
 
-def test_float32_arithmetic_like_keras():
+def test_float64_values_become_float32_variables_and_slots():
     w = Variable(np.array([1.0, 2.0]), name="w")
     adam = optimizers.Adam()
     adam.apply([np.array([0.5, -3.0])], [w])

@@ -1,6 +1,8 @@
-"""``fastconv.utils``: ``to_categorical`` against real Keras, ``set_random_seed`` and ``rng()``, the doctests."""
+"""``fastconv.utils``: ``to_categorical`` against real Keras, ``set_random_seed`` and ``rng()``.
 
-import doctest
+The module's doctests run once, in pytest's ``--doctest-modules`` pass over ``fastconv/``.
+"""
+
 import random
 import re
 import subprocess
@@ -12,8 +14,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import fastconv.datasets
-import fastconv.utils
 from fastconv import initializers, utils
 from keras_reference import keras
 
@@ -170,13 +170,3 @@ def test_set_random_seed_errors(seed, message):
 def test_largest_seed():
     utils.set_random_seed(2 ** 32 - 1)
     assert utils.rng().random() == np.random.default_rng(2 ** 32 - 1).random()
-
-
-# ---------------------------------------------------------------------- doctests
-
-
-@pytest.mark.parametrize("module", [fastconv.utils, fastconv.datasets], ids=lambda m: m.__name__)
-def test_doctests(module):
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0
-    assert result.attempted > 0 or module is fastconv.datasets  # its examples need the data: +SKIP

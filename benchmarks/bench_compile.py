@@ -63,13 +63,15 @@ def _workload(name):
                 pool(x, 2)
                 pool_grad(x, g, 2)
     elif name == "training step":
-        from benchmarks.bench_training import textbook_cnn
+        from fastconv import keras
+
+        from benchmarks.common import textbook_cnn
 
         x = rng.random((32, 28, 28, 1), dtype=np.float32)
         y = rng.integers(0, 10, 32)
 
         def run():
-            model = textbook_cnn()
+            model = textbook_cnn(keras)
             model.train_on_batch(x, y)
             model.predict(x, verbose=0)
     else:

@@ -1,7 +1,7 @@
 """asv benchmarks of the textbook CNN through the Keras API: one training step and inference.
 
-The model is the textbook's Fashion-MNIST CNN (``benchmarks/compare_training.py``
-trains the same one against PyTorch and Keras): Conv2D(32, 3x3, relu, same),
+The model is the textbook's Fashion-MNIST CNN (``common.textbook_cnn``, which
+``compare_training.py`` trains against PyTorch and Keras): Conv2D(32, 3x3, relu, same),
 MaxPooling2D(2), Conv2D(64, 3x3, relu, same), MaxPooling2D(2), Flatten,
 Dense(100, relu), Dropout(0.4), Dense(10, softmax); Adam, sparse categorical
 cross-entropy, the accuracy metric. Random images stand in for the data set
@@ -17,27 +17,10 @@ import numpy as np
 
 from fastconv import keras
 
-from benchmarks.common import gflops_per_second
+from benchmarks.common import gflops_per_second, textbook_cnn
 from benchmarks.configs import textbook_flops
 
 PREDICT_IMAGES = 1024
-
-
-def textbook_cnn(api=keras):
-    """The textbook CNN, compiled with Adam, built from ``api`` (``fastconv.keras`` or Keras itself)."""
-    model = api.Sequential([
-        api.Input(shape=(28, 28, 1)),
-        api.layers.Conv2D(32, kernel_size=3, activation="relu", padding="same"),
-        api.layers.MaxPooling2D(2),
-        api.layers.Conv2D(64, kernel_size=(3, 3), activation="relu", padding="same"),
-        api.layers.MaxPooling2D(2),
-        api.layers.Flatten(),
-        api.layers.Dense(100, activation="relu"),
-        api.layers.Dropout(0.4),
-        api.layers.Dense(10, activation="softmax"),
-    ])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
 
 
 class TextbookCNN:
@@ -54,7 +37,7 @@ class TextbookCNN:
         self.y = rng.integers(0, 10, batch_size)
         self.x_predict = rng.random((PREDICT_IMAGES, 28, 28, 1), dtype=np.float32)
         self.batch_size = batch_size
-        self.model = textbook_cnn()
+        self.model = textbook_cnn(keras)
         self.model.train_on_batch(self.x, self.y)  # builds the optimizer's slots; compiles every kernel
         self.model.predict(self.x, batch_size=batch_size, verbose=0)
 

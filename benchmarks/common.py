@@ -1,14 +1,55 @@
-"""Helpers shared by the asv benchmark modules (``bench_*.py``): skipping unsupported points, GFLOP/s.
+"""Helpers shared by the benchmarks: the textbook CNN, skipping unsupported asv points, GFLOP/s.
 
-No benchmark lives here, and no name here starts with ``time_``, ``track_``,
-``mem_``, ``peakmem_`` or ``timeraw_`` (asv would collect it).
+The textbook's Fashion-MNIST CNN is defined here once, for the asv suite and
+the comparison scripts alike: :func:`textbook_cnn` (the same code builds it
+from ``fastconv.keras`` and from Keras) and its PyTorch twin,
+:func:`textbook_cnn_torch`. This module imports no framework at import time
+(the comparison workers time their own imports, in Pythons that may lack some
+of them). No benchmark lives here, and no name here starts with ``time_``,
+``track_``, ``mem_``, ``peakmem_`` or ``timeraw_`` (asv would collect it).
 """
 
 import gc
 import statistics
 import time
 
-from fastconv import shapes
+
+def textbook_cnn(keras):
+    """The textbook CNN, compiled, built from ``keras``: ``fastconv.keras`` or Keras itself.
+
+    Conv2D(32, 3x3, relu, same), MaxPooling2D(2), Conv2D(64, 3x3, relu,
+    same), MaxPooling2D(2), Flatten, Dense(100, relu), Dropout(0.4), Dense(10,
+    softmax) on 28x28x1 images; Adam, sparse categorical cross-entropy and the
+    accuracy metric. One program for both frameworks: that is the point of
+    ``fastconv.keras``.
+    """
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        keras.layers.Conv2D(32, kernel_size=3, activation="relu", padding="same"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(64, kernel_size=(3, 3), activation="relu", padding="same"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(100, activation="relu"),
+        keras.layers.Dropout(0.4),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def textbook_cnn_torch():
+    """:func:`textbook_cnn` in PyTorch (NCHW): the same layers and sizes, uncompiled.
+
+    It returns logits: the softmax is in ``nn.CrossEntropyLoss``. Keras's Adam
+    is ``torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)``.
+    """
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(3136, 100), nn.ReLU(), nn.Dropout(0.4), nn.Linear(100, 10))
 
 
 def require_supported(config):
@@ -18,6 +59,8 @@ def require_supported(config):
     ``NotImplementedError``; a grid point where the window does not fit the
     (padded) input is not an operation at all.
     """
+    from fastconv import shapes
+
     window = getattr(config, "kernel_size", None) or config.pool_size
     output = shapes.conv_output_shape(config.input_shape, window, 1, config.strides, config.padding)
     if min(output[1:3]) < 1:

@@ -34,6 +34,11 @@ import sys
 import tempfile
 import time
 
+if not __package__:  # run as a script: make the `benchmarks` package importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.common import textbook_cnn, textbook_cnn_torch  # noqa: E402  (imports no framework)
+
 GOAL_COLD_SECONDS = 10.0
 """fastconv's first step with an empty cache: at most this (the stretch goal is Keras's own first step)."""
 GOAL_WARM_SECONDS = 1.0
@@ -48,10 +53,7 @@ def _worker(framework, threads):
         from torch import nn
         imported = time.perf_counter()
         torch.set_num_threads(threads)
-        model = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(3136, 100), nn.ReLU(), nn.Dropout(0.4), nn.Linear(100, 10))
+        model = textbook_cnn_torch()
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
         rng = np.random.default_rng(0)
         x = torch.from_numpy(rng.random((32, 1, 28, 28), dtype=np.float32))
@@ -73,18 +75,7 @@ def _worker(framework, threads):
             from fastconv import keras, parallel
             parallel.set_num_threads(threads)
         imported = time.perf_counter()
-        model = keras.Sequential([
-            keras.Input(shape=(28, 28, 1)),
-            keras.layers.Conv2D(32, kernel_size=3, activation="relu", padding="same"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Conv2D(64, kernel_size=(3, 3), activation="relu", padding="same"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            keras.layers.Dense(100, activation="relu"),
-            keras.layers.Dropout(0.4),
-            keras.layers.Dense(10, activation="softmax"),
-        ])
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model = textbook_cnn(keras)
         rng = np.random.default_rng(0)
         model.train_on_batch(rng.random((32, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 32))
     done = time.perf_counter()

@@ -61,7 +61,8 @@ validates on the first N/4 of the validation split: shorter epochs, so that
 a run of all levels and frameworks takes minutes (the issue that asked for
 this mode measured 4,800 images)::
 
-    python benchmarks/compare_training.py --keras-python /tmp/tfenv/bin/python --busy 0,1,3 --images 4800 --epochs 2 --rounds 3
+    python benchmarks/compare_training.py --keras-python /tmp/tfenv/bin/python \\
+        --busy 0,1,3 --images 4800 --epochs 2 --rounds 3
 
 ``--limit N`` keeps the first N images of each split: a smoke run whose
 numbers mean nothing.
@@ -77,6 +78,11 @@ import tempfile
 import time
 
 import numpy as np
+
+if not __package__:  # run as a script: make the `benchmarks` package importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.common import textbook_cnn, textbook_cnn_torch  # noqa: E402  (imports no framework)
 
 FRAMEWORKS = ("fastconv", "torch", "keras")
 PREDICT_GOAL_RATIO = 0.7
@@ -133,18 +139,7 @@ def _time_predict(predict, x, repeats, result):
 def _keras_like(keras, data, epochs, full, result, threads, predict_repeats=0):
     """fastconv and Keras run the same program: that is the point of fastconv.keras."""
     keras.utils.set_random_seed(42)
-    model = keras.Sequential([
-        keras.Input(shape=(28, 28, 1)),
-        keras.layers.Conv2D(32, kernel_size=3, activation="relu", padding="same"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Conv2D(64, kernel_size=(3, 3), activation="relu", padding="same"),
-        keras.layers.MaxPooling2D(2),
-        keras.layers.Flatten(),
-        keras.layers.Dense(100, activation="relu"),
-        keras.layers.Dropout(0.4),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = textbook_cnn(keras)
 
     def fit():
         model.fit(data["x_train"][:64], data["y_train"][:64], epochs=1, verbose=0)  # compile / trace once
@@ -196,11 +191,7 @@ def run_torch(data, epochs, full, result, threads, predict_repeats=0):
 
     torch.set_num_threads(threads)
     torch.manual_seed(42)
-    model = nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(3136, 100), nn.ReLU(), nn.Dropout(0.4), nn.Linear(100, 10))
-    model = model.to(memory_format=torch.channels_last)
+    model = textbook_cnn_torch().to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)   # Keras's defaults
     loss_fn = nn.CrossEntropyLoss()
 
@@ -402,7 +393,7 @@ def _report_shared(results, frameworks, levels, args, train_images):
     print(f"\nTextbook CNN on Fashion-MNIST ({train_images:,} training images, batch 32, Adam), {args.threads} "
           f"threads each, beside busy processes; {args.rounds} round(s); s/epoch: median seconds per epoch "
           f"(training + validation); in brackets the slowdown against the framework's own epoch alone.\n")
-    print("| framework | " + " | ".join(f"alone" if level == 0 else f"+{level} busy" for level in levels) + " |")
+    print("| framework | " + " | ".join("alone" if level == 0 else f"+{level} busy" for level in levels) + " |")
     print("|---|" + "--:|" * len(levels))
     for f in frameworks:
         print(f"| {f} | " + " | ".join(f"{seconds[f, level]:.2f}" + ("" if level == 0 else

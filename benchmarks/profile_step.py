@@ -6,7 +6,7 @@ from the cache)::
     python benchmarks/profile_step.py              # 2 threads, 3 epochs of 100 steps
     python benchmarks/profile_step.py --threads 1 --steps 200
 
-It trains the textbook model (``bench_training.textbook_cnn``) with ``fit``
+It trains the textbook model (``common.textbook_cnn``) with ``fit``
 on random images, batch 32, after a warm-up fit that compiles everything,
 with every layer's ``forward``/``backward`` and the optimizer's ``apply``
 wrapped in a timer. It prints, per epoch, the median milliseconds of each
@@ -42,15 +42,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from benchmarks.bench_training import textbook_cnn
+    from benchmarks.common import textbook_cnn
 
-    from fastconv import parallel
+    from fastconv import keras, parallel
 
     parallel.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     x = rng.random((32 * args.steps, 28, 28, 1), dtype=np.float32)
     y = rng.integers(0, 10, len(x))
-    model = textbook_cnn()
+    model = textbook_cnn(keras)
     model.fit(x[:64], y[:64], batch_size=32, epochs=1, verbose=0)  # compiles (or loads) every kernel
 
     times = defaultdict(list)

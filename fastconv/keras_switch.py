@@ -86,7 +86,8 @@ class _Finder(importlib.abc.MetaPathFinder):
         try:
             module = importlib.import_module(target_module)
         except ModuleNotFoundError as error:
-            if error.name is not None and error.name != target_module and not target_module.startswith(error.name + "."):
+            if error.name is not None and error.name != target_module \
+                    and not target_module.startswith(error.name + "."):
                 raise  # something the fastconv module itself imports is missing
             raise ModuleNotFoundError(
                 f"No module named {name!r} under fastconv's Keras switch: fastconv provides keras "

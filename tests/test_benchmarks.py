@@ -303,3 +303,21 @@ def test_profile_step_reports_every_part(modules, capsys):
     assert names <= {re.sub(r"_\d+ ", " ", name) for name in parts}  # conv2d_3 forward -> conv2d forward
     assert "Adam update" in parts
     assert 0 < sum(float(v) for v in parts.values()) < step_ms * 1.5
+
+
+def test_one_textbook_cnn_definition(modules):
+    """The textbook CNN is written once, in ``common.py`` (the Keras-API one for fastconv and Keras, and its PyTorch
+    twin), and every benchmark uses it; the two have the same layers' weights, in the same order."""
+    import numpy as np
+
+    from benchmarks.common import textbook_cnn, textbook_cnn_torch
+    from fastconv import keras
+
+    # `layers.Dropout(0.4)` or `nn.Dropout(0.4)` in code; the docstrings that describe the model say `Dropout(0.4)`.
+    definitions = {path.name: len(re.findall(r"\.Dropout\(0\.4\)", path.read_text()))
+                   for path in BENCHMARK_DIR.glob("*.py")}
+    assert {name: count for name, count in definitions.items() if count} == {"common.py": 2}
+
+    model, torch_model = textbook_cnn(keras), textbook_cnn_torch()
+    assert [w.size for w in model.get_weights()] == [p.numel() for p in torch_model.parameters()]
+    assert model.predict(np.zeros((2, 28, 28, 1), np.float32), verbose=0).shape == (2, 10)

@@ -2,7 +2,7 @@
 
 Each page's blocks run in order in one namespace (a page is one program), in a
 temporary working directory so files they write do not land in the checkout.
-A block fenced as ``python no-run`` is shown but not run (used only for
+A block fenced as ``{.python .no-run}`` is shown (highlighted) but not run (used only for
 programs that take minutes, which the test suite runs elsewhere).
 """
 

@@ -323,6 +323,7 @@ model = keras.Sequential([
     keras.layers.Dense(units=10, activation="softmax"),
 ])
 model.summary()""",
+    'keras.utils.plot_model(model, show_shapes=True)',
     """\
 model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
 history = model.fit(X_train, y_train, epochs=3, validation_data=(X_valid, y_valid), verbose=0)
@@ -343,10 +344,12 @@ def test_textbook_notebook_runs_with_load_ext_as_its_only_added_line(tmp_path, e
         "text/plain", "") for output in cell.outputs)) for cell in notebook.cells]  # without terminal colours
     assert outputs[2] == "(4000, 28, 28, 1)"
     assert "conv2d_1 (Conv2D)" in outputs[3] and "Total params: 333,526" in outputs[3]
-    module, keys, accuracy = outputs[4].split(" [")[0], outputs[4].split("[")[1].split("]")[0], \
-        float(outputs[4].rsplit(" ", 1)[1])
+    assert [output.get("data", {}).get("image/png", "")[:8] for output in notebook.cells[4].outputs] == \
+        ["iVBORw0K"]  # one PNG, displayed (base64 of the PNG signature)
+    module, keys, accuracy = outputs[5].split(" [")[0], outputs[5].split("[")[1].split("]")[0], \
+        float(outputs[5].rsplit(" ", 1)[1])
     assert module == "fastconv.models"
     assert sorted(keys.split(", ")) == ["'accuracy'", "'loss'", "'val_accuracy'", "'val_loss'"]
     assert accuracy > 0.75  # the textbook CNN on 4,000 images, 3 epochs (Keras gets about 0.8)
-    assert outputs[5].strip() == "True"
+    assert outputs[6].strip() == "True"
     assert (tmp_path / "my_fashion_cnn.keras").stat().st_size > 100_000

@@ -1,4 +1,7 @@
-"""``python -m fastconv.keras SCRIPT.py [ARGS...]``: run a Keras program unchanged on fastconv (see ``fastconv.keras_switch``)."""
+"""``python -m fastconv.keras SCRIPT.py [ARGS...]``: run a Keras program unchanged on fastconv.
+
+See ``fastconv.keras_switch``.
+"""
 
 import sys
 

@@ -492,13 +492,16 @@ _FLOAT32_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"n
                    "registered_name": None}
 
 # The layer classes for which Keras writes a `build_config` (the input shape the layer was built for).
-_LAYERS_WITH_BUILD_CONFIG = {"Conv2D", "Dense", "BatchNormalization", "Flatten"}
+_LAYERS_WITH_BUILD_CONFIG = {"Conv2D", "Dense", "BatchNormalization", "Flatten", "ZeroPadding2D", "Cropping2D",
+                             "UpSampling2D", "Permute", "Rescaling"}
+_LAYERS_WITH_BUILD_CONFIG |= {"Conv1D"}
 
 # Keys that newer Keras 3 releases put in a layer's config for features fastconv lacks, with the value
 # that means "not used". fastconv accepts them at that value only (and never writes them, so that older
 # Keras 3 releases can read its files).
 _KERAS_OFF_VALUES = {
     "Conv2D": {"quantization_config": None},
+    "Conv1D": {"quantization_config": None},
     "Dense": {"quantization_config": None},
     "BatchNormalization": {"renorm_clipping": None, "renorm_momentum": 0.99},
 }

@@ -1,4 +1,5 @@
-"""``Conv2D``: holds a kernel and a bias and calls ``fastconv.ops``' fused convolution.
+"""``Conv2D``: holds a kernel and a bias and calls ``fastconv.ops``' fused convolution (``ConvBase``: what it
+shares with ``Conv1D``).
 
 Bias add and a ``relu`` (or no) activation are fused into the convolution
 kernel's store, and the activation's mask into the backward kernels' loads;
@@ -9,7 +10,39 @@ from fastconv import activations, initializers, ops, shapes
 from fastconv.layers.base import Layer, check_channels_last, reject_unsupported
 
 
-class Conv2D(Layer):
+class ConvBase(Layer):
+    """What ``Conv2D`` and ``Conv1D`` share: the pre-activation of their context ``(inputs, outputs,
+    pre-activation or None)`` and Keras's config of a convolution."""
+
+    def pre_activation(self, context):
+        inputs, outputs, pre_activation = context
+        if pre_activation is not None:
+            return pre_activation
+        return outputs if self._fused_activation == "linear" else None  # a fused relu keeps no pre-activation
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "data_format": "channels_last",
+            "dilation_rate": self.dilation_rate,
+            "groups": 1,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": None,
+            "bias_regularizer": None,
+            "activity_regularizer": None,
+            "kernel_constraint": None,
+            "bias_constraint": None,
+        }
+
+
+class Conv2D(ConvBase):
     """2-D convolution layer (``keras.layers.Conv2D``), NHWC.
 
     Output shape ``(batch, OH, OW, filters)`` with ``OH, OW`` from
@@ -92,12 +125,6 @@ class Conv2D(Layer):
         activated = self.activation(outputs)
         return activated, (inputs, activated, outputs)
 
-    def pre_activation(self, context):
-        inputs, outputs, pre_activation = context
-        if pre_activation is not None:
-            return pre_activation
-        return outputs if self._fused_activation == "linear" else None  # a fused relu keeps no pre-activation
-
     def backward(self, context, grad_outputs, need_grad_inputs=True, skip_activation=False):
         inputs, outputs, pre_activation = context
         if pre_activation is not None:
@@ -108,24 +135,3 @@ class Conv2D(Layer):
             inputs, self.kernel.value, outputs, grad_outputs, activation=self._fused_activation,
             need_grad_inputs=need_grad_inputs, need_grad_kernel=self.trainable, **self._conv_args())
         return grad_inputs, [grad_kernel, grad_bias] if self.use_bias else [grad_kernel]
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding,
-            "data_format": "channels_last",
-            "dilation_rate": self.dilation_rate,
-            "groups": 1,
-            "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": None,
-            "bias_regularizer": None,
-            "activity_regularizer": None,
-            "kernel_constraint": None,
-            "bias_constraint": None,
-        }

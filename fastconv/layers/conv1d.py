@@ -11,7 +11,8 @@ followed by a 'valid' convolution. The 1-D poolings live in ``pooling1d``.
 import numpy as np
 
 from fastconv import activations, initializers, ops, shapes
-from fastconv.layers.base import Layer, check_channels_last, reject_unsupported
+from fastconv.layers.base import check_channels_last, reject_unsupported
+from fastconv.layers.conv import ConvBase
 
 PADDINGS_1D = ("valid", "same", "causal")
 
@@ -47,7 +48,7 @@ def check_steps_input(layer, input_shape):
                          f"Full shape received: {tuple(input_shape)}")
 
 
-class Conv1D(Layer):
+class Conv1D(ConvBase):
     """1-D convolution layer (``keras.layers.Conv1D``) over ``(batch, steps, channels)``.
 
     Output ``(batch, out_steps, filters)``; ``out_steps`` is
@@ -146,12 +147,6 @@ class Conv1D(Layer):
         activated = self.activation(outputs)
         return activated, (rows, activated, outputs)
 
-    def pre_activation(self, context):
-        rows, outputs, pre_activation = context
-        if pre_activation is not None:
-            return pre_activation
-        return outputs if self._fused_activation == "linear" else None  # a fused relu keeps no pre-activation
-
     def backward(self, context, grad_outputs, need_grad_inputs=True, skip_activation=False):
         rows, outputs, pre_activation = context
         if pre_activation is not None:
@@ -165,24 +160,3 @@ class Conv1D(Layer):
         grad_inputs = None if grad_rows is None else np.ascontiguousarray(grad_rows[:, 0, self._causal_pad:])
         grad_kernel = None if grad_kernel is None else grad_kernel[0]
         return grad_inputs, [grad_kernel, grad_bias] if self.use_bias else [grad_kernel]
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "strides": self.strides,
-            "padding": self.padding,
-            "data_format": "channels_last",
-            "dilation_rate": self.dilation_rate,
-            "groups": 1,
-            "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": None,
-            "bias_regularizer": None,
-            "activity_regularizer": None,
-            "kernel_constraint": None,
-            "bias_constraint": None,
-        }

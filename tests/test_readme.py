@@ -24,3 +24,9 @@ def test_ci_runs_the_readme_test_command():
 
 def test_the_main_job_script_exists():
     assert (ROOT / _readme_commands()[0].split("python ")[-1].split()[0]).exists()
+
+
+def test_getting_started_page_shows_the_same_two_commands():
+    page = [line.strip() for line in (ROOT / "docs" / "index.md").read_text().splitlines()]
+    for command in _readme_commands():
+        assert command in page

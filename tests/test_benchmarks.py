@@ -321,3 +321,37 @@ def test_one_textbook_cnn_definition(modules):
     model, torch_model = textbook_cnn(keras), textbook_cnn_torch()
     assert [w.size for w in model.get_weights()] == [p.numel() for p in torch_model.parameters()]
     assert model.predict(np.zeros((2, 28, 28, 1), np.float32), verbose=0).shape == (2, 10)
+
+
+def test_compare_training_shared_machine_mode(modules, tmp_path, capsys):
+    """``--busy 0,1``: every framework's epoch alone and beside one busy process, its slowdown, the goals."""
+    from benchmarks import compare_training
+
+    report_path = tmp_path / "shared.json"
+    compare_training.main(["--frameworks", "fastconv,torch", "--busy", "0,1", "--images", "128", "--epochs", "1",
+                           "--rounds", "1", "--threads", "1", "--json", str(report_path)])
+    report = json.loads(report_path.read_text())
+    assert set(report["seconds"]) == {"fastconv +0", "fastconv +1", "torch +0", "torch +1"}
+    assert all(seconds > 0 for seconds in report["seconds"].values())
+    assert report["goals"]["one_busy"]["ratio"] == pytest.approx(report["seconds"]["fastconv +1"]
+                                                                 / report["seconds"]["fastconv +0"])
+    assert report["goals"]["quiet"]["ratio"] == pytest.approx(report["seconds"]["fastconv +0"]
+                                                              / report["seconds"]["torch +0"])
+    table = capsys.readouterr().out
+    assert "| framework | alone | +1 busy |" in table and "Beside 1 busy process, fastconv's slowdown" in table
+    assert not subprocess.run(["pgrep", "-f", "while True: pass"], capture_output=True).stdout  # none left behind
+
+
+def test_compare_cold_start_reports_cold_and_warm(modules, tmp_path, capsys):
+    """A fastconv cold start (empty cache: compiled for real), a warm one, and PyTorch's, with the goals."""
+    from benchmarks import compare_cold_start
+
+    report_path = tmp_path / "cold.json"
+    assert compare_cold_start.main(["--frameworks", "fastconv,torch", "--rounds", "1", "--threads", "1",
+                                    "--json", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert set(report["medians"]) == {"fastconv cold", "fastconv warm", "torch"}
+    cold, warm = report["medians"]["fastconv cold"], report["medians"]["fastconv warm"]
+    assert cold["first_step_s"] > warm["first_step_s"] > 0  # the cold run compiled, the warm one loaded
+    assert report["goals"]["cold"]["seconds"] == cold["first_step_s"]
+    assert "Cold first step <= 10 s: " in capsys.readouterr().out

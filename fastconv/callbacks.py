@@ -1,10 +1,12 @@
 """Training callbacks with Keras's names and behaviour, and the progress bar that ``fit`` shows.
 
 ``Callback`` (the hooks), ``History``, ``ProgbarLogger``, ``EarlyStopping``,
-``ModelCheckpoint``, ``TerminateOnNaN``, and ``CallbackList`` that ``fit``,
+``ModelCheckpoint``, ``TerminateOnNaN``, ``ReduceLROnPlateau``, ``LearningRateScheduler``,
+``CSVLogger``, and ``CallbackList`` that ``fit``,
 ``evaluate`` and ``predict`` use to call them in order.
 """
 
+import csv
 import math
 import os
 import sys
@@ -449,3 +451,145 @@ class TerminateOnNaN(Callback):
         if loss is not None and not np.isfinite(loss):
             print(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
+
+
+def _learning_rate(model):
+    """The optimizer's learning rate as a Python float (a float32 ``Variable`` in fastconv, as in Keras)."""
+    return float(np.asarray(model.optimizer.learning_rate.value))
+
+
+class ReduceLROnPlateau(Callback, _MonitorMixin):
+    """Multiply the learning rate by ``factor`` when ``monitor`` has not improved by more than ``min_delta``
+    for ``patience`` epochs, never below ``min_lr``; then wait ``cooldown`` epochs before counting again.
+
+    Adds ``learning_rate`` (the rate the epoch trained with) to each epoch's logs, as Keras 3 does.
+    """
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0, **kwargs):
+        super().__init__()
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. Received factor={factor}")
+        self.monitor, self.min_delta = monitor, abs(min_delta)
+        self._set_mode(monitor, mode)
+        self.factor, self.min_lr, self.patience = factor, min_lr, patience
+        self.verbose, self.cooldown = verbose, cooldown
+        self.best, self.cooldown_counter, self.wait = None, 0, 0
+
+    def on_train_begin(self, logs=None):
+        self.best, self.cooldown_counter, self.wait = None, 0, 0
+
+    def _improved(self, current):
+        # Keras's rule: the change must beat min_delta in the monitored direction.
+        if self.best is None:
+            return True
+        if self.mode == "min":
+            return current + self.min_delta < self.best
+        return current - self.min_delta > self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = _learning_rate(self.model)
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` which is not "
+                          f"available. Available metrics are: {','.join(logs)}.", stacklevel=2)
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improved(current):
+            self.best, self.wait = current, 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                old_lr = _learning_rate(self.model)
+                if old_lr > np.float32(self.min_lr):
+                    new_lr = max(old_lr * self.factor, self.min_lr)
+                    self.model.optimizer.learning_rate = new_lr
+                    if self.verbose > 0:
+                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+                    self.cooldown_counter, self.wait = self.cooldown, 0
+
+
+class LearningRateScheduler(Callback):
+    """Set the optimizer's learning rate before each epoch to ``schedule(epoch, lr)`` (or ``schedule(epoch)``).
+
+    ``schedule`` must return a float; adds ``learning_rate`` to each epoch's logs, as Keras 3 does.
+    """
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        try:
+            learning_rate = self.schedule(epoch, _learning_rate(self.model))
+        except TypeError:   # Keras's fallback for the one-argument form
+            learning_rate = self.schedule(epoch)
+        if not isinstance(learning_rate, (float, np.float32, np.float64)):
+            raise ValueError(f"The output of the `schedule` function should be a float. Got: {learning_rate}")
+        self.model.optimizer.learning_rate = learning_rate
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {learning_rate}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = _learning_rate(self.model)
+
+
+class CSVLogger(Callback):
+    """Write each epoch's logs as one CSV row: a header ``epoch`` + the sorted log keys (with ``val_`` copies
+    when there are none, as Keras does), values written by ``csv`` as ``str(value)``.
+
+    ``append=True`` adds to an existing file (a header only if it is empty). The file is flushed after every
+    row, so an interrupted run leaves whole rows only.
+    """
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.sep, self.filename, self.append = separator, os.fspath(filename), append
+        self.writer = self.keys = self.csv_file = None
+        self.append_header = True
+
+    def on_train_begin(self, logs=None):
+        mode = "w"
+        if self.append:
+            if os.path.exists(self.filename):
+                with open(self.filename) as f:
+                    self.append_header = not bool(len(f.readline()))
+            mode = "a"
+        if self.csv_file and not self.csv_file.closed:
+            self.csv_file.close()
+        self.csv_file = open(self.filename, mode, newline="")
+        self.writer = self.keys = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+            if self.keys and not any(key.startswith("val_") for key in self.keys):
+                self.keys.extend([f"val_{key}" for key in self.keys])
+        if self.writer is None:
+            dialect = type("_Dialect", (csv.excel,), {"delimiter": self.sep})
+            self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch"] + self.keys, dialect=dialect)
+            if self.append_header:
+                self.writer.writeheader()
+        row = {"epoch": epoch}
+        row.update((key, _csv_value(logs.get(key, "NA"))) for key in self.keys)
+        self.writer.writerow(row)
+        self.csv_file.flush()
+
+    def on_train_end(self, logs=None):
+        if self.csv_file and not self.csv_file.closed:
+            self.csv_file.close()
+        self.writer = None
+
+
+def _csv_value(value):
+    """A log value as Keras writes it: iterables (not strings, not 0-d arrays) as a quoted list."""
+    if isinstance(value, str) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        return value
+    if hasattr(value, "__iter__"):
+        return f'"[{", ".join(map(str, value))}]"'
+    return value

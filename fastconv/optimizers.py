@@ -24,16 +24,20 @@ textbook's optimizer, runs as one fused numba pass
 PyTorch backend runs a fused rewrite of the same equations, which rounds
 differently by an ulp or so.
 
-Not here: learning-rate schedules (``keras.optimizers.schedules``), EMA
-(``use_ema``) and gradient accumulation; asking for them raises
-``NotImplementedError``.
+With a learning-rate schedule (``fastconv.schedules``) as ``learning_rate``
+there is no ``learning_rate`` variable, as in Keras: ``variables`` is
+``iteration`` then the slots, and each step's rate is
+``schedule(iterations)`` before the update.
+
+Not here: callables as ``learning_rate``, EMA (``use_ema``) and gradient
+accumulation; asking for them raises ``NotImplementedError``.
 """
 
 import warnings
 
 import numpy as np
 
-from fastconv import parallel
+from fastconv import parallel, schedules
 from fastconv.kernels import optimizers as _optimizer_kernels
 from fastconv.naming import to_snake_case, unique_name
 from fastconv.variables import Variable
@@ -102,11 +106,13 @@ class Optimizer:
             raise ValueError(
                 "Only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set. "
                 f"Received: clipnorm={clipnorm}, clipvalue={clipvalue}, global_clipnorm={global_clipnorm}")
-        if isinstance(learning_rate, dict) or callable(learning_rate):
+        if isinstance(learning_rate, dict):
+            learning_rate = schedules.deserialize(learning_rate)
+        if callable(learning_rate) and not isinstance(learning_rate, schedules.LearningRateSchedule):
             raise NotImplementedError(
-                "fastconv optimizers take a float `learning_rate`; learning-rate schedules and callables "
+                "fastconv optimizers take a float or a LearningRateSchedule as `learning_rate`; callables "
                 f"are not supported yet. Received: learning_rate={learning_rate!r}")
-        if not isinstance(learning_rate, float):
+        if not isinstance(learning_rate, (float, schedules.LearningRateSchedule)):
             raise ValueError(
                 "Argument `learning_rate` should be float, or an instance of LearningRateSchedule, or a "
                 "callable (that takes in the current iteration value and returns the corresponding "
@@ -127,8 +133,14 @@ class Optimizer:
         # Keras stores the counter as "int" (int64 under TensorFlow, int32 under
         # torch and JAX); int64 is what TensorFlow-written .keras files hold.
         self._iterations = _new_variable(0, "iteration", "int64", f"{self.name}/iteration")
-        self._learning_rate = _new_variable(learning_rate, "learning_rate", "float32", f"{self.name}/learning_rate")
-        self._variables = [self._iterations, self._learning_rate]
+        if isinstance(learning_rate, schedules.LearningRateSchedule):
+            # Keras tracks no learning-rate variable with a schedule, so the saved variables are one fewer.
+            self._learning_rate = learning_rate
+            self._variables = [self._iterations]
+        else:
+            self._learning_rate = _new_variable(learning_rate, "learning_rate", "float32",
+                                                f"{self.name}/learning_rate")
+            self._variables = [self._iterations, self._learning_rate]
         self._trainable_variables = []
         self._index = {}
 
@@ -141,16 +153,38 @@ class Optimizer:
 
     @property
     def learning_rate(self):
-        """The learning rate, a float32 ``Variable``; assign a float to change it."""
+        """The learning rate, a float32 ``Variable``; assign a float to change it.
+
+        With a schedule, a new ``Variable`` holding ``schedule(iterations)`` (the
+        rate of the next step), which cannot be assigned to, as in Keras.
+        """
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            return Variable(self._current_learning_rate(), "learning_rate", trainable=False, dtype="float32")
         return self._learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value):
+        if isinstance(value, schedules.LearningRateSchedule):
+            if not isinstance(self._learning_rate, schedules.LearningRateSchedule):
+                self._variables.remove(self._learning_rate)
+            self._learning_rate = value
+            return
         if isinstance(value, dict) or callable(value):
             raise NotImplementedError(
-                "fastconv optimizers take a float `learning_rate`; learning-rate schedules and callables "
+                "fastconv optimizers take a float or a LearningRateSchedule as `learning_rate`; callables "
                 f"are not supported yet. Received: learning_rate={value!r}")
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            raise TypeError(
+                "This optimizer was created with a `LearningRateSchedule` object as its `learning_rate` "
+                "constructor argument, hence its learning rate is not settable. If you need the learning rate "
+                "to be settable, you should instantiate the optimizer with a float `learning_rate` argument.")
         self._learning_rate.assign(np.asarray(value, dtype="float32"))
+
+    def _current_learning_rate(self):
+        """The float32 rate of the next step: the variable's value, or ``schedule(iterations)``."""
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            return np.float32(self._learning_rate(self._iterations.value))
+        return np.float32(self._learning_rate.value)
 
     @property
     def variables(self):
@@ -259,9 +293,10 @@ class Optimizer:
         if self.loss_scale_factor is not None:
             grads = [g / g.dtype.type(self.loss_scale_factor) for g in grads]
         grads = self._clip_gradients(grads)
-        self._apply_weight_decay(variables)
+        learning_rate = self._current_learning_rate()
+        self._apply_weight_decay(variables, learning_rate)
         for g, v in zip(grads, variables):
-            self.update_step(g, v, self._learning_rate.value)
+            self.update_step(g, v, learning_rate)
         self._iterations.value += 1
 
     def update_step(self, gradient, variable, learning_rate):
@@ -289,12 +324,12 @@ class Optimizer:
             return [np.clip(g, -self.clipvalue, self.clipvalue).astype(g.dtype, copy=False) for g in grads]
         return grads
 
-    def _apply_weight_decay(self, variables):
+    def _apply_weight_decay(self, variables, learning_rate):
         if self.weight_decay is None:
             return
         for v in variables:
             dt = v.dtype.type
-            lr = dt(self._learning_rate.value)
+            lr = dt(learning_rate)
             v.value -= v.value * dt(self.weight_decay) * lr
 
     # -- saving -----------------------------------------------------------------------------------------
@@ -320,7 +355,7 @@ class Optimizer:
             msg = (f"Skipping variable loading for optimizer '{self.name}', because it has "
                    f"{len(self._variables)} variables whereas the saved optimizer has {len(store.keys())} "
                    "variables. ")
-            if len(self._variables) == 2:
+            if not self.built:
                 msg += "This is likely because the optimizer has not been called/built yet."
             warnings.warn(msg, stacklevel=2)
             return
@@ -333,7 +368,9 @@ class Optimizer:
         """Keras's optimizer config: the base keys, then each optimizer's own."""
         return {
             "name": self.name,
-            "learning_rate": float(self._learning_rate.value),
+            "learning_rate": (schedules.serialize(self._learning_rate)
+                              if isinstance(self._learning_rate, schedules.LearningRateSchedule)
+                              else float(self._learning_rate.value)),
             "weight_decay": self.weight_decay,
             "clipnorm": self.clipnorm,
             "global_clipnorm": self.global_clipnorm,
@@ -351,7 +388,7 @@ class Optimizer:
         return cls(**config)
 
     def __repr__(self):
-        return f"<{type(self).__name__} name={self.name}, learning_rate={float(self._learning_rate.value):g}>"
+        return f"<{type(self).__name__} name={self.name}, learning_rate={float(self._current_learning_rate()):g}>"
 
 
 class SGD(Optimizer):

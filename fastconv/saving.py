@@ -22,7 +22,7 @@ A ``.keras`` file is a zip archive (members stored uncompressed, in this order):
     The variables, in Keras's HDF5 layout::
 
         layers/<key>/vars/0, 1, ...   a layer's trainable, then non-trainable variables
-        optimizer/vars/0, 1, ...      iterations, learning_rate, then the slots (Keras's order)
+        optimizer/vars/0, 1, ...      iterations, learning_rate (none with a schedule), then the slots (Keras's order)
         vars                          the model's own variables (none)
 
     Every ``vars`` group carries the owner's ``name`` as an attribute.

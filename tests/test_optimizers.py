@@ -365,7 +365,7 @@ def test_errors():
         optimizers.Adam(use_ema=True)
     with pytest.raises(NotImplementedError, match=re.escape("Received: gradient_accumulation_steps=4")):
         optimizers.SGD(gradient_accumulation_steps=4)
-    with pytest.raises(NotImplementedError, match="learning-rate schedules and callables are not supported"):
+    with pytest.raises(NotImplementedError, match="`learning_rate`; callables are not supported"):
         optimizers.SGD(learning_rate=lambda: 0.1)
     with pytest.raises(ValueError, match=re.escape("Argument `learning_rate` should be float")):
         optimizers.Adam(learning_rate=1)

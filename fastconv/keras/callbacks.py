@@ -1,5 +1,7 @@
 """``keras.callbacks``."""
 
-from fastconv.callbacks import Callback, EarlyStopping, History, ModelCheckpoint, ProgbarLogger, TerminateOnNaN
+from fastconv.callbacks import (Callback, CSVLogger, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint,
+                                ProgbarLogger, ReduceLROnPlateau, TerminateOnNaN)
 
-__all__ = ["Callback", "EarlyStopping", "History", "ModelCheckpoint", "ProgbarLogger", "TerminateOnNaN"]
+__all__ = ["CSVLogger", "Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint",
+           "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN"]

@@ -1,4 +1,4 @@
-"""``keras.optimizers``, and ``keras.optimizers.schedules`` (whose names raise ``NotImplementedError``)."""
+"""``keras.optimizers``, and ``keras.optimizers.schedules``."""
 
 from fastconv.keras.optimizers import schedules
 from fastconv.optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop, deserialize, get, serialize

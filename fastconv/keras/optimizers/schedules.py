@@ -1,5 +1,8 @@
-"""``keras.optimizers.schedules``: Keras's names, each raising ``NotImplementedError`` (see ``fastconv.schedules``)."""
+"""``keras.optimizers.schedules``: Keras's names; the ones fastconv lacks raise ``NotImplementedError``."""
 
-from fastconv.schedules import __getattr__  # noqa: F401  (PEP 562: looked up for every name used from here)
+from fastconv.schedules import __getattr__  # noqa: F401  (PEP 562: Keras names fastconv does not implement)
+from fastconv.schedules import (CosineDecay, ExponentialDecay, LearningRateSchedule, PiecewiseConstantDecay,
+                                deserialize, serialize)
 
-__all__ = []
+__all__ = ["CosineDecay", "ExponentialDecay", "LearningRateSchedule", "PiecewiseConstantDecay", "deserialize",
+           "serialize"]

@@ -11,8 +11,100 @@ from fastconv.layers.base import Layer, check_channels_last, reject_unsupported
 
 
 class ConvBase(Layer):
-    """What ``Conv2D`` and ``Conv1D`` share: the pre-activation of their context ``(inputs, outputs,
-    pre-activation or None)`` and Keras's config of a convolution."""
+    """What ``Conv2D`` and ``Conv1D`` share: Keras's arguments and their checks, the fused forward and
+    backward through ``fastconv.ops``' 2-D convolution, and Keras's config.
+
+    A subclass sets ``rank`` and how it reads sizes and paddings
+    (``_normalize_size``, ``_normalize_padding``); a 1-D layer runs on a
+    ``(batch, 1, steps, channels)`` view of its inputs with a ``(1, k, in, out)``
+    view of its kernel, and may pad its inputs first (``_pad``, ``_unpad``).
+    """
+
+    rank = 2
+    kernel_families = ("conv",)
+    gradient_kernel_families = ("conv_grad_input", "conv_grad_kernel")
+
+    def __init__(self, filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation,
+                 use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                 activity_regularizer, kernel_constraint, bias_constraint, lora_rank, lora_alpha, **kwargs):
+        super().__init__(**kwargs)
+        check_channels_last(self, data_format)
+        if not (isinstance(filters, int) and not isinstance(filters, bool) and filters > 0):
+            raise ValueError(f"Invalid value for argument `filters`. Expected a positive integer. "
+                             f"Received: filters={filters!r}")
+        if not (isinstance(groups, int) and groups > 0):
+            raise ValueError(f"The number of groups must be a positive integer. Received: groups={groups!r}.")
+        if filters % groups != 0:
+            raise ValueError(f"The number of filters must be evenly divisible by the number of groups. "
+                             f"Received: groups={groups}, filters={filters}.")
+        reject_unsupported(self, groups=(groups, 1), kernel_regularizer=(kernel_regularizer, None),
+                           bias_regularizer=(bias_regularizer, None),
+                           activity_regularizer=(activity_regularizer, None),
+                           kernel_constraint=(kernel_constraint, None), bias_constraint=(bias_constraint, None),
+                           lora_rank=(lora_rank, None))
+        self.filters = filters
+        self.kernel_size = self._normalize_size(kernel_size, "kernel_size")
+        self.strides = self._normalize_size(strides, "strides")
+        self.padding = self._normalize_padding(padding)
+        self.dilation_rate = self._normalize_size(dilation_rate, "dilation_rate")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError("`strides > 1` is not supported together with `dilation_rate > 1`. "
+                             f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}")
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
+        name = self.activation.__name__
+        self._fused_activation = name if name in ops.ACTIVATIONS else None
+
+    _normalize_size = staticmethod(shapes.normalize_tuple)
+    _normalize_padding = staticmethod(shapes.normalize_padding)
+
+    def _conv_args(self):
+        return dict(strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate)
+
+    def _pad(self, images):
+        """The op's input: ``images`` with any padding the layer adds itself (none here)."""
+        return images
+
+    def _unpad(self, grad_inputs):
+        """The input gradient without the rows of ``_pad``'s padding."""
+        return grad_inputs
+
+    def _images(self, values):
+        """``values`` as the 2-D op's NHWC array (a height of 1 inserted for a 1-D layer)."""
+        return values if self.rank == 2 else values[:, None]
+
+    def _from_images(self, images):
+        return images if self.rank == 2 else images[:, 0]
+
+    def _image_kernel(self):
+        return self.kernel.value if self.rank == 2 else self.kernel.value[None]
+
+    def forward(self, inputs, training):
+        bias = None if self.bias is None else self.bias.value
+        images = self._pad(self._images(inputs))
+        outputs = self._from_images(ops.conv_bias_activation(images, self._image_kernel(), bias,
+                                                             activation=self._fused_activation, **self._conv_args()))
+        if self._fused_activation is not None:
+            return outputs, (images, outputs, None)
+        activated = self.activation(outputs)
+        return activated, (images, activated, outputs)
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True, skip_activation=False):
+        images, outputs, pre_activation = context
+        if pre_activation is not None:
+            if not skip_activation:
+                grad_outputs = self.activation.gradient(pre_activation, outputs, grad_outputs)
+            outputs = pre_activation
+        grad_images, grad_kernel, grad_bias = ops.conv_bias_activation_grad(
+            images, self._image_kernel(), self._images(outputs), self._images(grad_outputs),
+            activation=self._fused_activation, need_grad_inputs=need_grad_inputs, need_grad_kernel=self.trainable,
+            **self._conv_args())
+        grad_inputs = None if grad_images is None else self._unpad(self._from_images(grad_images))
+        if grad_kernel is not None and self.rank == 1:
+            grad_kernel = grad_kernel[0]
+        return grad_inputs, [grad_kernel, grad_bias] if self.use_bias else [grad_kernel]
 
     def pre_activation(self, context):
         inputs, outputs, pre_activation = context
@@ -56,43 +148,14 @@ class Conv2D(ConvBase):
     40
     """
 
-    kernel_families = ("conv",)
-    gradient_kernel_families = ("conv_grad_input", "conv_grad_kernel")
-
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), groups=1, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
                  bias_regularizer=None, activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
                  lora_rank=None, lora_alpha=None, **kwargs):
-        super().__init__(**kwargs)
-        check_channels_last(self, data_format)
-        if not (isinstance(filters, int) and filters > 0):
-            raise ValueError(f"Invalid value for argument `filters`. Expected a positive integer. "
-                             f"Received: filters={filters!r}")
-        if not (isinstance(groups, int) and groups > 0):
-            raise ValueError(f"The number of groups must be a positive integer. Received: groups={groups!r}.")
-        if filters % groups != 0:
-            raise ValueError(f"The number of filters must be evenly divisible by the number of groups. "
-                             f"Received: groups={groups}, filters={filters}.")
-        reject_unsupported(self, groups=(groups, 1), kernel_regularizer=(kernel_regularizer, None),
-                           bias_regularizer=(bias_regularizer, None),
-                           activity_regularizer=(activity_regularizer, None),
-                           kernel_constraint=(kernel_constraint, None), bias_constraint=(bias_constraint, None),
-                           lora_rank=(lora_rank, None))
-        self.filters = filters
-        self.kernel_size = shapes.normalize_tuple(kernel_size, "kernel_size")
-        self.strides = shapes.normalize_tuple(strides, "strides")
-        self.padding = shapes.normalize_padding(padding)
-        self.dilation_rate = shapes.normalize_tuple(dilation_rate, "dilation_rate")
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError("`strides > 1` is not supported together with `dilation_rate > 1`. "
-                             f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}")
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
-        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
-        name = self.activation.__name__
-        self._fused_activation = name if name in ops.ACTIVATIONS else None
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation,
+                         use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                         activity_regularizer, kernel_constraint, bias_constraint, lora_rank, lora_alpha, **kwargs)
 
     def build(self, input_shape):
         if len(input_shape) != 4:
@@ -112,26 +175,3 @@ class Conv2D(ConvBase):
                 f"`kernel shape={(*self.kernel_size, input_shape[-1], self.filters)}`, "
                 f"`dilation_rate={self.dilation_rate}`, `strides={self.strides}`, `padding={self.padding}`.")
         return output_shape
-
-    def _conv_args(self):
-        return dict(strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate)
-
-    def forward(self, inputs, training):
-        bias = None if self.bias is None else self.bias.value
-        outputs = ops.conv_bias_activation(inputs, self.kernel.value, bias, activation=self._fused_activation,
-                                           **self._conv_args())
-        if self._fused_activation is not None:
-            return outputs, (inputs, outputs, None)
-        activated = self.activation(outputs)
-        return activated, (inputs, activated, outputs)
-
-    def backward(self, context, grad_outputs, need_grad_inputs=True, skip_activation=False):
-        inputs, outputs, pre_activation = context
-        if pre_activation is not None:
-            if not skip_activation:
-                grad_outputs = self.activation.gradient(pre_activation, outputs, grad_outputs)
-            outputs = pre_activation
-        grad_inputs, grad_kernel, grad_bias = ops.conv_bias_activation_grad(
-            inputs, self.kernel.value, outputs, grad_outputs, activation=self._fused_activation,
-            need_grad_inputs=need_grad_inputs, need_grad_kernel=self.trainable, **self._conv_args())
-        return grad_inputs, [grad_kernel, grad_bias] if self.use_bias else [grad_kernel]

@@ -10,8 +10,7 @@ followed by a 'valid' convolution. The 1-D poolings live in ``pooling1d``.
 
 import numpy as np
 
-from fastconv import activations, initializers, ops, shapes
-from fastconv.layers.base import check_channels_last, reject_unsupported
+from fastconv import shapes
 from fastconv.layers.conv import ConvBase
 
 PADDINGS_1D = ("valid", "same", "causal")
@@ -64,43 +63,18 @@ class Conv1D(ConvBase):
     64
     """
 
-    kernel_families = ("conv",)
-    gradient_kernel_families = ("conv_grad_input", "conv_grad_kernel")
+    rank = 1
+    _normalize_size = staticmethod(normalize_single)
+    _normalize_padding = staticmethod(normalize_padding_1d)
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, lora_rank=None,
                  lora_alpha=None, **kwargs):
-        super().__init__(**kwargs)
-        check_channels_last(self, data_format)
-        if not (isinstance(filters, int) and not isinstance(filters, bool) and filters > 0):
-            raise ValueError(f"Invalid value for argument `filters`. Expected a positive integer. "
-                             f"Received: filters={filters!r}")
-        if not (isinstance(groups, int) and groups > 0):
-            raise ValueError(f"The number of groups must be a positive integer. Received: groups={groups!r}.")
-        if filters % groups != 0:
-            raise ValueError(f"The number of filters must be evenly divisible by the number of groups. "
-                             f"Received: groups={groups}, filters={filters}.")
-        reject_unsupported(self, groups=(groups, 1), kernel_regularizer=(kernel_regularizer, None),
-                           bias_regularizer=(bias_regularizer, None),
-                           activity_regularizer=(activity_regularizer, None),
-                           kernel_constraint=(kernel_constraint, None), bias_constraint=(bias_constraint, None),
-                           lora_rank=(lora_rank, None))
-        self.filters = filters
-        self.kernel_size = normalize_single(kernel_size, "kernel_size")
-        self.strides = normalize_single(strides, "strides")
-        self.padding = normalize_padding_1d(padding)
-        self.dilation_rate = normalize_single(dilation_rate, "dilation_rate")
-        if self.strides[0] > 1 and self.dilation_rate[0] > 1:
-            raise ValueError("`strides > 1` is not supported together with `dilation_rate > 1`. "
-                             f"Received: strides={self.strides} and dilation_rate={self.dilation_rate}")
-        self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
-        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
-        name = self.activation.__name__
-        self._fused_activation = name if name in ops.ACTIVATIONS else None
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation,
+                         use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
+                         activity_regularizer, kernel_constraint, bias_constraint, lora_rank, lora_alpha, **kwargs)
 
     def build(self, input_shape):
         check_steps_input(self, input_shape)
@@ -125,38 +99,19 @@ class Conv1D(ConvBase):
                     f"`dilation_rate={self.dilation_rate}`, `strides={self.strides}`, `padding={self.padding}`.")
         return (batch, steps, self.filters)
 
-    def _rows(self, inputs):
-        """``inputs`` as the 2-D op's ``(batch, 1, steps, channels)``, with the causal left padding."""
-        rows = inputs[:, None]
-        if self._causal_pad:
-            rows = np.pad(rows, ((0, 0), (0, 0), (self._causal_pad, 0), (0, 0)))
-        return rows
-
     def _conv_args(self):
         return dict(strides=(1, *self.strides), padding="valid" if self.padding == "causal" else self.padding,
                     dilation_rate=(1, *self.dilation_rate))
 
-    def forward(self, inputs, training):
-        self.compute_output_shape(inputs.shape)
-        bias = None if self.bias is None else self.bias.value
-        rows = self._rows(inputs)
-        outputs = ops.conv_bias_activation(rows, self.kernel.value[None], bias, activation=self._fused_activation,
-                                           **self._conv_args())[:, 0]
-        if self._fused_activation is not None:
-            return outputs, (rows, outputs, None)
-        activated = self.activation(outputs)
-        return activated, (rows, activated, outputs)
+    def _pad(self, images):
+        """The causal left padding of ``dilation_rate * (kernel_size - 1)`` steps."""
+        if not self._causal_pad:
+            return images
+        return np.pad(images, ((0, 0), (0, 0), (self._causal_pad, 0), (0, 0)))
 
-    def backward(self, context, grad_outputs, need_grad_inputs=True, skip_activation=False):
-        rows, outputs, pre_activation = context
-        if pre_activation is not None:
-            if not skip_activation:
-                grad_outputs = self.activation.gradient(pre_activation, outputs, grad_outputs)
-            outputs = pre_activation
-        grad_rows, grad_kernel, grad_bias = ops.conv_bias_activation_grad(
-            rows, self.kernel.value[None], outputs[:, None], grad_outputs[:, None],
-            activation=self._fused_activation, need_grad_inputs=need_grad_inputs, need_grad_kernel=self.trainable,
-            **self._conv_args())
-        grad_inputs = None if grad_rows is None else np.ascontiguousarray(grad_rows[:, 0, self._causal_pad:])
-        grad_kernel = None if grad_kernel is None else grad_kernel[0]
-        return grad_inputs, [grad_kernel, grad_bias] if self.use_bias else [grad_kernel]
+    def _unpad(self, grad_inputs):
+        return np.ascontiguousarray(grad_inputs[:, self._causal_pad:]) if self._causal_pad else grad_inputs
+
+    def forward(self, inputs, training):
+        self.compute_output_shape(inputs.shape)  # Keras's error for inputs shorter than the window
+        return super().forward(inputs, training)

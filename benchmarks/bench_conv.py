@@ -22,13 +22,22 @@ what a model's first layer computes (the kernel gradient alone:
 the bias gradient) and what every other layer computes (``conv_grad``: the
 input and kernel gradients). fastconv has no public call for the input
 gradient alone.
+
+``DepthwiseConv`` times ``ops.depthwise_conv`` and its gradients on the
+MobileNet-like layers of ``configs.depthwise_grid`` (3x3, batch 16) over
+padding and strides.
+
+``ConvTranspose`` and ``GroupedConv`` time the transposed convolutions and
+the grouped ones of ``configs.TRANSPOSE_CONFIGS`` and ``GROUPED_CONFIGS``
+(batch 32), forward and input + kernel gradients.
 """
 
 from fastconv import ops
 
 from benchmarks.common import gflops_per_second, require_supported
 from benchmarks.configs import (GRID_BATCHES, GRID_KERNEL_SIZES, GRID_LAYERS, GRID_PADDINGS, GRID_STRIDES,
-                                conv_arrays, grid_conv_config)
+                                GROUPED_CONFIGS, TRANSPOSE_CONFIGS, conv_arrays, grid_conv_config)
+from benchmarks.configs import DEPTHWISE_LAYERS, depthwise_grid
 
 
 class _ConvGrid:
@@ -102,3 +111,96 @@ class ConvBackward(_ConvGrid):
         return gflops_per_second(2 * self.config.flops("forward"), self._grad_inputs_and_kernel)
 
     track_gflops_grad_inputs_and_kernel.unit = "GFLOP/s"
+
+
+class _ConfigList:
+    """A benchmark over a list of configurations (``CONFIGS``, by label): their arrays and warmed calls."""
+
+    CONFIGS = ()
+    timeout = 300
+
+    def setup(self, label):
+        self.config = next(c for c in self.CONFIGS if c.label == label)
+        self.inputs, self.kernel, self.grad_output = conv_arrays(self.config)
+        self._forward()
+        self._backward()
+
+    def time_forward(self, label):
+        self._forward()
+
+    def time_grad_inputs_and_kernel(self, label):
+        self._backward()
+
+    def track_gflops(self, label):
+        return gflops_per_second(self.config.flops("forward"), self._forward)
+
+    track_gflops.unit = "GFLOP/s"
+
+
+class ConvTranspose(_ConfigList):
+    """``ops.conv_transpose`` and its gradients on the U-Net-decoder-like layers of ``TRANSPOSE_CONFIGS``."""
+
+    CONFIGS = TRANSPOSE_CONFIGS
+    params = [[c.label for c in TRANSPOSE_CONFIGS]]
+    param_names = ["layer"]
+
+    def _forward(self):
+        return ops.conv_transpose(self.inputs, self.kernel, self.config.strides, self.config.padding)
+
+    def _backward(self):
+        return ops.conv_transpose_grad(self.inputs, self.kernel, self.grad_output, self.config.strides,
+                                       self.config.padding)
+
+
+class GroupedConv(_ConfigList):
+    """``ops.conv_bias_activation(groups=g)`` and its gradients on the layers of ``GROUPED_CONFIGS``."""
+
+    CONFIGS = GROUPED_CONFIGS
+    params = [[c.label for c in GROUPED_CONFIGS]]
+    param_names = ["layer"]
+
+    def _forward(self):
+        return ops.conv_bias_activation(self.inputs, self.kernel, None, self.config.strides, self.config.padding,
+                                        groups=self.config.groups)
+
+    def _backward(self):
+        return ops.conv_bias_activation_grad(self.inputs, self.kernel, None, self.grad_output, self.config.strides,
+                                             self.config.padding, groups=self.config.groups)
+
+
+class DepthwiseConv:
+    """``ops.depthwise_conv`` and ``ops.depthwise_conv_grad`` (input and kernel gradients) over padding, strides
+    and the layers of ``configs.depthwise_grid``; ``track_`` gives the forward pass's GB/s (the least bytes
+    it must move, ``DepthwiseConfig.bytes``), a depthwise convolution being bound by memory traffic."""
+
+    params = [["valid", "same"], [1, 2], list(DEPTHWISE_LAYERS)]
+    param_names = ["padding", "strides", "layer"]
+    timeout = 300
+
+    def setup(self, padding, strides, layer):
+        self.config = next(c for c in depthwise_grid() if c.padding == padding and c.strides == (strides, strides)
+                           and c.label.startswith(f"dw {layer} "))
+        self.inputs, self.kernel, self.grad_output = conv_arrays(self.config)
+        self.args = dict(strides=self.config.strides, padding=self.config.padding)
+        self._forward()
+        self._backward()
+
+    def _forward(self):
+        return ops.depthwise_conv(self.inputs, self.kernel, **self.args)
+
+    def _backward(self):
+        return ops.depthwise_conv_grad(self.inputs, self.kernel, self.grad_output, **self.args)
+
+    def time_forward(self, *params):
+        self._forward()
+
+    def time_grad_inputs_and_kernel(self, *params):
+        self._backward()
+
+    def peakmem_forward(self, *params):
+        self._forward()
+
+    def track_gigabytes_per_second(self, *params):
+        return gflops_per_second(self.config.bytes("forward"), self._forward)  # bytes, not FLOPs, per ns
+
+    track_gigabytes_per_second.unit = "GB/s"

@@ -7,6 +7,9 @@ Run from the repository root::
     python benchmarks/compare_torch.py --threads 2 --repeats 60 --json results.json
     python benchmarks/compare_torch.py --grid --json grid.json     # the issue's grid and goals, 4-6 minutes
     python benchmarks/compare_torch.py --grid --only "5x5 s2"      # part of it (a regex on the row labels)
+    python benchmarks/compare_torch.py --transpose                 # Conv2DTranspose (U-Net decoder layers)
+    python benchmarks/compare_torch.py --groups                    # Conv2D(groups=g)
+    python benchmarks/compare_torch.py --depthwise --batch 16      # DepthwiseConv2D, MobileNet-like layers
 
 ``--grid`` times, at batch 32, every convolution of the grid of
 ``configs.py`` ({valid, same} x stride {1, 2} x {3x3, 5x5} x the four
@@ -89,8 +92,9 @@ if not __package__:  # run as a script: make the `benchmarks` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fastconv  # noqa: E402
-from benchmarks.configs import (BATCH, CONV_CONFIGS, GOAL_GEOMEAN_RATIO, GOAL_WORST_RATIO, PASSES,  # noqa: E402
-                                POOL_CONFIGS, POOL_GOAL_RATIO, conv_arrays, conv_grid, pool_arrays, pool_grid)
+from benchmarks.configs import (BATCH, CONV_CONFIGS, DEPTHWISE_BATCH, GOAL_GEOMEAN_RATIO,  # noqa: E402
+                                GOAL_WORST_RATIO, GROUPED_CONFIGS, PASSES, POOL_CONFIGS, POOL_GOAL_RATIO,
+                                TRANSPOSE_CONFIGS, conv_arrays, conv_grid, depthwise_grid, pool_arrays, pool_grid)
 from fastconv import ops, parallel  # noqa: E402
 
 
@@ -118,14 +122,14 @@ class Runner:
 
 
 def fastconv_conv_runners(config, inputs, kernel, grad_output):
-    args = dict(strides=config.strides, padding=config.padding)
+    args = dict(strides=config.strides, padding=config.padding, groups=getattr(config, "groups", 1))
 
     def forward():
-        return ops.conv(inputs, kernel, **args)
+        return ops.conv_bias_activation(inputs, kernel, **args)
 
     def forward_backward():
-        out = ops.conv(inputs, kernel, **args)
-        grad_inputs, grad_kernel = ops.conv_grad(inputs, kernel, grad_output, **args)
+        out = ops.conv_bias_activation(inputs, kernel, **args)
+        grad_inputs, grad_kernel, _ = ops.conv_bias_activation_grad(inputs, kernel, None, grad_output, **args)
         return out, grad_inputs, grad_kernel
 
     return [Runner("fastconv", "fastconv", {"forward": forward, "forward+backward": forward_backward},
@@ -152,8 +156,15 @@ def torch_conv_runners(config, inputs, kernel, grad_output):
     def conv(x, w):
         if extra_pad is not None:
             x = F.pad(x, extra_pad)
-        return F.conv2d(x, w, stride=strides, padding=conv_padding)
+        return F.conv2d(x, w, stride=strides, padding=conv_padding, groups=getattr(config, "groups", 1))
 
+    return _torch_runners(conv, inputs, kernel, grad_output)
+
+
+def _torch_runners(conv, inputs, kernel, grad_output):
+    """A :class:`Runner` of the torch function ``conv(x, w)`` for each memory format (NCHW, channels_last), on
+    copies of the arrays in that format: ``x`` is ``inputs`` as NCHW, ``w`` is ``kernel`` with its two channel
+    axes first (``permute(3, 2, 0, 1)``)."""
     runners = []
     for name, memory_format in (("torch NCHW", torch.contiguous_format),
                                 ("torch channels_last", torch.channels_last)):
@@ -179,6 +190,95 @@ def torch_conv_runners(config, inputs, kernel, grad_output):
 
         runners.append(Runner(name, "torch", {"forward": forward, "forward+backward": forward_backward}, results))
     return runners
+
+
+# ----------------------------------------------------------------------------- transposed convolution (--transpose)
+
+
+def _fastconv_runners(op, op_grad, inputs, kernel, grad_output, **args):
+    """fastconv's runner of an ``op(inputs, kernel, **args)`` whose ``op_grad`` gives the input and kernel
+    gradients."""
+    def forward():
+        return op(inputs, kernel, **args)
+
+    def forward_backward():
+        out = op(inputs, kernel, **args)
+        grad_inputs, grad_kernel = op_grad(inputs, kernel, grad_output, **args)
+        return out, grad_inputs, grad_kernel
+
+    return [Runner("fastconv", "fastconv", {"forward": forward, "forward+backward": forward_backward},
+                   forward_backward)]
+
+
+def fastconv_transpose_runners(config, inputs, kernel, grad_output):
+    return _fastconv_runners(ops.conv_transpose, ops.conv_transpose_grad, inputs, kernel, grad_output,
+                             strides=config.strides, padding=config.padding, output_padding=config.output_padding)
+
+
+def torch_transpose_runners(config, inputs, kernel, grad_output):
+    """``F.conv_transpose2d`` without padding (the full output) and Keras's window of it cut out by ``F.pad``
+    with negative amounts, as Keras's torch backend computes it (torch's symmetric ``padding`` cannot place
+    Keras's 'same' window); the cut is part of the timed operation."""
+    (top, bottom), (left, right) = config.crops
+    strides = tuple(config.strides)
+
+    def conv_transpose(x, w):
+        return F.pad(F.conv_transpose2d(x, w, stride=strides), (-left, -right, -top, -bottom))
+
+    return _torch_runners(conv_transpose, inputs, kernel, grad_output)  # the kernel as torch's (C, F, KH, KW)
+
+
+# ----------------------------------------------------------------------------- depthwise convolution (--depthwise)
+
+def fastconv_depthwise_runners(config, inputs, kernel, grad_output):
+    return _fastconv_runners(ops.depthwise_conv, ops.depthwise_conv_grad, inputs, kernel, grad_output,
+                             strides=config.strides, padding=config.padding)
+
+
+def torch_depthwise_runners(config, inputs, kernel, grad_output):
+    """``F.conv2d(groups=C)`` (``config.groups``) with the weight ``(C*m, 1, KH, KW)``: Keras's kernel
+    ``(KH, KW, C, m)`` seen as a convolution's ``(KH, KW, 1, C*m)``; the kernel gradient is given back in
+    Keras's shape for the check."""
+
+    def in_keras_shape(results):
+        out, grad_inputs, grad_kernel = results()
+        return out, grad_inputs, grad_kernel.reshape(kernel.shape)
+
+    return [replace(runner, results=lambda results=runner.results: in_keras_shape(results))
+            for runner in torch_conv_runners(config, inputs, kernel.reshape(*kernel.shape[:2], 1, -1), grad_output)]
+
+
+def copy_bandwidth(megabytes=512, repeats=5):
+    """Bytes per second that a numpy copy of a ``megabytes`` array moves (read plus write), the best of
+    ``repeats``: the memory bandwidth a memory-bound kernel can hope for on one thread."""
+    source = np.ones(megabytes * 2**20 // 4, np.float32)
+    target = np.empty_like(source)
+    best = min(_seconds(lambda: np.copyto(target, source), 1) for _ in range(repeats))
+    return 2 * source.nbytes / best
+
+
+def depthwise_bandwidth_lines(rows, bandwidth):
+    """A table of the bytes each pass of each depthwise row must move (``DepthwiseConfig.bytes``) per second
+    of its median time, for fastconv and the best torch, against ``bandwidth`` (:func:`copy_bandwidth`)."""
+    lines = [f"Memory traffic (the least each pass must move, float32) per second of its median time; a numpy "
+             f"copy of 512 MB moves {bandwidth / 1e9:.1f} GB/s on one thread. (The GFLOP/s above count a depthwise "
+             "layer's 2*N*OH*OW*KH*KW*C*m FLOPs.)", "",
+             "| layer | pass | fastconv GB/s | fastconv / copy | torch best GB/s |", "|---|---|--:|--:|--:|"]
+    for row in rows:
+        moved = depthwise_grid_config(row).bytes(row["pass_name"])
+        fast = moved / row["runners"]["fastconv"]["median_s"]
+        best = moved / row["runners"][row["torch_best"]]["median_s"]
+        lines.append(f"| {row['label']} | {row['pass_name']} | {fast / 1e9:.1f} | {fast / bandwidth:.0%} "
+                     f"| {best / 1e9:.1f} ({_short(row['torch_best'])}) |")
+    return lines
+
+
+def depthwise_grid_config(row):
+    """The ``DepthwiseConfig`` of a result row."""
+    return next(c for c in depthwise_grid(row["config"]["batch"]) if c.label == row["label"])
+
+
+# ----------------------------------------------------------------------------- pooling
 
 
 _FASTCONV_POOL = {"max": (ops.max_pool, ops.max_pool_grad), "average": (ops.average_pool, ops.average_pool_grad)}
@@ -326,7 +426,9 @@ def compare(kind, config, runners, rounds, min_sample, flops=None):
 
 CONV_FAMILIES = (fastconv_conv_runners, torch_conv_runners)
 POOL_FAMILIES = (fastconv_pool_runners, torch_pool_runners)
-_ARRAYS = {"conv": conv_arrays, "pool": pool_arrays}
+TRANSPOSE_FAMILIES = (fastconv_transpose_runners, torch_transpose_runners)
+DEPTHWISE_FAMILIES = (fastconv_depthwise_runners, torch_depthwise_runners)
+_ARRAYS = {"conv": conv_arrays, "pool": pool_arrays, "transpose": conv_arrays, "depthwise": conv_arrays}
 
 
 def run_configs(kind, configs, families, rounds, min_sample, log=None):
@@ -570,6 +672,16 @@ def main(argv=None):
                              "minute of the total; the 4 asymmetric 'same' average ones have no torch equivalent "
                              "and are listed as not compared) instead of the short tables, and judge the goals; "
                              "4-6 minutes on an idle 2-core machine")
+    parser.add_argument("--transpose", action="store_true",
+                        help="time the transposed convolutions of configs.TRANSPOSE_CONFIGS (U-Net-decoder-like "
+                             "upsampling layers) instead of the convolution table; no pooling")
+    parser.add_argument("--groups", action="store_true",
+                        help="time the grouped convolutions of configs.GROUPED_CONFIGS instead of the convolution "
+                             "table; no pooling")
+    parser.add_argument("--depthwise", action="store_true",
+                        help="time the depthwise convolutions of configs.depthwise_grid (MobileNet-like layers, 3x3, "
+                             "strides 1 and 2, 'valid' and 'same'; batch 16 unless --batch) instead of the "
+                             "convolution table, with the bytes each pass moves per second against a numpy copy's")
     parser.add_argument("--only", metavar="REGEX",
                         help="time only the configurations whose table label matches this regular expression "
                              "(re.search), e.g. '5x5 s2' or '^max'")
@@ -584,6 +696,21 @@ def main(argv=None):
     else:
         conv_configs, pool_configs = (tuple(replace(c, batch=batch) for c in table)
                                       for table in (CONV_CONFIGS, POOL_CONFIGS))
+    conv_kind, conv_families = "conv", CONV_FAMILIES
+    if args.transpose or args.groups:
+        if args.grid or (args.transpose and args.groups):
+            parser.error("--transpose, --groups and --grid are one table each: give one of them")
+        pool_configs = ()
+        if args.transpose:
+            conv_kind, conv_families = "transpose", TRANSPOSE_FAMILIES
+        conv_configs = tuple(replace(c, batch=batch) for c in (TRANSPOSE_CONFIGS if args.transpose
+                                                                else GROUPED_CONFIGS))
+    if args.depthwise:
+        if args.grid or args.transpose or args.groups:
+            parser.error("--depthwise, --transpose, --groups and --grid are one table each: give one of them")
+        batch = args.batch or (4 if args.quick else DEPTHWISE_BATCH)
+        pool_configs = ()
+        conv_kind, conv_families, conv_configs = "depthwise", DEPTHWISE_FAMILIES, depthwise_grid(batch)
     if args.no_pool:
         pool_configs = ()
     if args.only:
@@ -602,7 +729,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     info = machine_info(args.threads)
     settings = dict(batch=batch, rounds=rounds, min_sample_s=min_sample, quick=args.quick, grid=args.grid,
-                    only=args.only)
+                    only=args.only, transpose=args.transpose, groups=args.groups)
 
     counters = _cpu_counters()
     started = time.perf_counter()
@@ -611,7 +738,7 @@ def main(argv=None):
         print(f"  {line} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
 
     try:
-        conv_rows, conv_skipped = run_configs("conv", conv_configs, CONV_FAMILIES, rounds, min_sample, log)
+        conv_rows, conv_skipped = run_configs(conv_kind, conv_configs, conv_families, rounds, min_sample, log)
         pool_rows, pool_skipped = run_configs("pool", pool_configs, POOL_FAMILIES, rounds, min_sample, log)
     except MismatchError as error:
         print(f"Results differ, nothing was timed further: {error}", file=sys.stderr)
@@ -622,7 +749,11 @@ def main(argv=None):
         print(f"  other processes used {settings['foreign_cpu_share']:.1%} of the CPU time", file=sys.stderr)
 
     skipped = conv_skipped + pool_skipped
+    if args.depthwise:
+        settings["copy_bandwidth_bytes_per_s"] = copy_bandwidth()
     print(markdown(conv_rows, pool_rows, info, settings, skipped))
+    if args.depthwise:
+        print("\n".join(["", *depthwise_bandwidth_lines(conv_rows, settings["copy_bandwidth_bytes_per_s"])]))
     if args.json:
         summary = dict(conv=summarize(conv_rows), pool=summarize(pool_rows))
         goals = dict(geomean_ratio=GOAL_GEOMEAN_RATIO, worst_ratio=GOAL_WORST_RATIO, judged_on="conv",

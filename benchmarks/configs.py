@@ -228,6 +228,145 @@ def conv_grid(batch=BATCH):
                  for kernel_size in GRID_KERNEL_SIZES for layer in GRID_LAYERS)
 
 
+# ----------------------------------------------------------------------------- transposed and grouped convolutions
+
+
+@dataclass(frozen=True)
+class ConvTransposeConfig(ConvConfig):
+    """A ``Conv2DTranspose`` layer: kernel ``(KH, KW, F, C)``, Keras 3's output size. Its FLOPs are those of the
+    convolution whose input gradient it is: ``2 * N * H * W * KH * KW * C * F`` over the (small) input.
+
+    >>> layer = ConvTransposeConfig("up", 32, 7, 7, 128, 64, (3, 3), (2, 2), "same")
+    >>> layer.output_shape, layer.crops, layer.label
+    ((32, 14, 14, 64), ((0, 1), (0, 1)), '7x7x128->64 T3x3 s2 same')
+    """
+
+    output_padding: tuple = None
+
+    @property
+    def kernel_shape(self):
+        return (*self.kernel_size, self.filters, self.channels)
+
+    @property
+    def output_shape(self):
+        return shapes.conv_transpose_output_shape(self.input_shape, self.kernel_size, self.filters, self.strides,
+                                                  self.padding, self.output_padding)
+
+    @property
+    def crops(self):
+        """``((top, bottom), (left, right))``: what Keras cuts off the full transposed output,
+        ``(n - 1) * s + k`` long, on each side (negative: zeros added)."""
+        paddings = self.output_padding or (None, None)
+        crops = []
+        for length, size, stride, pad in zip((self.height, self.width), self.kernel_size, self.strides, paddings):
+            crop, out = shapes.conv_transpose_geometry(length, size, self.padding, stride, pad)
+            crops.append((crop, (length - 1) * stride + size - crop - out))
+        return tuple(crops)
+
+    @property
+    def label(self):
+        return super().label.replace(" ", " T", 1)
+
+    def flops(self, pass_name="forward"):
+        kh, kw = self.kernel_size
+        forward = 2 * self.batch * self.height * self.width * kh * kw * self.channels * self.filters
+        return forward * (BACKWARD_FLOP_FACTOR if pass_name == "forward+backward" else 1)
+
+
+@dataclass(frozen=True)
+class GroupedConvConfig(ConvConfig):
+    """A ``Conv2D(groups=g)`` layer: kernel ``(KH, KW, C/g, F)``, a g-th of the FLOPs of the ungrouped one.
+
+    >>> GroupedConvConfig("g", 32, 32, 32, 64, 64, groups=4).label
+    '32x32x64->64 3x3 s1 valid g4'
+    """
+
+    groups: int = 1
+
+    @property
+    def kernel_shape(self):
+        return (*self.kernel_size, self.channels // self.groups, self.filters)
+
+    @property
+    def label(self):
+        return f"{super().label} g{self.groups}"
+
+    def flops(self, pass_name="forward"):
+        return super().flops(pass_name) // self.groups
+
+
+TRANSPOSE_CONFIGS = tuple(
+    ConvTransposeConfig(f"decoder {layer}", BATCH, *parse_layer(layer), (kernel, kernel), (2, 2), padding)
+    for layer in ("7x7x128->64", "14x14x64->32") for kernel in (2, 3) for padding in ("valid", "same"))
+"""U-Net-decoder-like upsampling layers (``compare_torch.py --transpose``): stride 2, kernel 2 and 3."""
+
+GROUPED_CONFIGS = tuple(
+    GroupedConvConfig(f"grouped {layer}", BATCH, *parse_layer(layer), (3, 3), (strides, strides), "same", groups)
+    for layer, strides, groups in (("32x32x64->64", 1, 2), ("32x32x64->64", 1, 4), ("32x32x64->64", 1, 8),
+                                   ("14x14x128->128", 1, 4), ("16x16x64->128", 2, 2), ("28x28x32->32", 1, 32)))
+"""Grouped convolutions (``compare_torch.py --groups``), 2 to 32 groups (32: one channel per group, depthwise)."""
+
+
+# ----------------------------------------------------------------------------- depthwise convolutions
+
+
+@dataclass(frozen=True)
+class DepthwiseConfig(ConvConfig):
+    """A ``DepthwiseConv2D`` layer: kernel ``(KH, KW, C, m)``, ``filters = C*m`` output channels, one kernel
+    window per output channel: ``2 * N * OH * OW * KH * KW * C * m`` FLOPs forward. ``groups`` is ``C``
+    (PyTorch's grouped convolution with one input channel per group).
+
+    >>> layer = DepthwiseConfig("dw", 16, 56, 56, 64, 64, (3, 3), (2, 2), "same")
+    >>> layer.kernel_shape, layer.output_shape, layer.label
+    ((3, 3, 64, 1), (16, 28, 28, 64), 'dw 56x56x64 3x3 s2 same')
+    >>> layer.bytes("forward") / 1e6  # read the inputs, write the outputs
+    16.058624
+    """
+
+    @property
+    def groups(self):
+        return self.channels
+
+    @property
+    def kernel_shape(self):
+        return (*self.kernel_size, self.channels, self.filters // self.channels)
+
+    @property
+    def label(self):
+        return "dw " + super().label.replace(f"->{self.filters}", "" if self.filters == self.channels
+                                             else f"x{self.filters // self.channels}")
+
+    def flops(self, pass_name="forward"):
+        return super().flops(pass_name) // self.channels
+
+    def bytes(self, pass_name="forward"):
+        """Bytes a pass must move at least (float32): forward reads the inputs and the kernel and writes the
+        outputs; the input gradient reads the output gradient and the kernel and writes the input gradient;
+        the kernel gradient reads the inputs and the output gradient."""
+        inputs, outputs, kernel = (4 * int(np.prod(shape)) for shape in (self.input_shape, self.output_shape,
+                                                                        self.kernel_shape))
+        forward = inputs + outputs + kernel
+        return forward if pass_name == "forward" else forward + (outputs + kernel + inputs) + (inputs + outputs)
+
+
+DEPTHWISE_LAYERS = ("112x112x32", "56x56x64", "28x28x128", "14x14x256", "7x7x512")
+"""MobileNet's depthwise layers, ``HxWxC``: each stage halves the size and doubles the channels."""
+DEPTHWISE_BATCH = 16
+
+
+def depthwise_grid(batch=DEPTHWISE_BATCH):
+    """The depthwise layers of ``compare_torch.py --depthwise`` and the asv ``DepthwiseConv`` benchmark: each
+    of ``DEPTHWISE_LAYERS`` with a 3x3 kernel at stride 1 and 2, 'valid' and 'same'.
+
+    >>> grid = depthwise_grid()
+    >>> len(grid), grid[0].label, grid[-1].label
+    (20, 'dw 112x112x32 3x3 s1 valid', 'dw 7x7x512 3x3 s2 same')
+    """
+    return tuple(DepthwiseConfig(f"depthwise {layer}", batch, *(int(v) for v in layer.split("x")),
+                                 int(layer.split("x")[2]), (3, 3), (strides, strides), padding)
+                 for layer in DEPTHWISE_LAYERS for strides in (1, 2) for padding in ("valid", "same"))
+
+
 POOL_GRID_MODES = ("max", "average")
 POOL_GRID_PADDINGS = ("valid", "same")
 POOL_GRID_STRIDES = (1, 2)

@@ -1,5 +1,6 @@
-"""The public functional API: convolution and pooling on NHWC numpy arrays, and the Dense layer's matrix
-products, forward and backward; and the one softmax and sigmoid that activations and losses share.
+"""The public functional API: convolution (also depthwise, transposed and grouped) and pooling on NHWC numpy
+arrays, and the Dense layer's matrix products, forward and backward; the affine resampling of the
+augmentation layers (``affine_transform``); and the one softmax and sigmoid that activations and losses share.
 
 Each function here validates and normalises its arguments (with Keras's
 names and error messages), allocates the result, pads where needed and calls
@@ -28,9 +29,11 @@ import functools
 import numpy as np
 
 from fastconv import buffers, parallel, shapes
+from fastconv.kernels import affine as _affine
 from fastconv.kernels import conv2d as _conv2d
 from fastconv.kernels import conv2d_tiled as _tiled
 from fastconv.kernels import dense as _dense
+from fastconv.kernels import depthwise as _depthwise
 from fastconv.kernels import pooling as _pooling
 from fastconv.kernels import simd as _simd
 
@@ -110,13 +113,24 @@ def conv_grad(inputs, kernel, grad_output, strides=1, padding="valid", data_form
 
 
 def conv_bias_activation(inputs, kernel, bias=None, strides=1, padding="valid", data_format=None,
-                         dilation_rate=1, activation=None):
+                         dilation_rate=1, activation=None, groups=1):
     """``activation(conv(inputs, kernel) + bias)`` in one pass over the output (what ``Conv2D`` computes).
 
     ``bias`` is ``None`` or shape ``(F,)``; ``activation`` is ``None``,
-    ``'linear'`` or ``'relu'``.
+    ``'linear'`` or ``'relu'``. With ``groups=g`` the kernel is
+    ``(KH, KW, C/g, F)`` and group ``i`` convolves input channels
+    ``i*C/g .. (i+1)*C/g`` into output channels ``i*F/g .. (i+1)*F/g`` (see
+    :func:`grouped_conv_bias_activation`).
     """
+    if groups != 1:
+        return grouped_conv_bias_activation(inputs, kernel, bias, strides, padding, data_format, dilation_rate,
+                                            activation, groups)
     spec = _ConvSpec(inputs, kernel, bias, None, strides, padding, data_format, dilation_rate, activation)
+    return spec.result(_conv_forward(spec))
+
+
+def _conv_forward(spec):
+    """The forward kernels on a checked ``spec``: ``activation(conv + bias)`` in ``spec.dtype``."""
     out = buffers.empty(spec.output_shape, spec.dtype)
     if spec.tiled:
         n_pad = _padded_channels(spec.kernel.shape[3], spec.dtype)
@@ -126,12 +140,12 @@ def conv_bias_activation(inputs, kernel, bias=None, strides=1, padding="valid", 
     else:
         parallel.run(_conv2d._conv2d_forward, spec.padded_inputs(), spec.kernel, spec.bias, out, *spec.strides,
                                 *spec.dilation_rate, spec.activation)
-    return spec.result(out)
+    return out
 
 
 def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, padding="valid",
                               data_format=None, dilation_rate=1, activation=None, need_grad_inputs=True,
-                              need_grad_kernel=True):
+                              need_grad_kernel=True, groups=1):
     """Backward pass of :func:`conv_bias_activation`: returns ``(grad_inputs, grad_kernel, grad_bias)``.
 
     ``outputs`` is what the forward pass returned; it is read only when
@@ -139,29 +153,34 @@ def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, p
     ``grad_output`` as it is loaded, and may be ``None`` otherwise. With
     ``need_grad_inputs=False`` (a model's first layer) the input gradient is
     not computed and ``grad_inputs`` is ``None``; with ``need_grad_kernel=False``
-    (a frozen layer) ``grad_kernel`` and ``grad_bias`` are ``None``.
+    (a frozen layer) ``grad_kernel`` and ``grad_bias`` are ``None``. ``groups``
+    as in :func:`conv_bias_activation`.
     """
+    if groups != 1:
+        return grouped_conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides, padding, data_format,
+                                                 dilation_rate, activation, need_grad_inputs, need_grad_kernel, groups)
     spec = _ConvSpec(inputs, kernel, None, grad_output, strides, padding, data_format, dilation_rate, activation)
-    grad_output = spec.grad_output
-    if spec.activation == _conv2d.RELU:
-        if outputs is None:
-            raise ValueError("Argument `outputs` is required when `activation='relu'`. Received: outputs=None")
-        outputs = _as_checked_like(outputs, "outputs", spec.output_shape, spec.dtype)
-    else:
-        outputs = grad_output
+    return _conv_backward(spec, spec.mask_source(outputs), need_grad_inputs, need_grad_kernel)
+
+
+def _conv_backward(spec, outputs, need_grad_inputs, need_grad_kernel, bias=None, relu=False):
+    """The backward kernels on a checked ``spec``: ``(grad_inputs, grad_kernel, grad_bias)`` as
+    :func:`conv_bias_activation_grad` returns them. ``bias`` (``(C,)``) and ``relu`` are an epilogue of the
+    input gradient, ``relu(grad_inputs + bias)``: a transposed convolution's forward pass."""
     if spec.tiled:
-        return _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel)
-    n_batch, height, width, channels = spec.inputs.shape
+        return _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel, bias, relu)
+    grad_output = spec.grad_output
+    n_batch, height, width, channels = spec.input_shape
     k_h, k_w, _, n_filters = spec.kernel.shape
 
     grad_inputs = None
     if need_grad_inputs:
-        grad_inputs = buffers.empty(spec.inputs.shape, spec.dtype)
+        grad_inputs = buffers.empty(spec.input_shape, spec.dtype)
         kernel_t = np.ascontiguousarray(spec.kernel.transpose(0, 1, 3, 2))
         scratch = buffers.empty((n_batch * height, n_filters), spec.dtype)
         parallel.run(_conv2d._conv2d_grad_input, grad_output, outputs, kernel_t, grad_inputs, spec.pads[0][0],
                                    spec.pads[1][0], *spec.strides, *spec.dilation_rate, spec.activation, scratch)
-        grad_inputs = spec.result(grad_inputs)
+        grad_inputs = spec.result(_bias_relu(grad_inputs, bias, relu))
     if not need_grad_kernel:
         return grad_inputs, None, None
 
@@ -176,9 +195,9 @@ def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, p
     return grad_inputs, spec.result(grad_kernel), spec.result(grad_bias)
 
 
-def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel):
-    """:func:`conv_bias_activation_grad` on the SIMD-tiled kernels (``spec.tiled``)."""
-    n_batch, height, width, channels = spec.inputs.shape
+def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel, bias=None, relu=False):
+    """:func:`_conv_backward` on the SIMD-tiled kernels (``spec.tiled``)."""
+    n_batch, height, width, channels = spec.input_shape
     k_h, k_w, _, n_filters = spec.kernel.shape
     _, out_h, out_w, _ = spec.output_shape
     stride_h, stride_w = spec.strides
@@ -198,16 +217,18 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel):
 
     grad_inputs = None
     if need_grad_inputs:
-        grad_inputs = buffers.empty(spec.inputs.shape, spec.dtype)
+        grad_inputs = buffers.empty(spec.input_shape, spec.dtype)
         if channels * _DOT_CHANNELS_DIVISOR <= _simd.lanes(spec.dtype):
             kernel_f = _pad_last_axis(spec.kernel[::-1, ::-1], f_pad)
             parallel.run(_tiled._conv2d_grad_input_dot, gp, kernel_f, grad_inputs, zero_h, zero_w, out_h, pad_top,
                          pad_left, stride_h, stride_w)
+            _bias_relu(grad_inputs, bias, relu)
         else:
             c_pad = _padded_channels(channels, spec.dtype)
             kernel_t = _channel_blocks(spec.kernel[::-1, ::-1].transpose(0, 1, 3, 2))
-            parallel.run(_tiled._conv2d_grad_input_tiled, gp, kernel_t, buffers.zeros(c_pad, spec.dtype), grad_inputs,
-                         zero_h, zero_w, out_h, pad_top, pad_left, stride_h, stride_w, False)
+            epilogue = buffers.zeros(c_pad, spec.dtype) if bias is None else _pad_last_axis(bias, c_pad)
+            parallel.run(_tiled._conv2d_grad_input_tiled, gp, kernel_t, epilogue, grad_inputs,
+                         zero_h, zero_w, out_h, pad_top, pad_left, stride_h, stride_w, relu)
         grad_inputs = spec.result(grad_inputs)
     if not need_grad_kernel:
         return grad_inputs, None, None
@@ -221,6 +242,15 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel):
     np.sum(partial_kernel.reshape(chunks, k_h, k_w, channels, f_pad)[..., :n_filters], axis=0, out=grad_kernel)
     grad_bias = partial_bias.sum(axis=0)[:n_filters]
     return grad_inputs, spec.result(grad_kernel), spec.result(grad_bias)
+
+
+def _bias_relu(array, bias, relu):
+    """``array`` with ``bias`` (or nothing, if None) added and then ``relu`` applied, in place; returned."""
+    if bias is not None:
+        array += bias
+    if relu:
+        np.maximum(array, 0, out=array)
+    return array
 
 
 def _grad_kernel_chunks(n_batch, k_h, f_pad, dtype):
@@ -296,25 +326,15 @@ def _memoized(function):
 
 
 @_memoized
-def _conv_geometry(input_shape, kernel_shape, strides, padding, dilation_rate, activation):
+def _conv_geometry(input_shape, kernel_shape, strides, padding, dilation_rate, activation, depthwise=False):
     """``(strides, dilation_rate, padding, activation, pads, output_shape)`` of a convolution, checked and
-    normalised (``activation`` as the kernels' code)."""
-    strides = shapes.normalize_tuple(strides, "strides")
-    dilation_rate = shapes.normalize_tuple(dilation_rate, "dilation_rate")
-    padding = shapes.normalize_padding(padding)
-    if max(strides) > 1 and max(dilation_rate) > 1:
+    normalised (``activation`` as the kernels' code). A ``depthwise`` kernel ``(KH, KW, C, m)`` gives ``C*m``
+    output channels, and takes strides and dilation together (as Keras's ``DepthwiseConv2D`` does)."""
+    strides, dilation_rate, padding = _conv_arguments(kernel_shape, strides, padding, dilation_rate, activation,
+                                                      strided_dilation=depthwise)
+    if depthwise and kernel_shape[3] == 0:
         raise ValueError(
-            "`strides > 1` is not supported together with `dilation_rate > 1`. "
-            f"Received: strides={strides} and dilation_rate={dilation_rate}"
-        )
-    if activation not in ACTIVATIONS:
-        raise ValueError(
-            f"Invalid value for argument `activation`. Expected one of {list(ACTIVATIONS)}. "
-            f"Received: activation={activation!r}"
-        )
-    if 0 in kernel_shape[:2]:
-        raise ValueError(
-            "Invalid shape for argument `kernel`. Expected a kernel height and width of at least 1. "
+            "Invalid shape for argument `kernel`. Expected a depth multiplier (kernel.shape[3]) of at least 1. "
             f"Received: kernel.shape={kernel_shape}"
         )
     if kernel_shape[2] != input_shape[3]:
@@ -329,27 +349,55 @@ def _conv_geometry(input_shape, kernel_shape, strides, padding, dilation_rate, a
     )
     if padding == "valid":
         _check_window_fits(input_shape, kernel_shape[:2], dilation_rate, "kernel")
-    output_shape = shapes.conv_output_shape(
-        input_shape, kernel_shape[:2], kernel_shape[3], strides, padding, dilation_rate)
+    filters = kernel_shape[2] * kernel_shape[3] if depthwise else kernel_shape[3]
+    output_shape = shapes.conv_output_shape(input_shape, kernel_shape[:2], filters, strides, padding, dilation_rate)
     return strides, dilation_rate, padding, ACTIVATIONS[activation], pads, output_shape
+
+
+def _conv_arguments(kernel_shape, strides, padding, dilation_rate, activation, strided_dilation=False):
+    """``(strides, dilation_rate, padding)`` of a convolution normalised, after the checks that every convolution
+    makes: the activation is one the kernels fuse, the kernel has taps, and strides and dilation are not both
+    above 1 unless ``strided_dilation``."""
+    strides = shapes.normalize_tuple(strides, "strides")
+    dilation_rate = shapes.normalize_tuple(dilation_rate, "dilation_rate")
+    padding = shapes.normalize_padding(padding)
+    if not strided_dilation and max(strides) > 1 and max(dilation_rate) > 1:
+        raise ValueError(
+            "`strides > 1` is not supported together with `dilation_rate > 1`. "
+            f"Received: strides={strides} and dilation_rate={dilation_rate}"
+        )
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"Invalid value for argument `activation`. Expected one of {list(ACTIVATIONS)}. "
+            f"Received: activation={activation!r}"
+        )
+    if 0 in kernel_shape[:2]:
+        raise ValueError(
+            "Invalid shape for argument `kernel`. Expected a kernel height and width of at least 1. "
+            f"Received: kernel.shape={kernel_shape}"
+        )
+    return strides, dilation_rate, padding
 
 
 class _ConvSpec:
     """Checked, normalised arguments of one convolution call, and the shapes that follow from them."""
 
     def __init__(self, inputs, kernel, bias, grad_output, strides, padding, data_format, dilation_rate,
-                 activation):
+                 activation, depthwise=False):
         _check_data_format(data_format)
         inputs = _as_float_array(inputs, "inputs")
         kernel = _as_float_array(kernel, "kernel")
         _check_ndim(inputs, "inputs", 4, "(batch, height, width, channels)")
-        _check_ndim(kernel, "kernel", 4, "(kernel_height, kernel_width, input_channels, filters)")
+        _check_ndim(kernel, "kernel", 4, "(kernel_height, kernel_width, input_channels, "
+                    + ("depth_multiplier)" if depthwise else "filters)"))
         (self.strides, self.dilation_rate, self.padding, self.activation, self.pads,
-         self.output_shape) = _conv_geometry(inputs.shape, kernel.shape, strides, padding, dilation_rate, activation)
+         self.output_shape) = _conv_geometry(inputs.shape, kernel.shape, strides, padding, dilation_rate, activation,
+                                             depthwise)
         self.result_dtype, self.dtype = _dtypes(inputs, kernel)
         self.inputs = _kernel_array(inputs, self.dtype)
+        self.input_shape = self.inputs.shape
         self.kernel = _kernel_array(kernel, self.dtype)
-        n_filters = kernel.shape[3]
+        n_filters = self.output_shape[3]
         if bias is None:
             self.bias = buffers.zeros(n_filters, self.dtype)
         else:
@@ -357,7 +405,16 @@ class _ConvSpec:
         if grad_output is not None:
             self.grad_output = _as_checked_like(grad_output, "grad_output", self.output_shape, self.dtype)
         # The tiled kernels cover undilated convolutions; their partial sums are private per chunk too.
-        self.tiled = self.dtype in _TILED_DTYPES and self.dilation_rate == (1, 1)
+        self.tiled = not depthwise and self.dtype in _TILED_DTYPES and self.dilation_rate == (1, 1)
+
+    def mask_source(self, outputs):
+        """What the backward kernels read the ReLU's mask from: the checked forward ``outputs`` with
+        ``activation='relu'`` (required then), else any array of their shape (never read)."""
+        if self.activation != _conv2d.RELU:
+            return self.grad_output
+        if outputs is None:
+            raise ValueError("Argument `outputs` is required when `activation='relu'`. Received: outputs=None")
+        return _as_checked_like(outputs, "outputs", self.output_shape, self.dtype)
 
     def padded_inputs(self):
         """The inputs with the zero padding of 'same' (a copy only when there is padding)."""
@@ -371,6 +428,350 @@ class _ConvSpec:
 
     def result(self, array):
         return array.astype(self.result_dtype, copy=False)
+
+
+# ----------------------------------------------------------------------------- depthwise convolution
+
+
+def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """Depthwise 2-D convolution of NHWC ``inputs`` (``keras.ops.depthwise_conv``): each input channel
+    convolved with its own ``m`` filters, never mixed with the other channels.
+
+    Parameters
+    ----------
+    inputs : array_like, shape ``(N, H, W, C)``
+    kernel : array_like, shape ``(KH, KW, C, m)``, ``m`` the depth multiplier
+    strides, dilation_rate : int or pair of ints (both may exceed 1 together, as in Keras)
+    padding : ``'valid'`` or ``'same'``
+    data_format : ``None`` or ``'channels_last'``
+
+    Returns
+    -------
+    ndarray, shape ``(N, OH, OW, C*m)`` with
+    ``out[n, i, j, c*m + q] = sum_{a, b} xpad[n, i*sh + a*dh, j*sw + b*dw, c] * kernel[a, b, c, q]``,
+    where ``xpad`` is ``inputs`` zero-padded as ``fastconv.shapes`` describes (the same output shape and
+    padding as :func:`conv` with ``C*m`` filters).
+
+    >>> x = np.ones((1, 4, 4, 2), np.float32)
+    >>> w = np.ones((3, 3, 2, 1), np.float32)
+    >>> w[:, :, 1] = 2  # channel 1's filter
+    >>> depthwise_conv(x, w, padding="same")[0, :, :, 1]
+    array([[ 8., 12., 12.,  8.],
+           [12., 18., 18., 12.],
+           [12., 18., 18., 12.],
+           [ 8., 12., 12.,  8.]], dtype=float32)
+    """
+    return depthwise_conv_bias_activation(inputs, kernel, None, strides, padding, data_format, dilation_rate)
+
+
+def depthwise_conv_grad(inputs, kernel, grad_output, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """Gradients of ``sum(depthwise_conv(inputs, kernel, ...) * grad_output)``: ``(grad_inputs, grad_kernel)``,
+    bitwise identical whatever the number of threads."""
+    grad_inputs, grad_kernel, _ = depthwise_conv_bias_activation_grad(
+        inputs, kernel, None, grad_output, strides, padding, data_format, dilation_rate)
+    return grad_inputs, grad_kernel
+
+
+def depthwise_conv_bias_activation(inputs, kernel, bias=None, strides=1, padding="valid", data_format=None,
+                                   dilation_rate=1, activation=None):
+    """``activation(depthwise_conv(inputs, kernel) + bias)`` in one pass (what ``DepthwiseConv2D`` computes).
+
+    ``bias`` is ``None`` or shape ``(C*m,)``; ``activation`` is ``None``, ``'linear'`` or ``'relu'``.
+    """
+    spec = _ConvSpec(inputs, kernel, bias, None, strides, padding, data_format, dilation_rate, activation,
+                     depthwise=True)
+    out = buffers.empty(spec.output_shape, spec.dtype)
+    parallel.run(_depthwise._depthwise_forward, _repeated_channels(spec), _depthwise_weights(spec), spec.bias, out,
+                 *_depthwise_geometry(spec), _depthwise_taps(spec))
+    return spec.result(out)
+
+
+def depthwise_conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, padding="valid",
+                                        data_format=None, dilation_rate=1, activation=None, need_grad_inputs=True,
+                                        need_grad_kernel=True):
+    """Backward pass of :func:`depthwise_conv_bias_activation`: ``(grad_inputs, grad_kernel, grad_bias)``.
+
+    ``outputs``, ``need_grad_inputs`` and ``need_grad_kernel`` as in
+    :func:`conv_bias_activation_grad`. The kernel and bias gradients are
+    summed over fixed chunks of the batch in a fixed order, so they do not
+    depend on the number of threads.
+    """
+    spec = _ConvSpec(inputs, kernel, None, grad_output, strides, padding, data_format, dilation_rate, activation,
+                     depthwise=True)
+    outputs = spec.mask_source(outputs)
+    geometry = _depthwise_geometry(spec)
+    n_batch, height, width, channels = spec.inputs.shape
+    k_h, k_w, _, multiplier = spec.kernel.shape
+    grad_inputs = None
+    if need_grad_inputs:
+        grad = buffers.empty((n_batch, height, width, channels * multiplier), spec.dtype)
+        scratch = buffers.empty((n_batch * height, k_h * k_w, 2), np.int64)  # each task's table of taps
+        parallel.run(_depthwise._depthwise_grad_input, spec.grad_output, outputs, _depthwise_weights(spec), grad,
+                     *geometry, scratch)
+        if multiplier > 1:  # each input channel fed m output channels: add their gradients up, in order
+            grad = grad.reshape(n_batch, height, width, channels, multiplier).sum(axis=-1)
+        grad_inputs = spec.result(grad)
+    if not need_grad_kernel:
+        return grad_inputs, None, None
+    chunks = min(n_batch, _GRAD_KERNEL_CHUNKS)
+    partial_kernel = buffers.empty((chunks, k_h, k_w, channels * multiplier), spec.dtype)
+    partial_bias = buffers.empty((chunks, channels * multiplier), spec.dtype)
+    parallel.run(_depthwise._depthwise_grad_kernel, _repeated_channels(spec), spec.grad_output, outputs,
+                 partial_kernel, partial_bias, *geometry)
+    grad_kernel = partial_kernel.sum(axis=0).reshape(spec.kernel.shape)
+    return grad_inputs, spec.result(grad_kernel), spec.result(partial_bias.sum(axis=0))
+
+
+def _repeated_channels(spec):
+    """The inputs with each channel repeated ``m`` times, as the depthwise kernels read them (``m = 1``: as
+    they are; see ``kernels/depthwise.py``)."""
+    multiplier = spec.kernel.shape[3]
+    return spec.inputs if multiplier == 1 else np.repeat(spec.inputs, multiplier, axis=3)
+
+
+def _depthwise_weights(spec):
+    """The depthwise kernel ``(KH, KW, C, m)`` as the kernels' ``(KH, KW, C*m)`` (a view)."""
+    k_h, k_w, channels, multiplier = spec.kernel.shape
+    return spec.kernel.reshape(k_h, k_w, channels * multiplier)
+
+
+def _depthwise_taps(spec):
+    """The forward kernel's table of tap offsets ``(KH*KW, 2)``: input and weight offset of each tap."""
+    k_h, k_w, channels, multiplier = spec.kernel.shape
+    width, depth = spec.inputs.shape[2], channels * multiplier
+    (dilation_h, dilation_w) = spec.dilation_rate
+    return np.array([((a * dilation_h * width + b * dilation_w) * depth, (a * k_w + b) * depth)
+                     for a in range(k_h) for b in range(k_w)], np.int64).reshape(k_h * k_w, 2)
+
+
+def _depthwise_geometry(spec):
+    """The depthwise kernels' trailing arguments: strides, dilation, top and left padding, ReLU or not."""
+    return (*spec.strides, *spec.dilation_rate, spec.pads[0][0], spec.pads[1][0],
+            spec.activation == _conv2d.RELU)
+
+
+# ----------------------------------------------------------------------------- conv2d_transpose
+
+
+def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=None, data_format=None,
+                   dilation_rate=1):
+    """2-D transposed convolution of NHWC ``inputs`` (``keras.ops.conv_transpose``): the input gradient of
+    a convolution, as Keras 3 defines it.
+
+    Parameters
+    ----------
+    inputs : array_like, shape ``(N, H, W, C)``
+    kernel : array_like, shape ``(KH, KW, F, C)`` (Keras's layout: output channels before input channels)
+    strides, dilation_rate : int or pair of ints (not both above 1)
+    padding : ``'valid'`` or ``'same'``
+    output_padding : None, or an int or pair of ints each less than its stride
+    data_format : ``None`` or ``'channels_last'``
+
+    Returns
+    -------
+    ndarray, shape ``(N, OH, OW, F)`` with
+    ``out[n, o, p, f] = sum x[n, i, j, c] * kernel[a, b, f, c]`` over ``i*sh + a*dh = o + crop_h``,
+    ``j*sw + b*dw = p + crop_w``; ``OH``, ``crop_h`` (and the same along the width) from
+    ``fastconv.shapes.conv_transpose_geometry``.
+
+    >>> conv_transpose(np.ones((1, 2, 2, 1), np.float32), np.ones((3, 3, 1, 1), np.float32), 2)[0, :, :, 0]
+    array([[1., 1., 2., 1., 1.],
+           [1., 1., 2., 1., 1.],
+           [2., 2., 4., 2., 2.],
+           [1., 1., 2., 1., 1.],
+           [1., 1., 2., 1., 1.]], dtype=float32)
+    """
+    return conv_transpose_bias_activation(inputs, kernel, None, strides, padding, output_padding, data_format,
+                                          dilation_rate)
+
+
+def conv_transpose_grad(inputs, kernel, grad_output, strides=1, padding="valid", output_padding=None,
+                        data_format=None, dilation_rate=1):
+    """Gradients of ``sum(conv_transpose(inputs, kernel, ...) * grad_output)``: ``(grad_inputs, grad_kernel)``,
+    bitwise identical whatever the number of threads."""
+    grad_inputs, grad_kernel, _ = conv_transpose_bias_activation_grad(
+        inputs, kernel, None, grad_output, strides, padding, output_padding, data_format, dilation_rate)
+    return grad_inputs, grad_kernel
+
+
+def conv_transpose_bias_activation(inputs, kernel, bias=None, strides=1, padding="valid", output_padding=None,
+                                   data_format=None, dilation_rate=1, activation=None):
+    """``activation(conv_transpose(inputs, kernel) + bias)`` (what ``Conv2DTranspose`` computes).
+
+    ``bias`` is ``None`` or shape ``(F,)``; ``activation`` is ``None``,
+    ``'linear'`` or ``'relu'``. The input-gradient kernels of the
+    convolution run it, with the bias and ReLU fused into their store where
+    the SIMD tiles compute it.
+    """
+    spec = _ConvTransposeSpec(inputs, kernel, bias, None, strides, padding, output_padding, data_format,
+                              dilation_rate, activation)
+    out, _, _ = _conv_backward(spec, spec.grad_output, True, False, spec.transpose_bias, spec.relu)
+    return out
+
+
+def conv_transpose_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, padding="valid",
+                                        output_padding=None, data_format=None, dilation_rate=1, activation=None,
+                                        need_grad_inputs=True, need_grad_kernel=True):
+    """Backward pass of :func:`conv_transpose_bias_activation`: ``(grad_inputs, grad_kernel, grad_bias)``.
+
+    ``outputs``, ``need_grad_inputs`` and ``need_grad_kernel`` as in
+    :func:`conv_bias_activation_grad`. The input gradient is a forward
+    convolution of ``grad_output``, the kernel gradient that convolution's
+    kernel gradient with ``inputs`` as its output gradient.
+    """
+    spec = _ConvTransposeSpec(inputs, kernel, None, grad_output, strides, padding, output_padding, data_format,
+                              dilation_rate, activation)
+    if spec.relu:
+        if outputs is None:
+            raise ValueError("Argument `outputs` is required when `activation='relu'`. Received: outputs=None")
+        mask = _as_checked_like(outputs, "outputs", spec.input_shape, spec.dtype) > 0
+        spec.inputs = np.where(mask, spec.inputs, spec.dtype.type(0))
+    grad_inputs = spec.result(_conv_forward(spec)) if need_grad_inputs else None
+    if not need_grad_kernel:
+        return grad_inputs, None, None
+    _, grad_kernel, _ = _conv_backward(spec, spec.grad_output, False, True)
+    return grad_inputs, grad_kernel, spec.result(spec.inputs.sum(axis=(0, 1, 2)))
+
+
+@_memoized
+def _conv_transpose_geometry(input_shape, kernel_shape, strides, padding, output_padding, dilation_rate,
+                             activation):
+    """``(strides, dilation_rate, relu, pads, output_shape)`` of a transposed convolution, checked and
+    normalised: ``pads`` are the top/bottom and left/right padding of the convolution whose input gradient
+    it is (its input shaped like ``output_shape``, its output like ``input_shape``)."""
+    strides, dilation_rate, padding = _conv_arguments(kernel_shape, strides, padding, dilation_rate, activation)
+    output_padding = shapes.normalize_output_padding(output_padding, strides)
+    if kernel_shape[3] != input_shape[3]:
+        raise ValueError(
+            "Invalid shapes for arguments `inputs` and `kernel`: kernel.shape[3] (input channels of a transposed "
+            f"convolution) must equal inputs.shape[3]. Received: inputs.shape={input_shape}, "
+            f"kernel.shape={kernel_shape}" + shapes.channels_first_hint(input_shape, kernel_shape[3])
+        )
+    pads = []
+    for length, size, stride, pad, dilation in zip(input_shape[1:3], kernel_shape[:2], strides,
+                                                   output_padding or (None, None), dilation_rate):
+        crop, out = shapes.conv_transpose_geometry(length, size, padding, stride, pad, dilation)
+        # Below: what makes the convolution's output `length` long, or none if the input is long enough.
+        pads.append((crop, max(0, (length - 1) * stride + shapes.effective_size(size, dilation) - crop - out)))
+    output_shape = shapes.conv_transpose_output_shape(input_shape, kernel_shape[:2], kernel_shape[2], strides,
+                                                      padding, output_padding, dilation_rate)
+    return strides, dilation_rate, ACTIVATIONS[activation] == _conv2d.RELU, tuple(pads), output_shape
+
+
+class _ConvTransposeSpec(_ConvSpec):
+    """Checked arguments of one transposed convolution, as the :class:`_ConvSpec` of the convolution whose
+    input gradient it is: that convolution's input (``inputs``, ``input_shape``) is the transposed one's
+    output gradient and shape, its output gradient (``grad_output``) the transposed one's inputs, its kernel
+    the same array; it has no bias or activation of its own (``bias`` is zeros), the transposed
+    convolution's are ``transpose_bias`` and ``relu``."""
+
+    def __init__(self, inputs, kernel, bias, grad_output, strides, padding, output_padding, data_format,
+                 dilation_rate, activation):
+        _check_data_format(data_format)
+        inputs = _as_float_array(inputs, "inputs")
+        kernel = _as_float_array(kernel, "kernel")
+        _check_ndim(inputs, "inputs", 4, "(batch, height, width, channels)")
+        _check_ndim(kernel, "kernel", 4, "(kernel_height, kernel_width, filters, input_channels)")
+        (self.strides, self.dilation_rate, self.relu, self.pads, self.input_shape) = _conv_transpose_geometry(
+            inputs.shape, kernel.shape, strides, padding, output_padding, dilation_rate, activation)
+        self.output_shape = inputs.shape
+        self.activation = _conv2d.LINEAR
+        self.result_dtype, self.dtype = _dtypes(inputs, kernel)
+        self.grad_output = _kernel_array(inputs, self.dtype)
+        self.kernel = _kernel_array(kernel, self.dtype)
+        self.bias = buffers.zeros(kernel.shape[3], self.dtype)
+        self.transpose_bias = None if bias is None else _as_checked_like(bias, "bias", (kernel.shape[2],), self.dtype)
+        self.inputs = None
+        if grad_output is not None:
+            self.inputs = _as_checked_like(grad_output, "grad_output", self.input_shape, self.dtype)
+        self.tiled = self.dtype in _TILED_DTYPES and self.dilation_rate == (1, 1)
+
+
+# ----------------------------------------------------------------------------- grouped convolution
+
+
+def grouped_conv_bias_activation(inputs, kernel, bias=None, strides=1, padding="valid", data_format=None,
+                                 dilation_rate=1, activation=None, groups=1):
+    """:func:`conv_bias_activation` in ``groups`` groups (``Conv2D(groups=g)``): the kernel is
+    ``(KH, KW, C/g, F)`` and group ``i`` convolves input channels ``i*C/g .. (i+1)*C/g`` with kernel
+    channels ``i*F/g .. (i+1)*F/g`` into those output channels.
+
+    One call of the fast kernels per group, on contiguous copies of its channel slices; the groups'
+    outputs are joined along the channels. With one input channel per group (``groups = C``) it is a
+    depthwise convolution with ``F/C`` filters per channel, and runs as one (:func:`depthwise_conv_bias_activation`).
+
+    >>> x = np.ones((1, 3, 3, 4), np.float32)
+    >>> grouped_conv_bias_activation(x, np.ones((1, 1, 2, 2), np.float32), groups=2)[0, 0, 0]
+    array([2., 2.], dtype=float32)
+    """
+    inputs, kernel, slices = _groups(inputs, kernel, groups, strides, padding, dilation_rate, activation)
+    if kernel.shape[2] == 1:
+        return depthwise_conv_bias_activation(inputs, _as_depthwise(kernel, groups), bias, strides, padding,
+                                              data_format, dilation_rate, activation)
+    if bias is not None:
+        bias = _as_checked_like(bias, "bias", (kernel.shape[3],), np.float64)
+    parts = [conv_bias_activation(inputs[..., c], kernel[..., f], None if bias is None else bias[f], strides, padding,
+                                  data_format, dilation_rate, activation) for c, f in slices]
+    return np.concatenate(parts, axis=3)
+
+
+def grouped_conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, padding="valid",
+                                      data_format=None, dilation_rate=1, activation=None, need_grad_inputs=True,
+                                      need_grad_kernel=True, groups=1):
+    """Backward pass of :func:`grouped_conv_bias_activation`: ``(grad_inputs, grad_kernel, grad_bias)`` as
+    :func:`conv_bias_activation_grad` returns them, one call of it per group."""
+    inputs, kernel, slices = _groups(inputs, kernel, groups, strides, padding, dilation_rate, activation)
+    if kernel.shape[2] == 1:
+        grad_inputs, grad_kernel, grad_bias = depthwise_conv_bias_activation_grad(
+            inputs, _as_depthwise(kernel, groups), outputs, grad_output, strides, padding, data_format, dilation_rate,
+            activation, need_grad_inputs, need_grad_kernel)
+        return grad_inputs, None if grad_kernel is None else grad_kernel.reshape(kernel.shape), grad_bias
+    output_shape = _conv_geometry((*inputs.shape[:3], kernel.shape[2]), kernel.shape, strides, padding, dilation_rate,
+                                  activation)[5]
+    grad_output = _as_float_array(grad_output, "grad_output")
+    if grad_output.shape != output_shape:
+        raise ValueError(f"Invalid shape for argument `grad_output`. Expected {output_shape}. "
+                         f"Received: grad_output.shape={grad_output.shape}")
+    outputs = None if outputs is None else _as_float_array(outputs, "outputs")
+    parts = [conv_bias_activation_grad(inputs[..., c], kernel[..., f], None if outputs is None else outputs[..., f],
+                                       grad_output[..., f], strides, padding, data_format, dilation_rate, activation,
+                                       need_grad_inputs, need_grad_kernel) for c, f in slices]
+    grad_inputs = np.concatenate([p[0] for p in parts], axis=3) if need_grad_inputs else None
+    if not need_grad_kernel:
+        return grad_inputs, None, None
+    return grad_inputs, np.concatenate([p[1] for p in parts], axis=3), np.concatenate([p[2] for p in parts])
+
+
+def _as_depthwise(kernel, groups):
+    """A grouped kernel ``(KH, KW, 1, C*m)`` of one input channel per group as the depthwise ``(KH, KW, C, m)``
+    (group ``c``'s filters are output channels ``c*m .. (c+1)*m``, as in a depthwise convolution)."""
+    return kernel.reshape(*kernel.shape[:2], groups, -1)
+
+
+def _groups(inputs, kernel, groups, strides, padding, dilation_rate, activation):
+    """``(inputs, kernel, slices)`` of a grouped convolution, checked: ``slices`` are each group's
+    ``(input channels, output channels)``."""
+    if not (isinstance(groups, int) and not isinstance(groups, bool) and groups > 0):
+        raise ValueError("Invalid value for argument `groups`. Expected a positive integer. "
+                         f"Received: groups={groups!r}")
+    inputs = _as_float_array(inputs, "inputs")
+    kernel = _as_float_array(kernel, "kernel")
+    _check_ndim(inputs, "inputs", 4, "(batch, height, width, channels)")
+    _check_ndim(kernel, "kernel", 4, "(kernel_height, kernel_width, input_channels / groups, filters)")
+    _conv_arguments(kernel.shape, strides, padding, dilation_rate, activation)
+    channels, filters = inputs.shape[3], kernel.shape[3]
+    if kernel.shape[2] * groups != channels:
+        raise ValueError(
+            "Invalid shapes for arguments `inputs` and `kernel`: kernel.shape[2] (input channels per group) times "
+            f"groups must equal inputs.shape[3]. Received: inputs.shape={inputs.shape}, kernel.shape={kernel.shape}, "
+            f"groups={groups}")
+    if filters % groups:
+        raise ValueError(
+            "Invalid shape for argument `kernel`: kernel.shape[3] (filters) must be divisible by groups. "
+            f"Received: kernel.shape={kernel.shape}, groups={groups}")
+    per_c, per_f = channels // groups, filters // groups
+    return inputs, kernel, [(slice(g * per_c, (g + 1) * per_c), slice(g * per_f, (g + 1) * per_f))
+                            for g in range(groups)]
 
 
 # ----------------------------------------------------------------------------- pooling
@@ -671,6 +1072,59 @@ class _DenseSpec:
 
     def result(self, array):
         return array.astype(self.result_dtype, copy=False)
+
+
+# ----------------------------------------------------------------------------- affine transform (augmentation)
+
+_AFFINE_INTERPOLATIONS = {"nearest": _affine.NEAREST, "bilinear": _affine.BILINEAR}
+_AFFINE_FILL_MODES = {"reflect": _affine.REFLECT, "wrap": _affine.WRAP, "constant": _affine.CONSTANT,
+                      "nearest": _affine.NEAREST_FILL}
+
+
+def affine_transform(images, transform, interpolation="bilinear", fill_mode="constant", fill_value=0,
+                     data_format=None):
+    """Resample NHWC ``images`` through projective transforms (``keras.ops.image.affine_transform``).
+
+    ``transform`` is ``(a0, a1, a2, b0, b1, b2, c0, c1)`` for all images, or one such row per image
+    (``(N, 8)``): output pixel ``(row, col)`` takes the input at column ``(a0 col + a1 row + a2) / k`` and
+    row ``(b0 col + b1 row + b2) / k``, with ``k = c0 col + c1 row + 1`` (pixel ``i`` at coordinate ``i``).
+    ``interpolation`` is ``'nearest'`` or ``'bilinear'``; points outside are read as ``fill_mode`` says:
+    ``'reflect'`` ``(d c b a | a b c d | d c b a)``, ``'wrap'`` ``(a b c d | a b c d | a b c d)``,
+    ``'nearest'`` ``(a a a a | a b c d | d d d d)`` or ``'constant'`` (``fill_value``). The kernel is
+    ``fastconv.kernels.affine``. Images of shape ``(H, W, C)`` give one image back.
+
+    >>> x = np.arange(4, dtype=np.float32).reshape(1, 1, 4, 1)
+    >>> affine_transform(x, [1, 0, -1, 0, 1, 0, 0, 0], fill_mode="reflect")[0, 0, :, 0]  # shift right by 1
+    array([0., 0., 1., 2.], dtype=float32)
+    """
+    _check_data_format(data_format)
+    interpolation = _code_of(_AFFINE_INTERPOLATIONS, "interpolation", interpolation)
+    fill_mode = _code_of(_AFFINE_FILL_MODES, "fill_mode", fill_mode)
+    images = _as_float_array(images, "images")
+    if images.ndim not in (3, 4):
+        raise ValueError("Invalid value for argument `images`. Expected rank 3 (single image) or rank 4 (batch "
+                         f"of images). Received: images.shape={images.shape}")
+    transform = np.asarray(transform, np.float64)
+    batch = images.reshape((-1, *images.shape[-3:]))
+    if transform.ndim == 1:
+        transform = np.broadcast_to(transform, (len(batch), transform.shape[0]))
+    if transform.ndim != 2 or transform.shape != (len(batch), 8):
+        raise ValueError("Invalid value for argument `transform`. Expected shape (8,) or (batch, 8), one row of "
+                         f"8 values per image. Received: transform.shape={transform.shape}")
+    result_dtype, dtype = _dtypes(images)
+    batch = _kernel_array(batch, dtype)
+    out = buffers.empty(batch.shape, dtype)
+    parallel.run(_affine._affine_transform, batch, _kernel_array(transform, np.float64), out, interpolation,
+                 fill_mode, float(fill_value))
+    return out.reshape(images.shape).astype(result_dtype, copy=False)
+
+
+def _code_of(codes, name, value):
+    """The kernel's code for the option ``value`` of argument ``name`` (``codes[value]``), or Keras's error."""
+    if value not in codes:
+        raise ValueError(f"Invalid value for argument `{name}`. Expected one of {tuple(codes)}. "
+                         f"Received: {name}={value!r}")
+    return codes[value]
 
 
 # ----------------------------------------------------------------------------- softmax and sigmoid

@@ -160,3 +160,81 @@ def conv_output_shape(input_shape, kernel_size, filters, strides, padding, dilat
     for length, size, stride, dilation in zip((height, width), kernel_size, strides, dilation_rate):
         spatial.append(None if length is None else conv_output_length(length, size, padding, stride, dilation))
     return (batch, spatial[0], spatial[1], filters)
+
+
+def conv_transpose_geometry(length, size, padding, stride, output_padding=None, dilation=1):
+    """``(crop, out)`` of a transposed convolution along one axis, as Keras 3 computes it.
+
+    Input index ``i`` adds ``x[i] * w[a]`` to position ``i * s + a * d`` of a
+    full output of ``(n - 1) * s + k_eff`` cells; Keras keeps the ``out`` cells
+    from position ``crop`` on (cells beyond the full output are zeros). With
+    ``p`` the ``output_padding``:
+
+    - ``padding="valid"``: ``crop = 0`` and ``out = (n - 1) * s + k_eff + p``;
+      ``p`` defaults to ``max(k_eff, s) - k_eff``, so that ``out = (n - 1) * s + max(k_eff, s)``.
+    - ``padding="same"``: a total padding ``t = s + k_eff - 2`` without ``p``
+      (``out = n * s``), or ``t = k_eff + k_eff % 2 - 2 + p`` with it
+      (``out = (n - 1) * s + k_eff % 2 + p``); the left side gets
+      ``min(ceil(t / 2), k_eff - 1)`` of it, so ``crop = k_eff - 1 - min(ceil(t / 2), k_eff - 1)``
+      (JAX's placement, which Keras's TensorFlow and PyTorch backends reproduce).
+
+    A transposed convolution is the input gradient of a convolution of an
+    ``out``-long input padded by ``crop`` before it, whose output is ``n`` long.
+
+    >>> conv_transpose_geometry(7, 3, "same", 2), conv_transpose_geometry(7, 4, "same", 2)
+    ((0, 14), (1, 14))
+    >>> conv_transpose_geometry(7, 2, "valid", 2), conv_transpose_geometry(7, 3, "valid", 2, output_padding=1)
+    ((0, 14), (0, 16))
+    """
+    k_eff = effective_size(size, dilation)
+    if padding == "valid":
+        if output_padding is None:
+            output_padding = max(k_eff, stride) - k_eff
+        return 0, (length - 1) * stride + k_eff + output_padding
+    if output_padding is None:
+        total, out = stride + k_eff - 2, length * stride
+    else:
+        total, out = k_eff + k_eff % 2 - 2 + output_padding, (length - 1) * stride + k_eff % 2 + output_padding
+    return k_eff - 1 - min(-(-total // 2), k_eff - 1), out
+
+
+def conv_transpose_output_shape(input_shape, kernel_size, filters, strides, padding, output_padding=None,
+                                dilation_rate=(1, 1)):
+    """NHWC output shape of a 2-D transposed convolution (:func:`conv_transpose_geometry` per axis);
+    unknown (``None``) sizes stay ``None``. ``output_padding`` is ``None`` or a pair.
+
+    >>> conv_transpose_output_shape((None, 7, 7, 128), (2, 2), 64, (2, 2), "valid")
+    (None, 14, 14, 64)
+    >>> conv_transpose_output_shape((None, 7, None, 8), (3, 3), 4, (2, 2), "same", (1, 0))
+    (None, 14, None, 4)
+    """
+    batch, height, width, _ = input_shape
+    paddings = (None, None) if output_padding is None else output_padding
+    spatial = [None if length is None else conv_transpose_geometry(length, size, padding, stride, pad, dilation)[1]
+               for length, size, stride, pad, dilation in zip((height, width), kernel_size, strides, paddings,
+                                                              dilation_rate)]
+    return (batch, spatial[0], spatial[1], filters)
+
+
+
+def normalize_output_padding(value, strides):
+    """``output_padding`` as Keras's transposed convolutions keep it: ``None``, or a pair of ints ``>= 0``,
+    each less than its stride (``strides``, a normalised pair). Raises ``ValueError`` otherwise.
+
+    >>> normalize_output_padding(None, (2, 2)), normalize_output_padding(1, (2, 3))
+    (None, (1, 1))
+    """
+    if value is None:
+        return None
+    items = (value, value) if _is_int(value) else tuple(value) if isinstance(value, (list, tuple)) else ()
+    if len(items) != 2 or not all(_is_int(v) and v >= 0 for v in items):
+        raise ValueError("Invalid value for argument `output_padding`. Expected None, a non-negative integer or a "
+                         f"tuple of 2 non-negative integers. Received: output_padding={value!r}")
+    pair = (int(items[0]), int(items[1]))
+    for axis, (pad, stride) in enumerate(zip(pair, strides)):
+        if pad >= stride:
+            raise ValueError(
+                "`output_padding` must be strictly less than `strides` for all dimensions. At dimension "
+                f"{axis}, `output_padding` is {pad} but `strides` is {stride}. Received: output_padding={pair}, "
+                f"strides={tuple(strides)}")
+    return pair

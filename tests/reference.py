@@ -103,6 +103,151 @@ def conv_grad(x, w, grad_out, strides=1, padding="valid", dilation_rate=1, bias=
     return grad_x, grad_w, g.sum(axis=(0, 1, 2))
 
 
+def depthwise_conv(x, w, strides=1, padding="valid", dilation_rate=1, bias=None, activation=None):
+    """``activation(bias + sum_{a,b} xpad[n, i*sh + a*dh, j*sw + b*dw, c] * w[a, b, c, q])`` at output channel
+    ``c*m + q`` (``w`` is ``(KH, KW, C, m)``), in float64."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    (sh, sw), (dh, dw) = pair(strides), pair(dilation_rate)
+    rows, cols, (out_h, out_w) = padded_geometry(x.shape, w.shape[:2], (sh, sw), (dh, dw), padding)
+    xp = zero_pad(x, rows, cols)
+    out = np.zeros((x.shape[0], out_h, out_w, *w.shape[2:]))
+    for i in range(out_h):
+        for j in range(out_w):
+            for a in range(w.shape[0]):
+                for b in range(w.shape[1]):
+                    out[:, i, j] += xp[:, i * sh + a * dh, j * sw + b * dw, :, None] * w[a, b]
+    out = out.reshape(*out.shape[:3], -1)
+    if bias is not None:
+        out += np.asarray(bias, np.float64)
+    if activation == "relu":
+        out = np.maximum(out, 0)
+    return out
+
+
+def depthwise_conv_grad(x, w, grad_out, strides=1, padding="valid", dilation_rate=1, bias=None, activation=None):
+    """``(grad_x, grad_w, grad_bias)`` of ``sum(depthwise_conv(x, w, ...) * grad_out)``, scattering each tap back
+    (with ``activation='relu'`` the gradient is kept where the pre-activation is positive)."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    g = np.asarray(grad_out, np.float64)
+    (sh, sw), (dh, dw) = pair(strides), pair(dilation_rate)
+    rows, cols, (out_h, out_w) = padded_geometry(x.shape, w.shape[:2], (sh, sw), (dh, dw), padding)
+    if activation == "relu":
+        g = np.where(depthwise_conv(x, w, strides, padding, dilation_rate, bias) > 0, g, 0.0)
+    g = g.reshape(*g.shape[:3], *w.shape[2:])
+    xp = zero_pad(x, rows, cols)
+    grad_xp = np.zeros_like(xp)
+    grad_w = np.zeros_like(w)
+    for i in range(out_h):
+        for j in range(out_w):
+            for a in range(w.shape[0]):
+                for b in range(w.shape[1]):
+                    p, q = i * sh + a * dh, j * sw + b * dw
+                    grad_xp[:, p, q, :] += (g[:, i, j] * w[a, b]).sum(axis=-1)
+                    grad_w[a, b] += (xp[:, p, q, :, None] * g[:, i, j]).sum(axis=0)
+    grad_x = grad_xp[:, rows[0]:rows[0] + x.shape[1], cols[0]:cols[0] + x.shape[2], :]
+    return grad_x, grad_w, g.sum(axis=(0, 1, 2)).reshape(-1)
+
+
+def _transpose_geometry(length, size, stride, dilation, padding, output_padding):
+    """``(left, right, extent)``: the zeros put around the stride-dilated input (``stride - 1`` zeros
+    between neighbours) of a transposed convolution before it is correlated with the flipped kernel, as
+    Keras 3 defines it (its JAX backend's padding rule, which the others reproduce).
+
+    'valid' adds ``extent - 1`` each side and ``output_padding`` (by default what makes the output
+    ``(length - 1) * stride + max(extent, stride)`` long) on the right; 'same' adds ``stride + extent - 2``
+    zeros (or ``extent + extent % 2 - 2 + output_padding``), the larger half on the left but never more than
+    ``extent - 1`` there.
+    """
+    extent = dilation * (size - 1) + 1
+    if padding == "valid":
+        if output_padding is None:
+            output_padding = max(extent, stride) - extent
+        return extent - 1, extent - 1 + output_padding, extent
+    total = stride + extent - 2 if output_padding is None else extent + extent % 2 - 2 + output_padding
+    left = min(total - total // 2, extent - 1)
+    return left, total - left, extent
+
+
+def _dilated_padded(x, strides, dilation, w_shape, padding, output_padding):
+    """``x`` with ``stride - 1`` zeros between neighbours and the zeros of :func:`_transpose_geometry` around,
+    and the ``((left_h, left_w), (extent_h, extent_w))`` used."""
+    op = pair(output_padding) if output_padding is not None else (None, None)
+    (lh, rh, eh), (lw, rw, ew) = (_transpose_geometry(x.shape[axis + 1], w_shape[axis], strides[axis],
+                                                      dilation[axis], padding, op[axis]) for axis in (0, 1))
+    z = np.zeros((x.shape[0], (x.shape[1] - 1) * strides[0] + 1 + lh + rh,
+                  (x.shape[2] - 1) * strides[1] + 1 + lw + rw, x.shape[3]))
+    z[:, lh:lh + (x.shape[1] - 1) * strides[0] + 1:strides[0], lw:lw + (x.shape[2] - 1) * strides[1] + 1:strides[1]] = x
+    return z, (lh, lw), (eh, ew)
+
+
+def conv_transpose(x, w, strides=1, padding="valid", output_padding=None, dilation_rate=1, bias=None,
+                   activation=None):
+    """``activation(bias + sum_{a,b,c} z[n, i + a*dh, j + b*dw, c] * w[KH-1-a, KW-1-b, f, c])`` in float64,
+    ``z`` from :func:`_dilated_padded`; ``w`` is ``(KH, KW, F, C)`` as Keras keeps it."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    (dh, dw) = pair(dilation_rate)
+    z, _, (eh, ew) = _dilated_padded(x, pair(strides), (dh, dw), w.shape, padding, output_padding)
+    out = np.zeros((x.shape[0], z.shape[1] - eh + 1, z.shape[2] - ew + 1, w.shape[2]))
+    flipped = w[::-1, ::-1]
+    for i in range(out.shape[1]):
+        for j in range(out.shape[2]):
+            for a in range(w.shape[0]):
+                for b in range(w.shape[1]):
+                    out[:, i, j, :] += z[:, i + a * dh, j + b * dw, :] @ flipped[a, b].T
+    if bias is not None:
+        out += np.asarray(bias, np.float64)
+    if activation == "relu":
+        out = np.maximum(out, 0)
+    return out
+
+
+def conv_transpose_grad(x, w, grad_out, strides=1, padding="valid", output_padding=None, dilation_rate=1,
+                        bias=None, activation=None):
+    """``(grad_x, grad_w, grad_bias)`` of ``sum(conv_transpose(x, w, ...) * grad_out)``, by scattering each tap
+    of :func:`conv_transpose`'s sum back (with ``activation='relu'`` the gradient is kept where the
+    pre-activation is positive)."""
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    g = np.asarray(grad_out, np.float64)
+    (sh, sw), (dh, dw) = pair(strides), pair(dilation_rate)
+    if activation == "relu":
+        g = np.where(conv_transpose(x, w, strides, padding, output_padding, dilation_rate, bias) > 0, g, 0.0)
+    z, (lh, lw), _ = _dilated_padded(x, (sh, sw), (dh, dw), w.shape, padding, output_padding)
+    flipped = w[::-1, ::-1]
+    grad_z = np.zeros_like(z)
+    grad_flipped = np.zeros_like(w)
+    for i in range(g.shape[1]):
+        for j in range(g.shape[2]):
+            for a in range(w.shape[0]):
+                for b in range(w.shape[1]):
+                    grad_z[:, i + a * dh, j + b * dw, :] += g[:, i, j, :] @ flipped[a, b]
+                    grad_flipped[a, b] += g[:, i, j, :].T @ z[:, i + a * dh, j + b * dw, :]
+    grad_x = grad_z[:, lh:lh + (x.shape[1] - 1) * sh + 1:sh, lw:lw + (x.shape[2] - 1) * sw + 1:sw]
+    return grad_x, grad_flipped[::-1, ::-1], g.sum(axis=(0, 1, 2))
+
+
+def grouped(function, x, w, groups, *args, bias=None, **kwargs):
+    """A grouped convolution from its definition: ``function`` (:func:`conv`) on each group's channels,
+    ``x[..., i*C/g:(i+1)*C/g]`` with ``w[..., i*F/g:(i+1)*F/g]`` (``w`` is ``(KH, KW, C/g, F)``), outputs
+    joined along the channels."""
+    per_c, per_f = x.shape[3] // groups, w.shape[3] // groups
+    return np.concatenate([function(x[..., i * per_c:(i + 1) * per_c], w[..., i * per_f:(i + 1) * per_f], *args,
+                                    bias=None if bias is None else bias[i * per_f:(i + 1) * per_f], **kwargs)
+                           for i in range(groups)], axis=3)
+
+
+def grouped_grad(x, w, grad_out, groups, *args, bias=None, **kwargs):
+    """``(grad_x, grad_w, grad_bias)`` of :func:`grouped` :func:`conv`, from each group's :func:`conv_grad`."""
+    per_c, per_f = x.shape[3] // groups, w.shape[3] // groups
+    parts = [conv_grad(x[..., i * per_c:(i + 1) * per_c], w[..., i * per_f:(i + 1) * per_f],
+                       grad_out[..., i * per_f:(i + 1) * per_f], *args,
+                       bias=None if bias is None else bias[i * per_f:(i + 1) * per_f], **kwargs) for i in range(groups)]
+    return tuple(np.concatenate([p[k] for p in parts], axis=3 if k < 2 else 0) for k in range(3))
+
+
 # ----------------------------------------------------------------------------- pooling
 
 

@@ -43,7 +43,8 @@ def _run(env, *args):
 def test_comparisons_pass_with_boundscheck(boundscheck_env):
     # float64 only: indexing does not depend on the dtype, and each dtype is another full compilation.
     result = _run(boundscheck_env, "-m", "pytest", "-q", "-m", "bounds", "-k", "float64", "-p", "no:cacheprovider",
-                  "tests/test_conv.py", "tests/test_pooling.py")
+                  "tests/test_conv.py", "tests/test_pooling.py", "tests/test_conv_transpose.py",
+                  "tests/test_depthwise.py")
     assert result.returncode == 0, result.stdout + result.stderr
     passed = re.search(r"(\d+) passed", result.stdout)
     assert passed and int(passed.group(1)) >= 15, result.stdout
@@ -63,6 +64,13 @@ TOO_SMALL = {
         scratch = np.empty((12, 3))
         parallel.run(conv2d._conv2d_grad_kernel, x, g, g, partial_kernel, partial_bias, 1, 1, 1, 1, conv2d.LINEAR,
                      scratch)
+    """,
+    "depthwise_grad_kernel_partial_bias": """
+        from fastconv.kernels import depthwise
+        x, g = np.ones((4, 5, 5, 3)), np.ones((4, 3, 3, 3))
+        partial_kernel = np.empty((4, 3, 3, 3))
+        partial_bias = np.empty((1, 3))  # one chunk's row instead of four
+        parallel.run(depthwise._depthwise_grad_kernel, x, g, g, partial_kernel, partial_bias, 1, 1, 1, 1, 0, 0, False)
     """,
     "conv_forward_out": """
         x, w, bias = np.ones((2, 5, 5, 2)), np.ones((3, 3, 2, 4)), np.zeros(4)

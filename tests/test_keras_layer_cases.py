@@ -15,10 +15,7 @@ fastconv rejects them by name. Where each table comes from:
   - ``ConvCorrectnessTest.test_conv2d``, its five ``channels_last`` sets on
     Keras's input of shape ``(2, 8, 8, 4)`` (no expected shape in the table:
     it is taken from real Keras's ``compute_output_shape``).
-  Cases with ``groups=2`` (fastconv supports only ``groups=1``) check that
-  fastconv rejects them naming ``groups``, and run every other check on the
-  same case with ``groups=1`` (id suffix ``groups=1``): the output shape does
-  not depend on ``groups``.
+  Cases with ``groups=2`` run like the others (grouped convolution).
 - ``POOL_CASES``: ``pooling/max_pooling_test.py`` and
   ``pooling/average_pooling_test.py``: ``MaxPoolingBasicTest.test_max_pooling2d``,
   ``AveragePoolingBasicTest.test_average_pooling2d`` (shapes given),
@@ -30,10 +27,10 @@ fastconv rejects them by name. Where each table comes from:
   docs/keras-compatibility.md). Two cases marked ``derived`` are not
   upstream: ``strides=None`` (which Keras's tables never use) defaults to
   ``pool_size``.
-- ``UNSUPPORTED_CASES``: the ``channels_first`` and ``groups=2`` sets of the
-  tables above, ``test_lora_rank_argument`` and ``test_conv_constraints``
-  (and, derived, ``lora_rank`` alone, which the upstream case hides behind
-  its ``kernel_regularizer``).
+- ``UNSUPPORTED_CASES``: the ``channels_first`` set of the tables above,
+  ``test_lora_rank_argument`` and ``test_conv_constraints`` (and, derived,
+  ``lora_rank`` alone, which the upstream case hides behind its
+  ``kernel_regularizer``).
 - ``BAD_ARGUMENT_CASES``: ``ConvBasicTest.test_bad_init_args`` (its
   ``Conv1D(filters=0)`` case ported to ``Conv2D``), plus cases marked
   ``derived`` for what the issue lists (``filters < 0``, ``kernel_size=0``,
@@ -137,17 +134,11 @@ POOL_CASES = [
 ]
 
 
-def _with_groups_1(case):
-    return dataclasses.replace(case, source=f"{case.source}-groups=1", kwargs={**case.kwargs, "groups": 1})
-
-
-CONV_CASES = [case if case.kwargs["groups"] == 1 else _with_groups_1(case) for case in CONV_TABLE]
+CONV_CASES = CONV_TABLE  # groups=2 included: fastconv runs grouped convolutions
 SUPPORTED_CASES = CONV_CASES + POOL_CASES
 
-_GROUPS = "`groups`"
 _CHANNELS_FIRST = "data_format"
 UNSUPPORTED_CASES = [
-    *[(case.source, case.layer, case.kwargs, _GROUPS) for case in CONV_TABLE if case.kwargs["groups"] != 1],
     (f"{_CONV_VALUES}[5]", "Conv2D", dict(filters=6, kernel_size=(4, 3), strides=(2, 1), padding="valid",
                                           data_format="channels_first", dilation_rate=(1, 1), groups=2),
      _CHANNELS_FIRST),
@@ -241,9 +232,17 @@ def _geometry(shape, window, strides, padding):
 
 def conv2d_definition(x, kernel, bias, strides, padding, dilation_rate):
     """``out[n, i, j, f] = bias[f] + sum_{a, b, c} xpad[n, i*sh + a*dh, j*sw + b*dw, c] * kernel[a, b, c, f]``
-    in float64, where ``xpad`` is ``x`` zero-padded for ``padding`` (float64)."""
+    in float64, where ``xpad`` is ``x`` zero-padded for ``padding`` (float64); with ``C/g`` kernel input channels
+    (``groups=g``), output channel ``f`` sums over input channels ``c + (f // (F/g)) * C/g`` only."""
     (sh, sw), (dh, dw) = _pair(strides), _pair(dilation_rate)
-    kh, kw, _, filters = kernel.shape
+    kh, kw, per_group, filters = kernel.shape
+    if per_group != x.shape[3]:  # grouped: a block-diagonal kernel over all the input channels
+        groups = x.shape[3] // per_group
+        full = np.zeros((kh, kw, x.shape[3], filters), kernel.dtype)
+        for f in range(filters):
+            group = f // (filters // groups)
+            full[:, :, group * per_group:(group + 1) * per_group, f] = kernel[:, :, :, f]
+        kernel = full
     extent = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
     pads, out_h, out_w = _geometry(x.shape, extent, (sh, sw), padding)
     xpad = np.pad(x.astype(np.float64), pads)

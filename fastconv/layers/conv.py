@@ -1,5 +1,5 @@
 """``Conv2D``: holds a kernel and a bias and calls ``fastconv.ops``' fused convolution (``ConvBase``: what it
-shares with ``Conv1D``).
+shares with ``Conv1D`` and ``Conv2DTranspose``), grouped or not.
 
 Bias add and a ``relu`` (or no) activation are fused into the convolution
 kernel's store, and the activation's mask into the backward kernels' loads;
@@ -10,12 +10,24 @@ from fastconv import activations, initializers, ops, shapes
 from fastconv.layers.base import Layer, check_channels_last, reject_unsupported
 
 
+def check_image_input(layer, input_shape):
+    """Raise Keras's ``ValueError`` unless ``input_shape`` is ``(batch, height, width, channels)``."""
+    if len(input_shape) != 4:
+        raise ValueError(f'Input 0 of layer "{layer.name}" is incompatible with the layer: expected ndim=4 '
+                         f"(batch, height, width, channels), found ndim={len(input_shape)}. "
+                         f"Full shape received: {tuple(input_shape)}")
+
+
 class ConvBase(Layer):
     """What ``Conv2D`` and ``Conv1D`` share: Keras's arguments and their checks, the fused forward and
     backward through ``fastconv.ops``' 2-D convolution, and Keras's config.
 
-    A subclass sets ``rank`` and how it reads sizes and paddings
-    (``_normalize_size``, ``_normalize_padding``); a 1-D layer runs on a
+    A subclass sets ``rank``, how it reads sizes and paddings
+    (``_normalize_size``, ``_normalize_padding``) and checks its inputs'
+    rank (``_check_input_rank``); ``Conv2DTranspose`` also the ops it calls
+    (``_op``, ``_op_grad``) and its kernel's shape (``_kernel_shape``). With
+    ``groups=g`` the kernel is ``(..., channels / g, filters)`` and the ops
+    convolve each group of channels apart. A 1-D layer runs on a
     ``(batch, 1, steps, channels)`` view of its inputs with a ``(1, k, in, out)``
     view of its kernel, and may pad its inputs first (``_pad``, ``_unpad``).
     """
@@ -37,12 +49,13 @@ class ConvBase(Layer):
         if filters % groups != 0:
             raise ValueError(f"The number of filters must be evenly divisible by the number of groups. "
                              f"Received: groups={groups}, filters={filters}.")
-        reject_unsupported(self, groups=(groups, 1), kernel_regularizer=(kernel_regularizer, None),
+        reject_unsupported(self, kernel_regularizer=(kernel_regularizer, None),
                            bias_regularizer=(bias_regularizer, None),
                            activity_regularizer=(activity_regularizer, None),
                            kernel_constraint=(kernel_constraint, None), bias_constraint=(bias_constraint, None),
                            lora_rank=(lora_rank, None))
         self.filters = filters
+        self.groups = groups
         self.kernel_size = self._normalize_size(kernel_size, "kernel_size")
         self.strides = self._normalize_size(strides, "strides")
         self.padding = self._normalize_padding(padding)
@@ -59,9 +72,23 @@ class ConvBase(Layer):
 
     _normalize_size = staticmethod(shapes.normalize_tuple)
     _normalize_padding = staticmethod(shapes.normalize_padding)
+    _op = staticmethod(ops.conv_bias_activation)
+    _op_grad = staticmethod(ops.conv_bias_activation_grad)
+
+    def build(self, input_shape):
+        self._check_input_rank(input_shape)
+        self.kernel = self.add_weight(self._kernel_shape(input_shape[-1]), self.kernel_initializer, name="kernel")
+        self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias") if self.use_bias else None
+
+    def _kernel_shape(self, channels):
+        """The kernel's shape for inputs of ``channels`` channels: ``(*kernel_size, channels / groups, filters)``."""
+        if channels % self.groups:
+            raise ValueError(f"The number of input channels must be evenly divisible by the number of groups. "
+                             f"Received groups={self.groups}, but the input has {channels} channels.")
+        return (*self.kernel_size, channels // self.groups, self.filters)
 
     def _conv_args(self):
-        return dict(strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate)
+        return dict(strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate, groups=self.groups)
 
     def _pad(self, images):
         """The op's input: ``images`` with any padding the layer adds itself (none here)."""
@@ -84,8 +111,8 @@ class ConvBase(Layer):
     def forward(self, inputs, training):
         bias = None if self.bias is None else self.bias.value
         images = self._pad(self._images(inputs))
-        outputs = self._from_images(ops.conv_bias_activation(images, self._image_kernel(), bias,
-                                                             activation=self._fused_activation, **self._conv_args()))
+        outputs = self._from_images(self._op(images, self._image_kernel(), bias, activation=self._fused_activation,
+                                             **self._conv_args()))
         if self._fused_activation is not None:
             return outputs, (images, outputs, None)
         activated = self.activation(outputs)
@@ -97,7 +124,7 @@ class ConvBase(Layer):
             if not skip_activation:
                 grad_outputs = self.activation.gradient(pre_activation, outputs, grad_outputs)
             outputs = pre_activation
-        grad_images, grad_kernel, grad_bias = ops.conv_bias_activation_grad(
+        grad_images, grad_kernel, grad_bias = self._op_grad(
             images, self._image_kernel(), self._images(outputs), self._images(grad_outputs),
             activation=self._fused_activation, need_grad_inputs=need_grad_inputs, need_grad_kernel=self.trainable,
             **self._conv_args())
@@ -121,7 +148,7 @@ class ConvBase(Layer):
             "padding": self.padding,
             "data_format": "channels_last",
             "dilation_rate": self.dilation_rate,
-            "groups": 1,
+            "groups": self.groups,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
@@ -157,14 +184,7 @@ class Conv2D(ConvBase):
                          use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
                          activity_regularizer, kernel_constraint, bias_constraint, lora_rank, lora_alpha, **kwargs)
 
-    def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected ndim=4 '
-                             f"(batch, height, width, channels), found ndim={len(input_shape)}. "
-                             f"Full shape received: {tuple(input_shape)}")
-        kernel_shape = (*self.kernel_size, input_shape[-1], self.filters)
-        self.kernel = self.add_weight(kernel_shape, self.kernel_initializer, name="kernel")
-        self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias") if self.use_bias else None
+    _check_input_rank = check_image_input
 
     def compute_output_shape(self, input_shape):
         output_shape = shapes.conv_output_shape(input_shape, self.kernel_size, self.filters, self.strides,

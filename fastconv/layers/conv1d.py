@@ -76,11 +76,7 @@ class Conv1D(ConvBase):
                          use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,
                          activity_regularizer, kernel_constraint, bias_constraint, lora_rank, lora_alpha, **kwargs)
 
-    def build(self, input_shape):
-        check_steps_input(self, input_shape)
-        kernel_shape = (*self.kernel_size, input_shape[-1], self.filters)
-        self.kernel = self.add_weight(kernel_shape, self.kernel_initializer, name="kernel")
-        self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias") if self.use_bias else None
+    _check_input_rank = check_steps_input
 
     @property
     def _causal_pad(self):
@@ -101,7 +97,7 @@ class Conv1D(ConvBase):
 
     def _conv_args(self):
         return dict(strides=(1, *self.strides), padding="valid" if self.padding == "causal" else self.padding,
-                    dilation_rate=(1, *self.dilation_rate))
+                    dilation_rate=(1, *self.dilation_rate), groups=self.groups)
 
     def _pad(self, images):
         """The causal left padding of ``dilation_rate * (kernel_size - 1)`` steps."""

@@ -32,8 +32,10 @@ from fastconv.training import Trainer
 class Model(Trainer):
     """A functional model (``keras.Model(inputs, outputs)``).
 
-    ``inputs`` is a ``KerasTensor`` from ``keras.Input`` (or a list of one);
-    ``outputs`` is a ``KerasTensor`` computed from it, or a list of them.
+    ``inputs`` is a ``KerasTensor`` from ``keras.Input``, or a list (or dict)
+    of them for a model with several inputs, whose data is then a list (or a
+    dict by the same keys, or by input name) of arrays; ``outputs`` is a
+    ``KerasTensor`` computed from them, or a list of them.
 
     >>> from fastconv import layers
     >>> x = layers.Input((4,))
@@ -58,10 +60,10 @@ class Model(Trainer):
 
     def _set_graph(self, inputs, outputs):
         self._single_output = isinstance(outputs, KerasTensor)
-        self.inputs = _tensor_list(inputs, "inputs")
+        # How the inputs were given, which `get_config` writes back: one tensor, a list, or a dict's keys.
+        self._input_keys = list(inputs) if isinstance(inputs, dict) else isinstance(inputs, KerasTensor)
+        self.inputs = _tensor_list(list(inputs.values()) if isinstance(inputs, dict) else inputs, "inputs")
         self.outputs = _tensor_list(outputs, "outputs")
-        if len(self.inputs) != 1:
-            raise NotImplementedError(f"fastconv models take exactly one input. Received: {len(self.inputs)} inputs")
         self._nodes, self._first_seen = _walk_graph(self.inputs, self.outputs)
 
     @property
@@ -125,19 +127,56 @@ class Model(Trainer):
     # -- running ----------------------------------------------------------------------------------------
 
     def _check_inputs(self, x):
-        x = _as_float32(x)
-        expected = self.inputs[0].shape
-        if x.ndim != len(expected) or any(e is not None and e != a for e, a in zip(expected[1:], x.shape[1:])):
-            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
-                             f"shape={expected}, found shape={x.shape}")
-        return x
+        """The model's data as ``forward`` takes it: an array for a model with one input, else an
+        ``InputArrays`` (one array for each input, in the order of ``self.inputs``), each checked."""
+        arrays = self._input_list(x)
+        for index, (tensor, array) in enumerate(zip(self.inputs, arrays)):
+            expected = tensor.shape
+            if array.ndim != len(expected) or any(e is not None and e != a
+                                                  for e, a in zip(expected[1:], array.shape[1:])):
+                raise ValueError(f'Input {index} of layer "{self.name}" is incompatible with the layer: expected '
+                                 f"shape={expected}, found shape={array.shape}")
+        if len(arrays) == 1:
+            return arrays[0]
+        if len({len(array) for array in arrays}) > 1:
+            raise ValueError("Data cardinality is ambiguous. Make sure all arrays contain the same number of "
+                             f"samples. 'x' sizes: {', '.join(str(len(array)) for array in arrays)}")
+        return InputArrays(arrays)
+
+    def _input_list(self, x):
+        """One float32 array for each of the model's inputs, from an array, a list or a dict of them."""
+        if isinstance(x, InputArrays):
+            return x.arrays
+        if isinstance(x, dict):
+            keys = self._input_keys if isinstance(self._input_keys, list) else [t.node.layer.name
+                                                                               for t in self.inputs]
+            missing = [key for key in keys if key not in x]
+            if missing:
+                raise ValueError(f'Layer "{self.name}" expects {len(keys)} input(s) with keys {keys}. Missing '
+                                 f"keys: {missing}. Received keys: {list(x)}")
+            return [_as_float32(x[key]) for key in keys]
+        if len(self.inputs) == 1:
+            if isinstance(x, (list, tuple)) and len(x) == 1 and isinstance(x[0], np.ndarray):
+                x = x[0]
+            return [_as_float32(x)]
+        if not isinstance(x, (list, tuple)) or len(x) != len(self.inputs):
+            received = len(x) if isinstance(x, (list, tuple)) else 1
+            raise ValueError(f'Layer "{self.name}" expects {len(self.inputs)} input(s), but it received '
+                             f"{received} input tensors. Pass a list of {len(self.inputs)} arrays, one for each "
+                             f"of the inputs {[t.node.layer.name for t in self.inputs]}.")
+        return [_as_float32(array) for array in x]
 
     def forward(self, x, training):
-        """Run the graph on checked inputs: returns ``(outputs list, tape)`` where the tape feeds ``backward``."""
-        values = {id(self.inputs[0]): x}
+        """Run the graph on checked inputs (``_check_inputs``'s): returns ``(outputs list, tape)`` where the
+        tape feeds ``backward``."""
+        arrays = x.arrays if isinstance(x, InputArrays) else [x]
+        values = {id(tensor): array for tensor, array in zip(self.inputs, arrays)}
         tape = []
         for node in self._nodes:
-            y, context = node.layer.forward(values[id(node.inputs)], training)
+            if isinstance(node.inputs, list):
+                y, context = node.layer.forward([values[id(t)] for t in node.inputs], training)
+            else:
+                y, context = node.layer.forward(values[id(node.inputs)], training)
             values[id(node.output)] = y
             tape.append(context)
         return [values[id(t)] for t in self.outputs], tape
@@ -150,13 +189,13 @@ class Model(Trainer):
         """
         grads = {id(self.outputs[0]): grad_output}
         weight_grads = {}
-        input_id = id(self.inputs[0])
+        input_ids = {id(t) for t in self.inputs}
         last_node = self._nodes[-1]
         for node, context in zip(reversed(self._nodes), reversed(tape)):
             grad = grads.pop(id(node.output), None)
             if grad is None:
                 continue
-            need_grad_inputs = id(node.inputs) != input_id
+            need_grad_inputs = any(id(t) not in input_ids for t in node.input_tensors)
             if skip_output_activation and node is last_node:
                 grad_inputs, layer_grads = node.layer.backward(context, grad, need_grad_inputs, skip_activation=True)
             else:
@@ -165,13 +204,18 @@ class Model(Trainer):
                 for variable, g in zip(node.layer._trainable_weights, layer_grads):
                     key = id(variable)  # a layer called twice adds its gradients (no copy when called once)
                     weight_grads[key] = weight_grads[key] + g if key in weight_grads else g
-            if need_grad_inputs:
-                key = id(node.inputs)
-                grads[key] = grads[key] + grad_inputs if key in grads else grad_inputs
+            if not need_grad_inputs or grad_inputs is None:  # None: no gradient flows back (augmentation layers)
+                continue
+            # A tensor read twice (a residual shortcut, a tensor merged with itself) adds its gradients.
+            for tensor, g in zip(node.input_tensors, grad_inputs if isinstance(node.inputs, list) else [grad_inputs]):
+                key = id(tensor)
+                if key not in input_ids:
+                    grads[key] = grads[key] + g if key in grads else g
         return weight_grads
 
     def __call__(self, inputs, training=False):
-        if isinstance(inputs, KerasTensor):
+        if isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple, dict)) and any(
+                isinstance(t, KerasTensor) for t in (inputs.values() if isinstance(inputs, dict) else inputs))):
             raise NotImplementedError("Calling a fastconv model on a symbolic tensor (nesting models) is not "
                                       "supported yet.")
         outputs, _ = self.forward(self._check_inputs(inputs), bool(training))
@@ -198,20 +242,27 @@ class Model(Trainer):
         def history(tensor):
             return [tensor.node.layer.name, node_index[id(tensor.node)], 0]
 
+        def argument(tensor):
+            return {"class_name": "__keras_tensor__",
+                    "config": {"shape": list(tensor.shape), "dtype": "float32", "keras_history": history(tensor)}}
+
         layer_configs = []
         for layer in layers:
             serialized = _serialize_layer(layer)
             serialized["name"] = layer.name
-            serialized["inbound_nodes"] = [
-                {"args": [{"class_name": "__keras_tensor__",
-                           "config": {"shape": list(node.inputs.shape), "dtype": "float32",
-                                      "keras_history": history(node.inputs)}}],
+            serialized["inbound_nodes"] = [  # a call on a list of tensors has that list as its one argument
+                {"args": [[argument(t) for t in node.inputs] if isinstance(node.inputs, list)
+                          else argument(node.inputs)],
                  "kwargs": {}}
                 for node in layer._inbound_nodes if id(node) in nodes and node.inputs is not None]
             layer_configs.append(serialized)
+        inputs = [history(t) for t in self.inputs]
+        if isinstance(self._input_keys, list):
+            inputs = dict(zip(self._input_keys, inputs))
+        elif self._input_keys:
+            inputs = inputs[0]
         outputs = [history(t) for t in self.outputs]
-        return {"name": self.name, "trainable": self.trainable, "layers": layer_configs,
-                "input_layers": history(self.inputs[0]),
+        return {"name": self.name, "trainable": self.trainable, "layers": layer_configs, "input_layers": inputs,
                 "output_layers": outputs[0] if self._single_output else outputs}
 
     @classmethod
@@ -248,8 +299,9 @@ class Model(Trainer):
             for entry in pending:
                 layer, nodes = entry
                 while nodes:
-                    inputs = tensor(_node_input_history(layer, nodes[0]))
-                    if inputs is None:
+                    history = _node_input_history(layer, nodes[0])
+                    inputs = [tensor(h) for h in history] if isinstance(history[0], list) else tensor(history)
+                    if inputs is None or (isinstance(inputs, list) and None in inputs):
                         break
                     layer(inputs)
                     nodes.pop(0)
@@ -261,6 +313,8 @@ class Model(Trainer):
                                  f"{unresolved}")
 
         def tensors(ends):
+            if isinstance(ends, dict):
+                return {key: tensors(end) for key, end in ends.items()}
             if isinstance(ends, list) and len(ends) == 3 and isinstance(ends[0], str):
                 return tensor(ends)
             return [tensors(end) for end in ends]
@@ -495,6 +549,9 @@ _FLOAT32_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"n
 _LAYERS_WITH_BUILD_CONFIG = {"Conv2D", "Dense", "BatchNormalization", "Flatten", "ZeroPadding2D", "Cropping2D",
                              "UpSampling2D", "Permute", "Rescaling"}
 _LAYERS_WITH_BUILD_CONFIG |= {"Conv1D"}
+_LAYERS_WITH_BUILD_CONFIG |= {"DepthwiseConv2D", "SeparableConv2D"}
+_LAYERS_WITH_BUILD_CONFIG |= {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}
+_LAYERS_WITH_BUILD_CONFIG |= {"RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomContrast"}
 
 # Keys that newer Keras 3 releases put in a layer's config for features fastconv lacks, with the value
 # that means "not used". fastconv accepts them at that value only (and never writes them, so that older
@@ -549,22 +606,25 @@ def deserialize_model(config, custom_objects=None):
 
 
 def _node_input_history(layer, node_data):
-    """The ``keras_history`` of a serialized layer call's single input; anything else is refused."""
+    """The ``keras_history`` of a serialized layer call's input, or for a merging layer's call (on a list of
+    tensors) the list of its inputs' histories; anything else is refused."""
     if not isinstance(node_data, dict) or "args" not in node_data:
         raise NotImplementedError(
             f"The inbound nodes of layer '{layer.name}' are in the Keras 2 (tf.keras) format; fastconv reads "
             "Keras 3 `.keras` files. Load the model in Keras 3 and save it again.")
     args = node_data["args"]
-    if len(args) == 1 and isinstance(args[0], list) and len(args[0]) == 1:
-        args = args[0]
-    if len(args) != 1 or not isinstance(args[0], dict) or args[0].get("class_name") != "__keras_tensor__":
-        raise NotImplementedError(f"Layer '{layer.name}' is called on {len(args)} inputs or on a non-tensor "
-                                  "argument; fastconv layers take a single tensor.")
+    tensors = args[0] if len(args) == 1 and isinstance(args[0], list) else args
+    if (len(args) != 1 or not tensors or (len(tensors) > 1 and not layer.takes_list) or
+            any(not isinstance(t, dict) or t.get("class_name") != "__keras_tensor__" for t in tensors)):
+        raise NotImplementedError(f"Layer '{layer.name}' is called on {len(args)} arguments or on a non-tensor "
+                                  "argument; fastconv layers take one tensor (merging layers a list of them).")
     for key, value in node_data.get("kwargs", {}).items():
         if value is not None and not (key == "training" and value is False):
             raise NotImplementedError(f"Layer '{layer.name}' is called with the argument `{key}`={value!r}, which "
                                       "fastconv does not support.")
-    return args[0]["config"]["keras_history"]
+    if isinstance(args[0], list) and layer.takes_list:
+        return [t["config"]["keras_history"] for t in tensors]
+    return tensors[0]["config"]["keras_history"]
 
 
 def _serialize_layer(layer):
@@ -573,7 +633,8 @@ def _serialize_layer(layer):
     class_name = type(layer).__name__
     serialized = {"module": "keras.layers", "class_name": class_name, "config": config, "registered_name": None}
     if class_name in _LAYERS_WITH_BUILD_CONFIG and layer._build_input_shape is not None:
-        serialized["build_config"] = {"input_shape": list(layer._build_input_shape)}
+        shape = layer._build_input_shape
+        serialized["build_config"] = {"input_shape": [list(s) for s in shape] if layer.takes_list else list(shape)}
     return serialized
 
 
@@ -666,6 +727,26 @@ def _json_default(value):
 # -- graphs ---------------------------------------------------------------------------------------------------------
 
 
+class InputArrays:
+    """The data of a model with several inputs: one array for each, with the same samples, which ``len``,
+    indexing and slicing treat as one (``x[batch]`` takes the batch's samples from every array), so that
+    ``fastconv.training`` batches, shuffles and splits them as it does one array."""
+
+    def __init__(self, arrays):
+        self.arrays = list(arrays)
+
+    def __len__(self):
+        return len(self.arrays[0])
+
+    def __getitem__(self, index):
+        return InputArrays([array[index] for array in self.arrays])
+
+    @property
+    def shape(self):
+        """The arrays' shapes (for messages about the data)."""
+        return tuple(array.shape for array in self.arrays)
+
+
 def _tensor_list(tensors, argument):
     items = [tensors] if isinstance(tensors, KerasTensor) else list(tensors)
     for item in items:
@@ -694,7 +775,8 @@ def _walk_graph(inputs, outputs):
             return
         first_seen.setdefault(id(node.layer), len(first_seen))
         if id(tensor) not in input_ids:
-            visit(node.inputs)
+            for parent in node.input_tensors:
+                visit(parent)
         done.add(id(node))
         order.append(node)
 
@@ -704,37 +786,68 @@ def _walk_graph(inputs, outputs):
     return calls, first_seen
 
 
+def _graph_depths(inputs, nodes):
+    """Keras's depths (``map_graph``) of the layer calls ``nodes`` and of the inputs' nodes: the most layer
+    calls on a path from a node to an output (0 for an output, and for an input that no output uses).
+    Returns ``(node depths, layer depths)`` by ``id``; a layer called more than once has its deepest call's."""
+    node_depth, layer_depth = {}, {}
+    input_nodes = [tensor.node for tensor in inputs]
+    in_graph = {id(node) for node in nodes} | {id(node) for node in input_nodes}
+    for node in reversed(input_nodes + nodes):  # the inputs' nodes after every call that reads them
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+        layer_depth[id(node.layer)] = node_depth[id(node)] = depth
+        for parent in (t.node for t in node.input_tensors):
+            if id(parent) in in_graph:
+                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+    return node_depth, layer_depth
+
+
 def _keras_layer_order(inputs, nodes, first_seen):
     """Keras's ``model.layers`` order for a functional graph, which also numbers a ``.keras`` file's groups.
 
-    Input layers first, then by decreasing depth (layer calls between a layer
-    and the outputs), ties broken by the order the walk from the outputs first
+    By decreasing depth (layer calls between a layer and the outputs), input
+    layers included, ties broken by the order the walk from the outputs first
     met each layer. For a chain that is input to output; with branches it can
-    differ from the order the layers were called in.
+    differ from the order the layers were called in, and a second input can
+    come after layers that the first one feeds.
     """
-    node_depth, layer_depth = {}, {}
-    in_graph = {id(node) for node in nodes}
-    for node in reversed(nodes):
-        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
-        layer_depth[id(node.layer)] = node_depth[id(node)] = depth
-        parent = node.inputs.node
-        if id(parent) in in_graph:
-            node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
-    layers = {id(node.layer): node.layer for node in nodes}
-    ordered = sorted(layers.values(), key=lambda layer: (-layer_depth[id(layer)], first_seen[id(layer)]))
-    return [tensor.node.layer for tensor in inputs] + ordered
+    _, layer_depth = _graph_depths(inputs, nodes)
+    layers = {id(layer): layer for layer in [tensor.node.layer for tensor in inputs] + [node.layer for node in nodes]}
+    return sorted(layers.values(), key=lambda layer: (-layer_depth[id(layer)], first_seen.get(id(layer), -1)))
+
+
+def _sequential_like(model):
+    """Whether Keras's summary draws ``model`` as a chain, without the "Connected to" column: no two calls at
+    one depth, no call on several tensors and no layer called twice."""
+    if isinstance(model, Sequential):
+        return True
+    node_depth, _ = _graph_depths(model.inputs, model._nodes)
+    layers = [node.layer for node in model._nodes]
+    return (len(set(node_depth.values())) == len(node_depth) and len(set(map(id, layers))) == len(layers)
+            and all(len(node.input_tensors) <= 1 for node in model._nodes))
+
+
+def _connections(model, layer):
+    """Keras's "Connected to" cell: ``name[node index][tensor index]`` of each tensor the layer's calls read."""
+    calls = {id(node) for node in model._nodes}
+    sources = [f"{t.node.layer.name}[{t.node.layer._inbound_nodes.index(t.node)}][0]"
+               for node in layer._inbound_nodes if id(node) in calls for t in node.input_tensors]
+    return ", ".join(sources) or "-"
 
 
 def print_summary(model, line_length=None, print_fn=None):
     """Keras's model summary table, drawn with rich (plain text when ``print_fn`` is given)."""
-    line_length = line_length or 88
-    widths = (int(0.45 * line_length), int(0.84 * line_length) - int(0.45 * line_length),
-              line_length - int(0.84 * line_length))
-    table = rich.table.Table(
-        rich.table.Column("Layer (type)", width=widths[0]),
-        rich.table.Column("Output Shape", width=widths[1]),
-        rich.table.Column("Param #", justify="right", width=widths[2]),
-        width=line_length, show_lines=True)
+    chain = _sequential_like(model)
+    line_length = line_length or (88 if chain else 108)
+    positions = (0.45, 0.84, 1.0) if chain else (0.3, 0.56, 0.74, 1.0)
+    ends = [int(position * line_length) for position in positions]
+    widths = [end - start for start, end in zip([0] + ends, ends)]
+    columns = [rich.table.Column("Layer (type)", width=widths[0]),
+               rich.table.Column("Output Shape", width=widths[1]),
+               rich.table.Column("Param #", justify="right", width=widths[2])]
+    if not chain:
+        columns.append(rich.table.Column("Connected to", width=widths[3]))
+    table = rich.table.Table(*columns, width=line_length, show_lines=True)
     for layer in model.layers:
         if isinstance(layer, InputLayer) and isinstance(model, Sequential):
             continue
@@ -743,7 +856,8 @@ def print_summary(model, line_length=None, print_fn=None):
         except AttributeError:
             shape = "?"
         params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
-        table.add_row(rich.markup.escape(f"{layer.name} ({type(layer).__name__})"), shape, params)
+        row = [rich.markup.escape(f"{layer.name} ({type(layer).__name__})"), shape, params]
+        table.add_row(*row, *([] if chain else [rich.markup.escape(_connections(model, layer))]))
 
     def size(weights):
         return sum(int(np.prod(w.shape)) for w in weights), sum(w.value.nbytes for w in weights)

@@ -132,7 +132,8 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
     for layer in layers:
         for node in layer._inbound_nodes:
             if id(node) in calls:  # a shared layer's calls in other models draw no edge here
-                _add_edge(pydot, dot, node.inputs.node.layer, layer)
+                for tensor in node.input_tensors:  # a merge has an edge from each of its inputs
+                    _add_edge(pydot, dot, tensor.node.layer, layer)
     return dot
 
 
@@ -345,7 +346,10 @@ def _tensor_attribute(layer, which, attribute):
 
 
 def _shape(tensor):
-    """A shape as Keras prints it: ``(None, 28, 28, 1)``, with Python integers whatever made them."""
+    """A shape as Keras prints it: ``(None, 28, 28, 1)``, with Python integers whatever made them; a merging
+    layer's list of inputs as the list of their shapes."""
+    if isinstance(tensor, list):
+        return f"[{', '.join(_shape(t) for t in tensor)}]"
     return str(tuple(None if d is None else int(d) for d in tensor.shape))
 
 

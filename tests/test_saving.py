@@ -476,11 +476,11 @@ def _edit_config(source, target, edit):
 
 
 def test_unsupported_layers_and_arguments_raise_not_implemented(keras_cnn, tmp_path):
-    depthwise = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.DepthwiseConv2D(3)])
-    depthwise.save(tmp_path / "depthwise.keras")
+    volumes = keras.Sequential([keras.Input((4, 4, 4, 1)), keras.layers.Conv3D(2, 3)])
+    volumes.save(tmp_path / "conv3d.keras")
     with pytest.raises(NotImplementedError,
-                       match=r"The Keras layer `DepthwiseConv2D` \(layer '.*'\) is not supported"):
-        models.load_model(tmp_path / "depthwise.keras")
+                       match=r"The Keras layer `Conv3D` \(layer '.*'\) is not supported"):
+        models.load_model(tmp_path / "conv3d.keras")
 
     regularized = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(2, 3, kernel_regularizer="l2")])
     regularized.save(tmp_path / "regularized.keras")

@@ -7,7 +7,8 @@ and computes on numpy arrays. Subclasses implement
 - ``compute_output_shape(input_shape)``: pure shape arithmetic;
 - ``forward(inputs, training) -> (outputs, context)`` and
   ``backward(context, grad_outputs, need_grad_inputs) -> (grad_inputs, grads)``,
-  where ``grads`` lines up with ``trainable_weights``.
+  where ``grads`` lines up with ``trainable_weights``. A merging layer
+  (``takes_list``) takes a list of arrays and returns a list of gradients.
 
 Calling a layer on a numpy array computes it; calling it on a ``KerasTensor``
 (from ``Input`` or another layer) records a graph node and returns a new
@@ -41,12 +42,23 @@ class KerasTensor:
 
 
 class Node:
-    """One call of ``layer`` on symbolic ``inputs`` (a KerasTensor) giving ``output``."""
+    """One call of ``layer`` on symbolic ``inputs`` giving ``output``.
+
+    ``inputs`` is what the layer was called on: a KerasTensor, a list of them
+    (a merging layer's call) or ``None`` (an ``InputLayer``'s own node).
+    """
 
     def __init__(self, layer, inputs):
         self.layer = layer
         self.inputs = inputs
         self.output = None
+
+    @property
+    def input_tensors(self):
+        """The KerasTensors the call read, as a list (empty for an ``InputLayer``)."""
+        if self.inputs is None:
+            return []
+        return list(self.inputs) if isinstance(self.inputs, list) else [self.inputs]
 
 
 def _dtype_name(dtype):
@@ -88,6 +100,10 @@ class Layer:
 
     gradient_kernel_families = ()
     """The ``fastconv.compilation`` kernel families this layer's backward pass runs."""
+
+    takes_list = False
+    """Whether the layer is called on a list of tensors (a merging layer): its ``forward`` then takes a list of
+    arrays and its ``backward`` returns a list of gradients, one for each."""
 
     built_on_construction = False
     """Whether ``built`` is true from the start, as Keras has it for layers without weights that do not
@@ -202,23 +218,29 @@ class Layer:
     # -- calling -------------------------------------------------------------------------------------
 
     def __call__(self, inputs, training=None):
-        if isinstance(inputs, (list, tuple)) and len(inputs) == 1:
-            inputs = inputs[0]
+        if isinstance(inputs, (list, tuple)):
+            if self.takes_list and all(isinstance(t, KerasTensor) for t in inputs):
+                return self._call_symbolic(list(inputs))
+            if self.takes_list:
+                inputs = [_as_float32(t) for t in inputs]
+            elif len(inputs) == 1:
+                inputs = inputs[0]
         if isinstance(inputs, KerasTensor):
             return self._call_symbolic(inputs)
-        inputs = _as_float32(inputs)
-        self._maybe_build(inputs.shape)
-        self.check_input_shape(inputs.shape)
+        if not isinstance(inputs, list):
+            inputs = _as_float32(inputs)
+        self._maybe_build(_shape_of(inputs))
+        self.check_input_shape(_shape_of(inputs))
         return self.forward(inputs, bool(training))[0]
 
     def call(self, inputs, training=False):
         return self.forward(inputs, training)[0]
 
     def _call_symbolic(self, inputs):
-        self._maybe_build(inputs.shape)
-        self.check_input_shape(inputs.shape)
+        self._maybe_build(_shape_of(inputs))
+        self.check_input_shape(_shape_of(inputs))
         node = Node(self, inputs)
-        node.output = KerasTensor(self.compute_output_shape(inputs.shape), node=node)
+        node.output = KerasTensor(self.compute_output_shape(_shape_of(inputs)), node=node)
         self._inbound_nodes.append(node)
         return node.output
 
@@ -322,6 +344,13 @@ def _batch_shape_from_kwargs(input_shape, batch_input_shape, input_dim):
     if input_dim is not None:
         return (None, int(input_dim))
     return None
+
+
+def _shape_of(inputs):
+    """The shape of an array or KerasTensor, or the list of shapes of a list of them."""
+    if isinstance(inputs, list):
+        return [tuple(t.shape) for t in inputs]
+    return tuple(inputs.shape)
 
 
 def _as_float32(inputs):

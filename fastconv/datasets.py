@@ -1,9 +1,13 @@
-"""The real Fashion-MNIST and MNIST for ``keras.datasets``: find the files, read them strictly, or download them.
+"""The real Fashion-MNIST, MNIST and CIFAR-10 for ``keras.datasets``: find the files, read them strictly, or
+download them.
 
-What lives here: ``fashion_mnist_load_data`` and ``mnist_load_data`` (exposed
-as ``keras.datasets.fashion_mnist.load_data`` and ``keras.datasets.mnist.load_data``),
-the places they look in, the readers of the two file formats (IDX, gzipped or
-not, and Keras's ``mnist.npz``) and the checksummed download into Keras's cache.
+What lives here: ``fashion_mnist_load_data``, ``mnist_load_data`` and ``cifar10_load_data``
+(exposed as ``keras.datasets.fashion_mnist.load_data`` and so on), the places
+they look in, the readers of the file formats (IDX, gzipped or not, Keras's
+``mnist.npz``, and CIFAR-10's pickled batches, unpickled with numpy's arrays
+as the only globals allowed) and the checksummed download into Keras's cache.
+CIFAR-10's places and archive are described in :func:`cifar10_load_data`; the
+list below is MNIST's and Fashion-MNIST's.
 What does not: any change to the data (scaling, reshaping, splitting), which
 belongs to the user's program as it does with Keras; and any made-up data: when
 the real files cannot be found or read, loading fails with an error that says
@@ -33,11 +37,15 @@ it is renamed into place.
 """
 
 import dataclasses
+import functools
 import gzip
 import hashlib
 import http.client
 import os
+import pickle
+import shutil
 import sys
+import tarfile
 import tempfile
 import urllib.request
 import zipfile
@@ -559,3 +567,249 @@ def mnist_load_data(path=None):
     fastconv.datasets.DatasetNotFoundError: MNIST not found. ...Nothing was downloaded because `path` was given. ...
     """
     return _MNIST.load(path)
+
+
+# ---------------------------------------------------------------------- CIFAR-10 (Keras's pickled batches)
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+"""Where Keras downloads CIFAR-10 from (``keras/src/datasets/cifar10.py``)."""
+
+# The size is the published file's; the SHA-256 the file_hash in keras/src/datasets/cifar10.py.
+_CIFAR10_ARCHIVE = _Remote("cifar-10-python.tar.gz", 170498071,
+                           "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce")
+
+_CIFAR10_FOLDER = "cifar-10-batches-py"
+"""The folder that the archive holds the batches in."""
+
+_CIFAR10_KERAS_NAME = "cifar-10-batches-py-target"
+"""Keras's ``get_file`` name: it extracts into ``datasets/<name>/`` and keeps the archive as ``<name>_archive``."""
+
+_CIFAR10_TRAIN_BATCHES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5")
+_CIFAR10_BATCHES = (*_CIFAR10_TRAIN_BATCHES, "test_batch")
+_CIFAR10_EXTRACTED = (*_CIFAR10_BATCHES, "batches.meta")
+"""What a download extracts into Keras's cache (the archive's readme.html is left out)."""
+
+_CIFAR10_BATCH_IMAGES = 10000
+_CIFAR10_PIXELS = 3 * 32 * 32
+
+_PICKLE_GLOBALS = frozenset({("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+                             ("numpy._core.multiarray", "_reconstruct")})
+"""What a batch's pickle may name: numpy's array reconstruction, nothing else (Keras's ``RestrictedUnpickler``)."""
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """An unpickler that rebuilds numpy arrays and refuses every other global (a tampered file runs no code)."""
+
+    def find_class(self, module, name):
+        if (module, name) in _PICKLE_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"it names `{module}.{name}`, which a CIFAR-10 batch never does")
+
+
+def _cifar10_batches_in(directory):
+    """``(folder holding the six batches, None)`` when ``directory`` or its ``cifar-10-batches-py`` does, else
+    ``(None, why)``."""
+    if not os.path.isdir(directory):
+        return None, "does not exist" if not os.path.exists(directory) else "not a directory"
+    inner = os.path.join(directory, _CIFAR10_FOLDER)
+    for folder in (inner, directory) if os.path.isdir(inner) else (directory,):
+        missing = [name for name in _CIFAR10_BATCHES if not os.path.isfile(os.path.join(folder, name))]
+        if not missing:
+            return folder, None
+        if folder == inner:  # what the archive's folder lacks says most
+            break
+    what = "none of the files" if len(missing) == len(_CIFAR10_BATCHES) else "lacks " + ", ".join(missing)
+    return None, what if folder == directory else f"{_CIFAR10_FOLDER}/ {what}"
+
+
+def _cifar10_places():
+    root = os.environ.get(ENVIRONMENT_VARIABLE)
+    places = [(f"${ENVIRONMENT_VARIABLE}/{_CIFAR10_FOLDER}",
+               os.path.join(os.path.expanduser(root), _CIFAR10_FOLDER) if root else None)]
+    places += [("Keras's cache", os.path.join(home, "datasets", _CIFAR10_KERAS_NAME))
+               for home in _keras_homes_for_reading()]
+    return places
+
+
+def _cifar10_not_found(misses, download_error, explicit):
+    lines = [f"CIFAR-10 not found. Looked for the batch files {', '.join(_CIFAR10_BATCHES)} (the folder "
+             f"{_CIFAR10_FOLDER} of {_CIFAR10_ARCHIVE.name}) in:", *(f"  - {miss}" for miss in misses)]
+    if explicit:
+        lines.append("Nothing was downloaded because `path` was given. To fix: pass `path=` a directory holding "
+                     "the files (or the archive itself), or leave `path` out to look in the usual places and "
+                     "download.")
+    else:
+        lines += [str(download_error),
+                  "To fix: connect to the internet and call again (the archive goes into Keras's cache and is "
+                  f"unpacked there), copy the folder {_CIFAR10_FOLDER} into one of the places above, or pass "
+                  "`path=` a directory holding it (or the archive itself)."]
+    return "\n".join(lines)
+
+
+def _load_cifar10(path):
+    if path is not None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError("Invalid value for argument `path`. Expected a directory or the .tar.gz archive (a str "
+                            f"or os.PathLike). Received: path={path!r}")
+        path = os.path.expanduser(os.fspath(path))
+        if os.path.isfile(path):
+            try:
+                archive = tarfile.open(path)
+            except tarfile.TarError as error:
+                raise _corrupt(path, f"a directory or the archive {_CIFAR10_ARCHIVE.name} (a gzipped tar file)",
+                               f"a file that cannot be read as one ({error})") from error
+            with archive:
+                return _read_cifar10(functools.partial(_archive_member, archive, path))
+        places = [("the `path` argument", path)]
+    else:
+        places = _cifar10_places()
+    misses = []
+    for label, directory in places:
+        folder, why_not = _cifar10_batches_in(directory) if directory else (None, "not set")
+        if folder is not None:
+            return _read_cifar10(functools.partial(_open_in, folder))
+        misses.append(f"{label}: {why_not}" if directory is None else f"{label}: {directory} ({why_not})")
+    if path is not None:
+        raise DatasetNotFoundError(_cifar10_not_found(misses, None, explicit=True))
+    datasets = os.path.join(_keras_home_for_writing(), "datasets")
+    try:
+        folder = _cifar10_download(datasets)
+    except _DownloadFailed as error:
+        raise DatasetNotFoundError(_cifar10_not_found(misses, error, explicit=False)) from error.__cause__
+    return _read_cifar10(functools.partial(_open_in, folder))
+
+
+def _open_in(folder, name):
+    """``(file, where)`` of the batch ``name`` in ``folder``."""
+    where = os.path.join(folder, name)
+    return open(where, "rb"), where
+
+
+def _archive_member(archive, path, name):
+    """``(file, where)`` of ``cifar-10-batches-py/name`` in the open tar ``archive`` read from ``path``."""
+    where = f"{path}:{_CIFAR10_FOLDER}/{name}"
+    try:
+        member = archive.extractfile(f"{_CIFAR10_FOLDER}/{name}")
+    except KeyError:
+        member = None
+    except (tarfile.TarError, EOFError, zlib.error) as error:
+        raise _corrupt(path, f"the archive {_CIFAR10_ARCHIVE.name} (a gzipped tar file)",
+                       f"a damaged archive ({error})") from error
+    if member is None:
+        raise DatasetNotFoundError(f"CIFAR-10 not found: the archive {path} holds no file {_CIFAR10_FOLDER}/{name}.")
+    return member, where
+
+
+def _cifar10_download(datasets):
+    """Download Keras's archive into ``datasets`` (unless a verified copy is there), unpack the batches into
+    Keras's folder for them and return that folder."""
+    archive_path = os.path.join(datasets, f"{_CIFAR10_KERAS_NAME}_archive")
+    folder = os.path.join(datasets, _CIFAR10_KERAS_NAME, _CIFAR10_FOLDER)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        if not (os.path.isfile(archive_path) and _sha256(archive_path) == _CIFAR10_ARCHIVE.sha256):
+            _download_verified(CIFAR10_URL, archive_path, _CIFAR10_ARCHIVE)
+        with tarfile.open(archive_path) as archive:
+            for name in _CIFAR10_EXTRACTED:
+                member, _ = _archive_member(archive, archive_path, name)
+                with member, atomic_write(os.path.join(folder, name)) as out:
+                    shutil.copyfileobj(member, out, _CHUNK)
+    except (OSError, http.client.HTTPException) as error:
+        if isinstance(error, DatasetNotFoundError):
+            raise
+        raise _DownloadFailed(f"Downloading {CIFAR10_URL} into {datasets} failed: {error}") from error
+    return folder
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_cifar10(open_batch):
+    """``(x_train, y_train), (x_test, y_test)`` from the six batches that ``open_batch(name) -> (file, where)``
+    opens, in Keras's layout: uint8 images ``(N, 32, 32, 3)`` (channels last) and labels ``(N, 1)``."""
+    def read(names):
+        images, labels = zip(*(_read_cifar10_batch(*open_batch(name)) for name in names))
+        x = np.concatenate(images).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        return np.ascontiguousarray(x), np.concatenate(labels).reshape(-1, 1)
+
+    return read(_CIFAR10_TRAIN_BATCHES), read(_CIFAR10_BATCHES[-1:])
+
+
+def _read_cifar10_batch(file, where):
+    """The ``(images, labels)`` of one pickled batch: ``data`` uint8 ``(10000, 3072)``, ``labels`` 10000 ints 0-9."""
+    n = _CIFAR10_BATCH_IMAGES
+    expected = f"a pickled CIFAR-10 batch: a dict with uint8 data of shape ({n}, {_CIFAR10_PIXELS}) and {n} labels"
+    with file:
+        try:
+            batch = _BatchUnpickler(file, encoding="bytes").load()
+        except Exception as error:  # unpickling damaged bytes can raise almost any exception
+            raise _corrupt(where, expected, f"a file that cannot be unpickled as one ({error})") from error
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise _corrupt(where, expected, f"a {type(batch).__name__}" + (
+            f" with keys {sorted(batch)}" if isinstance(batch, dict) else ""))
+    data, labels = batch[b"data"], np.asarray(batch[b"labels"])
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.shape != (n, _CIFAR10_PIXELS):
+        raise _corrupt(where, expected, f"data of type {type(data).__name__}, dtype "
+                                        f"{getattr(data, 'dtype', None)} and shape {getattr(data, 'shape', None)}")
+    if labels.dtype.kind not in "iu" or labels.shape != (n,):
+        raise _corrupt(where, expected, f"labels of dtype {labels.dtype} and shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= _N_CLASSES):
+        index = int(np.argmax((labels < 0) | (labels >= _N_CLASSES)))
+        raise _corrupt(where, f"labels from 0 to {_N_CLASSES - 1}", f"label {labels[index]} at index {index}")
+    return data, labels.astype(np.uint8)
+
+
+def cifar10_load_data(path=None):
+    """Load CIFAR-10, as ``keras.datasets.cifar10.load_data()`` does.
+
+    50,000 training and 10,000 test colour images, 32 x 32, in 10 classes: 0 airplane, 1 automobile, 2 bird,
+    3 cat, 4 deer, 5 dog, 6 frog, 7 horse, 8 ship, 9 truck (Alex Krizhevsky, Vinod Nair and Geoffrey Hinton).
+    The data is the python version, ``cifar-10-python.tar.gz``: six pickled batches in a folder
+    ``cifar-10-batches-py``. Batches are unpickled with numpy's array reconstruction allowed and nothing
+    else, as Keras does, so a tampered file cannot run code.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        A directory holding the batch files (``data_batch_1`` to ``data_batch_5`` and ``test_batch``) or the
+        folder ``cifar-10-batches-py`` with them, or the archive ``cifar-10-python.tar.gz`` itself (read without
+        unpacking). When given, only that place is looked in and nothing is downloaded. When not (Keras's only
+        form), the batches are looked for in ``$FASTCONV_DATASETS/cifar-10-batches-py`` and in Keras's cache
+        (``$KERAS_HOME/datasets/cifar-10-batches-py-target/cifar-10-batches-py``, else under ``~/.keras``), and
+        when neither has them the archive Keras downloads is downloaded from the same source into Keras's cache
+        (as ``cifar-10-batches-py-target_archive``, checked against its SHA-256) and unpacked there.
+
+    Returns
+    -------
+    (x_train, y_train), (x_test, y_test)
+        uint8 arrays of shapes ``(50000, 32, 32, 3)``, ``(50000, 1)``, ``(10000, 32, 32, 3)`` and
+        ``(10000, 1)`` (channels last); pixel values 0 to 255, labels 0 to 9.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        A ``FileNotFoundError``: no place holds the batches and downloading failed (or ``path`` was given and
+        does not hold them). The message lists the files, every place looked in, and how to fix it.
+    ValueError
+        A batch found is not a valid CIFAR-10 batch (not a pickle of the expected dict, wrong dtype or shape,
+        labels out of range, or a pickle that names anything but numpy's arrays), or a download does not match
+        its published checksum. The message names the file.
+
+    Examples
+    --------
+    ``(x_train, y_train), (x_test, y_test) = cifar10_load_data()`` reads or downloads the data as Keras does.
+    Given ``path``, only that place is looked in, and nothing is downloaded or made up:
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as empty:  # doctest: +ELLIPSIS
+    ...     cifar10_load_data(path=empty)
+    Traceback (most recent call last):
+    ...
+    fastconv.datasets.DatasetNotFoundError: CIFAR-10 not found. ...Nothing was downloaded because `path` was given. ...
+    """
+    return _load_cifar10(path)

@@ -1,33 +1,30 @@
-"""Keras 3's learning-rate schedules (``keras.optimizers.schedules``): ExponentialDecay, PiecewiseConstantDecay
-and CosineDecay (with warm-up), plus ``serialize``/``deserialize``.
+"""Keras 3's learning-rate schedules (``keras.optimizers.schedules``): ExponentialDecay, PiecewiseConstantDecay,
+InverseTimeDecay, PolynomialDecay, CosineDecay (with warm-up) and CosineDecayRestarts, plus
+``serialize``/``deserialize``.
 
 A schedule maps the optimizer's step (``optimizer.iterations`` before the
 update) to a learning rate, computed in float32 operation by operation as
 Keras computes it. Pass one as an optimizer's ``learning_rate``; its
 serialized form is Keras's, so ``.keras`` files with scheduled optimizers load
-both ways. Keras's other schedules (``InverseTimeDecay``, ``PolynomialDecay``,
-``CosineDecayRestarts``) are not here: their names raise ``NotImplementedError``.
+both ways.
 
 >>> from fastconv import keras
 >>> schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
 >>> float(schedule(10))
 0.05000000074505806
->>> keras.optimizers.schedules.InverseTimeDecay(0.1, 10, 0.5)  # doctest: +ELLIPSIS
-Traceback (most recent call last):
-...
-NotImplementedError: The learning-rate schedule `keras.optimizers.schedules.InverseTimeDecay` is not ...
 """
 
 import math
 
 import numpy as np
 
-__all__ = ["CosineDecay", "ExponentialDecay", "LearningRateSchedule", "PiecewiseConstantDecay", "deserialize",
-           "serialize"]
+__all__ = ["CosineDecay", "CosineDecayRestarts", "ExponentialDecay", "InverseTimeDecay", "LearningRateSchedule",
+           "PiecewiseConstantDecay", "PolynomialDecay", "deserialize", "serialize"]
 
 KERAS_SCHEDULES = ("LearningRateSchedule", "ExponentialDecay", "PiecewiseConstantDecay", "PolynomialDecay",
                    "InverseTimeDecay", "CosineDecay", "CosineDecayRestarts", "serialize", "deserialize")
-"""The names in Keras 3's ``keras.optimizers.schedules``."""
+"""The names in Keras 3's ``keras.optimizers.schedules`` (all of them here; ``tests/test_keras_arguments.py``
+checks the list against the installed Keras so that a new one is noticed)."""
 
 _f32 = np.float32
 
@@ -49,7 +46,33 @@ class LearningRateSchedule:
         return cls(**config)
 
 
-class ExponentialDecay(LearningRateSchedule):
+def _check_positive(name, value):
+    if value <= 0:
+        raise ValueError(f"Argument `{name}` must be > 0. Received: {name}={value}")
+
+
+class _DecayOverSteps(LearningRateSchedule):
+    """What ``ExponentialDecay`` and ``InverseTimeDecay`` share: their arguments, config and ``step / decay_steps``
+    (floored if ``staircase``)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.decay_rate = decay_rate
+        self.staircase = staircase
+        self.name = name
+        _check_positive("decay_steps", decay_steps)
+
+    def _steps_done(self, step):
+        p = _f32(step) / _f32(self.decay_steps)
+        return np.floor(p) if self.staircase else p
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_DecayOverSteps):
     """``initial_learning_rate * decay_rate ** (step / decay_steps)``, the exponent floored if ``staircase``.
 
     >>> s = ExponentialDecay(1.0, decay_steps=2, decay_rate=0.5, staircase=True)
@@ -58,23 +81,10 @@ class ExponentialDecay(LearningRateSchedule):
     """
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"):
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
-        if self.decay_steps <= 0:
-            raise ValueError(f"Argument `decay_steps` must be > 0. Received: decay_steps={self.decay_steps}")
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step):
-        p = _f32(step) / _f32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
-        return _f32(self.initial_learning_rate) * np.power(_f32(self.decay_rate), p)
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+        return _f32(self.initial_learning_rate) * np.power(_f32(self.decay_rate), self._steps_done(step))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -133,8 +143,7 @@ class CosineDecay(LearningRateSchedule):
         self.name = name
         self.warmup_steps = warmup_steps
         self.warmup_target = warmup_target
-        if self.decay_steps <= 0:
-            raise ValueError(f"Argument `decay_steps` must be > 0. Received: decay_steps={self.decay_steps}")
+        _check_positive("decay_steps", decay_steps)
 
     def _decay(self, step, decay_steps, decay_from_lr):
         fraction = step / decay_steps
@@ -160,7 +169,102 @@ class CosineDecay(LearningRateSchedule):
                 "warmup_steps": self.warmup_steps}
 
 
-_SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDecay, CosineDecay)}
+class InverseTimeDecay(_DecayOverSteps):
+    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``, the quotient floored if ``staircase``.
+
+    >>> s = InverseTimeDecay(1.0, decay_steps=2, decay_rate=1.0)
+    >>> [round(float(s(t)), 6) for t in range(4)]
+    [1.0, 0.666667, 0.5, 0.4]
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="InverseTimeDecay"):
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
+
+    def __call__(self, step):
+        return _f32(self.initial_learning_rate) / (_f32(1) + _f32(self.decay_rate) * self._steps_done(step))
+
+
+class PolynomialDecay(LearningRateSchedule):
+    """From ``initial_learning_rate`` to ``end_learning_rate`` over ``decay_steps``::
+
+        (initial_learning_rate - end_learning_rate) * (1 - t / decay_steps) ** power + end_learning_rate
+
+    with ``t = min(step, decay_steps)``; with ``cycle``, ``t = step`` and ``decay_steps`` grows to the first
+    multiple of itself at or above the step (``decay_steps`` itself at step 0), so the decay starts again.
+
+    >>> s = PolynomialDecay(1.0, decay_steps=4, end_learning_rate=0.0)
+    >>> [float(s(t)) for t in range(6)]
+    [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0, cycle=False,
+                 name="PolynomialDecay"):
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.end_learning_rate = end_learning_rate
+        self.power = power
+        self.cycle = cycle
+        self.name = name
+        _check_positive("decay_steps", decay_steps)
+
+    def __call__(self, step):
+        lr0, end = _f32(self.initial_learning_rate), _f32(self.end_learning_rate)
+        step, decay_steps = _f32(step), _f32(self.decay_steps)
+        if self.cycle:
+            decay_steps = decay_steps * (_f32(1) if step == 0 else np.ceil(step / decay_steps))
+        else:
+            step = np.minimum(step, decay_steps)
+        p = step / decay_steps
+        return (lr0 - end) * np.power(_f32(1) - p, _f32(self.power)) + end
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "end_learning_rate": self.end_learning_rate, "power": self.power, "cycle": self.cycle,
+                "name": self.name}
+
+
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts (SGDR, Loshchilov & Hutter 2016).
+
+    The first period lasts ``first_decay_steps``; period ``i`` lasts ``t_mul ** i`` times as long and starts
+    at ``m_mul ** i`` times the initial rate. Within a period, at fraction ``f`` of it::
+
+        initial_learning_rate * ((1 - alpha) * m_mul ** i * 0.5 * (1 + cos(pi * f)) + alpha)
+
+    >>> s = CosineDecayRestarts(1.0, first_decay_steps=2, t_mul=1.0, m_mul=0.5)
+    >>> [round(float(s(t)), 6) for t in range(5)]
+    [1.0, 0.5, 0.5, 0.25, 0.25]
+    """
+
+    def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0, name="SGDRDecay"):
+        self.initial_learning_rate = initial_learning_rate
+        self.first_decay_steps = first_decay_steps
+        self._t_mul = t_mul
+        self._m_mul = m_mul
+        self.alpha = alpha
+        self.name = name
+        _check_positive("first_decay_steps", first_decay_steps)
+
+    def __call__(self, step):
+        t_mul, m_mul, alpha = _f32(self._t_mul), _f32(self._m_mul), _f32(self.alpha)
+        fraction = _f32(step) / _f32(self.first_decay_steps)
+        if t_mul == 1:
+            restart = np.floor(fraction)
+            fraction = fraction - restart
+        else:  # periods 1, t, t**2, ...: period i starts at (1 - t**i) / (1 - t) first periods
+            restart = np.floor(np.log(_f32(1) - fraction * (_f32(1) - t_mul)) / np.log(t_mul))
+            started = (_f32(1) - np.power(t_mul, restart)) / (_f32(1) - t_mul)
+            fraction = (fraction - started) / np.power(t_mul, restart)
+        cosine = _f32(0.5) * np.power(m_mul, restart) * (_f32(1) + np.cos(_f32(math.pi) * fraction))
+        return _f32(self.initial_learning_rate) * ((_f32(1) - alpha) * cosine + alpha)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "first_decay_steps": self.first_decay_steps,
+                "t_mul": self._t_mul, "m_mul": self._m_mul, "alpha": self.alpha, "name": self.name}
+
+
+_SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, PiecewiseConstantDecay, InverseTimeDecay,
+                                            PolynomialDecay, CosineDecay, CosineDecayRestarts)}
 
 
 def serialize(learning_rate_schedule):
@@ -177,15 +281,5 @@ def deserialize(config, custom_objects=None):
         return custom_objects[class_name].from_config(dict(config.get("config", {})))
     cls = _SCHEDULES.get(class_name)
     if cls is None:
-        if class_name in KERAS_SCHEDULES:
-            __getattr__(class_name)
         raise ValueError(f"Could not interpret learning-rate schedule: {class_name}")
     return cls.from_config(dict(config.get("config", {})))
-
-
-def __getattr__(name):
-    if name in KERAS_SCHEDULES:
-        raise NotImplementedError(
-            f"The learning-rate schedule `keras.optimizers.schedules.{name}` is not implemented in fastconv yet. "
-            f"Implemented: {', '.join(_SCHEDULES)}.")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

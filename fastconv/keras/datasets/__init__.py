@@ -1,5 +1,5 @@
-"""``keras.datasets``: ``fashion_mnist.load_data()`` and ``mnist.load_data()``."""
+"""``keras.datasets``: ``cifar10.load_data()``, ``fashion_mnist.load_data()`` and ``mnist.load_data()``."""
 
-from fastconv.keras.datasets import fashion_mnist, mnist
+from fastconv.keras.datasets import cifar10, fashion_mnist, mnist
 
-__all__ = ["fashion_mnist", "mnist"]
+__all__ = ["cifar10", "fashion_mnist", "mnist"]

@@ -1,8 +1,7 @@
-"""``keras.optimizers.schedules``: Keras's names; the ones fastconv lacks raise ``NotImplementedError``."""
+"""``keras.optimizers.schedules``: Keras's learning-rate schedules under Keras's names."""
 
-from fastconv.schedules import __getattr__  # noqa: F401  (PEP 562: Keras names fastconv does not implement)
-from fastconv.schedules import (CosineDecay, ExponentialDecay, LearningRateSchedule, PiecewiseConstantDecay,
-                                deserialize, serialize)
+from fastconv.schedules import (CosineDecay, CosineDecayRestarts, ExponentialDecay, InverseTimeDecay,
+                                LearningRateSchedule, PiecewiseConstantDecay, PolynomialDecay, deserialize, serialize)
 
-__all__ = ["CosineDecay", "ExponentialDecay", "LearningRateSchedule", "PiecewiseConstantDecay", "deserialize",
-           "serialize"]
+__all__ = ["CosineDecay", "CosineDecayRestarts", "ExponentialDecay", "InverseTimeDecay", "LearningRateSchedule",
+           "PiecewiseConstantDecay", "PolynomialDecay", "deserialize", "serialize"]

@@ -69,6 +69,7 @@ import h5py
 import numpy as np
 
 import fastconv
+from fastconv import distribution
 from fastconv.files import atomic_write
 from fastconv.naming import to_snake_case
 
@@ -127,6 +128,8 @@ def save_model(model, filepath, overwrite=True, zipped=None):
     [(3, 2), (2,)]
     """
     filepath = os.fspath(filepath)
+    if not distribution.current().is_chief:  # under a distribution, process 0 writes the (identical) model
+        return
     if zipped is False:
         raise NotImplementedError("fastconv saves only zipped `.keras` files. Received: zipped=False")
     if filepath.endswith((".h5", ".hdf5")):
@@ -213,6 +216,8 @@ def save_weights(model, filepath, overwrite=True, max_shard_size=None):
     Atomic like ``save_model``. ``filepath`` must end in ``.weights.h5``, as Keras requires.
     """
     filepath = os.fspath(filepath)
+    if not distribution.current().is_chief:
+        return
     if max_shard_size is not None:
         raise NotImplementedError(f"fastconv does not write sharded weights. Received: max_shard_size={max_shard_size}")
     if not filepath.endswith(".weights.h5"):

@@ -4,7 +4,10 @@ The model supplies ``forward``/``backward`` over its graph; this module runs
 the loops: batching, shuffling (from ``fastconv.utils.rng()``, so
 ``set_random_seed`` makes runs repeatable), the loss and its gradient, the
 optimizer step, metrics, validation and callbacks. It also stops cleanly on
-Ctrl-C (after the current step) and on a NaN/inf loss.
+Ctrl-C (after the current step) and on a NaN/inf loss. Under a distribution
+(``fastconv.distribution``) the loops ask its strategy to shard each global
+batch, average the gradients, sum the states behind the logs and gather
+``predict``'s outputs; with none, the same calls do nothing.
 
 While it trains, evaluates or predicts, the arrays of one step are reused by
 the next (``fastconv.buffers``): ``fit``, ``evaluate`` and ``predict`` keep a
@@ -22,7 +25,7 @@ import warnings
 import numpy as np
 
 from fastconv import activations, callbacks as callbacks_module, losses, metrics as metrics_module, optimizers
-from fastconv import buffers, compilation, utils
+from fastconv import buffers, compilation, distribution, utils
 
 
 class Trainer:
@@ -167,17 +170,22 @@ class Trainer:
                     return self._loss_on_logits(y, logits)
         return self.loss(y, y_pred)
 
-    def _train_step(self, x, y):
-        outputs, tape = self.forward(x, training=True)
-        y_pred = outputs[0]
-        loss_value = self._loss_value(y, y_pred, tape)
-        grad, through_softmax = self._loss_gradient(y, y_pred)
-        # Keras differentiates `optimizer.scale_loss(loss)`, the loss times `loss_scale_factor` (which the
-        # optimizer divides the gradients by again): its gradient is the loss's times the factor.
-        grad = self.optimizer.scale_loss(grad).astype(np.float32, copy=False)
-        weight_grads = self.backward(tape, grad, through_softmax)
-        variables = [v for v in self.trainable_weights if id(v) in weight_grads]
-        self.optimizer.apply([weight_grads[id(v)] for v in variables], variables)
+    def _train_step(self, x, y, strategy=distribution.ONE_PROCESS):
+        """One optimizer step; under a distribution (``fit``'s ``strategy``) ``x`` is this process's shard of the
+        global batch, perhaps empty, and the gradients are averaged over all processes."""
+        if len(x):
+            outputs, tape = self.forward(x, training=True)
+            y_pred = outputs[0]
+            loss_value = self._loss_value(y, y_pred, tape)
+            grad, through_softmax = self._loss_gradient(y, y_pred)
+            # Keras differentiates `optimizer.scale_loss(loss)`, the loss times `loss_scale_factor` (which the
+            # optimizer divides the gradients by again): its gradient is the loss's times the factor.
+            grad = self.optimizer.scale_loss(grad).astype(np.float32, copy=False)
+            weight_grads = self.backward(tape, grad, through_softmax)
+        else:
+            loss_value, y_pred, weight_grads = 0.0, self._empty_outputs(single=True), {}
+        variables, grads = strategy.average_gradients(self.trainable_weights, weight_grads, len(x))
+        self.optimizer.apply(grads, variables)
         return loss_value, y_pred
 
     def _predict_batch(self, x):
@@ -228,29 +236,32 @@ class Trainer:
         self.stop_training = False
         self._metrics = None
         self._prepare_kernels(training=True)
+        strategy = distribution.current()
+        strategy.synchronize(self)
         interrupt = _InterruptFlag()
         training_logs = {}
         callback_list.on_train_begin()
         with interrupt, buffers.reuse():
             for epoch in range(initial_epoch, epochs):
                 callback_list.on_epoch_begin(epoch)
-                order = utils.rng().permutation(len(x)) if shuffle else np.arange(len(x))
+                order = strategy.same_everywhere(utils.rng().permutation(len(x))) if shuffle else np.arange(len(x))
                 loss_mean = metrics_module.Mean(name="loss")
                 for metric in self._metrics or []:
                     metric.reset_state()
                 logs = {}
                 for step in range(steps):
                     callback_list.on_train_batch_begin(step)
-                    batch = order[step * batch_size:(step + 1) * batch_size]
+                    batch = strategy.local(order[step * batch_size:(step + 1) * batch_size])
                     xb, yb = x[batch], y[batch]
-                    loss_value, y_pred = self._train_step(xb, yb)
+                    loss_value, y_pred = self._train_step(xb, yb, strategy)
                     loss_mean.update_state(loss_value, sample_weight=len(batch))
                     metrics = self._resolve_metrics(yb, y_pred)
                     for metric in metrics:
                         metric.update_state(yb, y_pred)
-                    logs = _logs(loss_mean.result(), metrics)
+                    with strategy.summed(loss_mean, *metrics):
+                        logs = _logs(loss_mean.result(), metrics)
                     callback_list.on_train_batch_end(step, logs)
-                    if not np.isfinite(loss_value):
+                    if not np.isfinite(logs["loss"]):  # the loss over the epoch: the same on every process
                         warnings.warn(f"Epoch {epoch + 1}, batch {step + 1}: invalid loss ({float(loss_value)}); "
                                       "training stopped. Check the inputs for NaN/inf or lower the learning rate.",
                                       RuntimeWarning, stacklevel=2)
@@ -270,6 +281,7 @@ class Trainer:
                 if self.stop_training:
                     break
         callback_list.on_train_end(training_logs)
+        strategy.barrier()  # process 0's checkpoints are written before any process returns
         return self.history
 
     def _callback_list(self, callbacks, verbose, steps, epochs=1, add_history=False):
@@ -293,6 +305,7 @@ class Trainer:
         _check_samples(x, "x", "evaluate")
         callback_list = self._callback_list(callbacks, verbose, math.ceil(len(x) / batch_size))
         self._prepare_kernels(training=False)
+        distribution.current().synchronize(self)
         with buffers.reuse():
             logs = self._test_loop(x, y, batch_size, callback_list)
         return _returned(logs, return_dict, [metric.name for metric in self._metrics or []])
@@ -301,23 +314,28 @@ class Trainer:
         """The batches of ``evaluate`` (and of ``fit``'s validation) between the ``on_test_*`` hooks; returns
         the logs of all of them: the mean loss and the metrics over every sample."""
         self.stop_evaluating = False
+        strategy = distribution.current()
         loss_mean = metrics_module.Mean(name="loss")
         metrics = None
         logs = {}
         callback_list.on_test_begin()
         for step, start in enumerate(range(0, len(x), batch_size)):
             callback_list.on_test_batch_begin(step)
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            outputs, tape = self.forward(xb, training=False)
-            y_pred = outputs[0]
-            loss_mean.update_state(self._loss_value(yb, y_pred, tape), sample_weight=len(xb))
+            xb, yb = strategy.local(x[start:start + batch_size]), strategy.local(y[start:start + batch_size])
+            if len(xb):
+                outputs, tape = self.forward(xb, training=False)
+                y_pred = outputs[0]
+                loss_mean.update_state(self._loss_value(yb, y_pred, tape), sample_weight=len(xb))
+            else:  # this process's shard of a global batch smaller than the number of processes
+                y_pred = self._empty_outputs(single=True)
             if metrics is None:
                 metrics = [metrics_module.resolve_metric(m, yb, y_pred, self.loss)
                            for m in self._metric_identifiers]
                 self._metrics = self._metrics or metrics
             for metric in metrics:
                 metric.update_state(yb, y_pred)
-            logs = _logs(loss_mean.result(), metrics)
+            with strategy.summed(loss_mean, *metrics):
+                logs = _logs(loss_mean.result(), metrics)
             callback_list.on_test_batch_end(step, logs)
             if self.stop_evaluating:
                 break
@@ -334,23 +352,31 @@ class Trainer:
         starts = range(0, len(x), batch_size)
         callback_list = self._callback_list(callbacks, verbose, len(starts))
         self._prepare_kernels(training=False)
+        strategy = distribution.current()
+        strategy.synchronize(self)
         self.stop_predicting = False
         batches = []
         callback_list.on_predict_begin()
         with buffers.reuse():
             for step, start in enumerate(starts):
                 callback_list.on_predict_batch_begin(step)
-                batches.append(self._predict_batch(x[start:start + batch_size]))
+                xb = strategy.local(x[start:start + batch_size])
+                batches.append(self._predict_batch(xb) if len(xb) else self._empty_outputs(self._single_output))
                 callback_list.on_predict_batch_end(step, {"outputs": batches[-1]})
                 if self.stop_predicting:
                     break
         callback_list.on_predict_end()
         if not batches:
-            empty = [np.zeros((0, *t.shape[1:]), np.float32) for t in self.outputs]
-            return empty[0] if self._single_output else empty
+            return self._empty_outputs(self._single_output)
+        done = min(len(x), len(batches) * batch_size)  # all of x, unless a callback stopped predicting
         if self._single_output:
-            return np.concatenate(batches)
-        return [np.concatenate(parts) for parts in zip(*batches)]
+            return strategy.gather(np.concatenate(batches), done, batch_size)
+        return [strategy.gather(np.concatenate(parts), done, batch_size) for parts in zip(*batches)]
+
+    def _empty_outputs(self, single=False):
+        """Outputs of no samples: a list of one array per output, or the one array with ``single``."""
+        empty = [np.zeros((0, *t.shape[1:]), np.float32) for t in self.outputs]
+        return empty[0] if single else empty
 
 
 def _logs(loss, metrics):

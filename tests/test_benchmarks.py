@@ -27,6 +27,7 @@ import site
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -42,10 +43,12 @@ CI_SUBSET = (
     r"bench_pooling\..*\('(max|average)', 'same', 2, 3, '14x14x64'\)",
     r"bench_training\.",
     r"bench_compile\..*(pooling|import)",
+    r"bench_distribution\..*textbook",
 )
 """``asv run --bench`` regexes: two convolution grid points at batch 1 (a 1-channel 'valid' layer, and a
 stride-2 'same' one, whose padding is asymmetric), max and average pooling at one point, the training
-step, and compile time of the pooling kernels. 45-70 s on 2 cores, with a warm or an empty numba cache."""
+step, compile time of the pooling kernels, and the allreduces of the textbook CNN's step under
+``mpirun -n 2``. 45-70 s on 2 cores, with a warm or an empty numba cache, before the allreduces."""
 
 
 @pytest.fixture(scope="module")
@@ -308,8 +311,6 @@ def test_profile_step_reports_every_part(modules, capsys):
 def test_one_textbook_cnn_definition(modules):
     """The textbook CNN is written once, in ``common.py`` (the Keras-API one for fastconv and Keras, and its PyTorch
     twin), and every benchmark uses it; the two have the same layers' weights, in the same order."""
-    import numpy as np
-
     from benchmarks.common import textbook_cnn, textbook_cnn_torch
     from fastconv import keras
 
@@ -355,3 +356,33 @@ def test_compare_cold_start_reports_cold_and_warm(modules, tmp_path, capsys):
     assert cold["first_step_s"] > warm["first_step_s"] > 0  # the cold run compiled, the warm one loaded
     assert report["goals"]["cold"]["seconds"] == cold["first_step_s"]
     assert "Cold first step <= 10 s: " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model", ["resnet", "mobilenet"])
+def test_compare_training_trains_the_example_models(modules, tmp_path, model):
+    """``--model resnet``/``mobilenet`` trains ``examples/small_cnns.py``'s model in fastconv and its PyTorch twin
+    in torch (64 images, one epoch): each worker reports an epoch, and the goal is the one for these models."""
+    from benchmarks import compare_training
+
+    report_path = tmp_path / "train.json"
+    compare_training.main(["--model", model, "--frameworks", "fastconv,torch", "--epochs", "1", "--limit", "64",
+                           "--rounds", "1", "--threads", "1", "--json", str(report_path)])
+    report = json.loads(report_path.read_text())
+    assert report["settings"]["model"] == model
+    for row in report["frameworks"].values():
+        assert row["epochs"] == [1] and row["median_epoch_seconds"] > 0
+    assert report["epoch_goal"]["limit"] == compare_training.EPOCH_GOAL_RATIOS[model] == 0.7
+
+
+def test_the_example_models_match_their_pytorch_twins(modules):
+    """The PyTorch twins have the example models' trainable parameters (Keras also counts BatchNormalization's
+    moving mean and variance, 2 per channel, as parameters)."""
+    from benchmarks.common import build_model, build_torch_model
+
+    from fastconv import keras
+
+    for name in ("resnet", "mobilenet"):
+        model = build_model(name, keras)
+        twin = build_torch_model(name)
+        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        assert trainable == sum(p.numel() for p in twin.parameters()), name

@@ -9,11 +9,11 @@ see ``fastconv.keras_switch``.
 """
 
 from fastconv.keras_switch import load_ipython_extension, unload_ipython_extension  # noqa: F401
-from fastconv.keras import (activations, callbacks, datasets, initializers, layers, losses, metrics, models,
-                            optimizers, saving, utils)
+from fastconv.keras import (activations, callbacks, datasets, distribution, initializers, layers, losses, metrics,
+                            models, optimizers, saving, utils)
 from fastconv.layers import Input, Layer
 from fastconv.models import Model, Sequential
 from fastconv.variables import Variable
 
-__all__ = ["activations", "callbacks", "datasets", "initializers", "layers", "losses", "metrics", "models",
-           "optimizers", "saving", "utils", "Input", "Layer", "Model", "Sequential", "Variable"]
+__all__ = ["activations", "callbacks", "datasets", "distribution", "initializers", "layers", "losses", "metrics",
+           "models", "optimizers", "saving", "utils", "Input", "Layer", "Model", "Sequential", "Variable"]

@@ -7,7 +7,7 @@ layers live in ``conv.py`` and ``pooling.py``.
 
 import numpy as np
 
-from fastconv import activations, initializers, ops, utils
+from fastconv import activations, distribution, initializers, ops, utils
 from fastconv.layers.base import Layer, reject_unsupported
 
 
@@ -121,7 +121,11 @@ class Dropout(Layer):
             return inputs, None
         rng = self._rng or utils.rng()
         keep = np.float32(1.0 - self.rate)
-        mask = (rng.random(inputs.shape, dtype=np.float32) < keep).astype(np.float32)
+        # Under data parallelism (fastconv.distribution) `inputs` is one process's shard: every process draws
+        # the global batch's mask and keeps its own rows, so each sample's mask is the one-process run's.
+        start, total = distribution.current().shard(len(inputs))
+        draw = rng.random((total, *inputs.shape[1:]), dtype=np.float32)[start:start + len(inputs)]
+        mask = (draw < keep).astype(np.float32)
         mask /= keep if keep > 0 else 1
         return inputs * mask, mask
 

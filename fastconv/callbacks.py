@@ -1,8 +1,8 @@
 """Training callbacks with Keras's names and behaviour, and the progress bar that ``fit`` shows.
 
 ``Callback`` (the hooks), ``History``, ``ProgbarLogger``, ``EarlyStopping``,
-``ModelCheckpoint``, ``TerminateOnNaN``, ``ReduceLROnPlateau``, ``LearningRateScheduler``,
-``CSVLogger``, and ``CallbackList`` that ``fit``,
+``ModelCheckpoint``, ``TerminateOnNaN``, ``LambdaCallback``, ``ReduceLROnPlateau``,
+``LearningRateScheduler``, ``CSVLogger``, and ``CallbackList`` that ``fit``,
 ``evaluate`` and ``predict`` use to call them in order.
 """
 
@@ -15,6 +15,8 @@ import warnings
 
 import numpy as np
 
+from fastconv import distribution
+
 
 class Callback:
     """Base class: override any of the ``on_*`` hooks; ``self.model`` is set by ``fit``, ``evaluate`` and ``predict``.
@@ -26,6 +28,8 @@ class Callback:
     ``on_test_*`` hooks and ``predict`` the ``on_predict_*`` ones
     (``on_predict_batch_end`` gets ``{"outputs": batch_outputs}``).
     """
+
+    _chief_only = False  # True: it shows or writes output, so under a distribution it runs on process 0 alone
 
     def __init__(self):
         self.model = None
@@ -72,6 +76,8 @@ class CallbackList:
         self.callbacks = _flatten_callbacks(callbacks)
         if add_progbar and not any(isinstance(callback, ProgbarLogger) for callback in self.callbacks):
             self.callbacks.insert(0, ProgbarLogger())
+        if not distribution.current().is_chief:
+            self.callbacks = [callback for callback in self.callbacks if not callback._chief_only]
         if add_history:
             history = next((callback for callback in self.callbacks if isinstance(callback, History)), None)
             if history is None:
@@ -187,6 +193,7 @@ class ProgbarLogger(Callback):
 
     _BAR_WIDTH = 20
     _REFRESH_SECONDS = 0.05
+    _chief_only = True
 
     def __init__(self):
         super().__init__()
@@ -458,6 +465,33 @@ def _learning_rate(model):
     return float(np.asarray(model.optimizer.learning_rate.value))
 
 
+class LambdaCallback(Callback):
+    """A callback made of functions (Keras's ``LambdaCallback``): each ``on_*`` argument replaces that hook.
+
+    ``on_epoch_begin``/``on_epoch_end`` take ``(epoch, logs)``, the batch hooks
+    ``(batch, logs)``, ``on_train_begin``/``on_train_end`` ``(logs)``; any other
+    ``on_*`` hook of :class:`Callback` may be passed by name too.
+
+    >>> seen = []
+    >>> callback = LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
+    >>> callback.on_epoch_end(3, {})
+    >>> seen
+    [3]
+    """
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
+                 on_train_batch_begin=None, on_train_batch_end=None, **kwargs):
+        super().__init__()
+        hooks = dict(kwargs, on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end, on_train_begin=on_train_begin,
+                     on_train_end=on_train_end, on_train_batch_begin=on_train_batch_begin,
+                     on_train_batch_end=on_train_batch_end)
+        for name, function in hooks.items():
+            if not (name.startswith("on_") and callable(getattr(Callback, name, None))):
+                raise TypeError(f"Unrecognized keyword argument passed to LambdaCallback: {name}")
+            if function is not None:
+                setattr(self, name, function)
+
+
 class ReduceLROnPlateau(Callback, _MonitorMixin):
     """Multiply the learning rate by ``factor`` when ``monitor`` has not improved by more than ``min_delta``
     for ``patience`` epochs, never below ``min_lr``; then wait ``cooldown`` epochs before counting again.
@@ -545,6 +579,8 @@ class CSVLogger(Callback):
     ``append=True`` adds to an existing file (a header only if it is empty). The file is flushed after every
     row, so an interrupted run leaves whole rows only.
     """
+
+    _chief_only = True
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()

@@ -82,6 +82,24 @@ def _pooling_grad():
     ops.max_pool_grad(np.ones((2, 4, 4, 3), np.float32), np.ones((2, 2, 2, 3), np.float32), 2)
 
 
+def _depthwise():
+    from fastconv import ops
+    ops.depthwise_conv_bias_activation(np.ones((2, 6, 6, 3), np.float32), np.ones((3, 3, 3, 1), np.float32),
+                                       np.zeros(3, np.float32), padding="same", activation="relu")
+
+
+def _depthwise_grad():
+    from fastconv import ops
+    x, out = np.ones((2, 6, 6, 3), np.float32), np.ones((2, 6, 6, 3), np.float32)
+    ops.depthwise_conv_bias_activation_grad(x, np.ones((3, 3, 3, 1), np.float32), out, out, padding="same",
+                                            activation="relu")
+
+
+def _affine():
+    from fastconv import ops
+    ops.affine_transform(np.ones((2, 4, 4, 1), np.float32), [1, 0, 0.5, 0, 1, 0, 0, 0])
+
+
 def _adam():
     from fastconv import optimizers
     from fastconv.variables import Variable
@@ -98,6 +116,9 @@ FAMILIES = {
     "dense_grad_kernel": (_dense_grad_kernel, 0.9, "grad"),
     "pooling": (_pooling, 0.8, None),
     "pooling_grad": (_pooling_grad, 1.7, None),
+    "depthwise": (_depthwise, 1.5, None),
+    "depthwise_grad": (_depthwise_grad, 2.0, None),
+    "affine": (_affine, 1.0, None),  # the random geometric augmentations (in training only)
     "adam": (_adam, 0.4, None),
 }
 """Kernel families: the work that compiles each, about how long that takes on one core of the 2-core

@@ -99,3 +99,25 @@ def test_csv_logger_flushes_each_row(tmp_path):
 
     _fit(keras, [keras.callbacks.CSVLogger(path), Size()], epochs=3, lr=0.1)
     assert sizes == [2, 3, 4]
+
+
+def test_lambda_callback_calls_the_same_hooks_as_keras():
+    """Which hooks run, in which order and with which arguments, as Keras's LambdaCallback calls them."""
+    calls = {}
+    for api in (keras, real_keras):
+        seen = calls[api] = []
+        callback = api.callbacks.LambdaCallback(
+            on_train_begin=lambda logs, seen=seen: seen.append("train_begin"),
+            on_epoch_begin=lambda epoch, logs, seen=seen: seen.append(("epoch_begin", epoch)),
+            on_epoch_end=lambda epoch, logs, seen=seen: seen.append(("epoch_end", epoch, sorted(logs))),
+            on_train_batch_end=lambda batch, logs, seen=seen: seen.append(("batch_end", batch)),
+            on_train_end=lambda logs, seen=seen: seen.append("train_end"))
+        _fit(api, [callback], epochs=2)
+    assert calls[keras] == calls[real_keras]
+    assert calls[keras][:3] == ["train_begin", ("epoch_begin", 0), ("batch_end", 0)]
+    assert calls[keras][-1] == "train_end"
+
+
+def test_lambda_callback_rejects_unknown_hooks():
+    with pytest.raises(TypeError, match="Unrecognized keyword argument passed to LambdaCallback: on_epoch_finish"):
+        keras.callbacks.LambdaCallback(on_epoch_finish=print)

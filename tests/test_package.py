@@ -108,3 +108,26 @@ def test_every_numba_decorator_is_in_jit_py():
             found += jit_decorators_outside_jit(path.read_text(), str(path.relative_to(ROOT)))
     assert found == []
     assert jit_decorators_outside_jit((PACKAGE / "_jit.py").read_text()) != []  # the check sees the real one
+
+
+def test_every_keras_layer_name_is_there_or_raises_not_implemented():
+    """Each public name of the installed Keras's ``keras.layers`` is in ``fastconv.keras.layers`` or, if fastconv
+    lacks it, raises ``NotImplementedError`` naming it; a name Keras does not have stays an ``AttributeError``."""
+    from keras_reference import keras
+
+    from fastconv import keras as fastconv_keras
+    from fastconv.layers.keras_names import KERAS_LAYER_NAMES
+
+    public = {name for name in dir(keras.layers)
+              if not name.startswith("_") and not isinstance(getattr(keras.layers, name), type(sys))}
+    public -= {"serialize", "deserialize", "InputSpec"}  # helpers of Keras's own, not layers
+    assert public == set(KERAS_LAYER_NAMES), "keras_names.KERAS_LAYER_NAMES differs from the installed Keras"
+    implemented = set(fastconv_keras.layers.__all__)
+    missing = sorted(public - implemented)
+    for name in missing:
+        with pytest.raises(NotImplementedError, match=rf"`keras\.layers\.{name}` is not implemented in fastconv"):
+            getattr(fastconv_keras.layers, name)
+    for name in sorted(public & implemented):
+        assert getattr(fastconv_keras.layers, name) is not None
+    with pytest.raises(AttributeError, match="has no attribute 'Conv2d'"):
+        fastconv_keras.layers.Conv2d

@@ -1,7 +1,7 @@
 """``keras.callbacks``."""
 
-from fastconv.callbacks import (Callback, CSVLogger, EarlyStopping, History, LearningRateScheduler, ModelCheckpoint,
-                                ProgbarLogger, ReduceLROnPlateau, TerminateOnNaN)
+from fastconv.callbacks import (Callback, CSVLogger, EarlyStopping, History, LambdaCallback, LearningRateScheduler,
+                                ModelCheckpoint, ProgbarLogger, ReduceLROnPlateau, TerminateOnNaN)
 
-__all__ = ["CSVLogger", "Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint",
-           "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN"]
+__all__ = ["CSVLogger", "Callback", "EarlyStopping", "History", "LambdaCallback", "LearningRateScheduler",
+           "ModelCheckpoint", "ProgbarLogger", "ReduceLROnPlateau", "TerminateOnNaN"]

@@ -2,5 +2,10 @@
 
 from fastconv.layers import *  # noqa: F401,F403 (every class of fastconv.layers.__all__ and its aliases)
 from fastconv.layers import __all__ as _layers
+from fastconv.layers.keras_names import missing_layer
 
 __all__ = [name for name in _layers if name not in ("KerasTensor", "LAYER_CLASSES")]
+
+
+def __getattr__(name):  # PEP 562: a Keras layer fastconv lacks raises NotImplementedError naming it
+    raise missing_layer(__name__, name)

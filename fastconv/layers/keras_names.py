@@ -1,0 +1,55 @@
+"""Keras 3's ``keras.layers`` names, so that one fastconv lacks raises ``NotImplementedError`` naming it.
+
+``from fastconv import keras; keras.layers.Conv3D`` then says that fastconv
+does not implement ``Conv3D`` (rather than an ``AttributeError`` that reads
+like a typo), and a misspelt name still raises ``AttributeError``. The list
+is Keras 3.15's ``dir(keras.layers)``; ``tests/test_package.py`` checks it
+against the installed Keras so it cannot fall behind.
+"""
+
+KERAS_LAYER_NAMES = (
+    'Activation', 'ActivityRegularization', 'AdaptiveAveragePooling1D', 'AdaptiveAveragePooling2D',
+    'AdaptiveAveragePooling3D', 'AdaptiveMaxPooling1D', 'AdaptiveMaxPooling2D', 'AdaptiveMaxPooling3D', 'Add',
+    'AdditiveAttention', 'AlphaDropout', 'Attention', 'AugMix', 'AutoContrast', 'Average', 'AveragePooling1D',
+    'AveragePooling2D', 'AveragePooling3D', 'AvgPool1D', 'AvgPool2D', 'AvgPool3D', 'BatchNormalization',
+    'Bidirectional', 'CategoryEncoding', 'CenterCrop', 'Concatenate',
+    'ContrastLimitedAdaptiveHistogramEqualization', 'Conv1D', 'Conv1DTranspose', 'Conv2D', 'Conv2DTranspose',
+    'Conv3D', 'Conv3DTranspose', 'ConvLSTM1D', 'ConvLSTM2D', 'ConvLSTM3D', 'Convolution1D',
+    'Convolution1DTranspose', 'Convolution2D', 'Convolution2DTranspose', 'Convolution3D', 'Convolution3DTranspose',
+    'Cropping1D', 'Cropping2D', 'Cropping3D', 'CutMix', 'Dense', 'DepthwiseConv1D', 'DepthwiseConv2D',
+    'Discretization', 'Dot', 'Dropout', 'ELU', 'EinsumDense', 'Embedding', 'Equalization', 'Flatten', 'FlaxLayer',
+    'GRU', 'GRUCell', 'GaussianDropout', 'GaussianNoise', 'GlobalAveragePooling1D', 'GlobalAveragePooling2D',
+    'GlobalAveragePooling3D', 'GlobalAvgPool1D', 'GlobalAvgPool2D', 'GlobalAvgPool3D', 'GlobalMaxPool1D',
+    'GlobalMaxPool2D', 'GlobalMaxPool3D', 'GlobalMaxPooling1D', 'GlobalMaxPooling2D', 'GlobalMaxPooling3D',
+    'GroupNormalization', 'GroupQueryAttention', 'HashedCrossing', 'Hashing', 'Identity', 'Input', 'InputLayer',
+    'IntegerLookup', 'JaxLayer', 'LSTM', 'LSTMCell', 'Lambda', 'Layer', 'LayerNormalization', 'LeakyReLU',
+    'Masking', 'MaxNumBoundingBoxes', 'MaxPool1D', 'MaxPool2D', 'MaxPool3D', 'MaxPooling1D', 'MaxPooling2D',
+    'MaxPooling3D', 'Maximum', 'MelSpectrogram', 'Minimum', 'MixUp', 'MultiHeadAttention', 'Multiply',
+    'Normalization', 'PReLU', 'Permute', 'Pipeline', 'RMSNormalization', 'RNN', 'RandAugment', 'RandomBrightness',
+    'RandomColorDegeneration', 'RandomColorJitter', 'RandomContrast', 'RandomCrop', 'RandomElasticTransform',
+    'RandomErasing', 'RandomFlip', 'RandomGaussianBlur', 'RandomGrayscale', 'RandomHue', 'RandomInvert',
+    'RandomPerspective', 'RandomPosterization', 'RandomRotation', 'RandomSaturation', 'RandomSharpness',
+    'RandomShear', 'RandomTranslation', 'RandomZoom', 'ReLU', 'RepeatVector', 'Rescaling', 'Reshape', 'Resizing',
+    'ReversibleEmbedding', 'STFTSpectrogram', 'SeparableConv1D', 'SeparableConv2D', 'SeparableConvolution1D',
+    'SeparableConvolution2D', 'SimpleRNN', 'SimpleRNNCell', 'Softmax', 'Solarization', 'SpatialDropout1D',
+    'SpatialDropout2D', 'SpatialDropout3D', 'SpectralNormalization', 'StackedRNNCells', 'StringLookup', 'Subtract',
+    'TFSMLayer', 'TextVectorization', 'TimeDistributed', 'TorchModuleWrapper', 'UnitNormalization', 'UpSampling1D',
+    'UpSampling2D', 'UpSampling3D', 'Wrapper', 'ZeroPadding1D', 'ZeroPadding2D', 'ZeroPadding3D', 'add', 'average',
+    'concatenate', 'dot', 'maximum', 'minimum', 'multiply', 'subtract',
+)
+"""Every public name of Keras 3.15's ``keras.layers`` (classes, aliases and the functional merges)."""
+
+
+def missing_layer(module_name, name):
+    """The error for ``module.name`` missing from a layers namespace (PEP 562's ``__getattr__`` raises it).
+
+    >>> type(missing_layer("fastconv.keras.layers", "Conv3D")).__name__
+    'NotImplementedError'
+    >>> type(missing_layer("fastconv.keras.layers", "Conv2d")).__name__  # not a Keras name: a typo
+    'AttributeError'
+    """
+    if name in KERAS_LAYER_NAMES:
+        return NotImplementedError(
+            f"The Keras layer `keras.layers.{name}` is not implemented in fastconv yet. "
+            "The layers fastconv implements are listed in docs/keras-compatibility.md.")
+    return AttributeError(f"module {module_name!r} has no attribute {name!r}")

@@ -92,6 +92,7 @@ from benchmarks.common import MODELS, build_model, build_torch_model  # noqa: E4
 FRAMEWORKS = ("fastconv", "torch", "keras")
 PREDICT_GOAL_RATIO = 0.7
 """The goal for inference: fastconv's predict time / the faster of PyTorch's and Keras's, at most this."""
+MODEL_TITLES = {"textbook": "Textbook CNN", "resnet": "Small ResNet", "mobilenet": "MobileNet-style net"}
 EPOCH_GOAL_RATIOS = {"textbook": 0.5, "resnet": 0.7, "mobilenet": 0.7}
 """The goal for training, per ``--model``: fastconv's epoch time / the faster of PyTorch's and Keras's, at most
 this."""
@@ -398,9 +399,9 @@ def _shared_machine(frameworks, levels, args):
 def _report_shared(results, frameworks, levels, args, train_images):
     seconds = {key: _median([s for run in runs for s in run["epoch_seconds"]]) for key, runs in results.items()}
     slowdown = {(f, level): seconds[f, level] / seconds[f, 0] for f in frameworks for level in levels}
-    print(f"\nTextbook CNN on Fashion-MNIST ({train_images:,} training images, batch 32, Adam), {args.threads} "
-          f"threads each, beside busy processes; {args.rounds} round(s); s/epoch: median seconds per epoch "
-          f"(training + validation); in brackets the slowdown against the framework's own epoch alone.\n")
+    print(f"\n{MODEL_TITLES[args.model]} on Fashion-MNIST ({train_images:,} training images, batch 32, Adam), "
+          f"{args.threads} threads each, beside busy processes; {args.rounds} round(s); s/epoch: median seconds per "
+          f"epoch (training + validation); in brackets the slowdown against the framework's own epoch alone.\n")
     print("| framework | " + " | ".join("alone" if level == 0 else f"+{level} busy" for level in levels) + " |")
     print("|---|" + "--:|" * len(levels))
     for f in frameworks:
@@ -483,7 +484,7 @@ def _report(results, args, train_images):
     for framework, row in summary.items():
         row.update(epoch_ratio=epoch_ratios.get(framework), predict_ratio=predict_ratios.get(framework))
 
-    print(f"\nTextbook CNN on Fashion-MNIST ({train_images:,} training images, batch 32, Adam), "
+    print(f"\n{MODEL_TITLES[args.model]} on Fashion-MNIST ({train_images:,} training images, batch 32, Adam), "
           f"{args.threads} threads each, {args.rounds if not args.full else 1} round(s) of worker processes.")
     if args.epochs or args.full:
         print("s/epoch: median seconds per epoch (training + validation) over all timed epochs.")

@@ -24,6 +24,9 @@ from collections import defaultdict
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks.common import MODELS, build_model  # noqa: E402  (imports no framework)
+
 
 def _timed(function, name, times):
     def wrapper(*args, **kwargs):
@@ -39,10 +42,10 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=100, help="training steps per epoch")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--model", choices=MODELS, default="textbook",
+                        help="the textbook CNN (default) or examples/small_cnns.py's resnet or mobilenet")
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from benchmarks.common import textbook_cnn
 
     from fastconv import keras, parallel
 
@@ -50,7 +53,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     x = rng.random((32 * args.steps, 28, 28, 1), dtype=np.float32)
     y = rng.integers(0, 10, len(x))
-    model = textbook_cnn(keras)
+    model = build_model(args.model, keras)
     model.fit(x[:64], y[:64], batch_size=32, epochs=1, verbose=0)  # compiles (or loads) every kernel
 
     times = defaultdict(list)
@@ -59,7 +62,7 @@ def main(argv=None):
         layer.backward = _timed(layer.backward, f"{layer.name} backward", times)
     model.optimizer.apply = _timed(model.optimizer.apply, f"{type(model.optimizer).__name__} update", times)
 
-    print(f"Textbook CNN, batch 32, {args.threads} threads: median ms per call")
+    print(f"{args.model} model, batch 32, {args.threads} threads: median ms per call")
     for epoch in range(args.epochs):
         times.clear()
         start = time.perf_counter()

@@ -191,3 +191,10 @@ def test_build_called_directly_marks_the_layer_built_once():
     dense(np.ones((2, 4), np.float32))
     dense.build((None, 4))
     assert len(dense.weights) == 2 and np.array_equal(dense.kernel.numpy(), kernel)
+
+
+def test_relu_of_special_values_is_keras():
+    x = np.array([[-np.inf, -1.0, -0.0, 0.0, 0.5, np.inf, np.nan]], np.float32)
+    expected = keras.ops.convert_to_numpy(keras.layers.ReLU()(x))
+    np.testing.assert_array_equal(layers.ReLU()(x), expected)
+    np.testing.assert_array_equal(expected, [[0, 0, 0, 0, 0.5, np.inf, np.nan]])

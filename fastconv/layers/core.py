@@ -7,7 +7,7 @@ layers live in ``conv.py`` and ``pooling.py``.
 
 import numpy as np
 
-from fastconv import activations, distribution, initializers, ops, utils
+from fastconv import activations, buffers, distribution, initializers, ops, utils
 from fastconv.layers.base import Layer, reject_unsupported
 
 
@@ -184,13 +184,23 @@ class ReLU(Layer):
             slope = np.where(inputs >= self.max_value, np.float32(0), slope)
         return slope
 
+    def _plain(self):
+        """Whether this is ``max(x, 0)``, Keras's default: computed in reused buffers, without temporaries."""
+        return self.max_value is None and self.negative_slope == 0 and self.threshold == 0
+
     def forward(self, inputs, training):
+        if self._plain() and inputs.dtype == np.float32:
+            # Into a buffer that fastconv.buffers reuses from step to step; NaN stays NaN, -inf becomes 0.
+            return np.maximum(inputs, np.float32(0), out=buffers.empty(inputs.shape, np.float32)), inputs
         outputs = np.where(inputs >= self.threshold, inputs, self.negative_slope * (inputs - self.threshold))
         if self.max_value is not None:
             outputs = np.minimum(outputs, self.max_value)
         return outputs.astype(np.float32, copy=False), inputs
 
     def backward(self, context, grad_outputs, need_grad_inputs=True):
+        if self._plain() and context.dtype == np.float32:
+            mask = np.greater_equal(context, 0, out=buffers.empty(context.shape, np.bool_))
+            return np.multiply(grad_outputs, mask, out=buffers.empty(grad_outputs.shape, np.float32)), []
         return grad_outputs * self._slope(context), []
 
     def get_config(self):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from fastconv import initializers
+from fastconv import buffers, initializers
 from fastconv.layers.base import Layer, reject_unsupported
 
 
@@ -50,26 +50,37 @@ class BatchNormalization(Layer):
             inv_std = 1 / np.sqrt(self.moving_variance.value + np.float32(self.epsilon))
             normalized = (inputs - self.moving_mean.value) * inv_std
             return normalized * gamma + beta, (normalized, inv_std, gamma, False)
-        axes = tuple(range(inputs.ndim - 1))
-        mean = inputs.mean(axis=axes)
-        variance = inputs.var(axis=axes)
+        count = inputs.size // inputs.shape[-1]
+        mean = _channel_sums(inputs) / np.float32(count)
+        # The whole-batch arrays go to fastconv.buffers (reused from step to step: no new pages to fault in)
+        # and each pass writes into one of them, in place of numpy's temporaries.
+        normalized = _channelwise(np.subtract, inputs, mean, _like(inputs))
+        squares = np.multiply(normalized, normalized, out=_like(inputs))
+        variance = _channel_sums(squares) / np.float32(count)
+        del squares
         momentum = np.float32(self.momentum)
         self.moving_mean.assign(self.moving_mean.value * momentum + mean * (1 - momentum))
         self.moving_variance.assign(self.moving_variance.value * momentum + variance * (1 - momentum))
         inv_std = 1 / np.sqrt(variance + np.float32(self.epsilon))
-        normalized = (inputs - mean) * inv_std
-        return normalized * gamma + beta, (normalized, inv_std, gamma, True)
+        _channelwise(np.multiply, normalized, inv_std, normalized)
+        outputs = _channelwise(np.multiply, normalized, gamma, _like(inputs))
+        return _channelwise(np.add, outputs, beta, outputs), (normalized, inv_std, gamma, True)
 
     def backward(self, context, grad_outputs, need_grad_inputs=True):
         normalized, inv_std, gamma, batch_statistics = context
-        axes = tuple(range(grad_outputs.ndim - 1))
         count = grad_outputs.size // grad_outputs.shape[-1]
-        grad_beta = grad_outputs.sum(axis=axes)
-        grad_gamma = (grad_outputs * normalized).sum(axis=axes)
+        grad_beta = _channel_sums(grad_outputs)
+        product = np.multiply(grad_outputs, normalized, out=_like(grad_outputs))
+        grad_gamma = _channel_sums(product)
+        grad_inputs = _like(grad_outputs)
         if batch_statistics:  # the batch's mean and variance depend on the inputs too
-            grad_inputs = (gamma * inv_std / count) * (count * grad_outputs - grad_beta - normalized * grad_gamma)
+            # (gamma * inv_std / count) * (count * g - grad_beta - normalized * grad_gamma), pass by pass
+            np.multiply(grad_outputs, count, out=grad_inputs)
+            _channelwise(np.subtract, grad_inputs, grad_beta, grad_inputs)
+            grad_inputs -= _channelwise(np.multiply, normalized, grad_gamma, product)
+            _channelwise(np.multiply, grad_inputs, gamma * inv_std / count, grad_inputs)
         else:
-            grad_inputs = grad_outputs * (gamma * inv_std)
+            _channelwise(np.multiply, grad_outputs, gamma * inv_std, grad_inputs)
         grads = ([grad_gamma] if self.scale else []) + ([grad_beta] if self.center else [])
         return grad_inputs.astype(np.float32, copy=False), grads
 
@@ -79,3 +90,32 @@ class BatchNormalization(Layer):
                 **{name: initializers.serialize(init) for name, init in self.initializers.items()},
                 "beta_regularizer": None, "gamma_regularizer": None, "beta_constraint": None,
                 "gamma_constraint": None, "synchronized": self.synchronized}
+
+
+def _like(array):
+    """A float32 array of ``array``'s shape, from ``fastconv.buffers`` (reused between training steps)."""
+    return buffers.empty(array.shape, np.float32)
+
+
+def _channel_sums(array, rows_per_block=64):
+    """The sums of ``array`` over every axis but the last (float32), ``rows_per_block`` rows of channels at a time.
+
+    numpy sums a ``(rows, channels)`` array down its rows one short row at a time; seen as ``(rows / 64,
+    64 * channels)`` it sums 64 rows per pass over long, vectorised rows, then the 64 partial sums: 5 times as
+    fast on the textbook's batch of ``(32, 28, 28, 32)``, and closer to the exact sum (shorter chains).
+    """
+    rows = array.reshape(-1, array.shape[-1])
+    whole = len(rows) // rows_per_block * rows_per_block
+    blocks = rows[:whole].reshape(-1, rows_per_block * rows.shape[1]).sum(axis=0)
+    return blocks.reshape(rows_per_block, -1).sum(axis=0) + rows[whole:].sum(axis=0)
+
+
+def _channelwise(ufunc, array, vector, out):
+    """``ufunc(array, vector, out=out)`` with ``vector`` (one value per channel, or a scalar) broadcast over the
+    last axis, on rows of a whole sample: numpy's loop over one 32-channel row at a time ran 3 times slower
+    than the same pass with the vector tiled along a sample's row."""
+    if np.ndim(vector) == 0 or array.ndim <= 2 or array.size == 0:
+        return ufunc(array, vector, out=out)
+    rows = array.reshape(array.shape[0], -1)
+    ufunc(rows, np.tile(vector, rows.shape[1] // len(vector)), out=out.reshape(rows.shape))
+    return out

@@ -12,7 +12,8 @@ docs/performance.md shows the same command.
 The comparison scripts get smoke runs on tiny sizes: ``compare_torch.py
 --grid --quick`` on a few grid rows (table, summary lines, verdict, JSON),
 ``compare_training.py --epochs 0`` (predict only) with the fastconv and
-PyTorch workers on 64 images, and the doctests of ``configs.py`` and
+PyTorch workers on 64 images, ``compare_program.py`` on 200 images with fastconv and the installed Keras,
+and the doctests of ``configs.py`` and
 ``compare_torch.py``, which pytest does not collect by itself.
 """
 
@@ -386,3 +387,37 @@ def test_the_example_models_match_their_pytorch_twins(modules):
         twin = build_torch_model(name)
         trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
         assert trainable == sum(p.numel() for p in twin.parameters()), name
+
+
+def test_compare_program_changes_one_line_of_the_main_job(modules):
+    """The Keras run's program is the README's main job with its one fastconv import replaced, nothing else."""
+    from benchmarks import compare_program
+
+    source = pathlib.Path(compare_program.PROGRAM).read_text()
+    changed = compare_program.keras_program(source)
+    different = [(a, b) for a, b in zip(source.splitlines(), changed.splitlines()) if a != b]
+    assert different == [("from fastconv import keras", "from tensorflow import keras")]
+    assert len(changed.splitlines()) == len(source.splitlines())
+    with pytest.raises(ValueError, match="exactly one line 'from fastconv import keras'; found 0"):
+        compare_program.keras_program("import numpy\n")
+    assert compare_program.seconds_per_epoch("x\nseconds per epoch:    16.3 (median of 3)\n") == 16.3
+    with pytest.raises(ValueError, match="no 'seconds per epoch' line"):
+        compare_program.seconds_per_epoch("Traceback ...")
+
+
+def test_compare_program_runs_the_program_with_both(modules, tmp_path, capsys, monkeypatch):
+    """A real run of the main job with fastconv and with the installed Keras (``import keras``, on the
+    torch backend as in tests/keras_reference.py), on 200 images: each reports its own seconds per epoch,
+    and the report their ratio."""
+    from benchmarks import compare_program
+
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    report_path = tmp_path / "program.json"
+    compare_program.main(["--keras-python", sys.executable, "--keras-import", "import keras", "--limit", "200",
+                          "--epochs", "1", "--rounds", "1", "--json", str(report_path)])
+    report = json.loads(report_path.read_text())
+    fastconv, keras = report["seconds_per_epoch"]["fastconv"], report["seconds_per_epoch"]["keras"]
+    assert len(fastconv) == len(keras) == 1 and fastconv[0] > 0 and keras[0] > 0
+    assert report["ratios"] == [pytest.approx(fastconv[0] / keras[0])]
+    assert report["goal"]["met"] == (report["ratios"][0] <= compare_program.GOAL_RATIO)
+    assert "| fastconv | " in capsys.readouterr().out

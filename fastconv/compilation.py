@@ -100,6 +100,25 @@ def _affine():
     ops.affine_transform(np.ones((2, 4, 4, 1), np.float32), [1, 0, 0.5, 0, 1, 0, 0, 0])
 
 
+def _batch_normalization():
+    from fastconv import ops
+    x = np.ones((2, 3, 3, 4), np.float32)
+    ops.batch_normalization(x, *ops.channel_moments(x), np.zeros(4, np.float32), np.ones(4, np.float32))
+
+
+def _batch_normalization_grad():
+    from fastconv import ops
+    x, vector = np.ones((2, 3, 3, 4), np.float32), np.ones(4, np.float32)
+    for batch_statistics in (True, False):
+        ops.batch_normalization_grad(x, x, vector, vector, vector, batch_statistics=batch_statistics)
+
+
+def _relu():
+    from fastconv import ops
+    x = np.ones(3, np.float32)
+    ops.relu_grad(ops.relu(x), x)
+
+
 def _adam():
     from fastconv import optimizers
     from fastconv.variables import Variable
@@ -119,6 +138,9 @@ FAMILIES = {
     "depthwise": (_depthwise, 1.5, None),
     "depthwise_grad": (_depthwise_grad, 2.0, None),
     "affine": (_affine, 1.0, None),  # the random geometric augmentations (in training only)
+    "batch_normalization": (_batch_normalization, 1.0, None),
+    "batch_normalization_grad": (_batch_normalization_grad, 1.4, None),
+    "relu": (_relu, 0.5, None),  # the ReLU layer's forward and backward passes
     "adam": (_adam, 0.4, None),
 }
 """Kernel families: the work that compiles each, about how long that takes on one core of the 2-core

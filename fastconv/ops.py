@@ -1,6 +1,7 @@
 """The public functional API: convolution (also depthwise, transposed and grouped) and pooling on NHWC numpy
-arrays, and the Dense layer's matrix products, forward and backward; the affine resampling of the
-augmentation layers (``affine_transform``); and the one softmax and sigmoid that activations and losses share.
+arrays, the Dense layer's matrix products and batch normalization, forward and backward; the affine resampling of the
+augmentation layers (``affine_transform``); and the ReLU, and the one softmax and sigmoid that activations and
+losses share.
 
 Each function here validates and normalises its arguments (with Keras's
 names and error messages), allocates the result, pads where needed and calls
@@ -34,6 +35,8 @@ from fastconv.kernels import conv2d as _conv2d
 from fastconv.kernels import conv2d_tiled as _tiled
 from fastconv.kernels import dense as _dense
 from fastconv.kernels import depthwise as _depthwise
+from fastconv.kernels import elementwise as _elementwise
+from fastconv.kernels import normalization as _normalization
 from fastconv.kernels import pooling as _pooling
 from fastconv.kernels import simd as _simd
 
@@ -1074,6 +1077,118 @@ class _DenseSpec:
         return array.astype(self.result_dtype, copy=False)
 
 
+# ----------------------------------------------------------------------------- batch normalization
+
+_NORMALIZATION_TASK_ELEMENTS = 1 << 12
+"""Elements per task of the batch normalization kernels: whole rows of channels, from 8 to 64 rows (the longest
+chain of float32 additions in their sums)."""
+
+
+def channel_moments(x):
+    """The mean and the (biased) variance of ``x`` ``(..., C)`` over every axis but the last: two ``(C,)`` arrays.
+
+    What ``BatchNormalization`` normalises a training batch with. Two passes:
+    the sums of the deviations from the first row give the mean, then those
+    of the deviations from the mean and of their squares give the variance
+    (``mean(d**2) - mean(d)**2``, the second term the rounding of the mean);
+    partial sums of a few rows each are added in float64, in the same order
+    for any number of threads.
+
+    >>> channel_moments(np.array([[1, 2], [3, 6]], np.float32))
+    (array([2., 4.], dtype=float32), array([1., 4.], dtype=float32))
+    """
+    rows, result_dtype, dtype = _channel_rows(x, "x")
+    count, channels = rows.shape
+    if count == 0:
+        raise ValueError(f"Invalid shape for argument `x`. Expected at least one value per channel. "
+                         f"Received: x.shape={np.shape(x)}")
+    rows_per_task = _normalization_rows_per_task(channels)
+    n_tasks = -(-count // rows_per_task)
+    sums, squares = buffers.empty((n_tasks, channels), dtype), buffers.empty((n_tasks, channels), dtype)
+    centers = []
+    for center in (rows[0], None):
+        if center is None:  # the second pass: about the mean
+            center = (centers[0] + sums.sum(axis=0, dtype=np.float64) / count).astype(dtype)
+        centers.append(center.astype(np.float64))
+        parallel.run(_normalization._channel_sums, rows, -center, sums, squares, rows_per_task)
+    deviation = sums.sum(axis=0, dtype=np.float64) / count
+    variance = np.maximum(squares.sum(axis=0, dtype=np.float64) / count - deviation * deviation, 0)
+    return (centers[1] + deviation).astype(result_dtype), variance.astype(result_dtype)
+
+
+def batch_normalization(x, mean, variance, offset=None, scale=None, epsilon=1e-3):
+    """``(x - mean) / sqrt(variance + epsilon) * scale + offset``, the vectors ``(C,)`` along the last axis of ``x``.
+
+    ``keras.ops.batch_normalization`` with ``axis=-1``; ``offset`` and
+    ``scale`` may be None (0 and 1). One pass over ``x``.
+
+    >>> batch_normalization(np.array([[1, 2], [3, 6]], np.float32), np.float32([2, 4]), np.float32([1, 4]),
+    ...                     epsilon=0)
+    array([[-1., -1.],
+           [ 1.,  1.]], dtype=float32)
+    """
+    rows, result_dtype, dtype = _channel_rows(x, "x")
+    channels = rows.shape[1]
+    mean, variance, offset, scale = (
+        _as_checked_like(np.zeros(channels) if value is None and name == "offset"
+                         else np.ones(channels) if value is None else value, name, (channels,), dtype)
+        for value, name in ((mean, "mean"), (variance, "variance"), (offset, "offset"), (scale, "scale")))
+    multiplier = (1 / np.sqrt(variance + dtype.type(epsilon))) * scale
+    out = buffers.empty(rows.shape, dtype)
+    parallel.run(_normalization._normalize, rows, mean, multiplier, offset, out,
+                 _normalization_rows_per_task(channels))
+    return out.reshape(np.shape(x)).astype(result_dtype, copy=False)
+
+
+def batch_normalization_grad(x, grad_output, mean, variance, scale=None, epsilon=1e-3, batch_statistics=True):
+    """Gradients of :func:`batch_normalization`: ``(grad_x, grad_scale, grad_offset)``.
+
+    With ``batch_statistics`` (a training step), ``mean`` and ``variance``
+    are :func:`channel_moments` of ``x`` and depend on it too, and
+    ``grad_x`` includes that dependence; otherwise (the moving statistics)
+    they are constants. ``grad_scale`` and ``grad_offset`` are ``(C,)``.
+    """
+    rows, result_dtype, dtype = _channel_rows(x, "x")
+    channels, count = rows.shape[1], len(rows)
+    grad_rows = _as_checked_like(grad_output, "grad_output", np.shape(x), dtype).reshape(rows.shape)
+    mean, variance = (_as_checked_like(value, name, (channels,), dtype) for value, name in
+                      ((mean, "mean"), (variance, "variance")))
+    scale = _as_checked_like(np.ones(channels) if scale is None else scale, "scale", (channels,), dtype)
+    inv_std = 1 / np.sqrt(variance + dtype.type(epsilon))
+    rows_per_task = _normalization_rows_per_task(channels)
+    n_tasks = -(-count // rows_per_task)
+    partial_grad = buffers.empty((n_tasks, channels), dtype)
+    partial_product = buffers.empty((n_tasks, channels), dtype)
+    parallel.run(_normalization._gradient_sums, rows, grad_rows, -mean, partial_grad, partial_product, rows_per_task)
+    grad_offset = partial_grad.sum(axis=0, dtype=np.float64).astype(dtype)
+    grad_scale = (partial_product.sum(axis=0, dtype=np.float64) * inv_std).astype(dtype)
+    grad_x = buffers.empty(rows.shape, dtype)
+    if batch_statistics:
+        parallel.run(_normalization._grad_inputs, rows, grad_rows, mean, inv_std, grad_offset, grad_scale,
+                     scale * inv_std / dtype.type(count), dtype.type(count), grad_x, rows_per_task)
+    else:
+        zeros = np.zeros(channels, dtype)
+        parallel.run(_normalization._normalize, grad_rows, zeros, scale * inv_std, zeros, grad_x, rows_per_task)
+    return (grad_x.reshape(np.shape(x)).astype(result_dtype, copy=False), grad_scale.astype(result_dtype),
+            grad_offset.astype(result_dtype))
+
+
+def _channel_rows(x, name):
+    """``x`` as a C-contiguous ``(rows, C)`` array of its compute dtype: ``(rows, result_dtype, dtype)``."""
+    x = _as_float_array(x, name)
+    if x.ndim < 1 or x.shape[-1] == 0:
+        raise ValueError(f"Invalid shape for argument `{name}`. Expected channels along the last axis. "
+                         f"Received: {name}.shape={x.shape}")
+    result_dtype, dtype = _dtypes(x)
+    return _kernel_array(x, dtype).reshape(-1, x.shape[-1]), result_dtype, dtype
+
+
+def _normalization_rows_per_task(channels):
+    """Rows per task of the batch normalization kernels: ``_NORMALIZATION_TASK_ELEMENTS`` values, whole rows,
+    8 to 64 of them."""
+    return min(64, max(8, _NORMALIZATION_TASK_ELEMENTS // channels))
+
+
 # ----------------------------------------------------------------------------- affine transform (augmentation)
 
 _AFFINE_INTERPOLATIONS = {"nearest": _affine.NEAREST, "bilinear": _affine.BILINEAR}
@@ -1128,6 +1243,38 @@ def _code_of(codes, name, value):
 
 
 # ----------------------------------------------------------------------------- softmax and sigmoid
+
+
+def relu(x):
+    """``max(x, 0)`` elementwise (``keras.ops.relu``): NaN stays NaN, ``-inf`` becomes 0.
+
+    >>> relu(np.array([-1.5, 0, 2], np.float32))
+    array([0., 0., 2.], dtype=float32)
+    """
+    flat, result_dtype, dtype = _flat(x, "x")
+    out = buffers.empty(flat.shape, dtype)
+    parallel.run(_elementwise._relu, flat, out)
+    return out.reshape(np.shape(x)).astype(result_dtype, copy=False)
+
+
+def relu_grad(x, grad_output):
+    """The gradient of :func:`relu`: ``grad_output`` where ``x >= 0`` (Keras's ReLU at 0), else ``grad_output * 0``.
+
+    >>> relu_grad(np.array([-1.5, 0, 2], np.float32), np.ones(3, np.float32))
+    array([0., 1., 1.], dtype=float32)
+    """
+    flat, result_dtype, dtype = _flat(x, "x")
+    grad = _as_checked_like(grad_output, "grad_output", np.shape(x), dtype).reshape(-1)
+    out = buffers.empty(flat.shape, dtype)
+    parallel.run(_elementwise._relu_grad, flat, grad, out)
+    return out.reshape(np.shape(x)).astype(result_dtype, copy=False)
+
+
+def _flat(x, name):
+    """``x`` as a C-contiguous 1-D array of its compute dtype: ``(flat, result_dtype, dtype)``."""
+    x = _as_float_array(x, name)
+    result_dtype, dtype = _dtypes(x)
+    return _kernel_array(x, dtype).reshape(-1), result_dtype, dtype
 
 
 def softmax(x, axis=-1):

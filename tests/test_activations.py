@@ -46,3 +46,34 @@ def test_activations_and_losses_share_them(monkeypatch):
     losses.BinaryCrossentropy(from_logits=True).gradient(np.array([[0.0, 1.0, 1.0]]), logits)
     activations.get("swish")(logits)
     assert calls == ["softmax", "sigmoid", "sigmoid"]
+
+
+@pytest.mark.bounds
+@pytest.mark.parametrize("shape", [(5,), (32, 28, 28, 32), (3, 16385)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_and_its_gradient_match_torch(shape, dtype):
+    """``ops.relu``/``relu_grad`` (the ReLU layer's passes) against torch autograd, over several tasks' blocks,
+    with exact zeros in the input: Keras's ReLU layer passes the gradient at 0 (``x >= 0``)."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.reshape(-1)[::7] = 0
+    grad = rng.standard_normal(shape).astype(dtype)
+    out, grad_x = ops.relu(x), ops.relu_grad(x, grad)
+    assert out.dtype == grad_x.dtype == dtype and out.shape == grad_x.shape == shape
+    t = torch.tensor(x)
+    np.testing.assert_array_equal(out, torch.relu(t).numpy())
+    np.testing.assert_array_equal(grad_x, np.where(x >= 0, grad, 0))
+    np.testing.assert_array_equal(grad_x[x > 0], grad[x > 0])  # away from 0, what autograd gives
+    t64 = torch.tensor(x.astype(np.float64), requires_grad=True)
+    torch.relu(t64).backward(torch.tensor(grad.astype(np.float64)))
+    np.testing.assert_array_equal(grad_x[x != 0], t64.grad.numpy()[x != 0].astype(dtype))
+
+
+def test_relu_keeps_nan_and_zeroes_minus_infinity():
+    x = np.array([np.nan, -np.inf, np.inf, -1, 2], np.float32)
+    np.testing.assert_array_equal(ops.relu(x), [np.nan, 0, np.inf, 0, 2])
+    # A gradient of inf where the input is negative becomes inf * 0 = NaN, as numpy's grad * mask gives.
+    np.testing.assert_array_equal(ops.relu_grad(x, np.array([1, np.inf, 1, np.inf, 1], np.float32)),
+                                  [0, np.nan, 1, np.nan, 1])
+    with pytest.raises(ValueError, match=r"Invalid shape for argument `grad_output`. Expected \(5,\)"):
+        ops.relu_grad(x, np.ones(4, np.float32))

@@ -29,6 +29,7 @@ def _workloads(dtype):
     h, w_h = reference.random(rng, (32, 3136), dtype), reference.random(rng, (3136, 100), dtype)
     g_h = reference.random(rng, (32, 100), dtype)
     w_out, g_out = reference.random(rng, (100, 10), dtype), reference.random(rng, (32, 10), dtype)
+    moments, g_x = ops.channel_moments(x), reference.random(rng, x.shape, dtype)
     return {
         "conv": lambda: (ops.conv(x, w, 1, "same"),),
         "conv_strided": lambda: (ops.conv(x, w, 2, "valid"),),
@@ -47,6 +48,10 @@ def _workloads(dtype):
         "max_pool_grad_one_image": lambda: (ops.max_pool_grad(image, image, 3, 1, "same"),),
         "dense_textbook": lambda: (ops.dense(h, w_h),) + ops.dense_grad(h, w_h, g_h),
         "dense_textbook_output": lambda: ops.dense_grad(g_h, w_out, g_out),
+        "batch_normalization": lambda: (ops.channel_moments(g_wide)
+                                        + (ops.batch_normalization(x, *moments, None, bias[:5]),)
+                                        + ops.batch_normalization_grad(x, g_x, *moments, bias[:5])),
+        "relu": lambda: (ops.relu(g_wide), ops.relu_grad(g_wide, g_wide[::-1].copy())),
     }
 
 

@@ -7,7 +7,7 @@ layers live in ``conv.py`` and ``pooling.py``.
 
 import numpy as np
 
-from fastconv import activations, buffers, distribution, initializers, ops, utils
+from fastconv import activations, distribution, initializers, ops, utils
 from fastconv.layers.base import Layer, reject_unsupported
 
 
@@ -167,6 +167,7 @@ class ReLU(Layer):
     ``negative_slope * (x - threshold)``."""
 
     built_on_construction = True
+    kernel_families = ("relu",)  # the default ReLU's passes (fastconv.ops.relu and relu_grad)
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
@@ -190,8 +191,7 @@ class ReLU(Layer):
 
     def forward(self, inputs, training):
         if self._plain() and inputs.dtype == np.float32:
-            # Into a buffer that fastconv.buffers reuses from step to step; NaN stays NaN, -inf becomes 0.
-            return np.maximum(inputs, np.float32(0), out=buffers.empty(inputs.shape, np.float32)), inputs
+            return ops.relu(inputs), inputs  # NaN stays NaN, -inf becomes 0
         outputs = np.where(inputs >= self.threshold, inputs, self.negative_slope * (inputs - self.threshold))
         if self.max_value is not None:
             outputs = np.minimum(outputs, self.max_value)
@@ -199,8 +199,7 @@ class ReLU(Layer):
 
     def backward(self, context, grad_outputs, need_grad_inputs=True):
         if self._plain() and context.dtype == np.float32:
-            mask = np.greater_equal(context, 0, out=buffers.empty(context.shape, np.bool_))
-            return np.multiply(grad_outputs, mask, out=buffers.empty(grad_outputs.shape, np.float32)), []
+            return ops.relu_grad(context, grad_outputs), []
         return grad_outputs * self._slope(context), []
 
     def get_config(self):

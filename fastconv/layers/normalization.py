@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from fastconv import buffers, initializers
+from fastconv import initializers, ops
 from fastconv.layers.base import Layer, reject_unsupported
 
 
@@ -13,7 +13,11 @@ class BatchNormalization(Layer):
     batch's mean and (biased) variance over every axis but the last, and
     ``moving = moving * momentum + batch_stat * (1 - momentum)``. Inference uses
     the moving statistics, and so does a layer with ``trainable=False``.
+    The passes over the batch are ``fastconv.ops``'s batch normalization
+    kernels (``channel_moments``, ``batch_normalization`` and its gradient).
     """
+    kernel_families = ("batch_normalization",)
+    gradient_kernel_families = ("batch_normalization_grad",)
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
@@ -44,45 +48,25 @@ class BatchNormalization(Layer):
                                                "moving_variance", trainable=False)
 
     def forward(self, inputs, training):
-        gamma = self.gamma.value if self.scale else np.float32(1)
-        beta = self.beta.value if self.center else np.float32(0)
+        gamma = self.gamma.value if self.scale else None
+        beta = self.beta.value if self.center else None
         if not training or not self.trainable:  # as in Keras: a frozen layer uses its moving statistics
-            inv_std = 1 / np.sqrt(self.moving_variance.value + np.float32(self.epsilon))
-            normalized = (inputs - self.moving_mean.value) * inv_std
-            return normalized * gamma + beta, (normalized, inv_std, gamma, False)
-        count = inputs.size // inputs.shape[-1]
-        mean = _channel_sums(inputs) / np.float32(count)
-        # The whole-batch arrays go to fastconv.buffers (reused from step to step: no new pages to fault in)
-        # and each pass writes into one of them, in place of numpy's temporaries.
-        normalized = _channelwise(np.subtract, inputs, mean, _like(inputs))
-        squares = np.multiply(normalized, normalized, out=_like(inputs))
-        variance = _channel_sums(squares) / np.float32(count)
-        del squares
-        momentum = np.float32(self.momentum)
-        self.moving_mean.assign(self.moving_mean.value * momentum + mean * (1 - momentum))
-        self.moving_variance.assign(self.moving_variance.value * momentum + variance * (1 - momentum))
-        inv_std = 1 / np.sqrt(variance + np.float32(self.epsilon))
-        _channelwise(np.multiply, normalized, inv_std, normalized)
-        outputs = _channelwise(np.multiply, normalized, gamma, _like(inputs))
-        return _channelwise(np.add, outputs, beta, outputs), (normalized, inv_std, gamma, True)
+            mean, variance, batch_statistics = self.moving_mean.value, self.moving_variance.value, False
+        else:
+            mean, variance = ops.channel_moments(inputs)
+            momentum = np.float32(self.momentum)
+            self.moving_mean.assign(self.moving_mean.value * momentum + mean * (1 - momentum))
+            self.moving_variance.assign(self.moving_variance.value * momentum + variance * (1 - momentum))
+            batch_statistics = True
+        outputs = ops.batch_normalization(inputs, mean, variance, beta, gamma, self.epsilon)
+        return outputs, (inputs, mean, variance, gamma, batch_statistics)
 
     def backward(self, context, grad_outputs, need_grad_inputs=True):
-        normalized, inv_std, gamma, batch_statistics = context
-        count = grad_outputs.size // grad_outputs.shape[-1]
-        grad_beta = _channel_sums(grad_outputs)
-        product = np.multiply(grad_outputs, normalized, out=_like(grad_outputs))
-        grad_gamma = _channel_sums(product)
-        grad_inputs = _like(grad_outputs)
-        if batch_statistics:  # the batch's mean and variance depend on the inputs too
-            # (gamma * inv_std / count) * (count * g - grad_beta - normalized * grad_gamma), pass by pass
-            np.multiply(grad_outputs, count, out=grad_inputs)
-            _channelwise(np.subtract, grad_inputs, grad_beta, grad_inputs)
-            grad_inputs -= _channelwise(np.multiply, normalized, grad_gamma, product)
-            _channelwise(np.multiply, grad_inputs, gamma * inv_std / count, grad_inputs)
-        else:
-            _channelwise(np.multiply, grad_outputs, gamma * inv_std, grad_inputs)
+        inputs, mean, variance, gamma, batch_statistics = context
+        grad_inputs, grad_gamma, grad_beta = ops.batch_normalization_grad(
+            inputs, grad_outputs, mean, variance, gamma, self.epsilon, batch_statistics)
         grads = ([grad_gamma] if self.scale else []) + ([grad_beta] if self.center else [])
-        return grad_inputs.astype(np.float32, copy=False), grads
+        return grad_inputs, grads
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
@@ -90,32 +74,3 @@ class BatchNormalization(Layer):
                 **{name: initializers.serialize(init) for name, init in self.initializers.items()},
                 "beta_regularizer": None, "gamma_regularizer": None, "beta_constraint": None,
                 "gamma_constraint": None, "synchronized": self.synchronized}
-
-
-def _like(array):
-    """A float32 array of ``array``'s shape, from ``fastconv.buffers`` (reused between training steps)."""
-    return buffers.empty(array.shape, np.float32)
-
-
-def _channel_sums(array, rows_per_block=64):
-    """The sums of ``array`` over every axis but the last (float32), ``rows_per_block`` rows of channels at a time.
-
-    numpy sums a ``(rows, channels)`` array down its rows one short row at a time; seen as ``(rows / 64,
-    64 * channels)`` it sums 64 rows per pass over long, vectorised rows, then the 64 partial sums: 5 times as
-    fast on the textbook's batch of ``(32, 28, 28, 32)``, and closer to the exact sum (shorter chains).
-    """
-    rows = array.reshape(-1, array.shape[-1])
-    whole = len(rows) // rows_per_block * rows_per_block
-    blocks = rows[:whole].reshape(-1, rows_per_block * rows.shape[1]).sum(axis=0)
-    return blocks.reshape(rows_per_block, -1).sum(axis=0) + rows[whole:].sum(axis=0)
-
-
-def _channelwise(ufunc, array, vector, out):
-    """``ufunc(array, vector, out=out)`` with ``vector`` (one value per channel, or a scalar) broadcast over the
-    last axis, on rows of a whole sample: numpy's loop over one 32-channel row at a time ran 3 times slower
-    than the same pass with the vector tiled along a sample's row."""
-    if np.ndim(vector) == 0 or array.ndim <= 2 or array.size == 0:
-        return ufunc(array, vector, out=out)
-    rows = array.reshape(array.shape[0], -1)
-    ufunc(rows, np.tile(vector, rows.shape[1] // len(vector)), out=out.reshape(rows.shape))
-    return out

@@ -191,13 +191,16 @@ class Model(Trainer):
         weight_grads = {}
         input_ids = {id(t) for t in self.inputs}
         last_node = self._nodes[-1]
+        relu_producers, relu_folders = self._relu_folds()
         for node, context in zip(reversed(self._nodes), reversed(tape)):
             grad = grads.pop(id(node.output), None)
             if grad is None:
                 continue
             need_grad_inputs = any(id(t) not in input_ids for t in node.input_tensors)
-            if skip_output_activation and node is last_node:
+            if (skip_output_activation and node is last_node) or id(node) in relu_producers:
                 grad_inputs, layer_grads = node.layer.backward(context, grad, need_grad_inputs, skip_activation=True)
+            elif id(node) in relu_folders:
+                grad_inputs, layer_grads = node.layer.backward(context, grad, need_grad_inputs, relu_inputs=True)
             else:
                 grad_inputs, layer_grads = node.layer.backward(context, grad, need_grad_inputs)
             if node.layer.trainable:
@@ -212,6 +215,26 @@ class Model(Trainer):
                 if key not in input_ids:
                     grads[key] = grads[key] + g if key in grads else g
         return weight_grads
+
+    def _relu_folds(self):
+        """``(producers, folders)``: ids of the nodes whose ReLU's backward mask the next node applies in its own
+        backward pass, and of those next nodes. A node folds in when its layer's outputs are a ReLU's
+        (``relu_output``: a ``Conv2D(activation='relu')``), its output is read by one node only and is not a model
+        output, and that node's layer can apply the mask (``folds_relu_mask``: ``MaxPooling2D``). The mask is then
+        one select per pooling window instead of a pass over the convolution's whole output gradient."""
+        readers = {}
+        for node in self._nodes:
+            for tensor in node.input_tensors:
+                readers.setdefault(id(tensor), []).append(node)
+        outputs = {id(t) for t in self.outputs}
+        producers, folders = set(), set()
+        for node in self._nodes:
+            reading = readers.get(id(node.output), [])
+            if (node.layer.relu_output and len(reading) == 1 and reading[0].layer.folds_relu_mask
+                    and id(node.output) not in outputs):
+                producers.add(id(node))
+                folders.add(id(reading[0]))
+        return producers, folders
 
     def __call__(self, inputs, training=False):
         if isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple, dict)) and any(

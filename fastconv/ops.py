@@ -215,8 +215,12 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel, bias=Non
         zero_h = zero_w = 0
         g_h, g_w = out_h, out_w
     f_pad = _padded_channels(n_filters, spec.dtype)
-    gp = buffers.empty((n_batch, g_h, g_w, f_pad), spec.dtype)
-    parallel.run(_conv2d._zero_pad, spec.grad_output, gp, zero_h, zero_w, spec.activation == _conv2d.RELU, outputs)
+    if (n_batch, g_h, g_w, f_pad) == spec.grad_output.shape and spec.activation != _conv2d.RELU:
+        gp = spec.grad_output  # nothing to pad or mask (e.g. a first layer whose ReLU a pooling folded in)
+    else:
+        gp = buffers.empty((n_batch, g_h, g_w, f_pad), spec.dtype)
+        parallel.run(_conv2d._zero_pad, spec.grad_output, gp, zero_h, zero_w, spec.activation == _conv2d.RELU,
+                     outputs)
 
     grad_inputs = None
     if need_grad_inputs:
@@ -789,14 +793,22 @@ def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None)
     return spec.forward(_pooling.MAX)
 
 
-def max_pool_grad(inputs, grad_output, pool_size, strides=None, padding="valid", data_format=None):
+def max_pool_grad(inputs, grad_output, pool_size, strides=None, padding="valid", data_format=None,
+                  relu_inputs=False):
     """Gradient of ``sum(max_pool(inputs, ...) * grad_output)`` with respect to ``inputs``.
 
     Each window's gradient goes to its first maximum in row-major order;
-    overlapping windows add up.
+    overlapping windows add up. With ``relu_inputs=True``, ``inputs`` are the
+    outputs of a ReLU and the gradient returned is the one *before* that
+    ReLU: a window whose maximum is not positive passes none (the ReLU's
+    mask, applied in the same pass; a model folds it in where a
+    ``Conv2D(activation='relu')`` feeds a ``MaxPooling2D`` alone).
     """
+    if not isinstance(relu_inputs, (bool, np.bool_)):
+        raise TypeError(f"Invalid value for argument `relu_inputs`. Expected True or False. "
+                        f"Received: relu_inputs={relu_inputs!r}")
     spec = _PoolSpec(inputs, grad_output, pool_size, strides, padding, data_format)
-    return spec.backward(_pooling.MAX)
+    return spec.backward(_pooling.MAX_OF_RELU if relu_inputs else _pooling.MAX)
 
 
 def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):

@@ -59,6 +59,14 @@ def _in_range(o, step, scale, pad, count, length):
 
 
 @helper
+def _inside(stride, dilation, pad, k, length, out_length):
+    """``[first, end)``: the output pixels (along one axis) whose whole window lies inside the input."""
+    first = min(out_length, -(-pad // stride))
+    end = max(first, min(out_length, (length - 1 + pad - (k - 1) * dilation) // stride + 1))
+    return first, end
+
+
+@helper
 def _gradient(grad_out, out, offset, count, relu):
     """The output gradient's vector at ``offset``, zero where the ReLU's output is not positive."""
     g = _load(grad_out, offset, count)
@@ -127,8 +135,10 @@ def _depthwise_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dil
     holds, for each tap in row-major order, its input offset from the window's top-left cell
     (``(a*dh*W + b*dw) * K``) and its weights' offset in ``w`` (``(a*KW + b) * K``).
     Pixels whose windows lie inside the image along the width go ``PIXELS``
-    at a time: each weight vector is loaded once for all of them, and their
-    independent chains of multiply-adds overlap.
+    at a time, counted from the first of them: each weight vector is loaded
+    once for all of them, and their independent chains of multiply-adds
+    overlap. (Blocks counted from pixel 0 lost a whole block to the one edge
+    pixel of a 'same' row: a 14-pixel row went 6 pixels one by one, now 2.)
     """
     n_batch, in_h, in_w, channels = x.shape
     _, out_h, out_w, _ = out.shape
@@ -143,26 +153,28 @@ def _depthwise_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dil
         oh = row - n * out_h
         top = oh * stride_h - pad_top
         h_lo, h_hi = _in_range(oh, stride_h, dilation_h, pad_top, k_h, in_h)
-        for ow0 in range(0, out_w, PIXELS):
-            inside = (ow0 + PIXELS <= out_w and ow0 * stride_w - pad_left >= 0
-                      and (ow0 + PIXELS - 1) * stride_w - pad_left + (k_w - 1) * dilation_w < in_w)
-            if inside:
-                x_offset = _cell(x, n, top, ow0 * stride_w - pad_left, 0)
-                out_offset = _cell(out, n, oh, ow0, 0)
-                for c in range(0, whole, lanes):  # whole vectors: `lanes` is a constant, no masks
-                    _forward_block(x, w, bias, out, taps, x_offset + c, out_offset + c, c, lanes, h_lo * k_w,
-                                   h_hi * k_w, step, relu)
-                if whole < channels:
-                    _forward_block(x, w, bias, out, taps, x_offset + whole, out_offset + whole, whole,
-                                   channels - whole, h_lo * k_w, h_hi * k_w, step, relu)
-            else:
-                for ow in range(ow0, min(ow0 + PIXELS, out_w)):
-                    for c in range(0, whole, lanes):
-                        _forward_pixel(x, w, bias, out, n, oh, ow, c, lanes, top, h_lo, h_hi, stride_w, dilation_h,
-                                       dilation_w, pad_left, relu)
-                    if whole < channels:
-                        _forward_pixel(x, w, bias, out, n, oh, ow, whole, channels - whole, top, h_lo, h_hi,
-                                       stride_w, dilation_h, dilation_w, pad_left, relu)
+        # The pixels whose windows lie inside the image along the width, ``first`` to ``end``, go PIXELS at a
+        # time from the first of them; the edges and the remainder one by one.
+        first, end = _inside(stride_w, dilation_w, pad_left, k_w, in_w, out_w)
+        blocks_end = first + (end - first) // PIXELS * PIXELS
+        for ow0 in range(first, blocks_end, PIXELS):
+            x_offset = _cell(x, n, top, ow0 * stride_w - pad_left, 0)
+            out_offset = _cell(out, n, oh, ow0, 0)
+            for c in range(0, whole, lanes):  # whole vectors: `lanes` is a constant, no masks
+                _forward_block(x, w, bias, out, taps, x_offset + c, out_offset + c, c, lanes, h_lo * k_w,
+                               h_hi * k_w, step, relu)
+            if whole < channels:
+                _forward_block(x, w, bias, out, taps, x_offset + whole, out_offset + whole, whole,
+                               channels - whole, h_lo * k_w, h_hi * k_w, step, relu)
+        for ow in range(out_w):
+            if first <= ow < blocks_end:
+                continue
+            for c in range(0, whole, lanes):
+                _forward_pixel(x, w, bias, out, n, oh, ow, c, lanes, top, h_lo, h_hi, stride_w, dilation_h,
+                               dilation_w, pad_left, relu)
+            if whole < channels:
+                _forward_pixel(x, w, bias, out, n, oh, ow, whole, channels - whole, top, h_lo, h_hi,
+                               stride_w, dilation_h, dilation_w, pad_left, relu)
         row = next_task(job, row)
 
 
@@ -232,35 +244,39 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
         n = row // in_h
         ih = row - n * in_h
         taps = scratch[row]
+        # Per phase, the input pixels whose output pixels are all inside the output along the width go PIXELS
+        # at a time from the first of them (``first``, then every ``stride_w``); the others one by one.
+        lo = max(0, (k_w - 1) * dilation_w - pad_left)
+        hi = min(in_w, out_w * stride_w - pad_left)
         for phase in range(stride_w):
-            for iw0 in range(phase, in_w, PIXELS * stride_w):
-                last = iw0 + (PIXELS - 1) * stride_w
-                inside = (last < in_w and iw0 + pad_left - (k_w - 1) * dilation_w >= 0
-                          and (last + pad_left) // stride_w < out_w)
-                if inside:
-                    n_taps = 0
-                    for kh in range(k_h):
-                        oh = _source_index(ih + pad_top, kh, dilation_h, stride_h, out_h)
-                        if oh < 0:
+            first = phase + -(-max(0, lo - phase) // stride_w) * stride_w
+            blocks = max(0, -(-(hi - first) // stride_w)) // PIXELS
+            blocks_end = first + blocks * PIXELS * stride_w
+            for iw0 in range(first, blocks_end, PIXELS * stride_w):
+                n_taps = 0
+                for kh in range(k_h):
+                    oh = _source_index(ih + pad_top, kh, dilation_h, stride_h, out_h)
+                    if oh < 0:
+                        continue
+                    for kw in range(k_w):
+                        t = iw0 + pad_left - kw * dilation_w
+                        if t % stride_w != 0:
                             continue
-                        for kw in range(k_w):
-                            t = iw0 + pad_left - kw * dilation_w
-                            if t % stride_w != 0:
-                                continue
-                            taps[n_taps, 0] = _cell(grad_out, n, oh, t // stride_w, 0)
-                            taps[n_taps, 1] = (kh * k_w + kw) * channels
-                            n_taps += 1
-                    x_offset = _cell(grad_x, n, ih, iw0, 0)
-                    for c in range(0, whole, lanes):  # whole vectors: `lanes` is a constant, no masks
-                        _grad_input_block(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, lanes, x_step, relu)
-                    if whole < channels:
-                        _grad_input_block(grad_out, out, w, grad_x, taps, n_taps, x_offset, whole, channels - whole,
-                                          x_step, relu)
-                else:
-                    for iw in range(iw0, min(iw0 + PIXELS * stride_w, in_w), stride_w):
-                        for c in range(0, channels, lanes):
-                            _grad_input_pixel(grad_out, out, w, grad_x, n, ih, iw, c, channels - c, stride_h,
-                                              stride_w, dilation_h, dilation_w, pad_top, pad_left, relu)
+                        taps[n_taps, 0] = _cell(grad_out, n, oh, t // stride_w, 0)
+                        taps[n_taps, 1] = (kh * k_w + kw) * channels
+                        n_taps += 1
+                x_offset = _cell(grad_x, n, ih, iw0, 0)
+                for c in range(0, whole, lanes):  # whole vectors: `lanes` is a constant, no masks
+                    _grad_input_block(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, lanes, x_step, relu)
+                if whole < channels:
+                    _grad_input_block(grad_out, out, w, grad_x, taps, n_taps, x_offset, whole, channels - whole,
+                                      x_step, relu)
+            for iw in range(phase, in_w, stride_w):
+                if first <= iw < blocks_end:
+                    continue
+                for c in range(0, channels, lanes):
+                    _grad_input_pixel(grad_out, out, w, grad_x, n, ih, iw, c, channels - c, stride_h,
+                                      stride_w, dilation_h, dilation_w, pad_top, pad_left, relu)
         row = next_task(job, row)
 
 

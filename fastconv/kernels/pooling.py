@@ -71,11 +71,15 @@ from fastconv._jit import helper, kernel
 from fastconv.kernels.tasks import first_task, next_task
 from fastconv.kernels.simd import (
     lanes_of, vadd, vbroadcast, vload, vload_first, vmax, vmul, vnan_or, vselect_max, vselect_not_max,
-    vstore_first,
+    vselect_positive, vstore_first,
 )
 
 MAX = 0
 AVERAGE = 1
+MAX_OF_RELU = 2
+"""Backward only: max pooling of a ReLU's outputs, whose gradient goes to a window's first maximum only where
+that maximum is positive. That is the ReLU's own backward mask (a cell that is not positive passes no
+gradient), folded into this pass: the gradient returned is the one before the ReLU."""
 
 
 @helper
@@ -176,8 +180,10 @@ def _backward_window(x, grad_out, grad_x, n, oh, ow, h_lo, h_hi, w_lo, w_hi, c, 
                      reciprocal):
     """Write or add the gradient of output ``(oh, ow)``, channels ``c ..``, into its window's cells."""
     gradient = _load(grad_out, _cell(grad_out, n, oh, ow, c), count)
-    if mode == MAX:
+    if mode != AVERAGE:
         best = _window_max(x, n, h_lo, h_hi, w_lo, w_hi, c, count)
+        if mode == MAX_OF_RELU:
+            gradient = vselect_positive(gradient, best)
         for ih in range(h_lo, h_hi):
             for iw in range(w_lo, w_hi):
                 offset = _cell(x, n, ih, iw, c)

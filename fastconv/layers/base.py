@@ -105,6 +105,14 @@ class Layer:
     """Whether the layer is called on a list of tensors (a merging layer): its ``forward`` then takes a list of
     arrays and its ``backward`` returns a list of gradients, one for each."""
 
+    relu_output = False
+    """Whether the layer's outputs are a ReLU's: its ``backward`` then takes ``skip_activation=True`` for a
+    gradient that already is the one before the ReLU (see ``folds_relu_mask``)."""
+
+    folds_relu_mask = False
+    """Whether the layer's ``backward`` takes ``relu_inputs=True``: inputs that are a ReLU's outputs, and the
+    gradient it returns the one before that ReLU (the ReLU's mask applied in its own pass)."""
+
     built_on_construction = False
     """Whether ``built`` is true from the start, as Keras has it for layers without weights that do not
     override ``build`` (pooling, ``Dropout``, ``Activation``, ``ReLU``)."""

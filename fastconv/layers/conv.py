@@ -124,14 +124,19 @@ class ConvBase(Layer):
             if not skip_activation:
                 grad_outputs = self.activation.gradient(pre_activation, outputs, grad_outputs)
             outputs = pre_activation
+        # With skip_activation, grad_outputs is already the gradient before a fused ReLU (a pooling folded its mask).
         grad_images, grad_kernel, grad_bias = self._op_grad(
             images, self._image_kernel(), self._images(outputs), self._images(grad_outputs),
-            activation=self._fused_activation, need_grad_inputs=need_grad_inputs, need_grad_kernel=self.trainable,
-            **self._conv_args())
+            activation=None if skip_activation else self._fused_activation, need_grad_inputs=need_grad_inputs,
+            need_grad_kernel=self.trainable, **self._conv_args())
         grad_inputs = None if grad_images is None else self._unpad(self._from_images(grad_images))
         if grad_kernel is not None and self.rank == 1:
             grad_kernel = grad_kernel[0]
         return grad_inputs, [grad_kernel, grad_bias] if self.use_bias else [grad_kernel]
+
+    @property
+    def relu_output(self):
+        return self._fused_activation == "relu"
 
     def pre_activation(self, context):
         inputs, outputs, pre_activation = context

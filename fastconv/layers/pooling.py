@@ -58,6 +58,13 @@ class MaxPooling2D(_Pooling2D):
 
     _forward_op = staticmethod(ops.max_pool)
     _backward_op = staticmethod(ops.max_pool_grad)
+    folds_relu_mask = True
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True, relu_inputs=False):
+        """The input gradient; with ``relu_inputs`` (the model's choice, see ``Functional.backward``) the one
+        before the ReLU whose outputs this layer pooled."""
+        return ops.max_pool_grad(context, grad_outputs, self.pool_size, self.strides, self.padding,
+                                 relu_inputs=relu_inputs), []
 
 
 class AveragePooling2D(_Pooling2D):

@@ -172,9 +172,14 @@ class Model(Trainer):
         arrays = x.arrays if isinstance(x, InputArrays) else [x]
         values = {id(tensor): array for tensor, array in zip(self.inputs, arrays)}
         tape = []
+        relu_takers, taken_relus = self._relu_fusions()
         for node in self._nodes:
             if isinstance(node.inputs, list):
                 y, context = node.layer.forward([values[id(t)] for t in node.inputs], training)
+            elif id(node) in taken_relus:  # the layer before applied it
+                y, context = values[id(node.inputs)], None
+            elif id(node) in relu_takers:
+                y, context = node.layer.forward(values[id(node.inputs)], training, relu=True)
             else:
                 y, context = node.layer.forward(values[id(node.inputs)], training)
             values[id(node.output)] = y
@@ -192,12 +197,15 @@ class Model(Trainer):
         input_ids = {id(t) for t in self.inputs}
         last_node = self._nodes[-1]
         relu_producers, relu_folders = self._relu_folds()
+        _, taken_relus = self._relu_fusions()
         for node, context in zip(reversed(self._nodes), reversed(tape)):
             grad = grads.pop(id(node.output), None)
             if grad is None:
                 continue
             need_grad_inputs = any(id(t) not in input_ids for t in node.input_tensors)
-            if (skip_output_activation and node is last_node) or id(node) in relu_producers:
+            if id(node) in taken_relus:  # the layer before takes the gradient after it
+                grad_inputs, layer_grads = grad, []
+            elif (skip_output_activation and node is last_node) or id(node) in relu_producers:
                 grad_inputs, layer_grads = node.layer.backward(context, grad, need_grad_inputs, skip_activation=True)
             elif id(node) in relu_folders:
                 grad_inputs, layer_grads = node.layer.backward(context, grad, need_grad_inputs, relu_inputs=True)
@@ -216,25 +224,45 @@ class Model(Trainer):
                     grads[key] = grads[key] + g if key in grads else g
         return weight_grads
 
+    def _relu_fusions(self):
+        """``(takers, relus)``: ids of the nodes whose layer applies the next node's ReLU in its own passes
+        (``takes_output_relu``: ``BatchNormalization``), and of those ReLU nodes (``plain_relu``: a plain
+        ``ReLU()``), which then pass values and gradients through untouched: one pass over the batch each way
+        instead of two. Pairs as :meth:`_fused_pairs` finds them."""
+        return self._fused_pairs()[0]
+
     def _relu_folds(self):
         """``(producers, folders)``: ids of the nodes whose ReLU's backward mask the next node applies in its own
-        backward pass, and of those next nodes. A node folds in when its layer's outputs are a ReLU's
-        (``relu_output``: a ``Conv2D(activation='relu')``), its output is read by one node only and is not a model
-        output, and that node's layer can apply the mask (``folds_relu_mask``: ``MaxPooling2D``). The mask is then
-        one select per pooling window instead of a pass over the convolution's whole output gradient."""
-        readers = {}
-        for node in self._nodes:
-            for tensor in node.input_tensors:
-                readers.setdefault(id(tensor), []).append(node)
-        outputs = {id(t) for t in self.outputs}
-        producers, folders = set(), set()
-        for node in self._nodes:
-            reading = readers.get(id(node.output), [])
-            if (node.layer.relu_output and len(reading) == 1 and reading[0].layer.folds_relu_mask
-                    and id(node.output) not in outputs):
-                producers.add(id(node))
-                folders.add(id(reading[0]))
-        return producers, folders
+        backward pass (``relu_output``: a ``Conv2D(activation='relu')``), and of those next nodes
+        (``folds_relu_mask``: ``MaxPooling2D``): one select per pooling window instead of a pass over the
+        convolution's whole output gradient. Pairs as :meth:`_fused_pairs` finds them."""
+        return self._fused_pairs()[1]
+
+    def _fused_pairs(self):
+        """:meth:`_relu_fusions` and :meth:`_relu_folds`, worked out once for this graph: pairs of a node and the
+        one node that reads its output, which is not a model output, whose layers say they can share the work."""
+        key = tuple(id(node) for node in self._nodes)
+        if getattr(self, "_fused_pairs_key", None) != key:
+            readers = {}
+            for node in self._nodes:
+                for tensor in node.input_tensors:
+                    readers.setdefault(id(tensor), []).append(node)
+            outputs = {id(t) for t in self.outputs}
+
+            def pairs(first_can, second_can):
+                firsts, seconds = set(), set()
+                for node in self._nodes:
+                    reading = readers.get(id(node.output), [])
+                    if (first_can(node.layer) and len(reading) == 1 and second_can(reading[0].layer)
+                            and id(node.output) not in outputs):
+                        firsts.add(id(node))
+                        seconds.add(id(reading[0]))
+                return firsts, seconds
+
+            self._fused_pairs_plan = (pairs(lambda layer: layer.takes_output_relu, lambda layer: layer.plain_relu),
+                                      pairs(lambda layer: layer.relu_output, lambda layer: layer.folds_relu_mask))
+            self._fused_pairs_key = key
+        return self._fused_pairs_plan
 
     def __call__(self, inputs, training=False):
         if isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple, dict)) and any(

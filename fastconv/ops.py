@@ -1122,17 +1122,22 @@ def channel_moments(x):
         if center is None:  # the second pass: about the mean
             center = (centers[0] + sums.sum(axis=0, dtype=np.float64) / count).astype(dtype)
         centers.append(center.astype(np.float64))
-        parallel.run(_normalization._channel_sums, rows, -center, sums, squares, rows_per_task)
+        # The deviations from the center and their squares (the multiplier and shift, read only for a ReLU's
+        # mask, are any (C,) arrays here).
+        parallel.run(_normalization._channel_sums, rows, rows, -center, center, center, sums, squares, rows_per_task,
+                     True, False)
     deviation = sums.sum(axis=0, dtype=np.float64) / count
     variance = np.maximum(squares.sum(axis=0, dtype=np.float64) / count - deviation * deviation, 0)
     return (centers[1] + deviation).astype(result_dtype), variance.astype(result_dtype)
 
 
-def batch_normalization(x, mean, variance, offset=None, scale=None, epsilon=1e-3):
+def batch_normalization(x, mean, variance, offset=None, scale=None, epsilon=1e-3, relu=False):
     """``(x - mean) / sqrt(variance + epsilon) * scale + offset``, the vectors ``(C,)`` along the last axis of ``x``.
 
     ``keras.ops.batch_normalization`` with ``axis=-1``; ``offset`` and
-    ``scale`` may be None (0 and 1). One pass over ``x``.
+    ``scale`` may be None (0 and 1). One pass over ``x``; with ``relu=True``
+    a ReLU of the result in the same pass (what a model computes for a
+    ``BatchNormalization`` whose output only a ``ReLU`` reads).
 
     >>> batch_normalization(np.array([[1, 2], [3, 6]], np.float32), np.float32([2, 4]), np.float32([1, 4]),
     ...                     epsilon=0)
@@ -1140,49 +1145,69 @@ def batch_normalization(x, mean, variance, offset=None, scale=None, epsilon=1e-3
            [ 1.,  1.]], dtype=float32)
     """
     rows, result_dtype, dtype = _channel_rows(x, "x")
-    channels = rows.shape[1]
-    mean, variance, offset, scale = (
-        _as_checked_like(np.zeros(channels) if value is None and name == "offset"
-                         else np.ones(channels) if value is None else value, name, (channels,), dtype)
-        for value, name in ((mean, "mean"), (variance, "variance"), (offset, "offset"), (scale, "scale")))
-    multiplier = (1 / np.sqrt(variance + dtype.type(epsilon))) * scale
+    _check_flag(relu, "relu")
+    mean, multiplier, offset, _ = _normalization_vectors(rows.shape[1], dtype, mean, variance, offset, scale, epsilon)
     out = buffers.empty(rows.shape, dtype)
-    parallel.run(_normalization._normalize, rows, mean, multiplier, offset, out,
-                 _normalization_rows_per_task(channels))
+    parallel.run(_normalization._normalize, rows, -mean, multiplier, offset, out,
+                 _normalization_rows_per_task(rows.shape[1]), relu)
     return out.reshape(np.shape(x)).astype(result_dtype, copy=False)
 
 
-def batch_normalization_grad(x, grad_output, mean, variance, scale=None, epsilon=1e-3, batch_statistics=True):
+def batch_normalization_grad(x, grad_output, mean, variance, scale=None, epsilon=1e-3, batch_statistics=True,
+                             offset=None, relu=False):
     """Gradients of :func:`batch_normalization`: ``(grad_x, grad_scale, grad_offset)``.
 
     With ``batch_statistics`` (a training step), ``mean`` and ``variance``
     are :func:`channel_moments` of ``x`` and depend on it too, and
     ``grad_x`` includes that dependence; otherwise (the moving statistics)
     they are constants. ``grad_scale`` and ``grad_offset`` are ``(C,)``.
+    With ``relu=True`` (and the forward pass's ``offset``), ``grad_output`` is
+    the gradient after the ReLU of ``batch_normalization(..., relu=True)``:
+    its mask (``z >= 0``, as ``relu_grad``) is taken from the normalised
+    values computed again, exactly as the forward pass computed them.
     """
     rows, result_dtype, dtype = _channel_rows(x, "x")
+    _check_flag(relu, "relu")
+    _check_flag(batch_statistics, "batch_statistics")
     channels, count = rows.shape[1], len(rows)
     grad_rows = _as_checked_like(grad_output, "grad_output", np.shape(x), dtype).reshape(rows.shape)
-    mean, variance = (_as_checked_like(value, name, (channels,), dtype) for value, name in
-                      ((mean, "mean"), (variance, "variance")))
-    scale = _as_checked_like(np.ones(channels) if scale is None else scale, "scale", (channels,), dtype)
-    inv_std = 1 / np.sqrt(variance + dtype.type(epsilon))
+    mean, multiplier, offset, (scale, inv_std) = _normalization_vectors(channels, dtype, mean, variance, offset,
+                                                                        scale, epsilon)
     rows_per_task = _normalization_rows_per_task(channels)
     n_tasks = -(-count // rows_per_task)
     partial_grad = buffers.empty((n_tasks, channels), dtype)
     partial_product = buffers.empty((n_tasks, channels), dtype)
-    parallel.run(_normalization._gradient_sums, rows, grad_rows, -mean, partial_grad, partial_product, rows_per_task)
+    parallel.run(_normalization._channel_sums, rows, grad_rows, -mean, multiplier, offset, partial_grad,
+                 partial_product, rows_per_task, False, relu)
     grad_offset = partial_grad.sum(axis=0, dtype=np.float64).astype(dtype)
     grad_scale = (partial_product.sum(axis=0, dtype=np.float64) * inv_std).astype(dtype)
     grad_x = buffers.empty(rows.shape, dtype)
     if batch_statistics:
-        parallel.run(_normalization._grad_inputs, rows, grad_rows, mean, inv_std, grad_offset, grad_scale,
-                     scale * inv_std / dtype.type(count), dtype.type(count), grad_x, rows_per_task)
+        factor = scale * inv_std / dtype.type(count)
+        parallel.run(_normalization._grad_inputs, rows, grad_rows, -mean, multiplier, offset, inv_std,
+                     np.full(channels, count, dtype), -grad_offset, -grad_scale, factor, grad_x, rows_per_task, relu)
     else:
-        zeros = np.zeros(channels, dtype)
-        parallel.run(_normalization._normalize, grad_rows, zeros, scale * inv_std, zeros, grad_x, rows_per_task)
+        factor, zeros = scale * inv_std, np.zeros(channels, dtype)
+        parallel.run(_normalization._grad_inputs, rows, grad_rows, -mean, multiplier, offset, zeros,
+                     np.ones(channels, dtype), zeros, zeros, factor, grad_x, rows_per_task, relu)
     return (grad_x.reshape(np.shape(x)).astype(result_dtype, copy=False), grad_scale.astype(result_dtype),
             grad_offset.astype(result_dtype))
+
+
+def _normalization_vectors(channels, dtype, mean, variance, offset, scale, epsilon):
+    """Checked ``(mean, multiplier, offset, (scale, inv_std))`` of a normalisation, ``(C,)`` arrays of
+    ``dtype``: ``multiplier = scale / sqrt(variance + epsilon)``."""
+    mean, variance = (_as_checked_like(value, name, (channels,), dtype)
+                      for value, name in ((mean, "mean"), (variance, "variance")))
+    offset = _as_checked_like(np.zeros(channels) if offset is None else offset, "offset", (channels,), dtype)
+    scale = _as_checked_like(np.ones(channels) if scale is None else scale, "scale", (channels,), dtype)
+    inv_std = 1 / np.sqrt(variance + dtype.type(epsilon))
+    return mean, inv_std * scale, offset, (scale, inv_std)
+
+
+def _check_flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"Invalid value for argument `{name}`. Expected True or False. Received: {name}={value!r}")
 
 
 def _channel_rows(x, name):

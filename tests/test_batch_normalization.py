@@ -131,3 +131,27 @@ def test_bad_arguments_name_what_was_received():
         ops.channel_moments(np.float32(1))
     with pytest.raises(TypeError, match="Invalid dtype for argument `x`"):
         ops.channel_moments(np.array([["a"]]))
+
+
+@pytest.mark.bounds
+@pytest.mark.parametrize("batch_statistics", [True, False])
+def test_a_relu_in_the_same_pass_is_the_relu_of_the_result(batch_statistics, rng):
+    """``relu=True`` (a model's BatchNormalization -> ReLU) gives exactly ``ops.relu`` of the output, and the
+    gradient exactly that of the normalisation for ``ops.relu_grad`` of the output gradient."""
+    x = rng.standard_normal((8, 9, 9, 37)).astype(np.float32)
+    scale, offset = rng.standard_normal(37).astype(np.float32), rng.standard_normal(37).astype(np.float32)
+    mean, variance = ops.channel_moments(x)
+    if not batch_statistics:
+        variance = variance + 0.5
+    grad = rng.standard_normal(x.shape).astype(np.float32)
+    z = ops.batch_normalization(x, mean, variance, offset, scale)
+    fused = ops.batch_normalization(x, mean, variance, offset, scale, relu=True)
+    np.testing.assert_array_equal(fused, ops.relu(z))
+    assert (fused == 0).mean() > 0.2
+    expected = ops.batch_normalization_grad(x, ops.relu_grad(z, grad), mean, variance, scale, 1e-3, batch_statistics)
+    got = ops.batch_normalization_grad(x, grad, mean, variance, scale, 1e-3, batch_statistics, offset, relu=True)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError, match="Invalid value for argument `relu`. Expected True or False. "
+                                        "Received: relu=1"):
+        ops.batch_normalization(x, mean, variance, relu=1)

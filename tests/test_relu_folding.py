@@ -88,3 +88,42 @@ def test_no_fold_where_the_relu_outputs_are_read_twice_or_are_an_output():
     assert as_output._relu_folds() == (set(), set())
     linear = keras.Sequential([keras.Input(shape=(8, 8, 2)), keras.layers.Conv2D(4, 3), keras.layers.MaxPooling2D()])
     assert linear._relu_folds() == (set(), set())
+
+
+def _mobilenet_like():
+    inputs = keras.Input(shape=(10, 10, 3))
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(keras.layers.Conv2D(8, 3, padding="same")(inputs)))
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(keras.layers.DepthwiseConv2D(3, strides=2)(x)))
+    y = keras.layers.BatchNormalization()(keras.layers.Conv2D(8, 1)(x))
+    y = keras.layers.ReLU()(keras.layers.Add()([y, keras.layers.Conv2D(8, 1)(x)]))  # Add -> ReLU: not taken
+    return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(y)))
+
+
+def test_batch_normalization_takes_the_relu_after_it_with_the_same_results(rng):
+    model = _mobilenet_like()
+    takers, relus = model._relu_fusions()
+    assert len(takers) == len(relus) == 2
+    x = rng.standard_normal((6, 10, 10, 3)).astype(np.float32)
+    grad = rng.standard_normal((6, 3)).astype(np.float32)
+    results, weights = [], model.get_weights()
+    for fuse in (True, False):
+        model.set_weights(weights)  # the same moving statistics before each training-mode pass
+        if not fuse:
+            model._relu_fusions = lambda: (set(), set())
+        outputs, tape = model.forward(x, training=True)
+        grads = model.backward(tape, grad)
+        results.append([outputs[0]] + [grads[id(v)] for v in model.trainable_weights])
+        results[-1] += [v.numpy() for v in model.non_trainable_weights]  # moving statistics
+        results[-1].append(model.predict(x, verbose=0))  # inference: the moving statistics, the same ReLU
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_no_relu_taken_where_the_normalized_values_are_read_twice():
+    inputs = keras.Input(shape=(4, 4, 2))
+    h = keras.layers.BatchNormalization()(inputs)
+    model = keras.Model(inputs, keras.layers.Add()([keras.layers.ReLU()(h), h]))
+    assert model._relu_fusions() == (set(), set())
+    leaky = keras.Sequential([keras.Input(shape=(4, 4, 2)), keras.layers.BatchNormalization(),
+                              keras.layers.ReLU(negative_slope=0.1)])
+    assert leaky._relu_fusions() == (set(), set())

@@ -17,19 +17,41 @@ time, ran 4 times slower), so no chain of float32 additions is longer than
 row of the data, or the mean), so that a large mean does not swamp them.
 """
 
-from fastconv._jit import kernel
+from fastconv._jit import helper, kernel
 from fastconv.kernels.pooling import _load
-from fastconv.kernels.simd import lanes_of, vadd, vfma, vstore_first, vzeros
+from fastconv.kernels.simd import lanes_of, vadd, vfma, vmul, vrelu, vrelu_grad, vstore_first, vzeros
 from fastconv.kernels.tasks import first_task, next_task
 
 
-@kernel
-def _channel_sums(job, x, negated_center, partial_sum, partial_squares, rows_per_task):
-    """Per task ``p``: ``partial_sum[p, c]`` and ``partial_squares[p, c]``, the sums of ``d = x[r, c] - center[c]``
-    and of ``d * d`` over its rows.
+@helper
+def _normalized(x, offset, negated_mean, multiplier, shift, count):
+    """``(x - mean) * multiplier + shift`` of the vector of ``x`` at ``offset`` (channels from ``c``, whose
+    ``-mean``, ``multiplier`` and ``shift`` vectors are passed): one fused multiply-add after the subtraction,
+    the same in every kernel here, so a ReLU's mask computed again in the backward pass is the forward's."""
+    return vfma(vadd(_load(x, offset, count), negated_mean), multiplier, shift)
 
-    ``x`` ``(R, C)``; ``negated_center`` ``(C,)`` is ``-center`` (of ``x``'s dtype); the partial sums are
-    ``(P, C)`` with ``P = ceil(R / rows_per_task)``, overwritten.
+
+@helper
+def _gradient(x, grad_out, offset, negated_mean, multiplier, shift, count, relu):
+    """The output gradient's vector at ``offset``; with ``relu``, the gradient before a ReLU that followed the
+    normalisation (``grad * (z >= 0)``, ``z`` the normalised value)."""
+    g = _load(grad_out, offset, count)
+    if relu:
+        g = vrelu_grad(g, _normalized(x, offset, negated_mean, multiplier, shift, count))
+    return g
+
+
+@kernel
+def _channel_sums(job, x, values, negated_center, multiplier, shift, partial_sum, partial_product, rows_per_task,
+                  centered, relu):
+    """Per task ``p``: ``partial_sum[p, c]``, the sum of ``v[r, c]``, and ``partial_product[p, c]``, that of
+    ``v[r, c] * (x[r, c] - center[c])``, over its rows (``(P, C)`` with ``P = ceil(R / rows_per_task)``,
+    overwritten; ``negated_center`` is ``-center``).
+
+    ``v`` is ``values - center`` with ``centered`` (``values`` being ``x``: the sums of the deviations and of
+    their squares, for the moments), else ``values`` (an output gradient: its sums and its products with the
+    deviations from the mean, for the gradients), and with ``relu`` the gradient before the ReLU of
+    ``(x - center) * multiplier + shift``.
     """
     n_rows, channels = x.shape
     lanes = lanes_of(x)
@@ -39,68 +61,67 @@ def _channel_sums(job, x, negated_center, partial_sum, partial_squares, rows_per
         first, end = task * rows_per_task, min(n_rows, (task + 1) * rows_per_task)
         for c in range(0, channels, lanes):
             count = channels - c
-            shift = _load(negated_center, c, count)
-            total, squares = vzeros(x), vzeros(x)
-            for r in range(first, end):
-                d = vadd(_load(x, r * channels + c, count), shift)
-                total = vadd(total, d)
-                squares = vfma(d, d, squares)
-            vstore_first(partial_sum, task * channels + c, total, count)
-            vstore_first(partial_squares, task * channels + c, squares, count)
-        task = next_task(job, task)
-
-
-@kernel
-def _gradient_sums(job, x, grad_out, negated_mean, partial_grad, partial_product, rows_per_task):
-    """Per task ``p``: ``partial_grad[p, c]``, the sum of ``grad_out[r, c]``, and ``partial_product[p, c]``, that of
-    ``grad_out[r, c] * (x[r, c] - mean[c])``, over its rows (``(P, C)``, overwritten; ``negated_mean`` is
-    ``-mean``)."""
-    n_rows, channels = x.shape
-    lanes = lanes_of(x)
-    n_tasks = partial_grad.shape[0]
-    task = first_task(job, n_tasks)
-    while task < n_tasks:
-        first, end = task * rows_per_task, min(n_rows, (task + 1) * rows_per_task)
-        for c in range(0, channels, lanes):
-            count = channels - c
-            shift = _load(negated_mean, c, count)
+            center, scale, offset = (_load(negated_center, c, count), _load(multiplier, c, count),
+                                     _load(shift, c, count))
             total, products = vzeros(x), vzeros(x)
             for r in range(first, end):
-                g = _load(grad_out, r * channels + c, count)
-                total = vadd(total, g)
-                products = vfma(g, vadd(_load(x, r * channels + c, count), shift), products)
-            vstore_first(partial_grad, task * channels + c, total, count)
+                at = r * channels + c
+                deviation = vadd(_load(x, at, count), center)
+                if centered:
+                    v = deviation
+                else:
+                    v = _gradient(x, values, at, center, scale, offset, count, relu)
+                total = vadd(total, v)
+                products = vfma(v, deviation, products)
+            vstore_first(partial_sum, task * channels + c, total, count)
             vstore_first(partial_product, task * channels + c, products, count)
         task = next_task(job, task)
 
 
 @kernel
-def _normalize(job, x, mean, multiplier, offset, out, rows_per_task):
-    """``out[r, c] = (x[r, c] - mean[c]) * multiplier[c] + offset[c]`` (float32; ``out`` may be ``x``)."""
+def _normalize(job, x, negated_mean, multiplier, shift, out, rows_per_task, relu):
+    """``out = (x - mean) * multiplier + shift`` per channel, through a ReLU with ``relu`` (NaN stays NaN);
+    ``negated_mean`` is ``-mean``."""
     n_rows, channels = x.shape
+    lanes = lanes_of(x)
     n_tasks = (n_rows + rows_per_task - 1) // rows_per_task
     task = first_task(job, n_tasks)
     while task < n_tasks:
-        for r in range(task * rows_per_task, min(n_rows, (task + 1) * rows_per_task)):
-            row, out_row = x[r], out[r]
-            for c in range(channels):
-                out_row[c] = (row[c] - mean[c]) * multiplier[c] + offset[c]
+        for c in range(0, channels, lanes):
+            count = channels - c
+            center, scale, offset = (_load(negated_mean, c, count), _load(multiplier, c, count),
+                                     _load(shift, c, count))
+            for r in range(task * rows_per_task, min(n_rows, (task + 1) * rows_per_task)):
+                z = _normalized(x, r * channels + c, center, scale, offset, count)
+                if relu:
+                    z = vrelu(z)
+                vstore_first(out, r * channels + c, z, count)
         task = next_task(job, task)
 
 
 @kernel
-def _grad_inputs(job, x, grad_out, mean, inv_std, grad_sum, product_sum, factor, count, grad_x, rows_per_task):
-    """The input gradient of a normalisation by the batch's own statistics:
-    ``grad_x = (count * g - grad_sum - xhat * product_sum) * factor`` per channel, with
-    ``xhat = (x - mean) * inv_std``, ``grad_sum`` the sum of ``g`` and ``product_sum`` that of ``g * xhat``
-    over the rows, and ``factor = gamma * inv_std / count`` (all ``(C,)`` float32 but ``count``)."""
+def _grad_inputs(job, x, grad_out, negated_mean, multiplier, shift, inv_std, counts, negated_grad_sum,
+                 negated_product_sum, factor, grad_x, rows_per_task, relu):
+    """The input gradient of a normalisation by the batch's own statistics, per channel:
+    ``grad_x = (count * g - grad_sum - xhat * product_sum) * factor`` with ``xhat = (x - mean) * inv_std``,
+    ``grad_sum`` the sum of ``g`` and ``product_sum`` that of ``g * xhat`` over the rows, and
+    ``factor = gamma * inv_std / count``. Every argument but the arrays of rows is ``(C,)``: ``counts`` holds
+    the count, the sums come negated. ``g`` as in :func:`_channel_sums` (an output gradient)."""
     n_rows, channels = x.shape
+    lanes = lanes_of(x)
     n_tasks = (n_rows + rows_per_task - 1) // rows_per_task
     task = first_task(job, n_tasks)
     while task < n_tasks:
-        for r in range(task * rows_per_task, min(n_rows, (task + 1) * rows_per_task)):
-            row, grad_row, out_row = x[r], grad_out[r], grad_x[r]
-            for c in range(channels):
-                normalized = (row[c] - mean[c]) * inv_std[c]
-                out_row[c] = (grad_row[c] * count - grad_sum[c] - normalized * product_sum[c]) * factor[c]
+        for c in range(0, channels, lanes):
+            n = channels - c
+            center, scale, offset = _load(negated_mean, c, n), _load(multiplier, c, n), _load(shift, c, n)
+            inv, count, minus_sum_g, minus_sum_p, f = (_load(inv_std, c, n), _load(counts, c, n),
+                                                       _load(negated_grad_sum, c, n),
+                                                       _load(negated_product_sum, c, n), _load(factor, c, n))
+            for r in range(task * rows_per_task, min(n_rows, (task + 1) * rows_per_task)):
+                at = r * channels + c
+                g = _gradient(x, grad_out, at, center, scale, offset, n, relu)
+                normalized = vmul(vadd(_load(x, at, n), center), inv)
+                value = vfma(g, count, vfma(normalized, minus_sum_p, minus_sum_g))
+                vstore_first(grad_x, at, vmul(value, f), n)
         task = next_task(job, task)

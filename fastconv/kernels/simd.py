@@ -345,6 +345,21 @@ def vselect_positive(typingctx, value, key):
 
 
 @intrinsic
+def vrelu_grad(typingctx, value, key):
+    """``value * (1 where key >= 0, else 0)``: the ReLU's gradient for its input ``key``, as
+    ``fastconv.kernels.elementwise._relu_grad`` computes it (``inf * 0`` is NaN; a NaN key gives ``value * 0``)."""
+    if not (isinstance(value, Vector) and value == key):
+        return None
+
+    def codegen(context, builder, sig, args):
+        zero = ir.Constant(args[0].type, None)
+        one = ir.Constant(args[0].type, [ir.Constant(args[0].type.element, 1.0)] * args[0].type.count)
+        return builder.fmul(args[0], builder.select(builder.fcmp_ordered(">=", args[1], zero), one, zero))
+
+    return value(value, key), codegen
+
+
+@intrinsic
 def vsum(typingctx, a):
     """The sum of the lanes of ``a`` (a fixed tree of additions, the same on every call)."""
     if not isinstance(a, Vector):

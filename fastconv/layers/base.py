@@ -113,6 +113,13 @@ class Layer:
     """Whether the layer's ``backward`` takes ``relu_inputs=True``: inputs that are a ReLU's outputs, and the
     gradient it returns the one before that ReLU (the ReLU's mask applied in its own pass)."""
 
+    takes_output_relu = False
+    """Whether the layer's ``forward`` takes ``relu=True``: a ReLU of its outputs applied in the same pass (its
+    ``backward`` then takes the gradient after that ReLU, which its context remembers)."""
+
+    plain_relu = False
+    """Whether the layer is ``max(x, 0)`` and nothing else, so that the layer before may apply it instead."""
+
     built_on_construction = False
     """Whether ``built`` is true from the start, as Keras has it for layers without weights that do not
     override ``build`` (pooling, ``Dropout``, ``Activation``, ``ReLU``)."""

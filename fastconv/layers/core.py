@@ -186,8 +186,12 @@ class ReLU(Layer):
         return slope
 
     def _plain(self):
-        """Whether this is ``max(x, 0)``, Keras's default: computed in reused buffers, without temporaries."""
+        """Whether this is ``max(x, 0)``, Keras's default: computed by ``fastconv.ops.relu``."""
         return self.max_value is None and self.negative_slope == 0 and self.threshold == 0
+
+    @property
+    def plain_relu(self):
+        return self._plain()
 
     def forward(self, inputs, training):
         if self._plain() and inputs.dtype == np.float32:

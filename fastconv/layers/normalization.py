@@ -47,7 +47,9 @@ class BatchNormalization(Layer):
         self.moving_variance = self.add_weight(channels, self.initializers["moving_variance_initializer"],
                                                "moving_variance", trainable=False)
 
-    def forward(self, inputs, training):
+    takes_output_relu = True
+
+    def forward(self, inputs, training, relu=False):
         gamma = self.gamma.value if self.scale else None
         beta = self.beta.value if self.center else None
         if not training or not self.trainable:  # as in Keras: a frozen layer uses its moving statistics
@@ -58,13 +60,13 @@ class BatchNormalization(Layer):
             self.moving_mean.assign(self.moving_mean.value * momentum + mean * (1 - momentum))
             self.moving_variance.assign(self.moving_variance.value * momentum + variance * (1 - momentum))
             batch_statistics = True
-        outputs = ops.batch_normalization(inputs, mean, variance, beta, gamma, self.epsilon)
-        return outputs, (inputs, mean, variance, gamma, batch_statistics)
+        outputs = ops.batch_normalization(inputs, mean, variance, beta, gamma, self.epsilon, relu=relu)
+        return outputs, (inputs, mean, variance, gamma, beta, batch_statistics, relu)
 
     def backward(self, context, grad_outputs, need_grad_inputs=True):
-        inputs, mean, variance, gamma, batch_statistics = context
+        inputs, mean, variance, gamma, beta, batch_statistics, relu = context
         grad_inputs, grad_gamma, grad_beta = ops.batch_normalization_grad(
-            inputs, grad_outputs, mean, variance, gamma, self.epsilon, batch_statistics)
+            inputs, grad_outputs, mean, variance, gamma, self.epsilon, batch_statistics, beta, relu)
         grads = ([grad_gamma] if self.scale else []) + ([grad_beta] if self.center else [])
         return grad_inputs, grads
 

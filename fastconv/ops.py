@@ -804,9 +804,7 @@ def max_pool_grad(inputs, grad_output, pool_size, strides=None, padding="valid",
     mask, applied in the same pass; a model folds it in where a
     ``Conv2D(activation='relu')`` feeds a ``MaxPooling2D`` alone).
     """
-    if not isinstance(relu_inputs, (bool, np.bool_)):
-        raise TypeError(f"Invalid value for argument `relu_inputs`. Expected True or False. "
-                        f"Received: relu_inputs={relu_inputs!r}")
+    _check_flag(relu_inputs, "relu_inputs")
     spec = _PoolSpec(inputs, grad_output, pool_size, strides, padding, data_format)
     return spec.backward(_pooling.MAX_OF_RELU if relu_inputs else _pooling.MAX)
 
@@ -1117,18 +1115,20 @@ def channel_moments(x):
     rows_per_task = _normalization_rows_per_task(channels)
     n_tasks = -(-count // rows_per_task)
     sums, squares = buffers.empty((n_tasks, channels), dtype), buffers.empty((n_tasks, channels), dtype)
-    centers = []
-    for center in (rows[0], None):
-        if center is None:  # the second pass: about the mean
-            center = (centers[0] + sums.sum(axis=0, dtype=np.float64) / count).astype(dtype)
-        centers.append(center.astype(np.float64))
-        # The deviations from the center and their squares (the multiplier and shift, read only for a ReLU's
-        # mask, are any (C,) arrays here).
+
+    def mean_deviation_from(center):
+        """The sums of the deviations from ``center`` and of their squares into ``sums`` and ``squares``; returns
+        the mean deviation (float64). The kernel's multiplier and shift, read only for a ReLU's mask, are any
+        ``(C,)`` arrays here."""
         parallel.run(_normalization._channel_sums, rows, rows, -center, center, center, sums, squares, rows_per_task,
                      True, False)
-    deviation = sums.sum(axis=0, dtype=np.float64) / count
+        return sums.sum(axis=0, dtype=np.float64) / count
+
+    first = rows[0]
+    center = (first + mean_deviation_from(first)).astype(dtype)  # the mean, to float32 rounding
+    deviation = mean_deviation_from(center)
     variance = np.maximum(squares.sum(axis=0, dtype=np.float64) / count - deviation * deviation, 0)
-    return (centers[1] + deviation).astype(result_dtype), variance.astype(result_dtype)
+    return (center + deviation).astype(result_dtype), variance.astype(result_dtype)
 
 
 def batch_normalization(x, mean, variance, offset=None, scale=None, epsilon=1e-3, relu=False):
@@ -1186,7 +1186,7 @@ def batch_normalization_grad(x, grad_output, mean, variance, scale=None, epsilon
         factor = scale * inv_std / dtype.type(count)
         parallel.run(_normalization._grad_inputs, rows, grad_rows, -mean, multiplier, offset, inv_std,
                      np.full(channels, count, dtype), -grad_offset, -grad_scale, factor, grad_x, rows_per_task, relu)
-    else:
+    else:  # constant statistics: the same kernel with the sums' terms zero, grad_x = g * scale * inv_std
         factor, zeros = scale * inv_std, np.zeros(channels, dtype)
         parallel.run(_normalization._grad_inputs, rows, grad_rows, -mean, multiplier, offset, zeros,
                      np.ones(channels, dtype), zeros, zeros, factor, grad_x, rows_per_task, relu)
@@ -1205,19 +1205,14 @@ def _normalization_vectors(channels, dtype, mean, variance, offset, scale, epsil
     return mean, inv_std * scale, offset, (scale, inv_std)
 
 
-def _check_flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"Invalid value for argument `{name}`. Expected True or False. Received: {name}={value!r}")
-
-
 def _channel_rows(x, name):
     """``x`` as a C-contiguous ``(rows, C)`` array of its compute dtype: ``(rows, result_dtype, dtype)``."""
-    x = _as_float_array(x, name)
-    if x.ndim < 1 or x.shape[-1] == 0:
+    array, result_dtype, dtype = _computed(x, name)
+    shape = np.shape(x)  # the argument's own (a contiguous copy of a 0-d array has one axis)
+    if len(shape) < 1 or shape[-1] == 0:
         raise ValueError(f"Invalid shape for argument `{name}`. Expected channels along the last axis. "
-                         f"Received: {name}.shape={x.shape}")
-    result_dtype, dtype = _dtypes(x)
-    return _kernel_array(x, dtype).reshape(-1, x.shape[-1]), result_dtype, dtype
+                         f"Received: {name}.shape={shape}")
+    return array.reshape(-1, shape[-1]), result_dtype, dtype
 
 
 def _normalization_rows_per_task(channels):
@@ -1288,9 +1283,9 @@ def relu(x):
     >>> relu(np.array([-1.5, 0, 2], np.float32))
     array([0., 0., 2.], dtype=float32)
     """
-    flat, result_dtype, dtype = _flat(x, "x")
-    out = buffers.empty(flat.shape, dtype)
-    parallel.run(_elementwise._relu, flat, out)
+    array, result_dtype, dtype = _computed(x, "x")
+    out = buffers.empty(array.size, dtype)
+    parallel.run(_elementwise._relu, array.reshape(-1), out)
     return out.reshape(np.shape(x)).astype(result_dtype, copy=False)
 
 
@@ -1300,18 +1295,11 @@ def relu_grad(x, grad_output):
     >>> relu_grad(np.array([-1.5, 0, 2], np.float32), np.ones(3, np.float32))
     array([0., 1., 1.], dtype=float32)
     """
-    flat, result_dtype, dtype = _flat(x, "x")
-    grad = _as_checked_like(grad_output, "grad_output", np.shape(x), dtype).reshape(-1)
-    out = buffers.empty(flat.shape, dtype)
-    parallel.run(_elementwise._relu_grad, flat, grad, out)
+    array, result_dtype, dtype = _computed(x, "x")
+    grad = _as_checked_like(grad_output, "grad_output", np.shape(x), dtype)
+    out = buffers.empty(array.size, dtype)
+    parallel.run(_elementwise._relu_grad, array.reshape(-1), grad.reshape(-1), out)
     return out.reshape(np.shape(x)).astype(result_dtype, copy=False)
-
-
-def _flat(x, name):
-    """``x`` as a C-contiguous 1-D array of its compute dtype: ``(flat, result_dtype, dtype)``."""
-    x = _as_float_array(x, name)
-    result_dtype, dtype = _dtypes(x)
-    return _kernel_array(x, dtype).reshape(-1), result_dtype, dtype
 
 
 def softmax(x, axis=-1):
@@ -1341,6 +1329,11 @@ def sigmoid(x):
 
 
 # ----------------------------------------------------------------------------- argument checks
+
+
+def _check_flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"Invalid value for argument `{name}`. Expected True or False. Received: {name}={value!r}")
 
 
 def _check_data_format(data_format):
@@ -1392,6 +1385,14 @@ def _as_checked_like(value, name, shape, dtype):
             f"Invalid shape for argument `{name}`. Expected {tuple(shape)}. Received: {name}.shape={array.shape}"
         )
     return _kernel_array(array, dtype)
+
+
+def _computed(x, name):
+    """``(array, result_dtype, dtype)``: ``x`` checked, as a C-contiguous array of its compute dtype (see the
+    module docstring), and the dtype of the result."""
+    x = _as_float_array(x, name)
+    result_dtype, dtype = _dtypes(x)
+    return _kernel_array(x, dtype), result_dtype, dtype
 
 
 def _kernel_array(array, dtype):

@@ -63,7 +63,7 @@ class MaxPooling2D(_Pooling2D):
     def backward(self, context, grad_outputs, need_grad_inputs=True, relu_inputs=False):
         """The input gradient; with ``relu_inputs`` (the model's choice, see ``Functional.backward``) the one
         before the ReLU whose outputs this layer pooled."""
-        return ops.max_pool_grad(context, grad_outputs, self.pool_size, self.strides, self.padding,
+        return self._backward_op(context, grad_outputs, self.pool_size, self.strides, self.padding,
                                  relu_inputs=relu_inputs), []
 
 

@@ -58,12 +58,14 @@ def test_dilated_depthwise_matches_reference(rng, dtype, case):
     _check_against_reference(rng, dtype, x, w, case["strides"], case["padding"], case["dilation_rate"])
 
 
+@pytest.mark.parametrize("kernel", [(3, 3), (5, 5), (3, 4)], ids=str)
 @pytest.mark.parametrize("strides", [1, 2, 3, (2, 1)], ids=str)
 @pytest.mark.parametrize("padding", ["valid", "same"])
-def test_depthwise_wide_rows(rng, dtype, padding, strides):
-    """Rows long enough for the kernels' blocks of pixels inside the image, beside the clipped ones at the
-    edges (every phase of the input gradient's strided blocks too)."""
-    x, w = _data(rng, dtype, (5, 37), (3, 3), channels=18, multiplier=1)
+def test_depthwise_wide_rows(rng, dtype, padding, strides, kernel):
+    """Rows long enough for the kernels' blocks of pixels inside the image, the last block moved back, beside
+    the clipped ones at the edges (every phase of the input gradient's strided blocks too): the generated row
+    helpers (3 and 5 wide at strides 1 and 2) and the table of taps (the others)."""
+    x, w = _data(rng, dtype, (5, 37), kernel, channels=18, multiplier=1)
     _check_against_reference(rng, dtype, x, w, strides, padding, 1, "relu")
 
 

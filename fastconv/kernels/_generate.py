@@ -27,6 +27,13 @@ Two families of tiles:
     summed across its lanes at the end: the input gradient of a layer with
     very few input channels, where a vector of input channels would be mostly
     empty.
+``_depthwise_row_k{K}_s{S}`` and ``_depthwise_row_k{K}_reversed``
+    ``DEPTHWISE_PIXELS`` output pixels of a depthwise convolution
+    (``kernels/depthwise.py``) over some kernel rows, one vector of channels:
+    in each kernel row, each input vector is loaded once for every pixel and
+    tap that reads it (a 3-wide row at stride 1: 6 loads and 3 weights for 12
+    multiply-adds, where a loop over the taps loads 12). The reversed rows are the stride-1 input gradient,
+    whose pixels read the output gradient backwards along the kernel.
 """
 
 import pathlib
@@ -62,6 +69,18 @@ has only 2). 12 accumulators fit in 16 registers as well as in 32."""
 DOT_TILES = (8, 1)
 """Pixels of the dot-product tiles (input gradient of layers with few input channels): main and tail."""
 
+DEPTHWISE_PIXELS = 4
+"""Output pixels of a depthwise row helper: 4 accumulators, whose independent chains hide the FMA latency."""
+
+DEPTHWISE_ROWS = ((3, 1), (3, 2), (5, 1), (5, 2))
+"""``(kernel width, stride)`` of the depthwise row helpers (undilated): MobileNet's 3x3 layers at stride 1
+and 2, and the 5x5 of later mobile nets; other widths take the depthwise kernels' loop over a table of
+taps. A 5-wide row at stride 2 reads 11 input vectors, with 5 weights and 4 accumulators 20 registers
+(LLVM keeps fewer live on 16-register CPUs: each input vector's last use comes early)."""
+
+DEPTHWISE_REVERSED_ROWS = (3, 5)
+"""Kernel widths of the reversed (stride 1 input gradient) depthwise row helpers."""
+
 TARGET = pathlib.Path(__file__).with_name("conv2d_tiles.py")
 
 HEADER = '''\
@@ -75,9 +94,10 @@ Each tile holds its accumulators in one local vector variable each (see
 element offsets into C-contiguous arrays; nothing is checked here.
 """
 
-from fastconv._jit import microkernel
+from fastconv._jit import helper, microkernel
 from fastconv.kernels.simd import (
-    VECTOR_REGISTERS, lanes_of, sstore, vbroadcast, vfma, vload, vrelu, vstore, vstore_first, vsum, vzeros)
+    VECTOR_REGISTERS, lanes_of, sstore, vadd, vbroadcast, vfma, vload, vload_first, vrelu, vselect_positive,
+    vstore, vstore_first, vsum, vzeros)
 
 CONV_TILES = {conv_tiles!r}
 """``(pixels, vectors)`` of the convolution tiles below, by the number of vector registers."""
@@ -87,6 +107,24 @@ GRAD_KERNEL_TILES = {grad_kernel_tiles!r}
 
 DOT_TILES = {dot_tiles!r}
 """Pixels of the dot-product tiles below."""
+
+DEPTHWISE_PIXELS = {depthwise_pixels!r}
+"""Output pixels of the depthwise row helpers below."""
+
+DEPTHWISE_ROWS = {depthwise_rows!r}
+"""``(kernel width, stride)`` of the depthwise row helpers (forward and kernel gradient) below."""
+
+DEPTHWISE_REVERSED_ROWS = {depthwise_reversed_rows!r}
+"""Kernel widths of the reversed depthwise row helpers below."""
+
+
+@helper
+def _row_load(x, mask, offset, count, relu):
+    """The first ``count`` lanes of ``x`` at ``offset``; with ``relu``, zero where ``mask`` is not positive."""
+    value = vload_first(x, offset, count)
+    if relu:
+        value = vselect_positive(value, vload_first(mask, offset, count))
+    return value
 '''
 
 CONV_DOC = '''\
@@ -247,6 +285,157 @@ def _dot_tile(pixels):
     return "\n".join(lines)
 
 
+DEPTHWISE_DOC = '''\
+    """{pixels} depthwise output pixels over ``rows`` kernel rows, {description}, one vector of
+    channels (its first ``count`` lanes; a plain load where ``count`` is the vector width). For pixel ``p``::
+
+        a_p += sum_{{r<rows, k<{width}}} m(x[xo + r*xr + ({slot})*xp]) * w[wo + r*wr + k*wk]
+
+    summed in the order r, k, where ``m`` zeroes ``x`` where ``mask`` (at the same offset) is not positive
+    with ``relu``, and is the identity without. In a kernel row each input vector is loaded once for all
+    its uses.
+    """'''
+
+
+def _depthwise_row(width, stride, reversed_rows=False):
+    """A depthwise row helper: forward pixel ``p`` reads slot ``p*stride + k`` for tap ``k``; reversed (the
+    stride-1 input gradient), slot ``p - k``."""
+    accumulators = [f"a{p}" for p in range(DEPTHWISE_PIXELS)]
+    if reversed_rows:
+        name, description, slot_text = f"_depthwise_row_k{width}_reversed", f"a {width}-wide kernel reversed", "p - k"
+
+        def slot(p, k):
+            return p - k
+    else:
+        name, description = f"_depthwise_row_k{width}_s{stride}", f"a {width}-wide kernel at stride {stride}"
+        slot_text = "p*{} + k".format(stride) if stride > 1 else "p + k"
+
+        def slot(p, k):
+            return p * stride + k
+    slots = sorted({slot(p, k) for p in range(DEPTHWISE_PIXELS) for k in range(width)})
+
+    def x_name(s):
+        return f"x{s}" if s >= 0 else f"xm{-s}"
+
+    lines = [
+        "@helper",
+        f"def {name}(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, {', '.join(accumulators)}):",
+        DEPTHWISE_DOC.format(pixels=DEPTHWISE_PIXELS, description=description, width=width, slot=slot_text),
+        "    for r in range(rows):",
+        "        xs = xo + r * xr",
+        "        ws = wo + r * wr",
+    ]
+    for k in range(width):
+        lines.append(f"        w{k} = vload_first(w, ws" + (f" + {k} * wk" if k else "") + ", count)")
+    for s in slots:
+        offset = "xs" if s == 0 else f"xs + {s} * xp" if s > 0 else f"xs - {-s} * xp"
+        lines.append(f"        {x_name(s)} = _row_load(x, mask, {offset}, count, relu)")
+    for k in range(width):
+        for p, a in enumerate(accumulators):
+            lines.append(f"        {a} = vfma({x_name(slot(p, k))}, w{k}, {a})")
+    lines.append(f"    return {', '.join(accumulators)}")
+    return "\n".join(lines)
+
+
+DEPTHWISE_GRAD_DOC = '''\
+    """The kernel gradient of one row of a {width}-wide depthwise kernel at stride {stride} from ``pixels``
+    (at least 1) output pixels, one vector of channels (its first ``count`` lanes), added to ``out``. For
+    tap ``k``::
+
+        out[oo + k*ok] += sum_{{i<pixels}} x[xo + ({slot})*xp] * m(g[go + i*gp])
+
+    the sum over ``i`` in order, before it is added, where ``m`` zeroes ``g`` where ``mask`` (at the same
+    offset) is not positive with ``relu``, and is the identity without.
+    """'''
+
+
+def _depthwise_grad_row(width, stride):
+    """A kernel-gradient row helper: tap ``k`` of pixel ``i`` reads input slot ``i*stride + k``; the
+    window's ``width`` input vectors slide by ``stride`` from one pixel to the next."""
+    window = [f"v{k}" for k in range(width)]
+    accumulators = [f"a{k}" for k in range(width)]
+    lines = [
+        "@helper",
+        f"def _depthwise_grad_row_k{width}_s{stride}(x, xo, xp, g, mask, go, gp, pixels, count, relu, out, oo, ok):",
+        DEPTHWISE_GRAD_DOC.format(width=width, stride=stride, slot=f"i*{stride} + k" if stride > 1 else "i + k"),
+        "    " + ", ".join(accumulators) + " = " + ", ".join("vzeros(g)" for _ in accumulators),
+    ]
+    for k, v in enumerate(window):
+        lines.append(f"    {v} = vload_first(x, xo" + (f" + {k} * xp" if k else "") + ", count)")
+    lines += [
+        "    for i in range(pixels):",
+        "        gv = _row_load(g, mask, go + i * gp, count, relu)",
+    ]
+    for a, v in zip(accumulators, window):
+        lines.append(f"        {a} = vfma({v}, gv, {a})")
+    lines += [
+        "        if i + 1 < pixels:",
+        f"            xs = xo + (i + 1) * {stride} * xp",
+    ]
+    for k, v in enumerate(window):
+        if k + stride < width:
+            lines.append(f"            {v} = {window[k + stride]}")
+        else:
+            lines.append(f"            {v} = vload_first(x, xs" + (f" + {k} * xp" if k else "") + ", count)")
+    for k, a in enumerate(accumulators):
+        offset = "oo" + (f" + {k} * ok" if k else "")
+        lines.append(f"    vstore_first(out, {offset}, vadd(vload_first(out, {offset}, count), {a}), count)")
+    return "\n".join(lines)
+
+
+def _depthwise_dispatch():
+    """``depthwise_row`` and ``depthwise_row_reversed``: the helper for a kernel width and stride, and
+    ``has_depthwise_row`` / ``has_depthwise_row_reversed``, which say whether there is one."""
+    arguments = "x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, " + ", ".join(f"a{p}" for p in range(DEPTHWISE_PIXELS))
+    accumulators = ", ".join(f"a{p}" for p in range(DEPTHWISE_PIXELS))
+    forward = " or ".join(f"(width == {k} and stride == {s})" for k, s in DEPTHWISE_ROWS)
+    reversed_rows = " or ".join(f"width == {k}" for k in DEPTHWISE_REVERSED_ROWS)
+    lines = [
+        "@helper",
+        "def has_depthwise_row(width, stride):",
+        '    """Whether ``depthwise_row`` has a helper for this kernel width and stride."""',
+        f"    return {forward}",
+        "",
+        "",
+        "@helper",
+        f"def depthwise_row(width, stride, {arguments}):",
+        '    """The depthwise row helper for ``width`` and ``stride`` (see ``has_depthwise_row``)."""',
+    ]
+    for k, s in DEPTHWISE_ROWS:
+        lines += [f"    if width == {k} and stride == {s}:",
+                  f"        return _depthwise_row_k{k}_s{s}({arguments})"]
+    lines += [
+        f"    return {accumulators}",
+        "",
+        "",
+        "@helper",
+        "def has_depthwise_row_reversed(width):",
+        '    """Whether ``depthwise_row_reversed`` has a helper for this kernel width."""',
+        f"    return {reversed_rows}",
+        "",
+        "",
+        "@helper",
+        f"def depthwise_row_reversed(width, {arguments}):",
+        '    """The reversed depthwise row helper for ``width`` (see ``has_depthwise_row_reversed``)."""',
+    ]
+    for k in DEPTHWISE_REVERSED_ROWS:
+        lines += [f"    if width == {k}:",
+                  f"        return _depthwise_row_k{k}_reversed({arguments})"]
+    lines.append(f"    return {accumulators}")
+    grad_arguments = "x, xo, xp, g, mask, go, gp, pixels, count, relu, out, oo, ok"
+    lines += [
+        "",
+        "",
+        "@helper",
+        f"def depthwise_grad_row(width, stride, {grad_arguments}):",
+        '    """The kernel-gradient row helper for ``width`` and ``stride`` (see ``has_depthwise_row``)."""',
+    ]
+    for k, s in DEPTHWISE_ROWS:
+        lines += [f"    if width == {k} and stride == {s}:",
+                  f"        _depthwise_grad_row_k{k}_s{s}({grad_arguments})"]
+    return "\n".join(lines)
+
+
 def _aliases(family, name, size, tiles):
     """Names the drivers use: ``{family}_main_v{V}`` (the first tile of ``V`` vectors), ``{family}_alt_v{V}``,
     ``{family}_short_v{V}`` and ``{family}_short_alt_v{V}`` (the next ones, where there are),
@@ -280,10 +469,16 @@ def _unique(tile_sets):
 
 def source():
     """The text of ``conv2d_tiles.py``."""
-    parts = [HEADER.format(conv_tiles=CONV_TILES, grad_kernel_tiles=GRAD_KERNEL_TILES, dot_tiles=DOT_TILES)]
+    parts = [HEADER.format(conv_tiles=CONV_TILES, grad_kernel_tiles=GRAD_KERNEL_TILES, dot_tiles=DOT_TILES,
+                           depthwise_pixels=DEPTHWISE_PIXELS, depthwise_rows=DEPTHWISE_ROWS,
+                           depthwise_reversed_rows=DEPTHWISE_REVERSED_ROWS)]
     parts += [_conv_tile(*shape) for shape in _unique(CONV_TILES)]
     parts += [_grad_kernel_tile(*shape) for shape in _unique(GRAD_KERNEL_TILES)]
     parts += [_dot_tile(pixels) for pixels in DOT_TILES]
+    parts += [_depthwise_row(*shape) for shape in DEPTHWISE_ROWS]
+    parts += [_depthwise_row(width, 1, reversed_rows=True) for width in DEPTHWISE_REVERSED_ROWS]
+    parts += [_depthwise_grad_row(*shape) for shape in DEPTHWISE_ROWS]
+    parts.append(_depthwise_dispatch())
     registers = sorted(CONV_TILES, reverse=True)
     assert registers == sorted(GRAD_KERNEL_TILES, reverse=True) and len(registers) == 2
     parts.append("# The tiles by role, for the drivers in conv2d_tiled.py: ``PIXELS_V2`` is the pixels of\n"

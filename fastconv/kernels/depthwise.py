@@ -38,12 +38,16 @@ and stored with a lane mask.
 
 from fastconv._jit import helper, kernel
 from fastconv.kernels.conv2d import _source_index
+from fastconv.kernels.conv2d_tiles import (
+    DEPTHWISE_PIXELS, depthwise_grad_row, depthwise_row, depthwise_row_reversed, has_depthwise_row,
+    has_depthwise_row_reversed)
 from fastconv.kernels.pooling import _cell, _load
 from fastconv.kernels.simd import lanes_of, vadd, vfma, vrelu, vselect_positive, vstore_first, vzeros
 from fastconv.kernels.tasks import first_task, next_task
 
-PIXELS = 4
-"""Pixels of a row that the forward and input-gradient kernels compute together (one accumulator each)."""
+PIXELS = DEPTHWISE_PIXELS
+"""Pixels of a row that the forward and input-gradient kernels compute together (one accumulator each:
+four, as the table-driven blocks below are written and the generated row helpers are generated)."""
 
 
 @helper
@@ -126,6 +130,30 @@ def _forward_block(x, w, bias, out, taps, x_offset, out_offset, c, count, first_
     _store(out, out_offset + 3 * channels, a3, count, relu)
 
 
+@helper
+def _forward_rows(x, w, bias, out, x_offset, out_offset, c, count, h_lo, h_hi, x_row, k_w, stride_w, relu):
+    """What :func:`_forward_block` computes, for an undilated kernel width and stride that have a generated
+    row helper (``conv2d_tiles.depthwise_row``): kernel row by kernel row, each input vector loaded once
+    for every tap and pixel that reads it. The same multiply-adds in the same order, so the same bits."""
+    channels = out.shape[3]
+    a0 = _load(bias, c, count)
+    a0, a1, a2, a3 = depthwise_row(k_w, stride_w, x, x, x_offset + h_lo * x_row, x_row, channels, w,
+                                   h_lo * k_w * channels + c, k_w * channels, channels, h_hi - h_lo, count, False,
+                                   a0, a0, a0, a0)
+    _store(out, out_offset, a0, count, relu)
+    _store(out, out_offset + channels, a1, count, relu)
+    _store(out, out_offset + 2 * channels, a2, count, relu)
+    _store(out, out_offset + 3 * channels, a3, count, relu)
+
+
+@helper
+def _block_start(i, first, end):
+    """Start of the ``PIXELS``-pixel block that covers pixel ``i`` of ``[first, end)``: blocks from
+    ``first``, the last one moved back to end at ``end`` (it recomputes, and rewrites with the same bits,
+    a few pixels of the one before)."""
+    return max(first, min(i, end - PIXELS))
+
+
 @kernel
 def _depthwise_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left,
                        relu, taps):
@@ -135,10 +163,13 @@ def _depthwise_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dil
     holds, for each tap in row-major order, its input offset from the window's top-left cell
     (``(a*dh*W + b*dw) * K``) and its weights' offset in ``w`` (``(a*KW + b) * K``).
     Pixels whose windows lie inside the image along the width go ``PIXELS``
-    at a time, counted from the first of them: each weight vector is loaded
-    once for all of them, and their independent chains of multiply-adds
-    overlap. (Blocks counted from pixel 0 lost a whole block to the one edge
-    pixel of a 'same' row: a 14-pixel row went 6 pixels one by one, now 2.)
+    at a time, counted from the first of them (the last block moved back to
+    end with the last of them): each weight vector is loaded once for all of
+    them, and their independent chains of multiply-adds overlap. (Blocks
+    counted from pixel 0 lost a whole block to the one edge pixel of a 'same'
+    row: a 14-pixel row went 6 pixels one by one, now 2.) Kernel widths and
+    strides with a generated row helper go through it (:func:`_forward_rows`),
+    the others through the table of taps (:func:`_forward_block`).
     """
     n_batch, in_h, in_w, channels = x.shape
     _, out_h, out_w, _ = out.shape
@@ -146,6 +177,8 @@ def _depthwise_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dil
     lanes = lanes_of(x)
     whole = channels - channels % lanes
     step = stride_w * channels
+    x_row = dilation_h * in_w * channels
+    rows = dilation_w == 1 and has_depthwise_row(k_w, stride_w)
     n_tasks = n_batch * out_h
     row = first_task(job, n_tasks)
     while row < n_tasks:
@@ -154,20 +187,30 @@ def _depthwise_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dil
         top = oh * stride_h - pad_top
         h_lo, h_hi = _in_range(oh, stride_h, dilation_h, pad_top, k_h, in_h)
         # The pixels whose windows lie inside the image along the width, ``first`` to ``end``, go PIXELS at a
-        # time from the first of them; the edges and the remainder one by one.
+        # time; the edges (and all of a row with fewer than PIXELS inside) one by one.
         first, end = _inside(stride_w, dilation_w, pad_left, k_w, in_w, out_w)
-        blocks_end = first + (end - first) // PIXELS * PIXELS
-        for ow0 in range(first, blocks_end, PIXELS):
+        if end - first < PIXELS:
+            end = first
+        for i in range(first, end, PIXELS):
+            ow0 = _block_start(i, first, end)
             x_offset = _cell(x, n, top, ow0 * stride_w - pad_left, 0)
             out_offset = _cell(out, n, oh, ow0, 0)
-            for c in range(0, whole, lanes):  # whole vectors: `lanes` is a constant, no masks
-                _forward_block(x, w, bias, out, taps, x_offset + c, out_offset + c, c, lanes, h_lo * k_w,
-                               h_hi * k_w, step, relu)
-            if whole < channels:
-                _forward_block(x, w, bias, out, taps, x_offset + whole, out_offset + whole, whole,
-                               channels - whole, h_lo * k_w, h_hi * k_w, step, relu)
+            if rows:
+                for c in range(0, whole, lanes):  # whole vectors: `lanes` is a constant, no masks
+                    _forward_rows(x, w, bias, out, x_offset + c, out_offset + c, c, lanes, h_lo, h_hi, x_row,
+                                  k_w, stride_w, relu)
+                if whole < channels:
+                    _forward_rows(x, w, bias, out, x_offset + whole, out_offset + whole, whole, channels - whole,
+                                  h_lo, h_hi, x_row, k_w, stride_w, relu)
+            else:
+                for c in range(0, whole, lanes):
+                    _forward_block(x, w, bias, out, taps, x_offset + c, out_offset + c, c, lanes, h_lo * k_w,
+                                   h_hi * k_w, step, relu)
+                if whole < channels:
+                    _forward_block(x, w, bias, out, taps, x_offset + whole, out_offset + whole, whole,
+                                   channels - whole, h_lo * k_w, h_hi * k_w, step, relu)
         for ow in range(out_w):
-            if first <= ow < blocks_end:
+            if first <= ow < end:
                 continue
             for c in range(0, whole, lanes):
                 _forward_pixel(x, w, bias, out, n, oh, ow, c, lanes, top, h_lo, h_hi, stride_w, dilation_h,
@@ -220,6 +263,24 @@ def _grad_input_block(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, count
     vstore_first(grad_x, offset + 3 * x_step, a3, count)
 
 
+@helper
+def _grad_input_rows(grad_out, out, w, grad_x, g_offset, x_offset, c, count, kh_lo, kh_hi, g_row, k_w, relu):
+    """What :func:`_grad_input_block` computes, at strides 1 along the width and height and for a kernel width
+    with a generated reversed row helper (``conv2d_tiles.depthwise_row_reversed``): ``PIXELS`` consecutive
+    input pixels from ``x_offset`` over the kernel rows ``kh_lo .. kh_hi``, the output gradient at
+    ``g_offset`` for kernel row ``kh_lo``, tap 0 and the first pixel, ``g_row`` apart from one kernel row to
+    the next. The same multiply-adds in the same order, so the same bits."""
+    channels = grad_x.shape[3]
+    a0 = vzeros(grad_x)
+    a0, a1, a2, a3 = depthwise_row_reversed(k_w, grad_out, out, g_offset, g_row, channels, w,
+                                            kh_lo * k_w * channels + c, k_w * channels, channels, kh_hi - kh_lo,
+                                            count, relu, a0, a0, a0, a0)
+    vstore_first(grad_x, x_offset, a0, count)
+    vstore_first(grad_x, x_offset + channels, a1, count)
+    vstore_first(grad_x, x_offset + 2 * channels, a2, count)
+    vstore_first(grad_x, x_offset + 3 * channels, a3, count)
+
+
 @kernel
 def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dilation_h, dilation_w, pad_top,
                           pad_left, relu, scratch):
@@ -228,9 +289,11 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
     ``out`` is the forward output, read only for the ReLU's mask. Along the
     width, input pixels ``stride`` apart (one phase) take the same kernel
     taps from consecutive output pixels: where all of them are inside the
-    output, ``PIXELS`` of one phase go at a time, as in the forward pass,
-    over a table of their taps written into ``scratch[row]``
-    (``scratch`` is ``(N * H, KH * KW, 2)`` int64, one table per task).
+    output, ``PIXELS`` of one phase go at a time (the last block moved back),
+    as in the forward pass, over a table of their taps written into
+    ``scratch[row]`` (``scratch`` is ``(N * H, KH * KW, 2)`` int64, one table
+    per task); or, undilated along the width at strides 1 with a kernel width
+    that has one, through a generated row helper (:func:`_grad_input_rows`).
     """
     n_batch, in_h, in_w, channels = grad_x.shape
     _, out_h, out_w, _ = grad_out.shape
@@ -238,21 +301,38 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
     lanes = lanes_of(grad_x)
     whole = channels - channels % lanes
     x_step = stride_w * channels
+    g_row = -dilation_h * out_w * channels
+    rows = stride_h == 1 and stride_w == 1 and dilation_w == 1 and has_depthwise_row_reversed(k_w)
     n_tasks = n_batch * in_h
     row = first_task(job, n_tasks)
     while row < n_tasks:
         n = row // in_h
         ih = row - n * in_h
         taps = scratch[row]
+        # At strides 1, the kernel rows whose output row holds this input row: output row ih + pad_top - kh*dh.
+        kh_lo = max(0, -(-(ih + pad_top - out_h + 1) // dilation_h))
+        kh_hi = max(kh_lo, min(k_h, (ih + pad_top) // dilation_h + 1))
         # Per phase, the input pixels whose output pixels are all inside the output along the width go PIXELS
-        # at a time from the first of them (``first``, then every ``stride_w``); the others one by one.
+        # at a time (``first``, then every ``stride_w``: ``inside`` of them); the others one by one.
         lo = max(0, (k_w - 1) * dilation_w - pad_left)
         hi = min(in_w, out_w * stride_w - pad_left)
         for phase in range(stride_w):
             first = phase + -(-max(0, lo - phase) // stride_w) * stride_w
-            blocks = max(0, -(-(hi - first) // stride_w)) // PIXELS
-            blocks_end = first + blocks * PIXELS * stride_w
-            for iw0 in range(first, blocks_end, PIXELS * stride_w):
+            inside = max(0, -(-(hi - first) // stride_w))
+            if inside < PIXELS:
+                inside = 0
+            for j in range(0, inside, PIXELS):
+                iw0 = first + _block_start(j, 0, inside) * stride_w
+                x_offset = _cell(grad_x, n, ih, iw0, 0)
+                if rows:
+                    g_offset = _cell(grad_out, n, ih + pad_top - kh_lo * dilation_h, iw0 + pad_left, 0)
+                    for c in range(0, whole, lanes):  # whole vectors: `lanes` is a constant, no masks
+                        _grad_input_rows(grad_out, out, w, grad_x, g_offset + c, x_offset + c, c, lanes, kh_lo,
+                                         kh_hi, g_row, k_w, relu)
+                    if whole < channels:
+                        _grad_input_rows(grad_out, out, w, grad_x, g_offset + whole, x_offset + whole, whole,
+                                         channels - whole, kh_lo, kh_hi, g_row, k_w, relu)
+                    continue
                 n_taps = 0
                 for kh in range(k_h):
                     oh = _source_index(ih + pad_top, kh, dilation_h, stride_h, out_h)
@@ -265,12 +345,12 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
                         taps[n_taps, 0] = _cell(grad_out, n, oh, t // stride_w, 0)
                         taps[n_taps, 1] = (kh * k_w + kw) * channels
                         n_taps += 1
-                x_offset = _cell(grad_x, n, ih, iw0, 0)
-                for c in range(0, whole, lanes):  # whole vectors: `lanes` is a constant, no masks
+                for c in range(0, whole, lanes):
                     _grad_input_block(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, lanes, x_step, relu)
                 if whole < channels:
                     _grad_input_block(grad_out, out, w, grad_x, taps, n_taps, x_offset, whole, channels - whole,
                                       x_step, relu)
+            blocks_end = first + inside * stride_w
             for iw in range(phase, in_w, stride_w):
                 if first <= iw < blocks_end:
                     continue
@@ -292,6 +372,26 @@ def _add_row_products(x, grad_out, out, partial_kernel, x_offset, g_offset, k_of
     vstore_first(partial_kernel, k_offset, vadd(_load(partial_kernel, k_offset, count), acc), count)
 
 
+@helper
+def _add_tap_products(x, grad_out, out, partial_kernel, n, oh, ih, kw, lo, hi, k_offset, stride_w, dilation_w,
+                      pad_left, relu):
+    """Tap ``kw``'s products over the output pixels ``lo .. hi`` of row ``(n, oh)``, all channels, added to
+    ``partial_kernel[k_offset ..]`` (one sum per channel vector, see :func:`_add_row_products`)."""
+    if hi <= lo:
+        return
+    channels = grad_out.shape[3]
+    lanes = lanes_of(x)
+    whole = channels - channels % lanes
+    x_offset = _cell(x, n, ih, lo * stride_w + kw * dilation_w - pad_left, 0)
+    g_offset = _cell(grad_out, n, oh, lo, 0)
+    for c in range(0, whole, lanes):  # whole vectors: `lanes` is a constant, no masks
+        _add_row_products(x, grad_out, out, partial_kernel, x_offset + c, g_offset + c, k_offset + c, hi - lo,
+                          stride_w * channels, lanes, relu)
+    if whole < channels:
+        _add_row_products(x, grad_out, out, partial_kernel, x_offset + whole, g_offset + whole, k_offset + whole,
+                          hi - lo, stride_w * channels, channels - whole, relu)
+
+
 @kernel
 def _depthwise_grad_kernel(job, x, grad_out, out, partial_kernel, partial_bias, stride_h, stride_w, dilation_h,
                            dilation_w, pad_top, pad_left, relu):
@@ -299,13 +399,19 @@ def _depthwise_grad_kernel(job, x, grad_out, out, partial_kernel, partial_bias, 
 
     Chunk ``p`` holds batch items ``p*N//P`` to ``(p+1)*N//P``; both partial
     arrays are overwritten (see the module docstring for who writes what).
+    Kernel widths and strides with a generated row helper
+    (``conv2d_tiles.depthwise_grad_row``) take the output pixels whose whole
+    window is inside the image for all the row's taps at once, and then the
+    edge pixels tap by tap; the others go tap by tap.
     """
     n_chunks, k_h, k_w, channels = partial_kernel.shape
     n_batch, in_h, in_w, _ = x.shape
     _, out_h, out_w, _ = grad_out.shape
     lanes = lanes_of(x)
     whole = channels - channels % lanes
-    x_step = stride_w * channels
+    first, end = _inside(stride_w, dilation_w, pad_left, k_w, in_w, out_w)
+    if not (dilation_w == 1 and has_depthwise_row(k_w, stride_w)):
+        end = first  # no pixel goes through a row helper
     n_tasks = n_chunks * k_h
     task = first_task(job, n_tasks)
     while task < n_tasks:
@@ -314,6 +420,7 @@ def _depthwise_grad_kernel(job, x, grad_out, out, partial_kernel, partial_bias, 
         partial_kernel[p, kh] = 0
         if kh == 0:
             partial_bias[p] = 0
+        k_row = (p * k_h + kh) * k_w * channels
         for n in range(p * n_batch // n_chunks, (p + 1) * n_batch // n_chunks):
             for oh in range(out_h):
                 if kh == 0:
@@ -326,16 +433,26 @@ def _depthwise_grad_kernel(job, x, grad_out, out, partial_kernel, partial_bias, 
                         vstore_first(partial_bias, offset, vadd(_load(partial_bias, offset, count), acc), count)
                 ih = oh * stride_h - pad_top + kh * dilation_h
                 if 0 <= ih < in_h:
-                    for kw in range(k_w):
-                        left = kw * dilation_w - pad_left
-                        ow_lo, ow_hi = _in_range(kw, dilation_w, stride_w, pad_left, out_w, in_w)
-                        x_offset = _cell(x, n, ih, ow_lo * stride_w + left, 0)
-                        g_offset = _cell(grad_out, n, oh, ow_lo, 0)
-                        k_offset = ((p * k_h + kh) * k_w + kw) * channels
+                    if end > first:
+                        x_offset = _cell(x, n, ih, first * stride_w - pad_left, 0)
+                        g_offset = _cell(grad_out, n, oh, first, 0)
                         for c in range(0, whole, lanes):  # whole vectors: `lanes` is a constant, no masks
-                            _add_row_products(x, grad_out, out, partial_kernel, x_offset + c, g_offset + c,
-                                              k_offset + c, ow_hi - ow_lo, x_step, lanes, relu)
+                            depthwise_grad_row(k_w, stride_w, x, x_offset + c, channels, grad_out, out, g_offset + c,
+                                               channels, end - first, lanes, relu, partial_kernel, k_row + c,
+                                               channels)
                         if whole < channels:
-                            _add_row_products(x, grad_out, out, partial_kernel, x_offset + whole, g_offset + whole,
-                                              k_offset + whole, ow_hi - ow_lo, x_step, channels - whole, relu)
+                            depthwise_grad_row(k_w, stride_w, x, x_offset + whole, channels, grad_out, out,
+                                               g_offset + whole, channels, end - first, channels - whole, relu,
+                                               partial_kernel, k_row + whole, channels)
+                    for kw in range(k_w):
+                        ow_lo, ow_hi = _in_range(kw, dilation_w, stride_w, pad_left, out_w, in_w)
+                        k_offset = k_row + kw * channels
+                        if end > first:  # the edges: the pixels left and right of the row helper's
+                            _add_tap_products(x, grad_out, out, partial_kernel, n, oh, ih, kw, ow_lo, first,
+                                              k_offset, stride_w, dilation_w, pad_left, relu)
+                            _add_tap_products(x, grad_out, out, partial_kernel, n, oh, ih, kw, end, ow_hi,
+                                              k_offset, stride_w, dilation_w, pad_left, relu)
+                        else:
+                            _add_tap_products(x, grad_out, out, partial_kernel, n, oh, ih, kw, ow_lo, ow_hi,
+                                              k_offset, stride_w, dilation_w, pad_left, relu)
         task = next_task(job, task)

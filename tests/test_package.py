@@ -131,3 +131,19 @@ def test_every_keras_layer_name_is_there_or_raises_not_implemented():
         assert getattr(fastconv_keras.layers, name) is not None
     with pytest.raises(AttributeError, match="has no attribute 'Conv2d'"):
         fastconv_keras.layers.Conv2d
+    with pytest.raises(AttributeError, match="has no attribute 'Conv2d'") as raised:
+        fastconv_keras.layers.Conv2d
+    assert not isinstance(raised.value, NotImplementedError)
+
+
+def test_probing_for_a_missing_keras_layer_finds_it_absent():
+    """Programs written for several Keras versions probe for a layer before using it; a layer fastconv lacks
+    must read as absent there (as in a Keras without it), not crash the probe, and still name itself when
+    used."""
+    from fastconv import keras
+
+    assert not hasattr(keras.layers, "Conv3D")
+    assert getattr(keras.layers, "ConvLSTM2D", None) is None
+    assert hasattr(keras.layers, "Conv2D") and hasattr(keras.layers, "DepthwiseConv2D")
+    with pytest.raises(NotImplementedError, match=r"`keras\.layers\.Conv3D` is not implemented in fastconv"):
+        keras.layers.Conv3D(8, 3)

@@ -2,7 +2,10 @@
 
 ``from fastconv import keras; keras.layers.Conv3D`` then says that fastconv
 does not implement ``Conv3D`` (rather than an ``AttributeError`` that reads
-like a typo), and a misspelt name still raises ``AttributeError``. The list
+like a typo), and a misspelt name still raises ``AttributeError``. The
+error is an ``AttributeError`` too (:class:`MissingKerasName`), so that a
+program that probes for a layer (``hasattr(keras.layers, "Conv3D")``,
+``getattr(keras.layers, name, None)``) sees it absent instead of crashing. The list
 is Keras 3.15's ``dir(keras.layers)``; ``tests/test_package.py`` checks it
 against the installed Keras so it cannot fall behind.
 """
@@ -40,16 +43,21 @@ KERAS_LAYER_NAMES = (
 """Every public name of Keras 3.15's ``keras.layers`` (classes, aliases and the functional merges)."""
 
 
+class MissingKerasName(NotImplementedError, AttributeError):
+    """A Keras name that fastconv does not implement: a ``NotImplementedError`` naming it, and an
+    ``AttributeError`` so that ``hasattr`` and ``getattr`` with a default treat the name as absent."""
+
+
 def missing_layer(module_name, name):
     """The error for ``module.name`` missing from a layers namespace (PEP 562's ``__getattr__`` raises it).
 
     >>> type(missing_layer("fastconv.keras.layers", "Conv3D")).__name__
-    'NotImplementedError'
+    'MissingKerasName'
     >>> type(missing_layer("fastconv.keras.layers", "Conv2d")).__name__  # not a Keras name: a typo
     'AttributeError'
     """
     if name in KERAS_LAYER_NAMES:
-        return NotImplementedError(
+        return MissingKerasName(
             f"The Keras layer `keras.layers.{name}` is not implemented in fastconv yet. "
             "The layers fastconv implements are listed in docs/keras-compatibility.md.")
     return AttributeError(f"module {module_name!r} has no attribute {name!r}")

@@ -72,13 +72,12 @@ DOT_TILES = (8, 1)
 DEPTHWISE_PIXELS = 4
 """Output pixels of a depthwise row helper: 4 accumulators, whose independent chains hide the FMA latency."""
 
-DEPTHWISE_ROWS = ((3, 1), (3, 2), (5, 1), (5, 2))
+DEPTHWISE_ROWS = ((3, 1), (3, 2))
 """``(kernel width, stride)`` of the depthwise row helpers (undilated): MobileNet's 3x3 layers at stride 1
-and 2, and the 5x5 of later mobile nets; other widths take the depthwise kernels' loop over a table of
-taps. A 5-wide row at stride 2 reads 11 input vectors, with 5 weights and 4 accumulators 20 registers
-(LLVM keeps fewer live on 16-register CPUs: each input vector's last use comes early)."""
+and 2; other widths take the depthwise kernels' loop over a table of taps. Each helper is compiled into
+the kernels at every call site: a 5-wide pair would add about as much compile time as these."""
 
-DEPTHWISE_REVERSED_ROWS = (3, 5)
+DEPTHWISE_REVERSED_ROWS = (3,)
 """Kernel widths of the reversed (stride 1 input gradient) depthwise row helpers."""
 
 TARGET = pathlib.Path(__file__).with_name("conv2d_tiles.py")
@@ -117,14 +116,6 @@ DEPTHWISE_ROWS = {depthwise_rows!r}
 DEPTHWISE_REVERSED_ROWS = {depthwise_reversed_rows!r}
 """Kernel widths of the reversed depthwise row helpers below."""
 
-
-@helper
-def _row_load(x, mask, offset, count, relu):
-    """The first ``count`` lanes of ``x`` at ``offset``; with ``relu``, zero where ``mask`` is not positive."""
-    value = vload_first(x, offset, count)
-    if relu:
-        value = vselect_positive(value, vload_first(mask, offset, count))
-    return value
 '''
 
 CONV_DOC = '''\
@@ -293,8 +284,26 @@ DEPTHWISE_DOC = '''\
 
     summed in the order r, k, where ``m`` zeroes ``x`` where ``mask`` (at the same offset) is not positive
     with ``relu``, and is the identity without. In a kernel row each input vector is loaded once for all
-    its uses.
+    its uses. With ``clipped``, the input vector of column ``column + ({slot})`` outside ``[0, columns)``
+    is zero (and not read): the zero padding, which adds exact zeros, so the pixels at the edges come out
+    as they would with their windows clipped to the image.
     """'''
+
+
+def _load_lines(name, array, offset, column, indent, relu=False, clipped=True):
+    """Source lines setting ``name`` to the vector of ``array`` at ``offset`` (its first ``count`` lanes):
+    with ``relu``, zero where ``mask`` at the same offset is not positive; with ``clipped`` (the helper's
+    argument), zero where ``column`` is outside ``[0, columns)``, and then nothing is read. Written out at
+    each use rather than called: numba inlines a helper by copying and retyping its code at every call,
+    which made these kernels take minutes to compile."""
+    pad = " " * indent
+    load = [f"{name} = vload_first({array}, {offset}, count)"]
+    if relu:
+        load += ["if relu:", f"    {name} = vselect_positive({name}, vload_first(mask, {offset}, count))"]
+    if not clipped:
+        return [pad + line for line in load]
+    return ([pad + f"if clipped and not 0 <= {column} < columns:", pad + f"    {name} = vzeros({array})",
+             pad + "else:"] + [pad + "    " + line for line in load])
 
 
 def _depthwise_row(width, stride, reversed_rows=False):
@@ -319,7 +328,8 @@ def _depthwise_row(width, stride, reversed_rows=False):
 
     lines = [
         "@helper",
-        f"def {name}(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, {', '.join(accumulators)}):",
+        f"def {name}(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns,",
+        f"{' ' * (len(name) + 5)}{', '.join(accumulators)}):",
         DEPTHWISE_DOC.format(pixels=DEPTHWISE_PIXELS, description=description, width=width, slot=slot_text),
         "    for r in range(rows):",
         "        xs = xo + r * xr",
@@ -329,7 +339,8 @@ def _depthwise_row(width, stride, reversed_rows=False):
         lines.append(f"        w{k} = vload_first(w, ws" + (f" + {k} * wk" if k else "") + ", count)")
     for s in slots:
         offset = "xs" if s == 0 else f"xs + {s} * xp" if s > 0 else f"xs - {-s} * xp"
-        lines.append(f"        {x_name(s)} = _row_load(x, mask, {offset}, count, relu)")
+        column = "column" if s == 0 else f"column + {s}" if s > 0 else f"column - {-s}"
+        lines += _load_lines(x_name(s), "x", offset, column, 8, relu=reversed_rows)
     for k in range(width):
         for p, a in enumerate(accumulators):
             lines.append(f"        {a} = vfma({x_name(slot(p, k))}, w{k}, {a})")
@@ -345,7 +356,9 @@ DEPTHWISE_GRAD_DOC = '''\
         out[oo + k*ok] += sum_{{i<pixels}} x[xo + ({slot})*xp] * m(g[go + i*gp])
 
     the sum over ``i`` in order, before it is added, where ``m`` zeroes ``g`` where ``mask`` (at the same
-    offset) is not positive with ``relu``, and is the identity without.
+    offset) is not positive with ``relu``, and is the identity without. With ``clipped``, the input vector
+    of column ``column + {slot}`` outside ``[0, columns)`` is zero (and not read): the zero padding, whose
+    products add nothing.
     """'''
 
 
@@ -356,16 +369,17 @@ def _depthwise_grad_row(width, stride):
     accumulators = [f"a{k}" for k in range(width)]
     lines = [
         "@helper",
-        f"def _depthwise_grad_row_k{width}_s{stride}(x, xo, xp, g, mask, go, gp, pixels, count, relu, out, oo, ok):",
+        f"def _depthwise_grad_row_k{width}_s{stride}(x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column,",
+        f"{' ' * (len(f'_depthwise_grad_row_k{width}_s{stride}') + 5)}columns, out, oo, ok):",
         DEPTHWISE_GRAD_DOC.format(width=width, stride=stride, slot=f"i*{stride} + k" if stride > 1 else "i + k"),
         "    " + ", ".join(accumulators) + " = " + ", ".join("vzeros(g)" for _ in accumulators),
     ]
     for k, v in enumerate(window):
-        lines.append(f"    {v} = vload_first(x, xo" + (f" + {k} * xp" if k else "") + ", count)")
+        lines += _load_lines(v, "x", "xo" + (f" + {k} * xp" if k else ""), "column" + (f" + {k}" if k else ""), 4)
     lines += [
         "    for i in range(pixels):",
-        "        gv = _row_load(g, mask, go + i * gp, count, relu)",
     ]
+    lines += _load_lines("gv", "g", "go + i * gp", None, 8, relu=True, clipped=False)
     for a, v in zip(accumulators, window):
         lines.append(f"        {a} = vfma({v}, gv, {a})")
     lines += [
@@ -376,7 +390,8 @@ def _depthwise_grad_row(width, stride):
         if k + stride < width:
             lines.append(f"            {v} = {window[k + stride]}")
         else:
-            lines.append(f"            {v} = vload_first(x, xs" + (f" + {k} * xp" if k else "") + ", count)")
+            lines += _load_lines(v, "x", "xs" + (f" + {k} * xp" if k else ""),
+                                 f"column + (i + 1) * {stride}" + (f" + {k}" if k else ""), 12)
     for k, a in enumerate(accumulators):
         offset = "oo" + (f" + {k} * ok" if k else "")
         lines.append(f"    vstore_first(out, {offset}, vadd(vload_first(out, {offset}, count), {a}), count)")
@@ -386,7 +401,7 @@ def _depthwise_grad_row(width, stride):
 def _depthwise_dispatch():
     """``depthwise_row`` and ``depthwise_row_reversed``: the helper for a kernel width and stride, and
     ``has_depthwise_row`` / ``has_depthwise_row_reversed``, which say whether there is one."""
-    arguments = "x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, " + ", ".join(f"a{p}" for p in range(DEPTHWISE_PIXELS))
+    arguments = "x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns, " + ", ".join(f"a{p}" for p in range(DEPTHWISE_PIXELS))
     accumulators = ", ".join(f"a{p}" for p in range(DEPTHWISE_PIXELS))
     forward = " or ".join(f"(width == {k} and stride == {s})" for k, s in DEPTHWISE_ROWS)
     reversed_rows = " or ".join(f"width == {k}" for k in DEPTHWISE_REVERSED_ROWS)
@@ -422,7 +437,7 @@ def _depthwise_dispatch():
         lines += [f"    if width == {k}:",
                   f"        return _depthwise_row_k{k}_reversed({arguments})"]
     lines.append(f"    return {accumulators}")
-    grad_arguments = "x, xo, xp, g, mask, go, gp, pixels, count, relu, out, oo, ok"
+    grad_arguments = "x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column, columns, out, oo, ok"
     lines += [
         "",
         "",

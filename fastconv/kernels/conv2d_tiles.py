@@ -25,20 +25,12 @@ DOT_TILES = (8, 1)
 DEPTHWISE_PIXELS = 4
 """Output pixels of the depthwise row helpers below."""
 
-DEPTHWISE_ROWS = ((3, 1), (3, 2), (5, 1), (5, 2))
+DEPTHWISE_ROWS = ((3, 1), (3, 2))
 """``(kernel width, stride)`` of the depthwise row helpers (forward and kernel gradient) below."""
 
-DEPTHWISE_REVERSED_ROWS = (3, 5)
+DEPTHWISE_REVERSED_ROWS = (3,)
 """Kernel widths of the reversed depthwise row helpers below."""
 
-
-@helper
-def _row_load(x, mask, offset, count, relu):
-    """The first ``count`` lanes of ``x`` at ``offset``; with ``relu``, zero where ``mask`` is not positive."""
-    value = vload_first(x, offset, count)
-    if relu:
-        value = vselect_positive(value, vload_first(mask, offset, count))
-    return value
 
 
 @microkernel
@@ -1085,7 +1077,8 @@ def _dot_tile_p1(x, xo, xj, xl, xp, nj, nl, nv, w, wo, wj, wl, out, oo, op):
     sstore(out, oo, vsum(a0))
 
 @helper
-def _depthwise_row_k3_s1(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, a0, a1, a2, a3):
+def _depthwise_row_k3_s1(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns,
+                         a0, a1, a2, a3):
     """4 depthwise output pixels over ``rows`` kernel rows, a 3-wide kernel at stride 1, one vector of
     channels (its first ``count`` lanes; a plain load where ``count`` is the vector width). For pixel ``p``::
 
@@ -1093,7 +1086,9 @@ def _depthwise_row_k3_s1(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, 
 
     summed in the order r, k, where ``m`` zeroes ``x`` where ``mask`` (at the same offset) is not positive
     with ``relu``, and is the identity without. In a kernel row each input vector is loaded once for all
-    its uses.
+    its uses. With ``clipped``, the input vector of column ``column + (p + k)`` outside ``[0, columns)``
+    is zero (and not read): the zero padding, which adds exact zeros, so the pixels at the edges come out
+    as they would with their windows clipped to the image.
     """
     for r in range(rows):
         xs = xo + r * xr
@@ -1101,12 +1096,30 @@ def _depthwise_row_k3_s1(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, 
         w0 = vload_first(w, ws, count)
         w1 = vload_first(w, ws + 1 * wk, count)
         w2 = vload_first(w, ws + 2 * wk, count)
-        x0 = _row_load(x, mask, xs, count, relu)
-        x1 = _row_load(x, mask, xs + 1 * xp, count, relu)
-        x2 = _row_load(x, mask, xs + 2 * xp, count, relu)
-        x3 = _row_load(x, mask, xs + 3 * xp, count, relu)
-        x4 = _row_load(x, mask, xs + 4 * xp, count, relu)
-        x5 = _row_load(x, mask, xs + 5 * xp, count, relu)
+        if clipped and not 0 <= column < columns:
+            x0 = vzeros(x)
+        else:
+            x0 = vload_first(x, xs, count)
+        if clipped and not 0 <= column + 1 < columns:
+            x1 = vzeros(x)
+        else:
+            x1 = vload_first(x, xs + 1 * xp, count)
+        if clipped and not 0 <= column + 2 < columns:
+            x2 = vzeros(x)
+        else:
+            x2 = vload_first(x, xs + 2 * xp, count)
+        if clipped and not 0 <= column + 3 < columns:
+            x3 = vzeros(x)
+        else:
+            x3 = vload_first(x, xs + 3 * xp, count)
+        if clipped and not 0 <= column + 4 < columns:
+            x4 = vzeros(x)
+        else:
+            x4 = vload_first(x, xs + 4 * xp, count)
+        if clipped and not 0 <= column + 5 < columns:
+            x5 = vzeros(x)
+        else:
+            x5 = vload_first(x, xs + 5 * xp, count)
         a0 = vfma(x0, w0, a0)
         a1 = vfma(x1, w0, a1)
         a2 = vfma(x2, w0, a2)
@@ -1122,7 +1135,8 @@ def _depthwise_row_k3_s1(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, 
     return a0, a1, a2, a3
 
 @helper
-def _depthwise_row_k3_s2(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, a0, a1, a2, a3):
+def _depthwise_row_k3_s2(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns,
+                         a0, a1, a2, a3):
     """4 depthwise output pixels over ``rows`` kernel rows, a 3-wide kernel at stride 2, one vector of
     channels (its first ``count`` lanes; a plain load where ``count`` is the vector width). For pixel ``p``::
 
@@ -1130,7 +1144,9 @@ def _depthwise_row_k3_s2(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, 
 
     summed in the order r, k, where ``m`` zeroes ``x`` where ``mask`` (at the same offset) is not positive
     with ``relu``, and is the identity without. In a kernel row each input vector is loaded once for all
-    its uses.
+    its uses. With ``clipped``, the input vector of column ``column + (p*2 + k)`` outside ``[0, columns)``
+    is zero (and not read): the zero padding, which adds exact zeros, so the pixels at the edges come out
+    as they would with their windows clipped to the image.
     """
     for r in range(rows):
         xs = xo + r * xr
@@ -1138,15 +1154,42 @@ def _depthwise_row_k3_s2(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, 
         w0 = vload_first(w, ws, count)
         w1 = vload_first(w, ws + 1 * wk, count)
         w2 = vload_first(w, ws + 2 * wk, count)
-        x0 = _row_load(x, mask, xs, count, relu)
-        x1 = _row_load(x, mask, xs + 1 * xp, count, relu)
-        x2 = _row_load(x, mask, xs + 2 * xp, count, relu)
-        x3 = _row_load(x, mask, xs + 3 * xp, count, relu)
-        x4 = _row_load(x, mask, xs + 4 * xp, count, relu)
-        x5 = _row_load(x, mask, xs + 5 * xp, count, relu)
-        x6 = _row_load(x, mask, xs + 6 * xp, count, relu)
-        x7 = _row_load(x, mask, xs + 7 * xp, count, relu)
-        x8 = _row_load(x, mask, xs + 8 * xp, count, relu)
+        if clipped and not 0 <= column < columns:
+            x0 = vzeros(x)
+        else:
+            x0 = vload_first(x, xs, count)
+        if clipped and not 0 <= column + 1 < columns:
+            x1 = vzeros(x)
+        else:
+            x1 = vload_first(x, xs + 1 * xp, count)
+        if clipped and not 0 <= column + 2 < columns:
+            x2 = vzeros(x)
+        else:
+            x2 = vload_first(x, xs + 2 * xp, count)
+        if clipped and not 0 <= column + 3 < columns:
+            x3 = vzeros(x)
+        else:
+            x3 = vload_first(x, xs + 3 * xp, count)
+        if clipped and not 0 <= column + 4 < columns:
+            x4 = vzeros(x)
+        else:
+            x4 = vload_first(x, xs + 4 * xp, count)
+        if clipped and not 0 <= column + 5 < columns:
+            x5 = vzeros(x)
+        else:
+            x5 = vload_first(x, xs + 5 * xp, count)
+        if clipped and not 0 <= column + 6 < columns:
+            x6 = vzeros(x)
+        else:
+            x6 = vload_first(x, xs + 6 * xp, count)
+        if clipped and not 0 <= column + 7 < columns:
+            x7 = vzeros(x)
+        else:
+            x7 = vload_first(x, xs + 7 * xp, count)
+        if clipped and not 0 <= column + 8 < columns:
+            x8 = vzeros(x)
+        else:
+            x8 = vload_first(x, xs + 8 * xp, count)
         a0 = vfma(x0, w0, a0)
         a1 = vfma(x2, w0, a1)
         a2 = vfma(x4, w0, a2)
@@ -1162,108 +1205,8 @@ def _depthwise_row_k3_s2(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, 
     return a0, a1, a2, a3
 
 @helper
-def _depthwise_row_k5_s1(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, a0, a1, a2, a3):
-    """4 depthwise output pixels over ``rows`` kernel rows, a 5-wide kernel at stride 1, one vector of
-    channels (its first ``count`` lanes; a plain load where ``count`` is the vector width). For pixel ``p``::
-
-        a_p += sum_{r<rows, k<5} m(x[xo + r*xr + (p + k)*xp]) * w[wo + r*wr + k*wk]
-
-    summed in the order r, k, where ``m`` zeroes ``x`` where ``mask`` (at the same offset) is not positive
-    with ``relu``, and is the identity without. In a kernel row each input vector is loaded once for all
-    its uses.
-    """
-    for r in range(rows):
-        xs = xo + r * xr
-        ws = wo + r * wr
-        w0 = vload_first(w, ws, count)
-        w1 = vload_first(w, ws + 1 * wk, count)
-        w2 = vload_first(w, ws + 2 * wk, count)
-        w3 = vload_first(w, ws + 3 * wk, count)
-        w4 = vload_first(w, ws + 4 * wk, count)
-        x0 = _row_load(x, mask, xs, count, relu)
-        x1 = _row_load(x, mask, xs + 1 * xp, count, relu)
-        x2 = _row_load(x, mask, xs + 2 * xp, count, relu)
-        x3 = _row_load(x, mask, xs + 3 * xp, count, relu)
-        x4 = _row_load(x, mask, xs + 4 * xp, count, relu)
-        x5 = _row_load(x, mask, xs + 5 * xp, count, relu)
-        x6 = _row_load(x, mask, xs + 6 * xp, count, relu)
-        x7 = _row_load(x, mask, xs + 7 * xp, count, relu)
-        a0 = vfma(x0, w0, a0)
-        a1 = vfma(x1, w0, a1)
-        a2 = vfma(x2, w0, a2)
-        a3 = vfma(x3, w0, a3)
-        a0 = vfma(x1, w1, a0)
-        a1 = vfma(x2, w1, a1)
-        a2 = vfma(x3, w1, a2)
-        a3 = vfma(x4, w1, a3)
-        a0 = vfma(x2, w2, a0)
-        a1 = vfma(x3, w2, a1)
-        a2 = vfma(x4, w2, a2)
-        a3 = vfma(x5, w2, a3)
-        a0 = vfma(x3, w3, a0)
-        a1 = vfma(x4, w3, a1)
-        a2 = vfma(x5, w3, a2)
-        a3 = vfma(x6, w3, a3)
-        a0 = vfma(x4, w4, a0)
-        a1 = vfma(x5, w4, a1)
-        a2 = vfma(x6, w4, a2)
-        a3 = vfma(x7, w4, a3)
-    return a0, a1, a2, a3
-
-@helper
-def _depthwise_row_k5_s2(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, a0, a1, a2, a3):
-    """4 depthwise output pixels over ``rows`` kernel rows, a 5-wide kernel at stride 2, one vector of
-    channels (its first ``count`` lanes; a plain load where ``count`` is the vector width). For pixel ``p``::
-
-        a_p += sum_{r<rows, k<5} m(x[xo + r*xr + (p*2 + k)*xp]) * w[wo + r*wr + k*wk]
-
-    summed in the order r, k, where ``m`` zeroes ``x`` where ``mask`` (at the same offset) is not positive
-    with ``relu``, and is the identity without. In a kernel row each input vector is loaded once for all
-    its uses.
-    """
-    for r in range(rows):
-        xs = xo + r * xr
-        ws = wo + r * wr
-        w0 = vload_first(w, ws, count)
-        w1 = vload_first(w, ws + 1 * wk, count)
-        w2 = vload_first(w, ws + 2 * wk, count)
-        w3 = vload_first(w, ws + 3 * wk, count)
-        w4 = vload_first(w, ws + 4 * wk, count)
-        x0 = _row_load(x, mask, xs, count, relu)
-        x1 = _row_load(x, mask, xs + 1 * xp, count, relu)
-        x2 = _row_load(x, mask, xs + 2 * xp, count, relu)
-        x3 = _row_load(x, mask, xs + 3 * xp, count, relu)
-        x4 = _row_load(x, mask, xs + 4 * xp, count, relu)
-        x5 = _row_load(x, mask, xs + 5 * xp, count, relu)
-        x6 = _row_load(x, mask, xs + 6 * xp, count, relu)
-        x7 = _row_load(x, mask, xs + 7 * xp, count, relu)
-        x8 = _row_load(x, mask, xs + 8 * xp, count, relu)
-        x9 = _row_load(x, mask, xs + 9 * xp, count, relu)
-        x10 = _row_load(x, mask, xs + 10 * xp, count, relu)
-        a0 = vfma(x0, w0, a0)
-        a1 = vfma(x2, w0, a1)
-        a2 = vfma(x4, w0, a2)
-        a3 = vfma(x6, w0, a3)
-        a0 = vfma(x1, w1, a0)
-        a1 = vfma(x3, w1, a1)
-        a2 = vfma(x5, w1, a2)
-        a3 = vfma(x7, w1, a3)
-        a0 = vfma(x2, w2, a0)
-        a1 = vfma(x4, w2, a1)
-        a2 = vfma(x6, w2, a2)
-        a3 = vfma(x8, w2, a3)
-        a0 = vfma(x3, w3, a0)
-        a1 = vfma(x5, w3, a1)
-        a2 = vfma(x7, w3, a2)
-        a3 = vfma(x9, w3, a3)
-        a0 = vfma(x4, w4, a0)
-        a1 = vfma(x6, w4, a1)
-        a2 = vfma(x8, w4, a2)
-        a3 = vfma(x10, w4, a3)
-    return a0, a1, a2, a3
-
-@helper
-def _depthwise_row_k3_reversed(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, a0, a1, a2, a3):
+def _depthwise_row_k3_reversed(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns,
+                               a0, a1, a2, a3):
     """4 depthwise output pixels over ``rows`` kernel rows, a 3-wide kernel reversed, one vector of
     channels (its first ``count`` lanes; a plain load where ``count`` is the vector width). For pixel ``p``::
 
@@ -1271,7 +1214,9 @@ def _depthwise_row_k3_reversed(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, 
 
     summed in the order r, k, where ``m`` zeroes ``x`` where ``mask`` (at the same offset) is not positive
     with ``relu``, and is the identity without. In a kernel row each input vector is loaded once for all
-    its uses.
+    its uses. With ``clipped``, the input vector of column ``column + (p - k)`` outside ``[0, columns)``
+    is zero (and not read): the zero padding, which adds exact zeros, so the pixels at the edges come out
+    as they would with their windows clipped to the image.
     """
     for r in range(rows):
         xs = xo + r * xr
@@ -1279,12 +1224,42 @@ def _depthwise_row_k3_reversed(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, 
         w0 = vload_first(w, ws, count)
         w1 = vload_first(w, ws + 1 * wk, count)
         w2 = vload_first(w, ws + 2 * wk, count)
-        xm2 = _row_load(x, mask, xs - 2 * xp, count, relu)
-        xm1 = _row_load(x, mask, xs - 1 * xp, count, relu)
-        x0 = _row_load(x, mask, xs, count, relu)
-        x1 = _row_load(x, mask, xs + 1 * xp, count, relu)
-        x2 = _row_load(x, mask, xs + 2 * xp, count, relu)
-        x3 = _row_load(x, mask, xs + 3 * xp, count, relu)
+        if clipped and not 0 <= column - 2 < columns:
+            xm2 = vzeros(x)
+        else:
+            xm2 = vload_first(x, xs - 2 * xp, count)
+            if relu:
+                xm2 = vselect_positive(xm2, vload_first(mask, xs - 2 * xp, count))
+        if clipped and not 0 <= column - 1 < columns:
+            xm1 = vzeros(x)
+        else:
+            xm1 = vload_first(x, xs - 1 * xp, count)
+            if relu:
+                xm1 = vselect_positive(xm1, vload_first(mask, xs - 1 * xp, count))
+        if clipped and not 0 <= column < columns:
+            x0 = vzeros(x)
+        else:
+            x0 = vload_first(x, xs, count)
+            if relu:
+                x0 = vselect_positive(x0, vload_first(mask, xs, count))
+        if clipped and not 0 <= column + 1 < columns:
+            x1 = vzeros(x)
+        else:
+            x1 = vload_first(x, xs + 1 * xp, count)
+            if relu:
+                x1 = vselect_positive(x1, vload_first(mask, xs + 1 * xp, count))
+        if clipped and not 0 <= column + 2 < columns:
+            x2 = vzeros(x)
+        else:
+            x2 = vload_first(x, xs + 2 * xp, count)
+            if relu:
+                x2 = vselect_positive(x2, vload_first(mask, xs + 2 * xp, count))
+        if clipped and not 0 <= column + 3 < columns:
+            x3 = vzeros(x)
+        else:
+            x3 = vload_first(x, xs + 3 * xp, count)
+            if relu:
+                x3 = vselect_positive(x3, vload_first(mask, xs + 3 * xp, count))
         a0 = vfma(x0, w0, a0)
         a1 = vfma(x1, w0, a1)
         a2 = vfma(x2, w0, a2)
@@ -1300,56 +1275,8 @@ def _depthwise_row_k3_reversed(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, 
     return a0, a1, a2, a3
 
 @helper
-def _depthwise_row_k5_reversed(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, a0, a1, a2, a3):
-    """4 depthwise output pixels over ``rows`` kernel rows, a 5-wide kernel reversed, one vector of
-    channels (its first ``count`` lanes; a plain load where ``count`` is the vector width). For pixel ``p``::
-
-        a_p += sum_{r<rows, k<5} m(x[xo + r*xr + (p - k)*xp]) * w[wo + r*wr + k*wk]
-
-    summed in the order r, k, where ``m`` zeroes ``x`` where ``mask`` (at the same offset) is not positive
-    with ``relu``, and is the identity without. In a kernel row each input vector is loaded once for all
-    its uses.
-    """
-    for r in range(rows):
-        xs = xo + r * xr
-        ws = wo + r * wr
-        w0 = vload_first(w, ws, count)
-        w1 = vload_first(w, ws + 1 * wk, count)
-        w2 = vload_first(w, ws + 2 * wk, count)
-        w3 = vload_first(w, ws + 3 * wk, count)
-        w4 = vload_first(w, ws + 4 * wk, count)
-        xm4 = _row_load(x, mask, xs - 4 * xp, count, relu)
-        xm3 = _row_load(x, mask, xs - 3 * xp, count, relu)
-        xm2 = _row_load(x, mask, xs - 2 * xp, count, relu)
-        xm1 = _row_load(x, mask, xs - 1 * xp, count, relu)
-        x0 = _row_load(x, mask, xs, count, relu)
-        x1 = _row_load(x, mask, xs + 1 * xp, count, relu)
-        x2 = _row_load(x, mask, xs + 2 * xp, count, relu)
-        x3 = _row_load(x, mask, xs + 3 * xp, count, relu)
-        a0 = vfma(x0, w0, a0)
-        a1 = vfma(x1, w0, a1)
-        a2 = vfma(x2, w0, a2)
-        a3 = vfma(x3, w0, a3)
-        a0 = vfma(xm1, w1, a0)
-        a1 = vfma(x0, w1, a1)
-        a2 = vfma(x1, w1, a2)
-        a3 = vfma(x2, w1, a3)
-        a0 = vfma(xm2, w2, a0)
-        a1 = vfma(xm1, w2, a1)
-        a2 = vfma(x0, w2, a2)
-        a3 = vfma(x1, w2, a3)
-        a0 = vfma(xm3, w3, a0)
-        a1 = vfma(xm2, w3, a1)
-        a2 = vfma(xm1, w3, a2)
-        a3 = vfma(x0, w3, a3)
-        a0 = vfma(xm4, w4, a0)
-        a1 = vfma(xm3, w4, a1)
-        a2 = vfma(xm2, w4, a2)
-        a3 = vfma(xm1, w4, a3)
-    return a0, a1, a2, a3
-
-@helper
-def _depthwise_grad_row_k3_s1(x, xo, xp, g, mask, go, gp, pixels, count, relu, out, oo, ok):
+def _depthwise_grad_row_k3_s1(x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column,
+                              columns, out, oo, ok):
     """The kernel gradient of one row of a 3-wide depthwise kernel at stride 1 from ``pixels``
     (at least 1) output pixels, one vector of channels (its first ``count`` lanes), added to ``out``. For
     tap ``k``::
@@ -1357,14 +1284,27 @@ def _depthwise_grad_row_k3_s1(x, xo, xp, g, mask, go, gp, pixels, count, relu, o
         out[oo + k*ok] += sum_{i<pixels} x[xo + (i + k)*xp] * m(g[go + i*gp])
 
     the sum over ``i`` in order, before it is added, where ``m`` zeroes ``g`` where ``mask`` (at the same
-    offset) is not positive with ``relu``, and is the identity without.
+    offset) is not positive with ``relu``, and is the identity without. With ``clipped``, the input vector
+    of column ``column + i + k`` outside ``[0, columns)`` is zero (and not read): the zero padding, whose
+    products add nothing.
     """
     a0, a1, a2 = vzeros(g), vzeros(g), vzeros(g)
-    v0 = vload_first(x, xo, count)
-    v1 = vload_first(x, xo + 1 * xp, count)
-    v2 = vload_first(x, xo + 2 * xp, count)
+    if clipped and not 0 <= column < columns:
+        v0 = vzeros(x)
+    else:
+        v0 = vload_first(x, xo, count)
+    if clipped and not 0 <= column + 1 < columns:
+        v1 = vzeros(x)
+    else:
+        v1 = vload_first(x, xo + 1 * xp, count)
+    if clipped and not 0 <= column + 2 < columns:
+        v2 = vzeros(x)
+    else:
+        v2 = vload_first(x, xo + 2 * xp, count)
     for i in range(pixels):
-        gv = _row_load(g, mask, go + i * gp, count, relu)
+        gv = vload_first(g, go + i * gp, count)
+        if relu:
+            gv = vselect_positive(gv, vload_first(mask, go + i * gp, count))
         a0 = vfma(v0, gv, a0)
         a1 = vfma(v1, gv, a1)
         a2 = vfma(v2, gv, a2)
@@ -1372,13 +1312,17 @@ def _depthwise_grad_row_k3_s1(x, xo, xp, g, mask, go, gp, pixels, count, relu, o
             xs = xo + (i + 1) * 1 * xp
             v0 = v1
             v1 = v2
-            v2 = vload_first(x, xs + 2 * xp, count)
+            if clipped and not 0 <= column + (i + 1) * 1 + 2 < columns:
+                v2 = vzeros(x)
+            else:
+                v2 = vload_first(x, xs + 2 * xp, count)
     vstore_first(out, oo, vadd(vload_first(out, oo, count), a0), count)
     vstore_first(out, oo + 1 * ok, vadd(vload_first(out, oo + 1 * ok, count), a1), count)
     vstore_first(out, oo + 2 * ok, vadd(vload_first(out, oo + 2 * ok, count), a2), count)
 
 @helper
-def _depthwise_grad_row_k3_s2(x, xo, xp, g, mask, go, gp, pixels, count, relu, out, oo, ok):
+def _depthwise_grad_row_k3_s2(x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column,
+                              columns, out, oo, ok):
     """The kernel gradient of one row of a 3-wide depthwise kernel at stride 2 from ``pixels``
     (at least 1) output pixels, one vector of channels (its first ``count`` lanes), added to ``out``. For
     tap ``k``::
@@ -1386,147 +1330,82 @@ def _depthwise_grad_row_k3_s2(x, xo, xp, g, mask, go, gp, pixels, count, relu, o
         out[oo + k*ok] += sum_{i<pixels} x[xo + (i*2 + k)*xp] * m(g[go + i*gp])
 
     the sum over ``i`` in order, before it is added, where ``m`` zeroes ``g`` where ``mask`` (at the same
-    offset) is not positive with ``relu``, and is the identity without.
+    offset) is not positive with ``relu``, and is the identity without. With ``clipped``, the input vector
+    of column ``column + i*2 + k`` outside ``[0, columns)`` is zero (and not read): the zero padding, whose
+    products add nothing.
     """
     a0, a1, a2 = vzeros(g), vzeros(g), vzeros(g)
-    v0 = vload_first(x, xo, count)
-    v1 = vload_first(x, xo + 1 * xp, count)
-    v2 = vload_first(x, xo + 2 * xp, count)
+    if clipped and not 0 <= column < columns:
+        v0 = vzeros(x)
+    else:
+        v0 = vload_first(x, xo, count)
+    if clipped and not 0 <= column + 1 < columns:
+        v1 = vzeros(x)
+    else:
+        v1 = vload_first(x, xo + 1 * xp, count)
+    if clipped and not 0 <= column + 2 < columns:
+        v2 = vzeros(x)
+    else:
+        v2 = vload_first(x, xo + 2 * xp, count)
     for i in range(pixels):
-        gv = _row_load(g, mask, go + i * gp, count, relu)
+        gv = vload_first(g, go + i * gp, count)
+        if relu:
+            gv = vselect_positive(gv, vload_first(mask, go + i * gp, count))
         a0 = vfma(v0, gv, a0)
         a1 = vfma(v1, gv, a1)
         a2 = vfma(v2, gv, a2)
         if i + 1 < pixels:
             xs = xo + (i + 1) * 2 * xp
             v0 = v2
-            v1 = vload_first(x, xs + 1 * xp, count)
-            v2 = vload_first(x, xs + 2 * xp, count)
+            if clipped and not 0 <= column + (i + 1) * 2 + 1 < columns:
+                v1 = vzeros(x)
+            else:
+                v1 = vload_first(x, xs + 1 * xp, count)
+            if clipped and not 0 <= column + (i + 1) * 2 + 2 < columns:
+                v2 = vzeros(x)
+            else:
+                v2 = vload_first(x, xs + 2 * xp, count)
     vstore_first(out, oo, vadd(vload_first(out, oo, count), a0), count)
     vstore_first(out, oo + 1 * ok, vadd(vload_first(out, oo + 1 * ok, count), a1), count)
     vstore_first(out, oo + 2 * ok, vadd(vload_first(out, oo + 2 * ok, count), a2), count)
-
-@helper
-def _depthwise_grad_row_k5_s1(x, xo, xp, g, mask, go, gp, pixels, count, relu, out, oo, ok):
-    """The kernel gradient of one row of a 5-wide depthwise kernel at stride 1 from ``pixels``
-    (at least 1) output pixels, one vector of channels (its first ``count`` lanes), added to ``out``. For
-    tap ``k``::
-
-        out[oo + k*ok] += sum_{i<pixels} x[xo + (i + k)*xp] * m(g[go + i*gp])
-
-    the sum over ``i`` in order, before it is added, where ``m`` zeroes ``g`` where ``mask`` (at the same
-    offset) is not positive with ``relu``, and is the identity without.
-    """
-    a0, a1, a2, a3, a4 = vzeros(g), vzeros(g), vzeros(g), vzeros(g), vzeros(g)
-    v0 = vload_first(x, xo, count)
-    v1 = vload_first(x, xo + 1 * xp, count)
-    v2 = vload_first(x, xo + 2 * xp, count)
-    v3 = vload_first(x, xo + 3 * xp, count)
-    v4 = vload_first(x, xo + 4 * xp, count)
-    for i in range(pixels):
-        gv = _row_load(g, mask, go + i * gp, count, relu)
-        a0 = vfma(v0, gv, a0)
-        a1 = vfma(v1, gv, a1)
-        a2 = vfma(v2, gv, a2)
-        a3 = vfma(v3, gv, a3)
-        a4 = vfma(v4, gv, a4)
-        if i + 1 < pixels:
-            xs = xo + (i + 1) * 1 * xp
-            v0 = v1
-            v1 = v2
-            v2 = v3
-            v3 = v4
-            v4 = vload_first(x, xs + 4 * xp, count)
-    vstore_first(out, oo, vadd(vload_first(out, oo, count), a0), count)
-    vstore_first(out, oo + 1 * ok, vadd(vload_first(out, oo + 1 * ok, count), a1), count)
-    vstore_first(out, oo + 2 * ok, vadd(vload_first(out, oo + 2 * ok, count), a2), count)
-    vstore_first(out, oo + 3 * ok, vadd(vload_first(out, oo + 3 * ok, count), a3), count)
-    vstore_first(out, oo + 4 * ok, vadd(vload_first(out, oo + 4 * ok, count), a4), count)
-
-@helper
-def _depthwise_grad_row_k5_s2(x, xo, xp, g, mask, go, gp, pixels, count, relu, out, oo, ok):
-    """The kernel gradient of one row of a 5-wide depthwise kernel at stride 2 from ``pixels``
-    (at least 1) output pixels, one vector of channels (its first ``count`` lanes), added to ``out``. For
-    tap ``k``::
-
-        out[oo + k*ok] += sum_{i<pixels} x[xo + (i*2 + k)*xp] * m(g[go + i*gp])
-
-    the sum over ``i`` in order, before it is added, where ``m`` zeroes ``g`` where ``mask`` (at the same
-    offset) is not positive with ``relu``, and is the identity without.
-    """
-    a0, a1, a2, a3, a4 = vzeros(g), vzeros(g), vzeros(g), vzeros(g), vzeros(g)
-    v0 = vload_first(x, xo, count)
-    v1 = vload_first(x, xo + 1 * xp, count)
-    v2 = vload_first(x, xo + 2 * xp, count)
-    v3 = vload_first(x, xo + 3 * xp, count)
-    v4 = vload_first(x, xo + 4 * xp, count)
-    for i in range(pixels):
-        gv = _row_load(g, mask, go + i * gp, count, relu)
-        a0 = vfma(v0, gv, a0)
-        a1 = vfma(v1, gv, a1)
-        a2 = vfma(v2, gv, a2)
-        a3 = vfma(v3, gv, a3)
-        a4 = vfma(v4, gv, a4)
-        if i + 1 < pixels:
-            xs = xo + (i + 1) * 2 * xp
-            v0 = v2
-            v1 = v3
-            v2 = v4
-            v3 = vload_first(x, xs + 3 * xp, count)
-            v4 = vload_first(x, xs + 4 * xp, count)
-    vstore_first(out, oo, vadd(vload_first(out, oo, count), a0), count)
-    vstore_first(out, oo + 1 * ok, vadd(vload_first(out, oo + 1 * ok, count), a1), count)
-    vstore_first(out, oo + 2 * ok, vadd(vload_first(out, oo + 2 * ok, count), a2), count)
-    vstore_first(out, oo + 3 * ok, vadd(vload_first(out, oo + 3 * ok, count), a3), count)
-    vstore_first(out, oo + 4 * ok, vadd(vload_first(out, oo + 4 * ok, count), a4), count)
 
 @helper
 def has_depthwise_row(width, stride):
     """Whether ``depthwise_row`` has a helper for this kernel width and stride."""
-    return (width == 3 and stride == 1) or (width == 3 and stride == 2) or (width == 5 and stride == 1) or (width == 5 and stride == 2)
+    return (width == 3 and stride == 1) or (width == 3 and stride == 2)
 
 
 @helper
-def depthwise_row(width, stride, x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, a0, a1, a2, a3):
+def depthwise_row(width, stride, x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns, a0, a1, a2, a3):
     """The depthwise row helper for ``width`` and ``stride`` (see ``has_depthwise_row``)."""
     if width == 3 and stride == 1:
-        return _depthwise_row_k3_s1(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, a0, a1, a2, a3)
+        return _depthwise_row_k3_s1(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns, a0, a1, a2, a3)
     if width == 3 and stride == 2:
-        return _depthwise_row_k3_s2(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, a0, a1, a2, a3)
-    if width == 5 and stride == 1:
-        return _depthwise_row_k5_s1(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, a0, a1, a2, a3)
-    if width == 5 and stride == 2:
-        return _depthwise_row_k5_s2(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, a0, a1, a2, a3)
+        return _depthwise_row_k3_s2(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns, a0, a1, a2, a3)
     return a0, a1, a2, a3
 
 
 @helper
 def has_depthwise_row_reversed(width):
     """Whether ``depthwise_row_reversed`` has a helper for this kernel width."""
-    return width == 3 or width == 5
+    return width == 3
 
 
 @helper
-def depthwise_row_reversed(width, x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, a0, a1, a2, a3):
+def depthwise_row_reversed(width, x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns, a0, a1, a2, a3):
     """The reversed depthwise row helper for ``width`` (see ``has_depthwise_row_reversed``)."""
     if width == 3:
-        return _depthwise_row_k3_reversed(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, a0, a1, a2, a3)
-    if width == 5:
-        return _depthwise_row_k5_reversed(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, a0, a1, a2, a3)
+        return _depthwise_row_k3_reversed(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns, a0, a1, a2, a3)
     return a0, a1, a2, a3
 
 
 @helper
-def depthwise_grad_row(width, stride, x, xo, xp, g, mask, go, gp, pixels, count, relu, out, oo, ok):
+def depthwise_grad_row(width, stride, x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column, columns, out, oo, ok):
     """The kernel-gradient row helper for ``width`` and ``stride`` (see ``has_depthwise_row``)."""
     if width == 3 and stride == 1:
-        _depthwise_grad_row_k3_s1(x, xo, xp, g, mask, go, gp, pixels, count, relu, out, oo, ok)
+        _depthwise_grad_row_k3_s1(x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column, columns, out, oo, ok)
     if width == 3 and stride == 2:
-        _depthwise_grad_row_k3_s2(x, xo, xp, g, mask, go, gp, pixels, count, relu, out, oo, ok)
-    if width == 5 and stride == 1:
-        _depthwise_grad_row_k5_s1(x, xo, xp, g, mask, go, gp, pixels, count, relu, out, oo, ok)
-    if width == 5 and stride == 2:
-        _depthwise_grad_row_k5_s2(x, xo, xp, g, mask, go, gp, pixels, count, relu, out, oo, ok)
+        _depthwise_grad_row_k3_s2(x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column, columns, out, oo, ok)
 
 # The tiles by role, for the drivers in conv2d_tiled.py: ``PIXELS_V2`` is the pixels of
 # ``conv_main_v2``, ``ROWS_V1`` the rows of ``grad_kernel_main_v1``, and so on. The set

@@ -13,6 +13,18 @@ Inputs are not padded. Each output pixel's window is clipped to the taps
 that land on real cells (:func:`_in_range`), which is what zero padding
 computes: a padded copy would be one more pass over memory, and a depthwise
 convolution, with a few multiply-adds per byte, is bound by memory traffic.
+(The generated row helpers below read the cells beyond the edges as zeros
+instead, without touching memory: zeros add nothing, so the sums are the
+clipped windows' sums, bit for bit.)
+
+3-wide kernels at strides 1 and 2, undilated along the width (MobileNet's),
+go through row helpers generated into ``conv2d_tiles.py``
+(``depthwise_row``, ``depthwise_row_reversed``, ``depthwise_grad_row``):
+a block of pixels takes a kernel row at a time, each input vector loaded
+once for every tap and pixel that reads it (6 loads for 12 multiply-adds
+at stride 1, where a loop over the taps loads 12), and the kernel gradient
+sums a row's three taps in three independent registers. Other kernels go
+through a table of taps (forward and input gradient) or tap by tap.
 
 Every loop works a vector of channels at a time with the explicit SIMD values
 of ``fastconv.kernels.simd``, the loop over the window's taps inside the loop
@@ -26,8 +38,8 @@ and stored with a lane mask.
   multiply-add per tap in row-major tap order, then the optional ReLU.
 - Input gradient: one task per input row; each input pixel gathers the
   output pixels whose windows hold it (no two tasks write the same cell, so
-  no zeroing pass and no racing additions). With ``relu`` the output
-  gradient is masked by ``out > 0`` as it is loaded.
+  no zeroing pass and no racing additions), in row-major tap order. With
+  ``relu`` the output gradient is masked by ``out > 0`` as it is loaded.
 - Kernel gradient: the batch is cut into ``P`` fixed chunks; each task owns
   one (chunk, kernel row) pair of the partial sums ``(P, KH, KW, K)`` and,
   for kernel row 0, the chunk's bias gradient ``(P, K)``. For each output

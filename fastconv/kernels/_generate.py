@@ -398,57 +398,48 @@ def _depthwise_grad_row(width, stride):
     return "\n".join(lines)
 
 
-def _depthwise_dispatch():
-    """``depthwise_row`` and ``depthwise_row_reversed``: the helper for a kernel width and stride, and
-    ``has_depthwise_row`` / ``has_depthwise_row_reversed``, which say whether there is one."""
-    arguments = "x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns, " + ", ".join(f"a{p}" for p in range(DEPTHWISE_PIXELS))
-    accumulators = ", ".join(f"a{p}" for p in range(DEPTHWISE_PIXELS))
-    forward = " or ".join(f"(width == {k} and stride == {s})" for k, s in DEPTHWISE_ROWS)
-    reversed_rows = " or ".join(f"width == {k}" for k in DEPTHWISE_REVERSED_ROWS)
-    lines = [
-        "@helper",
-        "def has_depthwise_row(width, stride):",
-        '    """Whether ``depthwise_row`` has a helper for this kernel width and stride."""',
-        f"    return {forward}",
-        "",
-        "",
-        "@helper",
-        f"def depthwise_row(width, stride, {arguments}):",
-        '    """The depthwise row helper for ``width`` and ``stride`` (see ``has_depthwise_row``)."""',
-    ]
-    for k, s in DEPTHWISE_ROWS:
-        lines += [f"    if width == {k} and stride == {s}:",
-                  f"        return _depthwise_row_k{k}_s{s}({arguments})"]
-    lines += [
-        f"    return {accumulators}",
-        "",
-        "",
-        "@helper",
-        "def has_depthwise_row_reversed(width):",
-        '    """Whether ``depthwise_row_reversed`` has a helper for this kernel width."""',
-        f"    return {reversed_rows}",
-        "",
-        "",
-        "@helper",
-        f"def depthwise_row_reversed(width, {arguments}):",
-        '    """The reversed depthwise row helper for ``width`` (see ``has_depthwise_row_reversed``)."""',
-    ]
-    for k in DEPTHWISE_REVERSED_ROWS:
-        lines += [f"    if width == {k}:",
-                  f"        return _depthwise_row_k{k}_reversed({arguments})"]
-    lines.append(f"    return {accumulators}")
-    grad_arguments = "x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column, columns, out, oo, ok"
-    lines += [
-        "",
-        "",
-        "@helper",
-        f"def depthwise_grad_row(width, stride, {grad_arguments}):",
-        '    """The kernel-gradient row helper for ``width`` and ``stride`` (see ``has_depthwise_row``)."""',
-    ]
-    for k, s in DEPTHWISE_ROWS:
-        lines += [f"    if width == {k} and stride == {s}:",
-                  f"        _depthwise_grad_row_k{k}_s{s}({grad_arguments})"]
+def _dispatcher(name, parameters, doc, cases, fallback=None):
+    """A helper ``name(parameters)`` that runs the call of the first of ``cases`` (``(condition, call)``)
+    whose condition holds, returning its value, or else returns ``fallback``."""
+    lines = ["@helper", f"def {name}({parameters}):", f'    """{doc}"""']
+    for condition, call in cases:
+        lines += [f"    if {condition}:", f"        return {call}"]
+    if fallback is not None:
+        lines.append(f"    return {fallback}")
     return "\n".join(lines)
+
+
+def _depthwise_dispatch():
+    """``depthwise_row``, ``depthwise_row_reversed`` and ``depthwise_grad_row``: the helper for a kernel
+    width (and stride), and ``has_depthwise_row`` / ``has_depthwise_row_reversed``, which say whether there
+    is one."""
+    arguments = ("x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns, "
+                 + ", ".join(f"a{p}" for p in range(DEPTHWISE_PIXELS)))
+    accumulators = ", ".join(f"a{p}" for p in range(DEPTHWISE_PIXELS))
+    grad_arguments = "x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column, columns, out, oo, ok"
+    forward = [(f"width == {k} and stride == {s}", f"_depthwise_row_k{k}_s{s}({arguments})")
+               for k, s in DEPTHWISE_ROWS]
+    reversed_rows = [(f"width == {k}", f"_depthwise_row_k{k}_reversed({arguments})")
+                     for k in DEPTHWISE_REVERSED_ROWS]
+    grad = [(f"width == {k} and stride == {s}", f"_depthwise_grad_row_k{k}_s{s}({grad_arguments})")
+            for k, s in DEPTHWISE_ROWS]
+    return "\n\n\n".join([
+        _dispatcher("has_depthwise_row", "width, stride",
+                    "Whether ``depthwise_row`` has a helper for this kernel width and stride.",
+                    [(condition, "True") for condition, _ in forward], "False"),
+        _dispatcher("depthwise_row", f"width, stride, {arguments}",
+                    "The depthwise row helper for ``width`` and ``stride`` (see ``has_depthwise_row``).",
+                    forward, accumulators),
+        _dispatcher("has_depthwise_row_reversed", "width",
+                    "Whether ``depthwise_row_reversed`` has a helper for this kernel width.",
+                    [(condition, "True") for condition, _ in reversed_rows], "False"),
+        _dispatcher("depthwise_row_reversed", f"width, {arguments}",
+                    "The reversed depthwise row helper for ``width`` (see ``has_depthwise_row_reversed``).",
+                    reversed_rows, accumulators),
+        _dispatcher("depthwise_grad_row", f"width, stride, {grad_arguments}",
+                    "The kernel-gradient row helper for ``width`` and ``stride`` (see ``has_depthwise_row``).",
+                    grad),
+    ])
 
 
 def _aliases(family, name, size, tiles):

@@ -1372,7 +1372,11 @@ def _depthwise_grad_row_k3_s2(x, xo, xp, g, mask, go, gp, pixels, count, relu, c
 @helper
 def has_depthwise_row(width, stride):
     """Whether ``depthwise_row`` has a helper for this kernel width and stride."""
-    return (width == 3 and stride == 1) or (width == 3 and stride == 2)
+    if width == 3 and stride == 1:
+        return True
+    if width == 3 and stride == 2:
+        return True
+    return False
 
 
 @helper
@@ -1388,7 +1392,9 @@ def depthwise_row(width, stride, x, mask, xo, xr, xp, w, wo, wr, wk, rows, count
 @helper
 def has_depthwise_row_reversed(width):
     """Whether ``depthwise_row_reversed`` has a helper for this kernel width."""
-    return width == 3
+    if width == 3:
+        return True
+    return False
 
 
 @helper
@@ -1403,9 +1409,9 @@ def depthwise_row_reversed(width, x, mask, xo, xr, xp, w, wo, wr, wk, rows, coun
 def depthwise_grad_row(width, stride, x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column, columns, out, oo, ok):
     """The kernel-gradient row helper for ``width`` and ``stride`` (see ``has_depthwise_row``)."""
     if width == 3 and stride == 1:
-        _depthwise_grad_row_k3_s1(x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column, columns, out, oo, ok)
+        return _depthwise_grad_row_k3_s1(x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column, columns, out, oo, ok)
     if width == 3 and stride == 2:
-        _depthwise_grad_row_k3_s2(x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column, columns, out, oo, ok)
+        return _depthwise_grad_row_k3_s2(x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column, columns, out, oo, ok)
 
 # The tiles by role, for the drivers in conv2d_tiled.py: ``PIXELS_V2`` is the pixels of
 # ``conv_main_v2``, ``ROWS_V1`` the rows of ``grad_kernel_main_v1``, and so on. The set

@@ -414,8 +414,9 @@ def _add_row_products(x, grad_out, out, partial_kernel, x_offset, g_offset, k_of
 ROW_HELPER_MIN_PIXELS = 16
 """Output rows at least this long go through the kernel gradient's row helper, in three parts: the pixels
 whose windows lie inside the image (no test per input vector), and the two edges, whose windows reach into
-the padding; shorter rows go tap by tap unless no window reaches into the padding ('valid'). (On a 2-core Zen 4, a 28-pixel 'same' row took 0.7 times as long
-through the helper; a 7-pixel one, 1.2 to 1.4 times as long, in one pass or in parts.)"""
+the padding; shorter rows go tap by tap unless no window reaches into the padding ('valid'). (On a 2-core
+Zen 4, a 28-pixel 'same' row took 0.7 times as long through the helper; a 7-pixel one, 1.2 to 1.4 times
+as long, in one pass or in parts.)"""
 
 
 @helper

@@ -18,8 +18,9 @@ instead, without touching memory: zeros add nothing, so the sums are the
 clipped windows' sums, bit for bit.)
 
 3-wide kernels at strides 1 and 2, undilated along the width (MobileNet's),
-go through row helpers generated into ``conv2d_tiles.py``
-(``depthwise_row``, ``depthwise_row_reversed``, ``depthwise_grad_row``):
+go through row helpers generated into ``conv2d_tiles.py`` (``depthwise_row``,
+``depthwise_grad_row``, and for the input gradient at stride 1 along the
+width ``depthwise_row_reversed``):
 a block of pixels takes a kernel row at a time, each input vector loaded
 once for every tap and pixel that reads it (6 loads for 12 multiply-adds
 at stride 1, where a loop over the taps loads 12), and the kernel gradient
@@ -216,8 +217,8 @@ def _depthwise_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dil
         oh = row - n * out_h
         top = oh * stride_h - pad_top
         h_lo, h_hi = _in_range(oh, stride_h, dilation_h, pad_top, k_h, in_h)
-        # The pixels whose windows lie inside the image along the width, ``first`` to ``end``, go PIXELS at a
-        # time; the edges (and all of a row with fewer than PIXELS inside) one by one.
+        # Pixels go PIXELS at a time (see _blocks): with a row helper all of them, else those whose windows lie
+        # inside the image along the width (``first`` to ``end``); the others one by one.
         first, end = _inside(stride_w, dilation_w, pad_left, k_w, in_w, out_w)
         blocks_first, blocks_end = _blocks(rows, first, end, out_w)
         for i in range(blocks_first, blocks_end, PIXELS):
@@ -297,24 +298,40 @@ def _grad_input_block(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, count
 
 
 @helper
-def _grad_input_rows(grad_out, out, w, grad_x, g_offset, x_offset, c, count, kh_lo, kh_hi, g_row, k_w, relu,
-                     clipped, column):
-    """What :func:`_grad_input_block` computes, at strides 1 along the width and height and for a kernel width
-    with a generated reversed row helper (``conv2d_tiles.depthwise_row_reversed``): ``PIXELS`` consecutive
-    input pixels from ``x_offset`` over the kernel rows ``kh_lo .. kh_hi``, the output gradient at
-    ``g_offset`` (column ``column``) for kernel row ``kh_lo``, tap 0 and the first pixel, ``g_row`` apart from
-    one kernel row to the next. The same multiply-adds in the same order, so the same bits. With
-    ``clipped``, output columns outside the output read as zeros, which add nothing: the pixels at the edges
-    come out as :func:`_grad_input_pixel` computes them."""
+def _grad_input_rows(grad_out, out, w, grad_x, g_offset, x_offset, c, count, kh_lo, n_rows, kh_step, g_row, k_w,
+                     stride_w, phase, relu, clipped, column):
+    """What :func:`_grad_input_block` computes, for a kernel width and stride with generated reversed row
+    helpers (``conv2d_tiles.depthwise_row_reversed``): ``PIXELS`` input pixels of one phase, ``stride_w``
+    apart from ``x_offset``, whose taps along the width are the ``kw`` with ``kw % stride_w == phase``, over
+    ``n_rows`` kernel rows ``kh_step`` apart from ``kh_lo``; the output gradient at ``g_offset`` (column
+    ``column``) for kernel row ``kh_lo`` and the first pixel's first tap, ``g_row`` apart from one kernel
+    row to the next. The same multiply-adds in the same order, so the same bits. With ``clipped``, output
+    columns outside the output read as zeros, which add nothing: the pixels at the edges come out as
+    :func:`_grad_input_pixel` computes them."""
     channels = grad_x.shape[3]
     a0 = vzeros(grad_x)
-    a0, a1, a2, a3 = depthwise_row_reversed(k_w, grad_out, out, g_offset, g_row, channels, w,
-                                            kh_lo * k_w * channels + c, k_w * channels, channels, kh_hi - kh_lo,
+    a0, a1, a2, a3 = depthwise_row_reversed(k_w, stride_w, phase, grad_out, out, g_offset, g_row, channels, w,
+                                            kh_lo * k_w * channels + c, kh_step * k_w * channels, channels, n_rows,
                                             count, relu, clipped, column, grad_out.shape[2], a0, a0, a0, a0)
+    x_step = stride_w * channels
     vstore_first(grad_x, x_offset, a0, count)
-    vstore_first(grad_x, x_offset + channels, a1, count)
-    vstore_first(grad_x, x_offset + 2 * channels, a2, count)
-    vstore_first(grad_x, x_offset + 3 * channels, a3, count)
+    vstore_first(grad_x, x_offset + x_step, a1, count)
+    vstore_first(grad_x, x_offset + 2 * x_step, a2, count)
+    vstore_first(grad_x, x_offset + 3 * x_step, a3, count)
+
+
+@helper
+def _rows_reaching(i, pad, stride, dilation, k, out_length):
+    """The kernel rows whose output rows hold input row ``i`` (at stride 1 or dilation 1): the first, their
+    number, the step from one to the next (``stride`` at dilation 1, else 1) and the first one's output row
+    (the next ones' are ``step * dilation / stride`` lower)."""
+    start = i + pad
+    step = stride if dilation == 1 else 1
+    lowest = max(0, -(-(start - stride * (out_length - 1)) // dilation))
+    first = lowest + (start - lowest) % step
+    last = min(k - 1, start // dilation)
+    count = 0 if last < first else (last - first) // step + 1
+    return first, count, step, (start - first * dilation) // stride
 
 
 @kernel
@@ -328,8 +345,10 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
     output, ``PIXELS`` of one phase go at a time (the last block moved back),
     as in the forward pass, over a table of their taps written into
     ``scratch[row]`` (``scratch`` is ``(N * H, KH * KW, 2)`` int64, one table
-    per task); or, undilated along the width at strides 1 with a kernel width
-    that has one, through a generated row helper (:func:`_grad_input_rows`).
+    per task); or, undilated along the width, for a kernel width and stride
+    with generated row helpers, through them (:func:`_grad_input_rows`): then
+    every pixel of the phase in blocks, the blocks at the edges reading the
+    output gradient beyond the output as zeros.
     """
     n_batch, in_h, in_w, channels = grad_x.shape
     _, out_h, out_w, _ = grad_out.shape
@@ -337,40 +356,46 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
     lanes = lanes_of(grad_x)
     whole = channels - channels % lanes
     x_step = stride_w * channels
-    g_row = -dilation_h * out_w * channels
-    rows = stride_h == 1 and stride_w == 1 and dilation_w == 1 and has_depthwise_row_reversed(k_w)
+    rows = (dilation_w == 1 and has_depthwise_row_reversed(k_w, stride_w)
+            and (stride_h == 1 or dilation_h == 1))
     n_tasks = n_batch * in_h
     row = first_task(job, n_tasks)
     while row < n_tasks:
         n = row // in_h
         ih = row - n * in_h
         taps = scratch[row]
-        # At strides 1, the kernel rows whose output row holds this input row: output row ih + pad_top - kh*dh.
-        kh_lo = max(0, -(-(ih + pad_top - out_h + 1) // dilation_h))
-        kh_hi = max(kh_lo, min(k_h, (ih + pad_top) // dilation_h + 1))
-        # Per phase, the input pixels whose output pixels are all inside the output along the width go PIXELS
-        # at a time (``first``, then every ``stride_w``: ``inside`` of them); the others one by one.
+        kh_lo, n_rows, kh_step, oh_lo = _rows_reaching(ih, pad_top, stride_h, dilation_h, k_h, out_h)
+        g_row = -(kh_step * dilation_h // stride_h) * out_w * channels
+        # Per phase (the input pixels ``stride_w`` apart), pixels go PIXELS at a time: with a row helper all of
+        # them, else those whose output pixels are all inside the output along the width (``first``, then
+        # every ``stride_w``: ``inside`` of them); the others one by one.
         lo = max(0, (k_w - 1) * dilation_w - pad_left)
         hi = min(in_w, out_w * stride_w - pad_left)
         for phase in range(stride_w):
             first = phase + -(-max(0, lo - phase) // stride_w) * stride_w
             inside = max(0, -(-(hi - first) // stride_w))
-            blocks_first, blocks = _blocks(rows, first, first + inside, in_w)  # rows: at stride 1, phase 0
-            for j in range(0, blocks - blocks_first, PIXELS):
-                iw0 = blocks_first + _block_start(j, 0, blocks - blocks_first) * stride_w
+            in_phase = max(0, -(-(in_w - phase) // stride_w))
+            if rows and in_phase >= PIXELS:
+                start, in_blocks = phase, in_phase
+            else:
+                start, in_blocks = first, inside if inside >= PIXELS else 0
+            tap_phase = (phase + pad_left) % stride_w  # the taps along the width of this phase's pixels
+            for j in range(0, in_blocks, PIXELS):
+                iw0 = start + _block_start(j, 0, in_blocks) * stride_w
                 x_offset = _cell(grad_x, n, ih, iw0, 0)
                 if rows:
-                    column = iw0 + pad_left
-                    g_offset = _cell(grad_out, n, ih + pad_top - kh_lo * dilation_h, column, 0)
+                    column = (iw0 + pad_left - tap_phase) // stride_w
+                    g_offset = _cell(grad_out, n, oh_lo, column, 0)
                     c_rest = 0
-                    if first <= iw0 and iw0 + PIXELS <= first + inside:  # whole vectors without tests
+                    if first <= iw0 and iw0 + (PIXELS - 1) * stride_w < first + inside * stride_w:
                         for c in range(0, whole, lanes):  # `lanes` and `False` constants: plain loads
                             _grad_input_rows(grad_out, out, w, grad_x, g_offset + c, x_offset + c, c, lanes, kh_lo,
-                                             kh_hi, g_row, k_w, relu, False, column)
+                                             n_rows, kh_step, g_row, k_w, stride_w, tap_phase, relu, False, column)
                         c_rest = whole
                     for c in range(c_rest, channels, lanes):  # a block at an edge, or the last part of a vector
                         _grad_input_rows(grad_out, out, w, grad_x, g_offset + c, x_offset + c, c, channels - c,
-                                         kh_lo, kh_hi, g_row, k_w, relu, True, column)
+                                         kh_lo, n_rows, kh_step, g_row, k_w, stride_w, tap_phase, relu, True,
+                                         column)
                     continue
                 n_taps = 0
                 for kh in range(k_h):
@@ -389,9 +414,9 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
                 if whole < channels:
                     _grad_input_block(grad_out, out, w, grad_x, taps, n_taps, x_offset, whole, channels - whole,
                                       x_step, relu)
-            blocks_end = blocks_first + (blocks - blocks_first) * stride_w
+            blocks_end = start + in_blocks * stride_w
             for iw in range(phase, in_w, stride_w):
-                if blocks_first <= iw < blocks_end:
+                if start <= iw < blocks_end:
                     continue
                 for c in range(0, channels, lanes):
                     _grad_input_pixel(grad_out, out, w, grad_x, n, ih, iw, c, channels - c, stride_h,

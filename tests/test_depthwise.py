@@ -64,7 +64,8 @@ def test_dilated_depthwise_matches_reference(rng, dtype, case):
 def test_depthwise_wide_rows(rng, dtype, padding, strides, kernel):
     """Rows long enough for the kernels' blocks of pixels inside the image, the last block moved back, beside
     the clipped ones at the edges (every phase of the input gradient's strided blocks too): the generated row
-    helpers (3 and 5 wide at strides 1 and 2) and the table of taps (the others)."""
+    helpers (3 wide at stride 1 along the width, any stride along the height) and the table of taps (the
+    others)."""
     x, w = _data(rng, dtype, (5, 37), kernel, channels=18, multiplier=1)
     _check_against_reference(rng, dtype, x, w, strides, padding, 1, "relu")
 

@@ -73,10 +73,13 @@ DOT_TILES = (8, 1)
 DEPTHWISE_PIXELS = 4
 """Output pixels of a depthwise row helper: 4 accumulators, whose independent chains hide the FMA latency."""
 
-DEPTHWISE_ROWS = ((3, 1), (3, 2))
-"""``(kernel width, stride)`` of the depthwise row helpers (undilated): MobileNet's 3x3 layers at stride 1
-and 2; other widths take the depthwise kernels' loop over a table of taps. Each helper is compiled into
-the kernels at every call site: a 5-wide pair would add about as much compile time as these."""
+DEPTHWISE_ROWS = ((3, 1),)
+"""``(kernel width, stride)`` of the depthwise row helpers (undilated): MobileNet's 3x3 layers at stride 1;
+other widths and strides take the depthwise kernels' loop over a table of taps. numba compiles a helper
+into the kernels again at every call site, and compile time is what a new machine waits for: with
+``(3, 2)`` as well, the depthwise kernels took 24 s to compile instead of 13 (5 s without row helpers),
+the MobileNet-style net's first step 19-23 s instead of 16 (14 s), for forward passes and kernel gradients
+at stride 2 only 0.8-1.0 times as long as through the table."""
 
 DEPTHWISE_REVERSED_ROWS = ((3, 1),)
 """``(kernel width, stride)`` of the reversed (input gradient) depthwise row helpers, one for each phase of

@@ -25,7 +25,7 @@ DOT_TILES = (8, 1)
 DEPTHWISE_PIXELS = 4
 """Output pixels of the depthwise row helpers below."""
 
-DEPTHWISE_ROWS = ((3, 1), (3, 2))
+DEPTHWISE_ROWS = ((3, 1),)
 """``(kernel width, stride)`` of the depthwise row helpers (forward and kernel gradient) below."""
 
 DEPTHWISE_REVERSED_ROWS = ((3, 1),)
@@ -1135,76 +1135,6 @@ def _depthwise_row_k3_s1(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, 
     return a0, a1, a2, a3
 
 @helper
-def _depthwise_row_k3_s2(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns,
-                         a0, a1, a2, a3):
-    """4 depthwise output pixels over ``rows`` kernel rows, a 3-wide kernel at stride 2, one vector of
-    channels (its first ``count`` lanes; a plain load where ``count`` is the vector width). For pixel ``p``::
-
-        a_p += sum_{r<rows, k<3} m(x[xo + r*xr + (p*2 + k)*xp]) * w[wo + r*wr + k*wk]
-
-    summed in the order r, k, where ``m`` zeroes ``x`` where ``mask`` (at the same offset) is not positive
-    with ``relu``, and is the identity without. In a kernel row each input vector is loaded once for all
-    its uses. With ``clipped``, the input vector of column ``column + (p*2 + k)`` outside ``[0, columns)``
-    is zero (and not read): the zero padding, which adds exact zeros, so the pixels at the edges come out
-    as they would with their windows clipped to the image.
-    """
-    for r in range(rows):
-        xs = xo + r * xr
-        ws = wo + r * wr
-        w0 = vload_first(w, ws, count)
-        w1 = vload_first(w, ws + 1 * wk, count)
-        w2 = vload_first(w, ws + 2 * wk, count)
-        if clipped and not 0 <= column < columns:
-            x0 = vzeros(x)
-        else:
-            x0 = vload_first(x, xs, count)
-        if clipped and not 0 <= column + 1 < columns:
-            x1 = vzeros(x)
-        else:
-            x1 = vload_first(x, xs + 1 * xp, count)
-        if clipped and not 0 <= column + 2 < columns:
-            x2 = vzeros(x)
-        else:
-            x2 = vload_first(x, xs + 2 * xp, count)
-        if clipped and not 0 <= column + 3 < columns:
-            x3 = vzeros(x)
-        else:
-            x3 = vload_first(x, xs + 3 * xp, count)
-        if clipped and not 0 <= column + 4 < columns:
-            x4 = vzeros(x)
-        else:
-            x4 = vload_first(x, xs + 4 * xp, count)
-        if clipped and not 0 <= column + 5 < columns:
-            x5 = vzeros(x)
-        else:
-            x5 = vload_first(x, xs + 5 * xp, count)
-        if clipped and not 0 <= column + 6 < columns:
-            x6 = vzeros(x)
-        else:
-            x6 = vload_first(x, xs + 6 * xp, count)
-        if clipped and not 0 <= column + 7 < columns:
-            x7 = vzeros(x)
-        else:
-            x7 = vload_first(x, xs + 7 * xp, count)
-        if clipped and not 0 <= column + 8 < columns:
-            x8 = vzeros(x)
-        else:
-            x8 = vload_first(x, xs + 8 * xp, count)
-        a0 = vfma(x0, w0, a0)
-        a1 = vfma(x2, w0, a1)
-        a2 = vfma(x4, w0, a2)
-        a3 = vfma(x6, w0, a3)
-        a0 = vfma(x1, w1, a0)
-        a1 = vfma(x3, w1, a1)
-        a2 = vfma(x5, w1, a2)
-        a3 = vfma(x7, w1, a3)
-        a0 = vfma(x2, w2, a0)
-        a1 = vfma(x4, w2, a1)
-        a2 = vfma(x6, w2, a2)
-        a3 = vfma(x8, w2, a3)
-    return a0, a1, a2, a3
-
-@helper
 def _depthwise_row_k3_s1_reversed0(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns,
                                    a0, a1, a2, a3):
     """4 depthwise output pixels over ``rows`` kernel rows, a 3-wide kernel reversed, one vector of
@@ -1321,60 +1251,9 @@ def _depthwise_grad_row_k3_s1(x, xo, xp, g, mask, go, gp, pixels, count, relu, c
     vstore_first(out, oo + 2 * ok, vadd(vload_first(out, oo + 2 * ok, count), a2), count)
 
 @helper
-def _depthwise_grad_row_k3_s2(x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column,
-                              columns, out, oo, ok):
-    """The kernel gradient of one row of a 3-wide depthwise kernel at stride 2 from ``pixels``
-    (at least 1) output pixels, one vector of channels (its first ``count`` lanes), added to ``out``. For
-    tap ``k``::
-
-        out[oo + k*ok] += sum_{i<pixels} x[xo + (i*2 + k)*xp] * m(g[go + i*gp])
-
-    the sum over ``i`` in order, before it is added, where ``m`` zeroes ``g`` where ``mask`` (at the same
-    offset) is not positive with ``relu``, and is the identity without. With ``clipped``, the input vector
-    of column ``column + i*2 + k`` outside ``[0, columns)`` is zero (and not read): the zero padding, whose
-    products add nothing.
-    """
-    a0, a1, a2 = vzeros(g), vzeros(g), vzeros(g)
-    if clipped and not 0 <= column < columns:
-        v0 = vzeros(x)
-    else:
-        v0 = vload_first(x, xo, count)
-    if clipped and not 0 <= column + 1 < columns:
-        v1 = vzeros(x)
-    else:
-        v1 = vload_first(x, xo + 1 * xp, count)
-    if clipped and not 0 <= column + 2 < columns:
-        v2 = vzeros(x)
-    else:
-        v2 = vload_first(x, xo + 2 * xp, count)
-    for i in range(pixels):
-        gv = vload_first(g, go + i * gp, count)
-        if relu:
-            gv = vselect_positive(gv, vload_first(mask, go + i * gp, count))
-        a0 = vfma(v0, gv, a0)
-        a1 = vfma(v1, gv, a1)
-        a2 = vfma(v2, gv, a2)
-        if i + 1 < pixels:
-            xs = xo + (i + 1) * 2 * xp
-            v0 = v2
-            if clipped and not 0 <= column + (i + 1) * 2 + 1 < columns:
-                v1 = vzeros(x)
-            else:
-                v1 = vload_first(x, xs + 1 * xp, count)
-            if clipped and not 0 <= column + (i + 1) * 2 + 2 < columns:
-                v2 = vzeros(x)
-            else:
-                v2 = vload_first(x, xs + 2 * xp, count)
-    vstore_first(out, oo, vadd(vload_first(out, oo, count), a0), count)
-    vstore_first(out, oo + 1 * ok, vadd(vload_first(out, oo + 1 * ok, count), a1), count)
-    vstore_first(out, oo + 2 * ok, vadd(vload_first(out, oo + 2 * ok, count), a2), count)
-
-@helper
 def has_depthwise_row(width, stride):
     """Whether ``depthwise_row`` has a helper for this kernel width and stride."""
     if width == 3 and stride == 1:
-        return True
-    if width == 3 and stride == 2:
         return True
     return False
 
@@ -1384,8 +1263,6 @@ def depthwise_row(width, stride, x, mask, xo, xr, xp, w, wo, wr, wk, rows, count
     """The depthwise row helper for ``width`` and ``stride`` (see ``has_depthwise_row``)."""
     if width == 3 and stride == 1:
         return _depthwise_row_k3_s1(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns, a0, a1, a2, a3)
-    if width == 3 and stride == 2:
-        return _depthwise_row_k3_s2(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns, a0, a1, a2, a3)
     return a0, a1, a2, a3
 
 
@@ -1410,8 +1287,6 @@ def depthwise_grad_row(width, stride, x, xo, xp, g, mask, go, gp, pixels, count,
     """The kernel-gradient row helper for ``width`` and ``stride`` (see ``has_depthwise_row``)."""
     if width == 3 and stride == 1:
         return _depthwise_grad_row_k3_s1(x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column, columns, out, oo, ok)
-    if width == 3 and stride == 2:
-        return _depthwise_grad_row_k3_s2(x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column, columns, out, oo, ok)
 
 # The tiles by role, for the drivers in conv2d_tiled.py: ``PIXELS_V2`` is the pixels of
 # ``conv_main_v2``, ``ROWS_V1`` the rows of ``grad_kernel_main_v1``, and so on. The set

@@ -17,10 +17,10 @@ convolution, with a few multiply-adds per byte, is bound by memory traffic.
 instead, without touching memory: zeros add nothing, so the sums are the
 clipped windows' sums, bit for bit.)
 
-3-wide kernels at strides 1 and 2, undilated along the width (MobileNet's),
-go through row helpers generated into ``conv2d_tiles.py`` (``depthwise_row``,
-``depthwise_grad_row``, and for the input gradient at stride 1 along the
-width ``depthwise_row_reversed``):
+3-wide kernels at stride 1 along the width, undilated (MobileNet's, but for
+its strided layers), go through row helpers generated into
+``conv2d_tiles.py`` (``depthwise_row``, ``depthwise_row_reversed``,
+``depthwise_grad_row``; ``_generate.DEPTHWISE_ROWS`` says why not others):
 a block of pixels takes a kernel row at a time, each input vector loaded
 once for every tap and pixel that reads it (6 loads for 12 multiply-adds
 at stride 1, where a loop over the taps loads 12), and the kernel gradient

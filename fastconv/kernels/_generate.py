@@ -12,7 +12,7 @@ while the committed module is out of date)::
 
     python fastconv/kernels/_generate.py
 
-Two families of tiles:
+The families of tiles and helpers:
 
 ``_conv_tile_p{P}_v{V}``
     ``P`` output pixels x ``V`` vectors of output channels, reduced over a
@@ -32,9 +32,13 @@ Two families of tiles:
     (``kernels/depthwise.py``) over some kernel rows, one vector of channels:
     in each kernel row, each input vector is loaded once for every pixel and
     tap that reads it (a 3-wide row at stride 1: 6 loads and 3 weights for 12
-    multiply-adds, where a loop over the taps loads 12). The reversed rows are the input gradient, whose
-    pixels read the output gradient backwards along the kernel; at stride 2 the pixels of one phase
-    (every other one) are ``stride`` apart and read only the taps of their phase.
+    multiply-adds, where a loop over the taps loads 12). The reversed rows
+    are the input gradient, whose pixels read the output gradient backwards
+    along the kernel (at a stride, the pixels of one phase, ``stride`` apart,
+    read only their phase's taps: ``R`` is the phase).
+``_depthwise_grad_row_k{K}_s{S}``
+    The kernel gradient of one kernel row from a row of output pixels, its
+    ``K`` taps summed in ``K`` registers at once.
 """
 
 import pathlib

@@ -145,19 +145,40 @@ def test_matches_torch_autograd(rng, case):
     np.testing.assert_allclose(grad_b, bt.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [3, 4, 7, 14, 18])
+def test_same_padding_is_bitwise_the_zero_padded_valid_convolution(dtype, width):
+    """The kernels never pad: the pixels at the edges clip their windows (one by one) or read the padding as
+    zeros (blocks through the row helpers). Either way the sums must be, bit for bit, those of the explicitly
+    zero-padded input with 'valid' padding, forward and input gradient (whose sums run in the same order)."""
+    rng = np.random.default_rng(width)
+    x, w = _data(rng, dtype, (6, width), (3, 3), channels=19, batch=2)
+    bias = reference.random(rng, (19,), dtype)
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    same = ops.depthwise_conv_bias_activation(x, w, bias, 1, "same")
+    assert same.tobytes() == ops.depthwise_conv_bias_activation(padded, w, bias, 1, "valid").tobytes()
+    g = reference.random(rng, same.shape, dtype)
+    grad_same = ops.depthwise_conv_grad(x, w, g, 1, "same")[0]
+    grad_padded = ops.depthwise_conv_grad(padded, w, g, 1, "valid")[0][:, 1:-1, 1:-1]
+    assert grad_same.tobytes() == np.ascontiguousarray(grad_padded).tobytes()
+
+
 # ----------------------------------------------------------------------------- threads
 
 
-def test_bitwise_identical_for_any_thread_count(restore_threads):
+@pytest.mark.parametrize("strides, size", [(2, (9, 8)), (1, (9, 20))], ids=["table of taps", "row helpers"])
+def test_bitwise_identical_for_any_thread_count(restore_threads, strides, size):
     rng = np.random.default_rng(11)
-    # 20 images: the 16 kernel-gradient chunks of uneven sizes.
-    x, w = _data(rng, np.float32, (9, 8), (3, 3), channels=21, multiplier=2, batch=20)
+    # 20 images: the 16 kernel-gradient chunks of uneven sizes. At stride 1, rows of 20: the kernel gradient's
+    # row helper in three parts.
+    x, w = _data(rng, np.float32, size, (3, 3), channels=21, multiplier=2, batch=20)
     bias = reference.random(rng, (42,), np.float32)
-    g = reference.random(rng, (20, 5, 4, 42), np.float32)
+    out_shape = ops.depthwise_conv(x, w, strides, "same").shape
+    g = reference.random(rng, out_shape, np.float32)
 
     def run():
-        out = ops.depthwise_conv_bias_activation(x, w, bias, 2, "same", activation="relu")
-        return (out, *ops.depthwise_conv_bias_activation_grad(x, w, out, g, 2, "same", activation="relu"))
+        out = ops.depthwise_conv_bias_activation(x, w, bias, strides, "same", activation="relu")
+        return (out, *ops.depthwise_conv_bias_activation_grad(x, w, out, g, strides, "same", activation="relu"))
 
     parallel.set_num_threads(1)
     single = run()

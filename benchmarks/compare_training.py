@@ -61,7 +61,8 @@ rotating order within each level. The report gives each framework's median
 seconds per epoch at each level and its slowdown against its own time alone,
 and the shared-machine goals' verdicts (``SHARED_GOAL_ONE_BUSY``; beside 3
 busy processes, fastconv slows down no more than the better of PyTorch and
-Keras). ``--images N`` trains on the first N images of the training split and
+Keras), and the epoch goal's alone, on the median of the per-round ratios as
+above (with the ratio of the medians beside it). ``--images N`` trains on the first N images of the training split and
 validates on the first N/4 of the validation split: shorter epochs, so that
 a run of all levels and frameworks takes minutes (the issue that asked for
 this mode measured 4,800 images)::
@@ -411,11 +412,14 @@ def _report_shared(results, frameworks, levels, args, train_images):
     goals = {}
     references = [f for f in ("torch", "keras") if f in frameworks]
     if "fastconv" in frameworks and references:
-        faster, limit = min(seconds[f, 0] for f in references), EPOCH_GOAL_RATIOS[args.model]
-        goals["quiet"] = dict(ratio=seconds["fastconv", 0] / faster, limit=limit,
-                              met=seconds["fastconv", 0] / faster <= limit)
-        print(f"\nAlone, fastconv / the faster of PyTorch and Keras <= {limit}: "
-              f"{'met' if goals['quiet']['met'] else 'NOT met'} ({goals['quiet']['ratio']:.2f}).")
+        # As the plain mode judges it: the median of the per-round ratios (alone), not the ratio of medians.
+        round_ratios, limit = _round_ratios({f: results[f, 0] for f in frameworks}), EPOCH_GOAL_RATIOS[args.model]
+        ratio = _median(round_ratios)
+        goals["quiet"] = dict(ratio=ratio, round_ratios=round_ratios, limit=limit, met=ratio <= limit)
+        print(f"\nAlone, fastconv / the faster of PyTorch and Keras <= {limit}, median of the per-round ratios: "
+              f"{'met' if goals['quiet']['met'] else 'NOT met'} ({ratio:.2f}; rounds "
+              f"{', '.join(f'{r:.2f}' for r in round_ratios)}; ratio of the medians "
+              f"{seconds['fastconv', 0] / min(seconds[f, 0] for f in references):.2f}).")
     if "fastconv" in frameworks and 1 in levels:
         ratio = slowdown["fastconv", 1]
         goals["one_busy"] = dict(ratio=ratio, limit=SHARED_GOAL_ONE_BUSY, met=ratio <= SHARED_GOAL_ONE_BUSY)

@@ -337,11 +337,32 @@ def test_compare_training_shared_machine_mode(modules, tmp_path, capsys):
     assert all(seconds > 0 for seconds in report["seconds"].values())
     assert report["goals"]["one_busy"]["ratio"] == pytest.approx(report["seconds"]["fastconv +1"]
                                                                  / report["seconds"]["fastconv +0"])
+    # One round: the median of the per-round ratios is that round's ratio, the ratio of the medians.
+    assert report["goals"]["quiet"]["round_ratios"] == [report["goals"]["quiet"]["ratio"]]
     assert report["goals"]["quiet"]["ratio"] == pytest.approx(report["seconds"]["fastconv +0"]
                                                               / report["seconds"]["torch +0"])
     table = capsys.readouterr().out
     assert "| framework | alone | +1 busy |" in table and "Beside 1 busy process, fastconv's slowdown" in table
     assert not subprocess.run(["pgrep", "-f", "while True: pass"], capture_output=True).stdout  # none left behind
+
+
+def test_compare_training_shared_mode_judges_the_quiet_goal_on_per_round_ratios(modules, tmp_path, capsys):
+    """The shared-machine mode judges the quiet epoch goal as the plain mode does: the median of the per-round
+    ratios (fastconv against the faster reference of the same round), not the ratio of the medians."""
+    import argparse
+
+    from benchmarks import compare_training
+
+    results = {("fastconv", 0): [{"epoch_seconds": [1.0]}, {"epoch_seconds": [3.0]}, {"epoch_seconds": [2.0]}],
+               ("torch", 0): [{"epoch_seconds": [4.0]}, {"epoch_seconds": [3.0]}, {"epoch_seconds": [2.1]}]}
+    args = argparse.Namespace(model="textbook", threads=2, rounds=3, json=str(tmp_path / "goals.json"), epochs=1,
+                              images=4800)
+    compare_training._report_shared(results, ["fastconv", "torch"], [0], args, train_images=4800)
+    quiet = json.loads((tmp_path / "goals.json").read_text())["goals"]["quiet"]
+    assert quiet["round_ratios"] == pytest.approx([0.25, 1.0, 2.0 / 2.1])
+    assert quiet["ratio"] == pytest.approx(2.0 / 2.1)  # the ratio of the medians would be 2.0 / 3.0
+    assert not quiet["met"]
+    assert "ratio of the medians 0.67" in capsys.readouterr().out
 
 
 def test_compare_cold_start_reports_cold_and_warm(modules, tmp_path, capsys):

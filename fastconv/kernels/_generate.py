@@ -27,15 +27,14 @@ The families of tiles and helpers:
     summed across its lanes at the end: the input gradient of a layer with
     very few input channels, where a vector of input channels would be mostly
     empty.
-``_depthwise_row_k{K}_s{S}`` and ``_depthwise_row_k{K}_s{S}_reversed{R}``
+``_depthwise_row_k{K}_s{S}`` and ``_depthwise_row_k{K}_reversed``
     ``DEPTHWISE_PIXELS`` output pixels of a depthwise convolution
     (``kernels/depthwise.py``) over some kernel rows, one vector of channels:
     in each kernel row, each input vector is loaded once for every pixel and
     tap that reads it (a 3-wide row at stride 1: 6 loads and 3 weights for 12
     multiply-adds, where a loop over the taps loads 12). The reversed rows
-    are the input gradient, whose pixels read the output gradient backwards
-    along the kernel (at a stride, the pixels of one phase, ``stride`` apart,
-    read only their phase's taps: ``R`` is the phase).
+    are the stride-1 input gradient, whose pixels read the output gradient
+    backwards along the kernel.
 ``_depthwise_grad_row_k{K}_s{S}``
     The kernel gradient of one kernel row from a row of output pixels, its
     ``K`` taps summed in ``K`` registers at once.
@@ -85,11 +84,11 @@ into the kernels again at every call site, and compile time is what a new machin
 the MobileNet-style net's first step 19-23 s instead of 16 (14 s), for forward passes and kernel gradients
 at stride 2 only 0.8-1.0 times as long as through the table."""
 
-DEPTHWISE_REVERSED_ROWS = ((3, 1),)
-"""``(kernel width, stride)`` of the reversed (input gradient) depthwise row helpers, one for each phase of
-the input pixels (``stride`` of them). Not ``(3, 2)``: with its two phases' helpers in the input-gradient
-kernel as well, that kernel ran 1.1-1.6 times as long at stride 2 on a 2-core Zen 4 (all but the smallest
-layers) and 1.3 times at stride 1, whose code they crowded; the table of taps serves stride 2."""
+DEPTHWISE_REVERSED_ROWS = (3,)
+"""Kernel widths of the reversed (stride-1 input gradient) depthwise row helpers. Not stride 2: helpers for
+its two phases of input pixels (each reading only its phase's taps) made the input-gradient kernel run
+1.1-1.6 times as long at stride 2 on a 2-core Zen 4 (all but the smallest layers) and 1.3 times at stride 1,
+whose code they crowded; the table of taps serves stride 2."""
 
 TARGET = pathlib.Path(__file__).with_name("conv2d_tiles.py")
 
@@ -125,7 +124,7 @@ DEPTHWISE_ROWS = {depthwise_rows!r}
 """``(kernel width, stride)`` of the depthwise row helpers (forward and kernel gradient) below."""
 
 DEPTHWISE_REVERSED_ROWS = {depthwise_reversed_rows!r}
-"""``(kernel width, stride)`` of the reversed depthwise row helpers below (one per phase)."""
+"""Kernel widths of the reversed (stride-1 input gradient) depthwise row helpers below."""
 
 '''
 
@@ -291,7 +290,7 @@ DEPTHWISE_DOC = '''\
     """{pixels} depthwise output pixels over ``rows`` kernel rows, {description}, one vector of
     channels (its first ``count`` lanes; a plain load where ``count`` is the vector width). For pixel ``p``::
 
-        a_p += sum_{{r<rows, {taps}}} m(x[xo + r*xr + ({slot})*xp]) * w[wo + r*wr + k*wk]
+        a_p += sum_{{r<rows, k<{width}}} m(x[xo + r*xr + ({slot})*xp]) * w[wo + r*wr + k*wk]
 
     summed in the order r, k, where ``m`` zeroes ``x`` where ``mask`` (at the same offset) is not positive
     with ``relu``, and is the identity without. In a kernel row each input vector is loaded once for all
@@ -317,28 +316,22 @@ def _load_lines(name, array, offset, column, indent, relu=False, clipped=True):
              pad + "else:"] + [pad + "    " + line for line in load])
 
 
-def _depthwise_row(width, stride, phase=None):
-    """A depthwise row helper: forward (``phase`` None) pixel ``p`` reads slot ``p*stride + k`` for tap ``k``;
-    reversed (the input gradient of the input pixels ``stride`` apart whose taps are the ``k`` with
-    ``k % stride == phase``), slot ``p - (k - phase) / stride``."""
+def _depthwise_row(width, stride, reversed_rows=False):
+    """A depthwise row helper: forward pixel ``p`` reads slot ``p*stride + k`` for tap ``k``; reversed (the
+    stride-1 input gradient), slot ``p - k``."""
     accumulators = [f"a{p}" for p in range(DEPTHWISE_PIXELS)]
-    if phase is not None:
-        name = f"_depthwise_row_k{width}_s{stride}_reversed{phase}"
-        taps = [k for k in range(width) if k % stride == phase]
-        description = (f"a {width}-wide kernel reversed" if stride == 1 else
-                       f"a {width}-wide kernel at stride {stride} reversed, its taps {', '.join(map(str, taps))}")
-        slot_text = "p - k" if stride == 1 else f"p - (k - {phase}) / {stride}"
+    if reversed_rows:
+        name, description, slot_text = f"_depthwise_row_k{width}_reversed", f"a {width}-wide kernel reversed", "p - k"
 
         def slot(p, k):
-            return p - (k - phase) // stride
+            return p - k
     else:
         name, description = f"_depthwise_row_k{width}_s{stride}", f"a {width}-wide kernel at stride {stride}"
-        taps = list(range(width))
         slot_text = "p*{} + k".format(stride) if stride > 1 else "p + k"
 
         def slot(p, k):
             return p * stride + k
-    slots = sorted({slot(p, k) for p in range(DEPTHWISE_PIXELS) for k in taps})
+    slots = sorted({slot(p, k) for p in range(DEPTHWISE_PIXELS) for k in range(width)})
 
     def x_name(s):
         return f"x{s}" if s >= 0 else f"xm{-s}"
@@ -347,20 +340,18 @@ def _depthwise_row(width, stride, phase=None):
         "@helper",
         f"def {name}(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns,",
         f"{' ' * (len(name) + 5)}{', '.join(accumulators)}):",
-        DEPTHWISE_DOC.format(pixels=DEPTHWISE_PIXELS, description=description,
-                             taps=f"k<{width}" if len(taps) == width else f"k in ({', '.join(map(str, taps))},)",
-                             slot=slot_text),
+        DEPTHWISE_DOC.format(pixels=DEPTHWISE_PIXELS, description=description, width=width, slot=slot_text),
         "    for r in range(rows):",
         "        xs = xo + r * xr",
         "        ws = wo + r * wr",
     ]
-    for k in taps:
+    for k in range(width):
         lines.append(f"        w{k} = vload_first(w, ws" + (f" + {k} * wk" if k else "") + ", count)")
     for s in slots:
         offset = "xs" if s == 0 else f"xs + {s} * xp" if s > 0 else f"xs - {-s} * xp"
         column = "column" if s == 0 else f"column + {s}" if s > 0 else f"column - {-s}"
-        lines += _load_lines(x_name(s), "x", offset, column, 8, relu=phase is not None)
-    for k in taps:
+        lines += _load_lines(x_name(s), "x", offset, column, 8, relu=reversed_rows)
+    for k in range(width):
         for p, a in enumerate(accumulators):
             lines.append(f"        {a} = vfma({x_name(slot(p, k))}, w{k}, {a})")
     lines.append(f"    return {', '.join(accumulators)}")
@@ -438,9 +429,7 @@ def _depthwise_dispatch():
     grad_arguments = "x, xo, xp, g, mask, go, gp, pixels, count, relu, clipped, column, columns, out, oo, ok"
     forward = [(f"width == {k} and stride == {s}", f"_depthwise_row_k{k}_s{s}({arguments})")
                for k, s in DEPTHWISE_ROWS]
-    reversed_rows = [(f"width == {k} and stride == {s} and phase == {r}",
-                      f"_depthwise_row_k{k}_s{s}_reversed{r}({arguments})")
-                     for k, s in DEPTHWISE_REVERSED_ROWS for r in range(s)]
+    reversed_rows = [(f"width == {k}", f"_depthwise_row_k{k}_reversed({arguments})") for k in DEPTHWISE_REVERSED_ROWS]
     grad = [(f"width == {k} and stride == {s}", f"_depthwise_grad_row_k{k}_s{s}({grad_arguments})")
             for k, s in DEPTHWISE_ROWS]
     return "\n\n\n".join([
@@ -450,12 +439,12 @@ def _depthwise_dispatch():
         _dispatcher("depthwise_row", f"width, stride, {arguments}",
                     "The depthwise row helper for ``width`` and ``stride`` (see ``has_depthwise_row``).",
                     forward, accumulators),
-        _dispatcher("has_depthwise_row_reversed", "width, stride",
-                    "Whether ``depthwise_row_reversed`` has helpers for this kernel width and stride.",
-                    [(f"width == {k} and stride == {s}", "True") for k, s in DEPTHWISE_REVERSED_ROWS], "False"),
-        _dispatcher("depthwise_row_reversed", f"width, stride, phase, {arguments}",
-                    "The reversed depthwise row helper for ``width``, ``stride`` and the phase of the input "
-                    "pixels (see ``has_depthwise_row_reversed``).", reversed_rows, accumulators),
+        _dispatcher("has_depthwise_row_reversed", "width",
+                    "Whether ``depthwise_row_reversed`` has a helper for this kernel width.",
+                    [(condition, "True") for condition, _ in reversed_rows], "False"),
+        _dispatcher("depthwise_row_reversed", f"width, {arguments}",
+                    "The reversed depthwise row helper for ``width`` (see ``has_depthwise_row_reversed``).",
+                    reversed_rows, accumulators),
         _dispatcher("depthwise_grad_row", f"width, stride, {grad_arguments}",
                     "The kernel-gradient row helper for ``width`` and ``stride`` (see ``has_depthwise_row``).",
                     grad),
@@ -502,8 +491,7 @@ def source():
     parts += [_grad_kernel_tile(*shape) for shape in _unique(GRAD_KERNEL_TILES)]
     parts += [_dot_tile(pixels) for pixels in DOT_TILES]
     parts += [_depthwise_row(*shape) for shape in DEPTHWISE_ROWS]
-    parts += [_depthwise_row(width, stride, phase) for width, stride in DEPTHWISE_REVERSED_ROWS
-              for phase in range(stride)]
+    parts += [_depthwise_row(width, 1, reversed_rows=True) for width in DEPTHWISE_REVERSED_ROWS]
     parts += [_depthwise_grad_row(*shape) for shape in DEPTHWISE_ROWS]
     parts.append(_depthwise_dispatch())
     registers = sorted(CONV_TILES, reverse=True)

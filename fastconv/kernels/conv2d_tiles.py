@@ -28,8 +28,8 @@ DEPTHWISE_PIXELS = 4
 DEPTHWISE_ROWS = ((3, 1),)
 """``(kernel width, stride)`` of the depthwise row helpers (forward and kernel gradient) below."""
 
-DEPTHWISE_REVERSED_ROWS = ((3, 1),)
-"""``(kernel width, stride)`` of the reversed depthwise row helpers below (one per phase)."""
+DEPTHWISE_REVERSED_ROWS = (3,)
+"""Kernel widths of the reversed (stride-1 input gradient) depthwise row helpers below."""
 
 
 
@@ -1135,8 +1135,8 @@ def _depthwise_row_k3_s1(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, 
     return a0, a1, a2, a3
 
 @helper
-def _depthwise_row_k3_s1_reversed0(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns,
-                                   a0, a1, a2, a3):
+def _depthwise_row_k3_reversed(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns,
+                               a0, a1, a2, a3):
     """4 depthwise output pixels over ``rows`` kernel rows, a 3-wide kernel reversed, one vector of
     channels (its first ``count`` lanes; a plain load where ``count`` is the vector width). For pixel ``p``::
 
@@ -1267,18 +1267,18 @@ def depthwise_row(width, stride, x, mask, xo, xr, xp, w, wo, wr, wk, rows, count
 
 
 @helper
-def has_depthwise_row_reversed(width, stride):
-    """Whether ``depthwise_row_reversed`` has helpers for this kernel width and stride."""
-    if width == 3 and stride == 1:
+def has_depthwise_row_reversed(width):
+    """Whether ``depthwise_row_reversed`` has a helper for this kernel width."""
+    if width == 3:
         return True
     return False
 
 
 @helper
-def depthwise_row_reversed(width, stride, phase, x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns, a0, a1, a2, a3):
-    """The reversed depthwise row helper for ``width``, ``stride`` and the phase of the input pixels (see ``has_depthwise_row_reversed``)."""
-    if width == 3 and stride == 1 and phase == 0:
-        return _depthwise_row_k3_s1_reversed0(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns, a0, a1, a2, a3)
+def depthwise_row_reversed(width, x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns, a0, a1, a2, a3):
+    """The reversed depthwise row helper for ``width`` (see ``has_depthwise_row_reversed``)."""
+    if width == 3:
+        return _depthwise_row_k3_reversed(x, mask, xo, xr, xp, w, wo, wr, wk, rows, count, relu, clipped, column, columns, a0, a1, a2, a3)
     return a0, a1, a2, a3
 
 

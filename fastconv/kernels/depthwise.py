@@ -299,25 +299,23 @@ def _grad_input_block(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, count
 
 @helper
 def _grad_input_rows(grad_out, out, w, grad_x, g_offset, x_offset, c, count, kh_lo, n_rows, kh_step, g_row, k_w,
-                     stride_w, phase, relu, clipped, column):
-    """What :func:`_grad_input_block` computes, for a kernel width and stride with generated reversed row
-    helpers (``conv2d_tiles.depthwise_row_reversed``): ``PIXELS`` input pixels of one phase, ``stride_w``
-    apart from ``x_offset``, whose taps along the width are the ``kw`` with ``kw % stride_w == phase``, over
-    ``n_rows`` kernel rows ``kh_step`` apart from ``kh_lo``; the output gradient at ``g_offset`` (column
-    ``column``) for kernel row ``kh_lo`` and the first pixel's first tap, ``g_row`` apart from one kernel
-    row to the next. The same multiply-adds in the same order, so the same bits. With ``clipped``, output
-    columns outside the output read as zeros, which add nothing: the pixels at the edges come out as
-    :func:`_grad_input_pixel` computes them."""
+                     relu, clipped, column):
+    """What :func:`_grad_input_block` computes, at stride 1 along the width and for a kernel width with a
+    generated reversed row helper (``conv2d_tiles.depthwise_row_reversed``): ``PIXELS`` consecutive input
+    pixels from ``x_offset``, over ``n_rows`` kernel rows ``kh_step`` apart from ``kh_lo``; the output
+    gradient at ``g_offset`` (column ``column``) for kernel row ``kh_lo``, tap 0 and the first pixel,
+    ``g_row`` apart from one kernel row to the next. The same multiply-adds in the same order, so the same
+    bits. With ``clipped``, output columns outside the output read as zeros, which add nothing: the pixels
+    at the edges come out as :func:`_grad_input_pixel` computes them."""
     channels = grad_x.shape[3]
     a0 = vzeros(grad_x)
-    a0, a1, a2, a3 = depthwise_row_reversed(k_w, stride_w, phase, grad_out, out, g_offset, g_row, channels, w,
+    a0, a1, a2, a3 = depthwise_row_reversed(k_w, grad_out, out, g_offset, g_row, channels, w,
                                             kh_lo * k_w * channels + c, kh_step * k_w * channels, channels, n_rows,
                                             count, relu, clipped, column, grad_out.shape[2], a0, a0, a0, a0)
-    x_step = stride_w * channels
     vstore_first(grad_x, x_offset, a0, count)
-    vstore_first(grad_x, x_offset + x_step, a1, count)
-    vstore_first(grad_x, x_offset + 2 * x_step, a2, count)
-    vstore_first(grad_x, x_offset + 3 * x_step, a3, count)
+    vstore_first(grad_x, x_offset + channels, a1, count)
+    vstore_first(grad_x, x_offset + 2 * channels, a2, count)
+    vstore_first(grad_x, x_offset + 3 * channels, a3, count)
 
 
 @helper
@@ -345,10 +343,10 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
     output, ``PIXELS`` of one phase go at a time (the last block moved back),
     as in the forward pass, over a table of their taps written into
     ``scratch[row]`` (``scratch`` is ``(N * H, KH * KW, 2)`` int64, one table
-    per task); or, undilated along the width, for a kernel width and stride
-    with generated row helpers, through them (:func:`_grad_input_rows`): then
-    every pixel of the phase in blocks, the blocks at the edges reading the
-    output gradient beyond the output as zeros.
+    per task); or, at stride 1 and undilated along the width, for a kernel
+    width with a generated row helper, through it (:func:`_grad_input_rows`):
+    then every pixel of the row in blocks, the blocks at the edges reading
+    the output gradient beyond the output as zeros.
     """
     n_batch, in_h, in_w, channels = grad_x.shape
     _, out_h, out_w, _ = grad_out.shape
@@ -356,8 +354,7 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
     lanes = lanes_of(grad_x)
     whole = channels - channels % lanes
     x_step = stride_w * channels
-    rows = (dilation_w == 1 and has_depthwise_row_reversed(k_w, stride_w)
-            and (stride_h == 1 or dilation_h == 1))
+    rows = stride_w == 1 and dilation_w == 1 and has_depthwise_row_reversed(k_w) and (stride_h == 1 or dilation_h == 1)
     n_tasks = n_batch * in_h
     row = first_task(job, n_tasks)
     while row < n_tasks:
@@ -366,9 +363,9 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
         taps = scratch[row]
         kh_lo, n_rows, kh_step, oh_lo = _rows_reaching(ih, pad_top, stride_h, dilation_h, k_h, out_h)
         g_row = -(kh_step * dilation_h // stride_h) * out_w * channels
-        # Per phase (the input pixels ``stride_w`` apart), pixels go PIXELS at a time: with a row helper all of
-        # them, else those whose output pixels are all inside the output along the width (``first``, then
-        # every ``stride_w``: ``inside`` of them); the others one by one.
+        # Per phase (the input pixels ``stride_w`` apart), pixels go PIXELS at a time: with a row helper
+        # (stride 1, one phase) all of them, else those whose output pixels are all inside the output along
+        # the width (``first``, then every ``stride_w``: ``inside`` of them); the others one by one.
         lo = max(0, (k_w - 1) * dilation_w - pad_left)
         hi = min(in_w, out_w * stride_w - pad_left)
         for phase in range(stride_w):
@@ -379,23 +376,21 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
                 start, in_blocks = phase, in_phase
             else:
                 start, in_blocks = first, inside if inside >= PIXELS else 0
-            tap_phase = (phase + pad_left) % stride_w  # the taps along the width of this phase's pixels
             for j in range(0, in_blocks, PIXELS):
                 iw0 = start + _block_start(j, 0, in_blocks) * stride_w
                 x_offset = _cell(grad_x, n, ih, iw0, 0)
                 if rows:
-                    column = (iw0 + pad_left - tap_phase) // stride_w
+                    column = iw0 + pad_left
                     g_offset = _cell(grad_out, n, oh_lo, column, 0)
                     c_rest = 0
                     if first <= iw0 and iw0 + (PIXELS - 1) * stride_w < first + inside * stride_w:
                         for c in range(0, whole, lanes):  # `lanes` and `False` constants: plain loads
                             _grad_input_rows(grad_out, out, w, grad_x, g_offset + c, x_offset + c, c, lanes, kh_lo,
-                                             n_rows, kh_step, g_row, k_w, stride_w, tap_phase, relu, False, column)
+                                             n_rows, kh_step, g_row, k_w, relu, False, column)
                         c_rest = whole
                     for c in range(c_rest, channels, lanes):  # a block at an edge, or the last part of a vector
                         _grad_input_rows(grad_out, out, w, grad_x, g_offset + c, x_offset + c, c, channels - c,
-                                         kh_lo, n_rows, kh_step, g_row, k_w, stride_w, tap_phase, relu, True,
-                                         column)
+                                         kh_lo, n_rows, kh_step, g_row, k_w, relu, True, column)
                     continue
                 n_taps = 0
                 for kh in range(k_h):

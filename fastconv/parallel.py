@@ -237,7 +237,9 @@ class _Pool:
     A helper waits for the next job first by polling the signal counter that
     a job's kernel increments as it starts (machine code, no GIL; the kernel's
     caller has let go of the GIL by then, so the helper takes it at once),
-    then by sleeping on a condition that ``run`` notifies. The caller, its own
+    then by sleeping on a condition that ``run`` notifies. It joins only jobs
+    with tasks left (``tasks.CLAIMED``): a job of one task does not signal,
+    and one whose last task is taken before the helper sees it is skipped. The caller, its own
     share done, polls until every task is done and the helpers that joined
     are polling again (none of them then needs the GIL while the caller runs
     Python); only if that takes too long does it sleep until the last task is
@@ -247,7 +249,7 @@ class _Pool:
     def __init__(self):
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # a job for sleeping helpers, or a job finished
-        self._signal = np.zeros(tasks.JOB_SIZE, np.int64)  # [0] counts jobs started; helpers poll it
+        self._signal = np.zeros(tasks.JOB_SIZE, np.int64)  # tasks.STARTED and tasks.CLAIMED; helpers poll it
         self._signal_address = self._signal.ctypes.data
         self._job = None
         self._helpers = []
@@ -318,17 +320,17 @@ class _Pool:
 
     def _help(self, index):
         self._helper_ids.append(threading.get_native_id())
-        seen = self._signal[0]
+        seen = np.array([self._signal[tasks.STARTED]])
         last, left = -1, np.zeros(tasks.JOB_SIZE, np.int64)
         while True:
-            if tasks.wait_for_signal(self._signal, seen, self._polls(), left) == seen:
+            if not tasks.wait_for_signal(self._signal, seen, self._polls(), left):
                 with self._lock:
                     self._sleeping += 1
-                    while self._signal[0] == seen:
+                    while self._signal[tasks.STARTED] == seen[0]:
                         self._changed.wait()
                     self._sleeping -= 1
+                seen[0] = self._signal[tasks.STARTED]
             left = np.zeros(tasks.JOB_SIZE, np.int64)
-            seen = self._signal[0]
             job = self._job
             if job is None or job.serial == last or index >= job.helpers or job.done():
                 continue
@@ -360,11 +362,11 @@ def _current_cpu():
 
 def _polls_per_second():
     """How many polls of :func:`fastconv.kernels.tasks.wait_for_signal` take a second on this machine."""
-    signal = np.zeros(tasks.JOB_SIZE, np.int64)
-    tasks.wait_for_signal(signal, 0, 1, signal)
+    signal, seen = np.zeros(tasks.JOB_SIZE, np.int64), np.zeros(1, np.int64)
+    tasks.wait_for_signal(signal, seen, 1, signal)
     polls = 20000
     start = time.perf_counter()
-    tasks.wait_for_signal(signal, 0, polls, signal)
+    tasks.wait_for_signal(signal, seen, polls, signal)
     return polls / max(time.perf_counter() - start, 1e-9)
 
 

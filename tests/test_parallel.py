@@ -136,6 +136,43 @@ def test_many_python_threads_share_the_pool(restore_threads):
     assert not errors and not any(thread.is_alive() for thread in threads)
 
 
+def _job_signalling(signal, threads):
+    job = np.zeros(tasks.JOB_SIZE, np.int64)
+    job[tasks.THREADS], job[tasks.SIGNAL] = threads, signal.ctypes.data
+    return job
+
+
+@pytest.mark.parametrize("n_tasks, wakes", [(1, False), (2, True), (100, True)])
+def test_a_call_wakes_the_helpers_only_with_tasks_left_for_them(n_tasks, wakes):
+    """A call of one task is taken whole by the caller's first claim, which then does not signal the helpers.
+    With tasks left, it signals with the call's number, and the claim that takes the last chunk writes that
+    number into ``signal[CLAIMED]``."""
+    signal = np.zeros(tasks.JOB_SIZE, np.int64)
+    signal[tasks.STARTED] = 41
+    claims = np.zeros(n_tasks, np.int64)
+    job = _job_signalling(signal, threads=2)
+    _count_tasks(job, n_tasks, claims)  # the caller alone: it claims every chunk
+    assert claims.tolist() == [1] * n_tasks
+    assert signal[tasks.STARTED] == (42 if wakes else 41)
+    assert signal[tasks.CLAIMED] == (42 if wakes else 0)
+    assert job[tasks.NUMBER] == (42 if wakes else 0)
+
+
+def test_a_helper_joins_only_a_call_with_tasks_left():
+    """``wait_for_signal`` returns True for a call started since ``seen`` whose last chunk nobody has claimed,
+    and skips (``seen`` moved on, still polling) one whose tasks are all taken."""
+    signal = np.zeros(tasks.JOB_SIZE, np.int64)
+    signal[tasks.STARTED] = 5
+    last_job = np.zeros(tasks.JOB_SIZE, np.int64)
+    seen = np.array([5])
+    assert not tasks.wait_for_signal(signal, seen, 100, last_job) and seen[0] == 5  # nothing new
+    assert last_job[tasks.LEFT] == 1  # counted out of its last call first
+    signal[tasks.STARTED] = signal[tasks.CLAIMED] = 6
+    assert not tasks.wait_for_signal(signal, seen, 100, last_job) and seen[0] == 6
+    signal[tasks.STARTED] = 7
+    assert tasks.wait_for_signal(signal, seen, 100, last_job) and seen[0] == 7
+
+
 @pytest.mark.parametrize("count", [0, -1, 1.5, True, "2"])
 def test_set_num_threads_rejects(count):
     with pytest.raises(ValueError, match=r"Invalid value for argument `count`\. Expected a positive integer or "
@@ -244,8 +281,8 @@ def test_edited_kernel_source_is_compiled_again(tmp_path):
     assert run() == 18.0
     source = package / "kernels" / "tasks.py"
     text = source.read_text()
-    edited = text.replace("    return fetch_add(job, NEXT, job[CHUNK])",
-                          "    fetch_add(job, DONE, n_tasks)\n    return n_tasks")
+    edited = text.replace("    job[TOTAL] = n_tasks\n",
+                          "    job[TOTAL] = n_tasks\n    fetch_add(job, DONE, n_tasks)\n    return n_tasks\n")
     assert edited != text
     source.write_text(edited)
     assert run() == -50.0

@@ -19,10 +19,22 @@ LLVM vectorises it.
 
 
 from fastconv._jit import helper, kernel
+from fastconv.kernels.simd import lanes_of, vload, vload_first, vstore, vstore_first
 from fastconv.kernels.tasks import first_task, next_task
 
 LINEAR = 0
 RELU = 1
+
+
+@helper
+def _copy_flat(src, src_offset, dst, dst_offset, count):
+    """``dst.flat[dst_offset:][:count] = src.flat[src_offset:][:count]``, a vector at a time."""
+    lanes = lanes_of(src)
+    whole = count - count % lanes
+    for k in range(0, whole, lanes):
+        vstore(dst, dst_offset + k, vload(src, src_offset + k))
+    if whole < count:
+        vstore_first(dst, dst_offset + whole, vload_first(src, src_offset + whole, count - whole), count - whole)
 
 
 @kernel
@@ -49,14 +61,20 @@ def _zero_pad(job, x, padded, top, left, relu, mask):
         else:
             dst_row[:left] = 0
             dst_row[left + in_w:] = 0
-            for iw in range(in_w):
-                dst = dst_row[left + iw]
-                for c in range(n_channels):
-                    v = x[n, ih, iw, c]
-                    if relu and not mask[n, ih, iw, c] > 0:
-                        v = 0
-                    dst[c] = v
-                dst[n_channels:] = 0
+            if not relu and n_channels == padded.shape[3]:
+                # The row's pixels are contiguous in both: one flat copy (a loop per pixel cost more than
+                # the copy for few channels, the first layer's one).
+                _copy_flat(x, (n * in_h + ih) * in_w * n_channels, padded,
+                           (row * padded.shape[2] + left) * n_channels, in_w * n_channels)
+            else:
+                for iw in range(in_w):
+                    dst = dst_row[left + iw]
+                    for c in range(n_channels):
+                        v = x[n, ih, iw, c]
+                        if relu and not mask[n, ih, iw, c] > 0:
+                            v = 0
+                        dst[c] = v
+                    dst[n_channels:] = 0
         row = next_task(job, row)
 
 

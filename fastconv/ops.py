@@ -136,10 +136,11 @@ def _conv_forward(spec):
     """The forward kernels on a checked ``spec``: ``activation(conv + bias)`` in ``spec.dtype``."""
     out = buffers.empty(spec.output_shape, spec.dtype)
     if spec.tiled:
-        n_pad = _padded_channels(spec.kernel.shape[3], spec.dtype)
-        parallel.run(_tiled._conv2d_forward_tiled, spec.padded_inputs(), _channel_blocks(spec.kernel),
-                                     _pad_last_axis(spec.bias, n_pad), out, *spec.strides, *spec.pads[0],
-                                     spec.activation == _conv2d.RELU)
+        # A group's tiles read the bias a whole vector at a time from its first channel.
+        n_pad = _padded_channels(spec.kernel.shape[3], spec.dtype) + (_simd.lanes(spec.dtype) if spec.groups > 1 else 0)
+        parallel.run(_tiled._conv2d_forward_tiled, spec.padded_inputs(), _group_blocks(spec.kernel, spec.groups, 3),
+                     _pad_last_axis(spec.bias, n_pad), out, *spec.strides, *spec.pads[0],
+                     spec.activation == _conv2d.RELU, spec.groups)
     else:
         parallel.run(_conv2d._conv2d_forward, spec.padded_inputs(), spec.kernel, spec.bias, out, *spec.strides,
                                 *spec.dilation_rate, spec.activation)
@@ -214,40 +215,47 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel, bias=Non
     else:
         zero_h = zero_w = 0
         g_h, g_w = out_h, out_w
-    f_pad = _padded_channels(n_filters, spec.dtype)
+    groups = spec.groups
+    group_filters = n_filters // groups
+    group_pad = _padded_channels(group_filters, spec.dtype)  # each group's output channels in whole vectors
+    f_pad = groups * group_pad
     if (n_batch, g_h, g_w, f_pad) == spec.grad_output.shape and spec.activation != _conv2d.RELU:
         gp = spec.grad_output  # nothing to pad or mask (e.g. a first layer whose ReLU a pooling folded in)
-    else:
+    elif groups == 1 or group_pad == group_filters:
         gp = buffers.empty((n_batch, g_h, g_w, f_pad), spec.dtype)
         parallel.run(_conv2d._zero_pad, spec.grad_output, gp, zero_h, zero_w, spec.activation == _conv2d.RELU,
                      outputs)
+    else:
+        gp = _grouped_gradient(spec, outputs, (n_batch, g_h, g_w, groups, group_pad), zero_h, zero_w)
 
     grad_inputs = None
     if need_grad_inputs:
         grad_inputs = buffers.empty(spec.input_shape, spec.dtype)
-        if channels * _DOT_CHANNELS_DIVISOR <= _simd.lanes(spec.dtype):
+        if groups == 1 and channels * _DOT_CHANNELS_DIVISOR <= _simd.lanes(spec.dtype):
             kernel_f = _pad_last_axis(spec.kernel[::-1, ::-1], f_pad)
             parallel.run(_tiled._conv2d_grad_input_dot, gp, kernel_f, grad_inputs, zero_h, zero_w, out_h, pad_top,
                          pad_left, stride_h, stride_w)
             _bias_relu(grad_inputs, bias, relu)
         else:
             c_pad = _padded_channels(channels, spec.dtype)
-            kernel_t = _channel_blocks(spec.kernel[::-1, ::-1].transpose(0, 1, 3, 2))
+            kernel_t = _group_blocks(spec.kernel[::-1, ::-1].transpose(0, 1, 3, 2), groups, 2)
             epilogue = buffers.zeros(c_pad, spec.dtype) if bias is None else _pad_last_axis(bias, c_pad)
             parallel.run(_tiled._conv2d_grad_input_tiled, gp, kernel_t, epilogue, grad_inputs,
-                         zero_h, zero_w, out_h, pad_top, pad_left, stride_h, stride_w, relu)
+                         zero_h, zero_w, out_h, pad_top, pad_left, stride_h, stride_w, relu, groups)
         grad_inputs = spec.result(grad_inputs)
     if not need_grad_kernel:
         return grad_inputs, None, None
 
     chunks = _grad_kernel_chunks(n_batch, k_h, f_pad, spec.dtype)
-    partial_kernel = buffers.empty((chunks, k_h, k_w * channels, f_pad), spec.dtype)
+    group_channels = channels // groups
+    partial_kernel = buffers.empty((chunks, k_h, k_w * group_channels, f_pad), spec.dtype)
     partial_bias = buffers.empty((chunks, f_pad), spec.dtype)
     parallel.run(_tiled._conv2d_grad_kernel_tiled, spec.padded_inputs(), gp, zero_h, zero_w, out_h, out_w,
-                 partial_kernel, partial_bias, stride_h, stride_w, *spec.pads[0])
+                 partial_kernel, partial_bias, stride_h, stride_w, *spec.pads[0], groups)
     grad_kernel = buffers.empty(spec.kernel.shape, spec.dtype)
-    np.sum(partial_kernel.reshape(chunks, k_h, k_w, channels, f_pad)[..., :n_filters], axis=0, out=grad_kernel)
-    grad_bias = partial_bias.sum(axis=0)[:n_filters]
+    parts = partial_kernel.reshape(chunks, k_h, k_w, group_channels, groups, group_pad)[..., :group_filters]
+    np.sum(parts, axis=0, out=grad_kernel.reshape(k_h, k_w, group_channels, groups, group_filters))
+    grad_bias = partial_bias.sum(axis=0).reshape(groups, group_pad)[:, :group_filters].reshape(n_filters)
     return grad_inputs, spec.result(grad_kernel), spec.result(grad_bias)
 
 
@@ -291,6 +299,30 @@ def _pad_last_axis(array, length):
     padded[..., :array.shape[-1]] = array
     padded[..., array.shape[-1]:] = 0
     return padded
+
+
+def _group_blocks(kernel, groups, axis):
+    """:func:`_channel_blocks` of each of ``groups`` equal parts of ``kernel`` along ``axis`` (its filters, or a
+    transposed kernel's), one after another along the first axis: the tiled kernels' weights in groups."""
+    if groups == 1:
+        return _channel_blocks(kernel)
+    size = kernel.shape[axis] // groups
+    return np.concatenate([_channel_blocks(np.take(kernel, range(g * size, (g + 1) * size), axis=axis))
+                           for g in range(groups)])
+
+
+def _grouped_gradient(spec, outputs, shape, zero_h, zero_w):
+    """The output gradient as the tiled gradient kernels read it in groups whose channels are not whole
+    vectors: ``shape`` ``(N, HG, WG, G, FGP)``, group ``g``'s channels first in part ``g``, zeros around (and
+    where ``outputs``, with a ReLU, is not positive); returned with the last two axes merged."""
+    n_batch, out_h, out_w, n_filters = spec.output_shape
+    groups = shape[3]
+    grad = spec.grad_output.reshape(n_batch, out_h, out_w, groups, n_filters // groups)
+    if spec.activation == _conv2d.RELU:
+        grad = np.where(outputs.reshape(grad.shape) > 0, grad, 0).astype(spec.dtype, copy=False)
+    gp = buffers.zeros(shape, spec.dtype)
+    gp[:, zero_h:zero_h + out_h, zero_w:zero_w + out_w, :, :grad.shape[4]] = grad
+    return gp.reshape(*shape[:3], -1)
 
 
 def _channel_blocks(array):
@@ -389,17 +421,20 @@ def _conv_arguments(kernel_shape, strides, padding, dilation_rate, activation, s
 class _ConvSpec:
     """Checked, normalised arguments of one convolution call, and the shapes that follow from them."""
 
+    groups = 1
+
     def __init__(self, inputs, kernel, bias, grad_output, strides, padding, data_format, dilation_rate,
-                 activation, depthwise=False):
+                 activation, depthwise=False, groups=1):
         _check_data_format(data_format)
         inputs = _as_float_array(inputs, "inputs")
         kernel = _as_float_array(kernel, "kernel")
         _check_ndim(inputs, "inputs", 4, "(batch, height, width, channels)")
         _check_ndim(kernel, "kernel", 4, "(kernel_height, kernel_width, input_channels, "
                     + ("depth_multiplier)" if depthwise else "filters)"))
+        self.groups = groups  # checked by _groups: the kernel's input channels are one group's
         (self.strides, self.dilation_rate, self.padding, self.activation, self.pads,
-         self.output_shape) = _conv_geometry(inputs.shape, kernel.shape, strides, padding, dilation_rate, activation,
-                                             depthwise)
+         self.output_shape) = _conv_geometry((*inputs.shape[:3], inputs.shape[3] // groups), kernel.shape, strides,
+                                             padding, dilation_rate, activation, depthwise)
         self.result_dtype, self.dtype = _dtypes(inputs, kernel)
         self.inputs = _kernel_array(inputs, self.dtype)
         self.input_shape = self.inputs.shape
@@ -703,9 +738,11 @@ def grouped_conv_bias_activation(inputs, kernel, bias=None, strides=1, padding="
     ``(KH, KW, C/g, F)`` and group ``i`` convolves input channels ``i*C/g .. (i+1)*C/g`` with kernel
     channels ``i*F/g .. (i+1)*F/g`` into those output channels.
 
-    One call of the fast kernels per group, on contiguous copies of its channel slices; the groups'
-    outputs are joined along the channels. With one input channel per group (``groups = C``) it is a
-    depthwise convolution with ``F/C`` filters per channel, and runs as one (:func:`depthwise_conv_bias_activation`).
+    float32 runs on the tiled kernels, every group of a row in one task, reading and writing the groups'
+    channels in place; float64 and dilated convolutions run one call of the general kernels per group, on
+    copies of its channel slices, the outputs joined along the channels. With one input channel per group
+    (``groups = C``) it is a depthwise convolution with ``F/C`` filters per channel, and runs as one
+    (:func:`depthwise_conv_bias_activation`).
 
     >>> x = np.ones((1, 3, 3, 4), np.float32)
     >>> grouped_conv_bias_activation(x, np.ones((1, 1, 2, 2), np.float32), groups=2)[0, 0, 0]
@@ -715,6 +752,10 @@ def grouped_conv_bias_activation(inputs, kernel, bias=None, strides=1, padding="
     if kernel.shape[2] == 1:
         return depthwise_conv_bias_activation(inputs, _as_depthwise(kernel, groups), bias, strides, padding,
                                               data_format, dilation_rate, activation)
+    spec = _ConvSpec(inputs, kernel, bias, None, strides, padding, data_format, dilation_rate, activation,
+                     groups=groups)
+    if spec.tiled:
+        return spec.result(_conv_forward(spec))
     if bias is not None:
         bias = _as_checked_like(bias, "bias", (kernel.shape[3],), np.float64)
     parts = [conv_bias_activation(inputs[..., c], kernel[..., f], None if bias is None else bias[f], strides, padding,
@@ -726,19 +767,18 @@ def grouped_conv_bias_activation_grad(inputs, kernel, outputs, grad_output, stri
                                       data_format=None, dilation_rate=1, activation=None, need_grad_inputs=True,
                                       need_grad_kernel=True, groups=1):
     """Backward pass of :func:`grouped_conv_bias_activation`: ``(grad_inputs, grad_kernel, grad_bias)`` as
-    :func:`conv_bias_activation_grad` returns them, one call of it per group."""
+    :func:`conv_bias_activation_grad` returns them, on the same kernels as the forward pass."""
     inputs, kernel, slices = _groups(inputs, kernel, groups, strides, padding, dilation_rate, activation)
     if kernel.shape[2] == 1:
         grad_inputs, grad_kernel, grad_bias = depthwise_conv_bias_activation_grad(
             inputs, _as_depthwise(kernel, groups), outputs, grad_output, strides, padding, data_format, dilation_rate,
             activation, need_grad_inputs, need_grad_kernel)
         return grad_inputs, None if grad_kernel is None else grad_kernel.reshape(kernel.shape), grad_bias
-    output_shape = _conv_geometry((*inputs.shape[:3], kernel.shape[2]), kernel.shape, strides, padding, dilation_rate,
-                                  activation)[5]
-    grad_output = _as_float_array(grad_output, "grad_output")
-    if grad_output.shape != output_shape:
-        raise ValueError(f"Invalid shape for argument `grad_output`. Expected {output_shape}. "
-                         f"Received: grad_output.shape={grad_output.shape}")
+    spec = _ConvSpec(inputs, kernel, None, grad_output, strides, padding, data_format, dilation_rate, activation,
+                     groups=groups)
+    if spec.tiled:
+        return _conv_backward(spec, spec.mask_source(outputs), need_grad_inputs, need_grad_kernel)
+    grad_output = _as_float_array(grad_output, "grad_output")  # its shape checked by the spec
     outputs = None if outputs is None else _as_float_array(outputs, "outputs")
     parts = [conv_bias_activation_grad(inputs[..., c], kernel[..., f], None if outputs is None else outputs[..., f],
                                        grad_output[..., f], strides, padding, data_format, dilation_rate, activation,

@@ -37,7 +37,8 @@ def _data(rng, dtype, groups, kernel=3, size=(6, 5), per_group=2, filters_per_gr
 @pytest.mark.parametrize("padding", ["valid", "same"])
 @pytest.mark.parametrize("kernel, strides, dilation_rate", [(1, 1, 1), (3, 1, 1), (3, 2, 1), (2, 3, 1), (3, 1, 2)],
                          ids=str)
-@pytest.mark.parametrize("groups, per_group, filters_per_group", [(2, 2, 3), (3, 1, 2), (4, 5, 9)], ids=str)
+@pytest.mark.parametrize("groups, per_group, filters_per_group", [(2, 2, 3), (3, 1, 2), (4, 5, 9), (2, 3, 16), (3, 4, 8)],
+                         ids=str)  # 16 (and 8 with 8-lane vectors): each group's filters whole vectors
 def test_grouped_conv_matches_reference(rng, dtype, groups, per_group, filters_per_group, kernel, strides,
                                         dilation_rate, padding, activation):
     x, w = _data(rng, dtype, groups, kernel, per_group=per_group, filters_per_group=filters_per_group)
@@ -248,10 +249,11 @@ def test_op_errors():
 # ----------------------------------------------------------------------------- determinism
 
 
-def test_bitwise_identical_at_one_and_two_threads(dtype, restore_threads):
+@pytest.mark.parametrize("filters_per_group", [8, 16])
+def test_bitwise_identical_at_one_and_two_threads(dtype, filters_per_group, restore_threads):
     rng = np.random.default_rng(4)
-    x, w = _data(rng, dtype, 4, size=(9, 8), per_group=8, filters_per_group=8, batch=20)
-    bias = reference.random(rng, (32,), dtype)
+    x, w = _data(rng, dtype, 4, size=(9, 8), per_group=8, filters_per_group=filters_per_group, batch=20)
+    bias = reference.random(rng, (4 * filters_per_group,), dtype)
     out = ops.conv_bias_activation(x, w, bias, 1, "same", activation="relu", groups=4)
     g = reference.random(rng, out.shape, dtype)
 
@@ -264,6 +266,24 @@ def test_bitwise_identical_at_one_and_two_threads(dtype, restore_threads):
     parallel.set_num_threads(2)
     for actual, expected in zip(run(), single):
         assert actual.tobytes() == expected.tobytes()
+
+
+def test_float32_groups_run_in_one_call_of_each_kernel(rng, monkeypatch):
+    """float32 grouped convolutions read and write the groups' channels in place: one call of each tiled kernel
+    for all 4 groups, no per-group copies (there were 4 calls of each, on copies of the channel slices)."""
+    calls = []
+    run = parallel.run
+
+    def counting_run(kernel, *args, **kwargs):
+        calls.append(kernel.py_func.__name__)
+        return run(kernel, *args, **kwargs)
+
+    monkeypatch.setattr(parallel, "run", counting_run)
+    x, w = _data(rng, np.float32, 4, size=(8, 8), per_group=16, filters_per_group=16)
+    out = ops.conv_bias_activation(x, w, None, 1, "same", activation="relu", groups=4)
+    ops.conv_bias_activation_grad(x, w, out, np.ones_like(out), 1, "same", activation="relu", groups=4)
+    tiled = [name for name in calls if name.endswith("_tiled")]
+    assert sorted(tiled) == ["_conv2d_forward_tiled", "_conv2d_grad_input_tiled", "_conv2d_grad_kernel_tiled"]
 
 
 def test_compare_torch_groups_checks_and_times(monkeypatch, tmp_path):

@@ -133,33 +133,42 @@ def _conv_row(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, wb, out, oo, op,
 
 
 @kernel
-def _conv2d_forward_tiled(job, x, w, bias, out, stride_h, stride_w, pad_top, pad_bottom, relu):
-    """``out = act(conv(x, w) + bias)``, ``act`` ReLU when ``relu`` is true.
+def _conv2d_forward_tiled(job, x, w, bias, out, stride_h, stride_w, pad_top, pad_bottom, relu, groups):
+    """``out = act(conv(x, w) + bias)``, ``act`` ReLU when ``relu`` is true, in ``groups`` groups.
 
     ``x`` is the padded input ``(N, HP, WP, C)``, ``pad_top`` and
     ``pad_bottom`` of its rows zero padding; ``w`` the kernel in channel
-    blocks ``(B, KH, KW, C, BLOCK)``, ``w[b, j, l, c, f] = kernel[j, l, c, b*BLOCK + f]``
-    (zero beyond ``F``), and ``bias`` ``(FP,)``, zero-padded to ``FP >= F``
-    output channels, a multiple of the vector width; ``out`` ``(N, OH, OW, F)``
-    is overwritten. Work is split over the ``N * OH`` output rows; each row
-    skips the kernel rows that would fall on padding rows (their products are
-    zeros).
+    blocks ``(G*B, KH, KW, C/G, BLOCK)``, group ``g``'s ``B`` blocks after one
+    another, ``w[g*B + b, j, l, c, f] = kernel[j, l, c, g*F/G + b*BLOCK + f]``
+    (zero beyond the group's ``F/G`` filters); ``bias`` ``(FP,)``, zero-padded
+    to at least ``F`` plus a vector; ``out`` ``(N, OH, OW, F)`` is overwritten.
+    Group ``g`` convolves input channels ``g*C/G ..`` into output channels
+    ``g*F/G ..`` (``groups=1``: the ordinary convolution). Work is split over
+    the ``N * OH`` output rows; each row skips the kernel rows that would fall
+    on padding rows (their products are zeros).
     """
     n_batch, out_h, out_w, n_out = out.shape
     _, in_h, in_w, n_in = x.shape
-    _, k_h, k_w, _, block = w.shape
-    n_tasks = n_batch * out_h
-    row = first_task(job, n_tasks)
-    while row < n_tasks:
+    n_blocks, k_h, k_w, in_group, block = w.shape
+    out_group = n_out // groups
+    group_blocks = n_blocks // groups
+    n_rows = n_batch * out_h
+    n_tasks = groups * n_rows
+    task = first_task(job, n_tasks)
+    while task < n_tasks:
+        g = task // n_rows  # a thread's consecutive tasks are rows of one group: its weights stay in cache
+        row = task - g * n_rows
         n = row // out_h
         oh = row - n * out_h
         top = oh * stride_h
         j0 = max(0, pad_top - top)
         nj = max(0, min(k_h, in_h - pad_bottom - top) - j0)
-        _conv_row(x, (n * in_h + top + j0) * in_w * n_in, in_w * n_in, n_in, stride_w * n_in, nj, k_w, n_in,
-                  w, j0 * k_w * n_in * block, k_w * n_in * block, n_in * block, block, k_h * k_w * n_in * block,
-                  out, (n * out_h + oh) * out_w * n_out, n_out, out_w, n_out, bias, relu)
-        row = next_task(job, row)
+        _conv_row(x, (n * in_h + top + j0) * in_w * n_in + g * in_group, in_w * n_in, n_in, stride_w * n_in, nj,
+                  k_w, in_group, w, (g * group_blocks * k_h + j0) * k_w * in_group * block,
+                  k_w * in_group * block, in_group * block, block, k_h * k_w * in_group * block,
+                  out, (n * out_h + oh) * out_w * n_out + g * out_group, n_out, out_w, out_group,
+                  bias[g * out_group:], relu)
+        task = next_task(job, task)
 
 
 @helper
@@ -188,7 +197,7 @@ def _real_taps(t0, n_taps, o0, stride, n_outputs):
 
 @kernel
 def _conv2d_grad_input_tiled(job, gp, w_t, zero_bias, grad_x, zero_h, zero_w, out_h, pad_top, pad_left, stride_h,
-                             stride_w, relu):
+                             stride_w, relu, groups):
     """Gradient with respect to the (unpadded) input: one task per input row, no two tasks write one cell.
 
     ``gp`` is the prepared output gradient (``fastconv.kernels.conv2d._zero_pad`` with the ReLU mask)
@@ -199,7 +208,11 @@ def _conv2d_grad_input_tiled(job, gp, w_t, zero_bias, grad_x, zero_h, zero_w, ou
     is the kernel flipped and transposed in blocks of input channels,
     ``w_t[b, j, l, f, c] = w[KH-1-j, KW-1-l, b*BLOCK + c, f]`` (zero beyond
     ``C``); ``zero_bias`` is ``CP`` zeros, ``CP >= C`` a multiple of the vector
-    width. ``grad_x`` ``(N, H, W, C)`` is overwritten; ``pad_top``/``pad_left``
+    width. In ``groups`` groups, ``gp``'s channels are ``G`` equal parts
+    (group ``g``'s ``F/G`` output channels first in each, zeros after), ``w_t``
+    is ``(G*B, KH, KW, F/G, BLOCK)``, each group's blocks of its ``C/G`` input
+    channels after one another, and group ``g`` writes input channels
+    ``g*C/G ..``. ``grad_x`` ``(N, H, W, C)`` is overwritten; ``pad_top``/``pad_left``
     are the forward pass's padding; ``out_h`` is the number of real rows of
     ``gp`` (after its top border): kernel rows that would reach only border
     rows are skipped. ``relu`` must be False: an argument rather than a constant
@@ -213,10 +226,16 @@ def _conv2d_grad_input_tiled(job, gp, w_t, zero_bias, grad_x, zero_h, zero_w, ou
     """
     n_batch, in_h, in_w, n_in = grad_x.shape
     _, g_h, g_w, g_c = gp.shape
-    _, k_h, k_w, n_f, block = w_t.shape
-    n_tasks = n_batch * in_h
-    row = first_task(job, n_tasks)
-    while row < n_tasks:
+    n_blocks, k_h, k_w, n_f, block = w_t.shape
+    in_group = n_in // groups
+    group_blocks = n_blocks // groups
+    gp_group = g_c // groups
+    n_rows = n_batch * in_h
+    n_tasks = groups * n_rows
+    task = first_task(job, n_tasks)
+    while task < n_tasks:
+        g = task // n_rows  # as in the forward pass: a thread's consecutive tasks are rows of one group
+        row = task - g * n_rows
         n = row // in_h
         ih = row - n * in_h
         j0, nj, oh0 = _taps(ih, k_h, pad_top, stride_h)
@@ -224,11 +243,12 @@ def _conv2d_grad_input_tiled(job, gp, w_t, zero_bias, grad_x, zero_h, zero_w, ou
         for phase in range(min(stride_w, in_w)):
             l0, nl, ow0 = _taps(phase, k_w, pad_left, stride_w)
             count = (in_w - phase + stride_w - 1) // stride_w
-            _conv_row(gp, ((n * g_h + zero_h + oh0) * g_w + zero_w + ow0) * g_c, g_w * g_c, g_c, g_c, nj, nl, n_f,
-                      w_t, (j0 * k_w + l0) * n_f * block, stride_h * k_w * n_f * block, stride_w * n_f * block,
-                      block, k_h * k_w * n_f * block, grad_x, ((n * in_h + ih) * in_w + phase) * n_in,
-                      stride_w * n_in, count, n_in, zero_bias, relu)
-        row = next_task(job, row)
+            _conv_row(gp, ((n * g_h + zero_h + oh0) * g_w + zero_w + ow0) * g_c + g * gp_group, g_w * g_c, g_c, g_c,
+                      nj, nl, n_f, w_t, ((g * group_blocks * k_h + j0) * k_w + l0) * n_f * block,
+                      stride_h * k_w * n_f * block, stride_w * n_f * block, block, k_h * k_w * n_f * block,
+                      grad_x, ((n * in_h + ih) * in_w + phase) * n_in + g * in_group, stride_w * n_in, count,
+                      in_group, zero_bias, relu)
+        task = next_task(job, task)
 
 
 @kernel
@@ -309,7 +329,7 @@ def _grad_kernel_block(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, n_rows, n_
 
 @kernel
 def _conv2d_grad_kernel_tiled(job, x, gp, zero_h, zero_w, out_h, out_w, partial_kernel, partial_bias,
-                              stride_h, stride_w, pad_top, pad_bottom):
+                              stride_h, stride_w, pad_top, pad_bottom, groups):
     """Per-chunk partial sums of the kernel and bias gradients.
 
     ``x`` is the padded input ``(N, HP, WP, C)``; ``gp`` the prepared output
@@ -324,21 +344,36 @@ def _conv2d_grad_kernel_tiled(job, x, gp, zero_h, zero_w, out_h, out_w, partial_
     0, that block of the chunk's bias row. The caller adds the ``P`` partials
     in order. ``pad_top`` and ``pad_bottom`` rows of ``x`` are zero padding: a
     kernel row skips the output rows whose input row is one of them.
+
+    In ``groups`` groups, ``gp``'s channels are ``G`` equal parts of whole
+    vectors (group ``g``'s output channels first in each, zeros after) and
+    ``partial_kernel`` is ``(P, KH, KW*C/G, FP)``: channel ``f`` of group
+    ``g``'s part holds the gradient of its weights from input channels
+    ``g*C/G ..``, the kernel's own layout ``(KH, KW, C/G, F)``. A task's
+    channels lie in one group.
     """
     n_chunks, k_h, n_rows, n_pad = partial_kernel.shape
     n_batch, in_h, in_w, n_in = x.shape
     _, g_h, g_w, g_c = gp.shape
     lanes = lanes_of(gp)
     task_channels = CHANNEL_BLOCK_VECTORS * lanes
-    n_blocks = (n_pad + task_channels - 1) // task_channels
+    group_pad = n_pad // groups
+    group_tasks = (group_pad + task_channels - 1) // task_channels
+    n_blocks = groups * group_tasks
+    # The rows q = kw*C/G + c of one kernel row: consecutive in the input for all channels, one run per
+    # kernel column for a group's.
+    segments = 1 if groups == 1 else n_rows * groups // n_in
+    segment_rows = n_rows // segments
     rows_per_block = max(1, GRAD_KERNEL_BLOCK_PIXELS // max(out_w, 1))
     n_tasks = n_chunks * k_h * n_blocks
     task = first_task(job, n_tasks)
     while task < n_tasks:
         p = task // (k_h * n_blocks)
         kh = task // n_blocks - p * k_h
-        f_first = (task - (p * k_h + kh) * n_blocks) * task_channels
-        f_end = min(n_pad, f_first + task_channels)
+        block_index = task - (p * k_h + kh) * n_blocks
+        g = block_index // group_tasks
+        f_first = g * group_pad + (block_index - g * group_tasks) * task_channels
+        f_end = min((g + 1) * group_pad, f_first + task_channels)
         partial_kernel[p, kh, :, f_first:f_end] = 0
         oo = (p * k_h + kh) * n_rows * n_pad
         first = p * n_batch // n_chunks
@@ -349,9 +384,12 @@ def _conv2d_grad_kernel_tiled(job, x, gp, zero_h, zero_w, out_h, out_w, partial_
         for n in range(first, last):
             for oh in range(oh_first, oh_end, rows_per_block):
                 na = min(rows_per_block, oh_end - oh)
-                _grad_kernel_block(x, ((n * in_h + oh * stride_h + kh) * in_w) * n_in, stride_h * in_w * n_in,
-                                   stride_w * n_in, gp, ((n * g_h + zero_h + oh) * g_w + zero_w) * g_c, g_w * g_c,
-                                   g_c, na, out_w, partial_kernel, oo, n_rows, n_pad, f_first, f_end)
+                for s in range(segments):
+                    _grad_kernel_block(x, ((n * in_h + oh * stride_h + kh) * in_w) * n_in + s * n_in
+                                       + g * segment_rows, stride_h * in_w * n_in, stride_w * n_in, gp,
+                                       ((n * g_h + zero_h + oh) * g_w + zero_w) * g_c, g_w * g_c, g_c, na, out_w,
+                                       partial_kernel, oo + s * segment_rows * n_pad, segment_rows, n_pad,
+                                       f_first, f_end)
         if kh == 0:
             for f0 in range(f_first, f_end, lanes):
                 total = vzeros(gp)

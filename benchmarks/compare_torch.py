@@ -42,9 +42,10 @@ Method (STYLE.md, "Benchmarks"):
 - Interleaved rounds: each round calls fastconv, torch NCHW and torch
   channels_last once each, the order rotating from round to round, so drifts
   in clock speed or machine load hit all of them alike. Each timed sample
-  follows an untimed call of the same implementation, so that the one timed
-  before it no longer holds the cores (PyTorch's OpenMP threads poll for
-  milliseconds after each call). A sample repeats a
+  follows a pause of 20 ms and an untimed call of the same implementation,
+  so that the one timed before no longer holds the cores (PyTorch's OpenMP
+  threads poll for milliseconds after each call) and the one timed has its
+  threads awake, as in a training loop that calls one library. A sample repeats a
   call until it lasts ``--min-sample`` seconds (small layers), and the
   reported time is the median over rounds.
 - PyTorch "at its best": contiguous NCHW and ``torch.channels_last`` are both
@@ -384,6 +385,11 @@ def check_runners(label, runners, reference_name="torch NCHW", rtol=1e-3):
                                     f"max abs error {error:.3g}, largest value {scale:.3g}")
 
 
+SETTLE_SECONDS = 0.02
+"""Pause before each timed sample: longer than PyTorch's OpenMP threads poll after a call (libgomp's
+default, 300,000 polls, was about 5 ms here) and fastconv's helpers (``parallel.SPIN_SECONDS``)."""
+
+
 def _seconds(fn, number):
     start = time.perf_counter()
     for _ in range(number):
@@ -396,10 +402,14 @@ def measure(callables, rounds, min_sample):
 
     Each callable runs once first (compilation, caches, allocator), then the
     number of calls per sample is chosen so that a sample lasts ``min_sample``.
-    Every sample follows one untimed call of the same callable: the threads of
-    the library timed just before have settled by then. (PyTorch's OpenMP
-    threads poll for milliseconds after a call: a fastconv call right after
-    one took 11.1 ms instead of 7.4, a 32x32x64->64 grouped forward pass.)
+    Every sample follows a pause of ``SETTLE_SECONDS``, in which the threads
+    of the library timed before go idle, and then one untimed call of the same
+    callable, which wakes its own: each library is timed as a training loop
+    calls it, its threads busy and nobody else's. (PyTorch's OpenMP threads
+    poll for milliseconds after a call: a fastconv call right after one took
+    11.1 ms instead of 7.4, a 32x32x64->64 grouped forward pass; 20 fastconv
+    calls of the 14x14x32->64 3x3 forward after 20 of PyTorch's took 1.69 ms
+    each with one untimed call between, 1.26 ms with a pause of 20 ms.)
     Returns ``{name: {"median_s", "min_s", "q1_s", "q3_s", "rounds", "number"}}``.
     """
     number = {}
@@ -415,6 +425,7 @@ def measure(callables, rounds, min_sample):
         for i in range(rounds):
             shift = i % len(names)
             for name in names[shift:] + names[:shift]:
+                time.sleep(SETTLE_SECONDS)
                 callables[name]()
                 samples[name].append(_seconds(callables[name], number[name]))
     finally:

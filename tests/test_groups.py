@@ -37,8 +37,9 @@ def _data(rng, dtype, groups, kernel=3, size=(6, 5), per_group=2, filters_per_gr
 @pytest.mark.parametrize("padding", ["valid", "same"])
 @pytest.mark.parametrize("kernel, strides, dilation_rate", [(1, 1, 1), (3, 1, 1), (3, 2, 1), (2, 3, 1), (3, 1, 2)],
                          ids=str)
-@pytest.mark.parametrize("groups, per_group, filters_per_group", [(2, 2, 3), (3, 1, 2), (4, 5, 9), (2, 3, 16), (3, 4, 8)],
-                         ids=str)  # 16 (and 8 with 8-lane vectors): each group's filters whole vectors
+# 16 filters a group (and 8 with 8-lane vectors): each group's filters are whole vectors.
+@pytest.mark.parametrize("groups, per_group, filters_per_group",
+                         [(2, 2, 3), (3, 1, 2), (4, 5, 9), (2, 3, 16), (3, 4, 8)], ids=str)
 def test_grouped_conv_matches_reference(rng, dtype, groups, per_group, filters_per_group, kernel, strides,
                                         dilation_rate, padding, activation):
     x, w = _data(rng, dtype, groups, kernel, per_group=per_group, filters_per_group=filters_per_group)

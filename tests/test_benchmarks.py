@@ -208,6 +208,27 @@ GRID_SMOKE = r"^28x28x1->32 3x3 s2|3x3 s2 same on 14x14x64"
 asymmetric 'same' padding (-inf F.pad in torch), and its average twin, which torch cannot express."""
 
 
+def test_compare_torch_checks_each_runner_on_its_second_call():
+    """A runner right on its first call (fresh memory) and wrong on the second (recycled buffers) is caught."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        compare_torch = importlib.import_module("benchmarks.compare_torch")
+    finally:
+        sys.path.remove(str(ROOT))
+    right = [np.ones((2, 3)), np.ones(4), np.ones(5)]
+    calls = []
+
+    def stale():
+        calls.append(1)
+        return right if len(calls) == 1 else [right[0], right[1] * 2, right[2]]
+
+    reference = compare_torch.Runner("torch NCHW", "torch", {}, lambda: right)
+    compare_torch.check_runners("ok", [reference, compare_torch.Runner("good", "x", {}, lambda: right)])
+    with pytest.raises(compare_torch.MismatchError, match="stale grad_inputs differs"):
+        compare_torch.check_runners("layer", [reference, compare_torch.Runner("stale", "x", {}, stale)])
+    assert len(calls) == 2
+
+
 def test_compare_torch_grid_quick(modules, tmp_path):
     """``compare_torch.py --grid --quick`` on part of the grid: every selected row is in the JSON, with GFLOP/s and
     ratios; each pass has its geometric mean and worst line, and the verdict on the goals is printed."""

@@ -269,7 +269,8 @@ def test_bitwise_identical_at_one_and_two_threads(dtype, filters_per_group, rest
         assert actual.tobytes() == expected.tobytes()
 
 
-def test_float32_groups_run_in_one_call_of_each_kernel(rng, monkeypatch):
+@pytest.mark.parametrize("filters_per_group", [16, 9])  # 9: the output gradient laid out in whole vectors a group
+def test_float32_groups_run_in_one_call_of_each_kernel(rng, monkeypatch, filters_per_group):
     """float32 grouped convolutions read and write the groups' channels in place: one call of each tiled kernel
     for all 4 groups, no per-group copies (there were 4 calls of each, on copies of the channel slices)."""
     calls = []
@@ -280,7 +281,7 @@ def test_float32_groups_run_in_one_call_of_each_kernel(rng, monkeypatch):
         return run(kernel, *args, **kwargs)
 
     monkeypatch.setattr(parallel, "run", counting_run)
-    x, w = _data(rng, np.float32, 4, size=(8, 8), per_group=16, filters_per_group=16)
+    x, w = _data(rng, np.float32, 4, size=(8, 8), per_group=16, filters_per_group=filters_per_group)
     out = ops.conv_bias_activation(x, w, None, 1, "same", activation="relu", groups=4)
     ops.conv_bias_activation_grad(x, w, out, np.ones_like(out), 1, "same", activation="relu", groups=4)
     tiled = [name for name in calls if name.endswith("_tiled")]

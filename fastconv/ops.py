@@ -138,7 +138,7 @@ def _conv_forward(spec):
     if spec.tiled:
         # A group's tiles read the bias a whole vector at a time from its first channel.
         n_pad = _padded_channels(spec.kernel.shape[3], spec.dtype) + (_simd.lanes(spec.dtype) if spec.groups > 1 else 0)
-        parallel.run(_tiled._conv2d_forward_tiled, spec.padded_inputs(), _group_blocks(spec.kernel, spec.groups, 3),
+        parallel.run(_tiled._conv2d_forward_tiled, spec.padded_inputs(), _channel_blocks(spec.kernel, spec.groups, 3),
                      _pad_last_axis(spec.bias, n_pad), out, *spec.strides, *spec.pads[0],
                      spec.activation == _conv2d.RELU, spec.groups)
     else:
@@ -238,7 +238,7 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel, bias=Non
             _bias_relu(grad_inputs, bias, relu)
         else:
             c_pad = _padded_channels(channels, spec.dtype)
-            kernel_t = _group_blocks(spec.kernel[::-1, ::-1].transpose(0, 1, 3, 2), groups, 2)
+            kernel_t = _channel_blocks(spec.kernel[::-1, ::-1].transpose(0, 1, 3, 2), groups, 2)
             epilogue = buffers.zeros(c_pad, spec.dtype) if bias is None else _pad_last_axis(bias, c_pad)
             parallel.run(_tiled._conv2d_grad_input_tiled, gp, kernel_t, epilogue, grad_inputs,
                          zero_h, zero_w, out_h, pad_top, pad_left, stride_h, stride_w, relu, groups)
@@ -301,16 +301,6 @@ def _pad_last_axis(array, length):
     return padded
 
 
-def _group_blocks(kernel, groups, axis):
-    """:func:`_channel_blocks` of each of ``groups`` equal parts of ``kernel`` along ``axis`` (its filters, or a
-    transposed kernel's), one after another along the first axis: the tiled kernels' weights in groups."""
-    if groups == 1:
-        return _channel_blocks(kernel)
-    size = kernel.shape[axis] // groups
-    return np.concatenate([_channel_blocks(np.take(kernel, range(g * size, (g + 1) * size), axis=axis))
-                           for g in range(groups)])
-
-
 def _grouped_gradient(spec, outputs, shape, zero_h, zero_w):
     """The output gradient as the tiled gradient kernels read it in groups whose channels are not whole
     vectors: ``shape`` ``(N, HG, WG, G, FGP)``, group ``g``'s channels first in part ``g``, zeros around (and
@@ -325,17 +315,24 @@ def _grouped_gradient(spec, outputs, shape, zero_h, zero_w):
     return gp.reshape(*shape[:3], -1)
 
 
-def _channel_blocks(array):
+def _channel_blocks(array, groups=1, axis=-1):
     """``array`` ``(..., K)`` as ``(B, ..., BLOCK)``, its last axis cut into blocks stored one after another.
 
     The tiled convolution kernels' weight layout: ``BLOCK`` is
-    :func:`_channel_block`'s, and the last block is zero-padded.
+    :func:`_channel_block`'s, and the last block is zero-padded. With
+    ``groups``, the array is first cut into that many equal parts along
+    ``axis`` (a kernel's filters, or a transposed kernel's), each part's
+    blocks after the previous part's.
     """
     block = _channel_block(array.dtype)
-    count = array.shape[-1]
-    blocks = buffers.zeros((-(-count // block), *array.shape[:-1], block), array.dtype)
-    for b, first in enumerate(range(0, count, block)):
-        blocks[b, ..., :min(block, count - first)] = array[..., first:first + block]
+    size = array.shape[axis] // groups
+    parts = [array[(slice(None),) * (axis % array.ndim) + (slice(g * size, (g + 1) * size),)] for g in range(groups)]
+    count = parts[0].shape[-1]
+    per_part = -(-count // block)
+    blocks = buffers.zeros((groups * per_part, *parts[0].shape[:-1], block), array.dtype)
+    for g, part in enumerate(parts):
+        for b, first in enumerate(range(0, count, block)):
+            blocks[g * per_part + b, ..., :min(block, count - first)] = part[..., first:first + block]
     return blocks
 
 

@@ -1023,31 +1023,32 @@ def dense_grad(inputs, kernel, grad_output, need_grad_inputs=True, need_grad_ker
         return grad_inputs, spec.result(x.T @ g), spec.result(g.sum(axis=0))
     n_pad = _padded_channels(spec.units, spec.dtype)
     if need_grad_kernel:
-        grad_kernel = buffers.empty((spec.kernel.shape[0], n_pad), spec.dtype)
-        parallel.run(_dense._matmul_tn_tiled, x, _pad_last_axis(g, n_pad), grad_kernel,
+        grad_kernel = buffers.empty(spec.kernel.shape, spec.dtype)
+        parallel.run(_dense._matmul_tn_tiled, x, _pad_last_axis(g, n_pad),
+                     buffers.empty((spec.kernel.shape[0], n_pad), spec.dtype), grad_kernel,
                      _matmul_tn_rows_per_task(spec.kernel.shape[0], n_pad, len(x)))
     grad_inputs = None
     if need_grad_inputs:
-        # (g @ kernel.T).T = kernel @ g.T: the kernel's rows are the many "pixels" that the tiles are made for.
+        # (g @ kernel.T).T = kernel @ g.T: the kernel's rows are the many "pixels" that the tiles are made for;
+        # each task writes its block of the product back transposed, into the input gradient.
         batch = len(x)
-        grad_inputs_t = buffers.empty((spec.kernel.shape[0], batch), spec.dtype)
-        _matmul(spec.kernel, _pad_last_axis(g.T, _padded_channels(batch, spec.dtype)),
-                buffers.zeros(_padded_channels(batch, spec.dtype), spec.dtype), grad_inputs_t)
         grad_inputs = buffers.empty(spec.input_shape, spec.dtype)
-        np.copyto(grad_inputs.reshape(batch, -1), grad_inputs_t.T)
+        _matmul(spec.kernel, _pad_last_axis(g.T, _padded_channels(batch, spec.dtype)),
+                buffers.zeros(_padded_channels(batch, spec.dtype), spec.dtype),
+                buffers.empty((spec.kernel.shape[0], batch), spec.dtype), transposed=grad_inputs.reshape(batch, -1))
         grad_inputs = spec.result(grad_inputs)
     if not need_grad_kernel:
         return grad_inputs, None, None
-    if n_pad != spec.units:
-        grad_kernel_padded, grad_kernel = grad_kernel, buffers.empty(spec.kernel.shape, spec.dtype)
-        np.copyto(grad_kernel, grad_kernel_padded[:, :spec.units])
     return grad_inputs, spec.result(grad_kernel), spec.result(g.sum(axis=0))
 
 
-def _matmul(a, b, bias, out):
-    """``out = a @ b + bias`` on the tiles (``kernels/dense.py``; ``b`` and ``bias`` padded as it says)."""
+def _matmul(a, b, bias, out, transposed=None):
+    """``out = a @ b + bias`` on the tiles (``kernels/dense.py``; ``b`` and ``bias`` padded as it says), and
+    ``transposed = out.T`` unless it is None."""
+    if transposed is None:
+        transposed = np.empty((0, 0), out.dtype)
     parallel.run(_dense._matmul_tiled, a, b, bias, out, _matmul_rows_per_task(*out.shape, a.shape[1], out.dtype),
-                 False)
+                 False, transposed)
 
 
 def _matmul_rows_per_task(n_rows, n_out, depth, dtype):

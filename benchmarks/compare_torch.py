@@ -66,6 +66,11 @@ Method (STYLE.md, "Benchmarks"):
   not compared.
 - The share of CPU time that other processes used during the run is measured
   (Linux ``/proc/stat``) and a disturbed run says so in its report.
+- The machine's float32 multiply-add peak on the same threads is measured
+  before and after the timings (``benchmarks/peak.py``) and reported with
+  them: on this project's shared 2-vCPU machine it moved between about 165
+  and 232 GFLOP/s within one evening (one thread alone: 116), so a GFLOP/s
+  means little without the peak of its own minutes.
 
 To add another framework (Keras, say), write a function like
 :func:`torch_conv_runners` that returns :class:`Runner` objects for a
@@ -102,6 +107,7 @@ import fastconv  # noqa: E402
 from benchmarks.configs import (BATCH, CONV_CONFIGS, DEPTHWISE_BATCH, GOAL_GEOMEAN_RATIO,  # noqa: E402
                                 GOAL_WORST_RATIO, GROUPED_CONFIGS, PASSES, POOL_CONFIGS, POOL_GOAL_RATIO,
                                 TRANSPOSE_CONFIGS, conv_arrays, conv_grid, depthwise_grid, pool_arrays, pool_grid)
+from benchmarks.peak import fma_peak_gflops  # noqa: E402
 from fastconv import buffers, ops, parallel  # noqa: E402
 
 
@@ -651,6 +657,11 @@ def markdown(conv_rows, pool_rows, info, settings, skipped=()):
         f"{' over the grid' if settings.get('grid') else ''}"
         f"{', rows matching ' + repr(settings['only']) if settings.get('only') else ''}.",
     ]
+    peak = settings.get("fma_peak_gflops")
+    if peak:
+        lines.append(f"float32 multiply-add peak on {info['threads']} threads (benchmarks/peak.py), measured before "
+                     f"and after the timings: {peak[0]:.0f} and {peak[1]:.0f} GFLOP/s; a GFLOP/s above it did fewer "
+                     "multiply-adds than the count (oneDNN skips the taps on 'same' padding).")
     if settings.get("quick"):
         lines.append("**Smoke run (--quick): these numbers are not a measurement.**")
     foreign = settings.get("foreign_cpu_share")
@@ -775,6 +786,7 @@ def main(argv=None):
     settings = dict(batch=batch, rounds=rounds, min_sample_s=min_sample, quick=args.quick, grid=args.grid,
                     only=args.only, transpose=args.transpose, groups=args.groups)
 
+    peak_before = fma_peak_gflops(args.threads)[0]
     counters = _cpu_counters()
     started = time.perf_counter()
 
@@ -789,6 +801,7 @@ def main(argv=None):
         return 1
     settings["elapsed_s"] = time.perf_counter() - started
     settings["foreign_cpu_share"] = foreign_cpu_share(counters, _cpu_counters())
+    settings["fma_peak_gflops"] = [peak_before, fma_peak_gflops(args.threads)[0]]
     if settings["foreign_cpu_share"] is not None:
         print(f"  other processes used {settings['foreign_cpu_share']:.1%} of the CPU time", file=sys.stderr)
 

@@ -208,6 +208,31 @@ GRID_SMOKE = r"^28x28x1->32 3x3 s2|3x3 s2 same on 14x14x64"
 asymmetric 'same' padding (-inf F.pad in torch), and its average twin, which torch cannot express."""
 
 
+def test_peak_loop_does_every_multiply_add():
+    """benchmarks/peak.py's loop, which the GFLOP/s of compare_torch are reported against, multiply-adds into all
+    14 accumulators every round (a loop that dropped one would report a peak too high by 1/14), and with zero
+    weights leaves them as they were; its rate is positive on one thread and on two at once."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        peak = importlib.import_module("benchmarks.peak")
+    finally:
+        sys.path.remove(str(ROOT))
+    from fastconv.kernels.simd import lanes
+    n = lanes(np.float32)
+    values = peak.loop_values(weights=1.0)
+    start = values.copy()
+    peak.fma_loop(values, 5)  # the broadcast scalars are 1: each round adds 1 to every lane
+    np.testing.assert_array_equal(values[2 * n:16 * n], start[2 * n:16 * n] + 5)
+    np.testing.assert_array_equal(values[:2 * n], start[:2 * n])
+    values = peak.loop_values(weights=0.0)
+    start = values.copy()
+    peak.fma_loop(values, 1000)
+    np.testing.assert_array_equal(values, start)
+    for threads in (1, 2):
+        total, per_thread = peak.fma_peak_gflops(threads, seconds=0.02)
+        assert total > 0 and 0 < per_thread <= total
+
+
 def test_compare_torch_checks_each_runner_on_its_second_call():
     """A runner right on its first call (fresh memory) and wrong on the second (recycled buffers) is caught."""
     sys.path.insert(0, str(ROOT))
@@ -241,6 +266,9 @@ def test_compare_torch_grid_quick(modules, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(report_path.read_text())
     assert report["settings"]["grid"] and report["settings"]["quick"] and report["settings"]["batch"] == 4
+    before, after = report["settings"]["fma_peak_gflops"]
+    assert before > 0 and after > 0
+    assert f"measured before and after the timings: {before:.0f} and {after:.0f} GFLOP/s" in result.stdout
 
     conv_labels = [c.label for c in conv_grid(4) if re.search(GRID_SMOKE, c.label)]
     assert conv_labels == ["28x28x1->32 3x3 s2 valid", "28x28x1->32 3x3 s2 same"]

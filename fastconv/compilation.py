@@ -50,15 +50,14 @@ def _conv():
                              activation="relu")
 
 
-def _conv_grad(need_grad_inputs, need_grad_kernel):
+def _conv_grad(need_grad_inputs, need_grad_kernel, channels=32):
     from fastconv import ops
-    # One input channel and 32: the input gradient takes dot products over the filters for a few channels and
-    # tiles for more, where "a few" depends on the CPU's vector width (ops._DOT_CHANNELS_DIVISOR).
-    for channels in (1, 32):
-        x, w = np.ones((2, 6, 6, channels), np.float32), np.ones((3, 3, channels, 4), np.float32)
-        out = np.ones((2, 6, 6, 4), np.float32)
-        ops.conv_bias_activation_grad(x, w, out, out, padding="same", activation="relu",
-                                      need_grad_inputs=need_grad_inputs, need_grad_kernel=need_grad_kernel)
+    # 32 input channels: the input gradient on the tiles. One channel: by dot products over the filters
+    # (conv_grad_input_family), the family "conv_grad_input_dot".
+    x, w = np.ones((2, 6, 6, channels), np.float32), np.ones((3, 3, channels, 4), np.float32)
+    out = np.ones((2, 6, 6, 4), np.float32)
+    ops.conv_bias_activation_grad(x, w, out, out, padding="same", activation="relu",
+                                  need_grad_inputs=need_grad_inputs, need_grad_kernel=need_grad_kernel)
 
 
 def _dense():
@@ -130,6 +129,9 @@ FAMILIES = {
     # name: (work, seconds to compile its own kernels cold, the register tiles it links)
     "conv": (_conv, 2.0, "conv"),
     "conv_grad_input": (lambda: _conv_grad(True, False), 1.2, "conv"),
+    # The input gradient of a layer with a few input channels (conv_grad_input_family): never a
+    # model's first layer, which gets no input gradient (about a second of compiling the textbook CNN saved).
+    "conv_grad_input_dot": (lambda: _conv_grad(True, False, channels=1), 1.0, None),
     "conv_grad_kernel": (lambda: _conv_grad(False, True), 1.2, "grad"),
     "dense": (_dense, 1.0, "conv"),  # also the input gradient of Dense: the same kernel
     "dense_grad_kernel": (_dense_grad_kernel, 0.9, "grad"),
@@ -149,6 +151,15 @@ compiled once per process that needs them."""
 
 TILES = {"conv": 2.6, "grad": 1.2}
 """Seconds to compile each set of register tiles (the families sharing a set share them out as a unit)."""
+
+def conv_grad_input_family(channels, groups=1):
+    """The family of a convolution's input gradient over ``channels`` input channels (``None``: not known yet,
+    both): dot products over the filters for a few channels, tiles for more (as ``fastconv.ops`` chooses)."""
+    from fastconv import ops
+    if channels is None:
+        return ("conv_grad_input", "conv_grad_input_dot")
+    return ("conv_grad_input_dot",) if ops._grad_input_by_dot_products(channels, groups) else ("conv_grad_input",)
+
 
 _ready = set()
 _lock = threading.Lock()

@@ -29,6 +29,12 @@ from fastconv.naming import unique_name
 from fastconv.training import Trainer
 
 
+def _takes_input_gradient(node, input_ids):
+    """Whether the backward pass computes ``node``'s input gradient: unless it reads only model inputs
+    (``input_ids``, the ids of the model's input tensors), whose gradients nobody uses."""
+    return any(id(t) not in input_ids for t in node.input_tensors)
+
+
 class Model(Trainer):
     """A functional model (``keras.Model(inputs, outputs)``).
 
@@ -186,6 +192,14 @@ class Model(Trainer):
             tape.append(context)
         return [values[id(t)] for t in self.outputs], tape
 
+    def _layers_taking_input_gradients(self):
+        """The layers whose input gradients a training step computes: not those that read only the model's
+        inputs (all of them while the model is not built)."""
+        if not self._nodes:
+            return list(self.layers)
+        input_ids = {id(t) for t in self.inputs}
+        return [node.layer for node in self._nodes if _takes_input_gradient(node, input_ids)]
+
     def backward(self, tape, grad_output, skip_output_activation=False):
         """Gradients of the trainable weights (``{id(variable): grad}``) given the output's gradient.
 
@@ -202,7 +216,7 @@ class Model(Trainer):
             grad = grads.pop(id(node.output), None)
             if grad is None:
                 continue
-            need_grad_inputs = any(id(t) not in input_ids for t in node.input_tensors)
+            need_grad_inputs = _takes_input_gradient(node, input_ids)
             if id(node) in taken_relus:  # the layer before takes the gradient after it
                 grad_inputs, layer_grads = grad, []
             elif (skip_output_activation and node is last_node) or id(node) in relu_producers:

@@ -78,6 +78,16 @@ fraction of a vector (up to 4 float32 channels with AVX-512: RGB or grey images)
 input channels would be mostly empty lanes."""
 
 
+def _grad_input_by_dot_products(channels, groups=1, dtype=np.float32):
+    """Whether the tiled input gradient of a convolution of ``channels`` input channels takes dot products over
+    the filters (``_conv2d_grad_input_dot``) rather than tiles of input channels (see ``_DOT_CHANNELS_DIVISOR``).
+
+    >>> _grad_input_by_dot_products(1), _grad_input_by_dot_products(32)
+    (True, False)
+    """
+    return groups == 1 and channels * _DOT_CHANNELS_DIVISOR <= _simd.lanes(dtype)
+
+
 # ----------------------------------------------------------------------------- convolution
 
 
@@ -231,7 +241,7 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel, bias=Non
     grad_inputs = None
     if need_grad_inputs:
         grad_inputs = buffers.empty(spec.input_shape, spec.dtype)
-        if groups == 1 and channels * _DOT_CHANNELS_DIVISOR <= _simd.lanes(spec.dtype):
+        if _grad_input_by_dot_products(channels, groups, spec.dtype):
             kernel_f = _pad_last_axis(spec.kernel[::-1, ::-1], f_pad)
             parallel.run(_tiled._conv2d_grad_input_dot, gp, kernel_f, grad_inputs, zero_h, zero_w, out_h, pad_top,
                          pad_left, stride_h, stride_w)

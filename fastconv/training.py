@@ -96,6 +96,8 @@ class Trainer:
         families = [family for layer in self.layers for family in layer.kernel_families]
         if training:
             families += [family for layer in self.layers for family in layer.gradient_kernel_families]
+            families += [family for layer in self._layers_taking_input_gradients()
+                         for family in layer.input_gradient_kernel_families]
             families += list(self.optimizer.kernel_families) if self.optimizer is not None else []
         compilation.prepare(families)
 

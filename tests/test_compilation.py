@@ -128,3 +128,54 @@ def test_depthwise_and_augmentation_families_compile_what_training_runs(tmp_path
     step = _run(_SMALL_CNN_STEP, tmp_path)
     assert step.returncode == 0, step.stderr
     assert step.stdout.strip() == "compiled here: nothing", step.stdout + step.stderr
+
+
+def _prepared_families(model, monkeypatch):
+    families = []
+    monkeypatch.setattr(compilation, "prepare", lambda names: families.extend(names))
+    model._prepare_kernels(training=True)
+    return set(families)
+
+
+def test_input_gradient_family_follows_the_layer_that_needs_it(monkeypatch):
+    """A model's first layer gets no input gradient, so the textbook CNN's one-channel first convolution
+    does not compile the dot-product input gradient (a second of a fresh machine's first step); a later
+    convolution of 3 input channels does, and one of 8 the tiled one."""
+    from fastconv import keras
+    textbook = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Conv2D(8, 3, padding="same"),
+                                 keras.layers.Conv2D(4, 3)])
+    textbook.compile(optimizer="adam", loss="mse")
+    assert {"conv_grad_input", "conv_grad_kernel"} <= _prepared_families(textbook, monkeypatch)
+    assert "conv_grad_input_dot" not in _prepared_families(textbook, monkeypatch)
+    few_channels = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Conv2D(3, 3, padding="same"),
+                                     keras.layers.Conv2D(4, 3)])
+    few_channels.compile(optimizer="adam", loss="mse")
+    families = _prepared_families(few_channels, monkeypatch)
+    assert "conv_grad_input_dot" in families and "conv_grad_input" not in families
+    first_only = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
+                                   keras.layers.Dense(2)])
+    first_only.compile(optimizer="adam", loss="mse")
+    assert not {"conv_grad_input", "conv_grad_input_dot"} & _prepared_families(first_only, monkeypatch)
+
+
+def test_dot_product_input_gradient_family_compiles_what_training_runs(tmp_path):
+    # A convolution of 3 input channels after the first layer: its input gradient takes dot products. Its
+    # family, prepared in another process, leaves nothing for the training step to compile.
+    script = textwrap.dedent("""
+        import numpy as np
+        from fastconv import keras
+        model = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Conv2D(3, 3, padding="same"),
+                                  keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.Flatten(),
+                                  keras.layers.Dense(2, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.train_on_batch(np.random.rand(4, 12, 12, 1), np.arange(4) % 2)
+        from fastconv.kernels import conv2d_tiled, conv2d_tiles
+        misses = [name for module in (conv2d_tiled, conv2d_tiles) for name, value in vars(module).items()
+                  if hasattr(value, "stats") and sum(value.stats.cache_misses.values())]
+        print("compiled here:", " ".join(sorted(misses)) or "nothing")
+    """)
+    prepared = _run(script.replace("model.train_on_batch", "model._prepare_kernels(True) or print"), tmp_path)
+    assert prepared.returncode == 0, prepared.stderr
+    step = _run(script, tmp_path)
+    assert step.returncode == 0, step.stderr
+    assert step.stdout.strip() == "compiled here: nothing", step.stdout + step.stderr

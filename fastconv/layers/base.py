@@ -101,6 +101,11 @@ class Layer:
     gradient_kernel_families = ()
     """The ``fastconv.compilation`` kernel families this layer's backward pass runs."""
 
+    input_gradient_kernel_families = ()
+    """The kernel families of this layer's input gradient where they are not among
+    ``gradient_kernel_families``: a training step runs them only if a layer before this one needs the
+    gradient (a model's first layer gets none)."""
+
     takes_list = False
     """Whether the layer is called on a list of tensors (a merging layer): its ``forward`` then takes a list of
     arrays and its ``backward`` returns a list of gradients, one for each."""

@@ -6,7 +6,7 @@ kernel's store, and the activation's mask into the backward kernels' loads;
 any other activation runs afterwards from ``fastconv.activations``.
 """
 
-from fastconv import activations, initializers, ops, shapes
+from fastconv import activations, compilation, initializers, ops, shapes
 from fastconv.layers.base import Layer, check_channels_last, reject_unsupported
 
 
@@ -34,7 +34,13 @@ class ConvBase(Layer):
 
     rank = 2
     kernel_families = ("conv",)
-    gradient_kernel_families = ("conv_grad_input", "conv_grad_kernel")
+    gradient_kernel_families = ("conv_grad_kernel",)
+
+    @property
+    def input_gradient_kernel_families(self):
+        kernel = getattr(self, "kernel", None)  # None until built
+        channels = None if kernel is None else kernel.shape[-2] * self.groups
+        return compilation.conv_grad_input_family(channels, self.groups)
 
     def __init__(self, filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation,
                  use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,

@@ -27,8 +27,9 @@ class Conv2DTranspose(ConvBase):
     ((3, 3, 4, 8), 292)
     """
 
-    kernel_families = ("conv_grad_input",)
+    kernel_families = ("conv_grad_input", "conv_grad_input_dot")  # dot products when its filters are few
     gradient_kernel_families = ("conv", "conv_grad_kernel")
+    input_gradient_kernel_families = ()  # the forward convolution: in gradient_kernel_families
     _op = staticmethod(ops.conv_transpose_bias_activation)
     _op_grad = staticmethod(ops.conv_transpose_bias_activation_grad)
     _check_input_rank = check_image_input

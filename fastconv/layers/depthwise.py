@@ -184,7 +184,7 @@ class SeparableConv2D(_DepthwiseBase):
     """
 
     kernel_families = ("depthwise", "conv")  # the pointwise stage is a 1x1 convolution
-    gradient_kernel_families = ("depthwise_grad", "conv_grad_input", "conv_grad_kernel")
+    gradient_kernel_families = ("depthwise_grad", "conv_grad_input", "conv_grad_input_dot", "conv_grad_kernel")
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,

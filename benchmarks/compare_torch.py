@@ -68,8 +68,8 @@ Method (STYLE.md, "Benchmarks"):
   (Linux ``/proc/stat``) and a disturbed run says so in its report.
 - The machine's float32 multiply-add peak on the same threads is measured
   before and after the timings (``benchmarks/peak.py``) and reported with
-  them: on this project's shared 2-vCPU machine it moved between about 165
-  and 232 GFLOP/s within one evening (one thread alone: 116), so a GFLOP/s
+  them: on this project's shared 2-vCPU machine it moved between about 118
+  and 233 GFLOP/s within one evening (one thread alone: 116), so a GFLOP/s
   means little without the peak of its own minutes.
 
 To add another framework (Keras, say), write a function like

@@ -42,9 +42,10 @@ def fma_loop(values, iterations):
     ``values`` (float32, see :func:`loop_values`) holds two weight vectors,
     then the 14 accumulators' starting values, then 8 scalars that the rounds
     broadcast in turn; the accumulators' final values are written over their
-    starting ones. With zero weights they come back unchanged, which is how
-    the test tells that the loop ran (LLVM cannot know the weights, so it
-    cannot drop the work)."""
+    starting ones, so each round's results are used (and LLVM, which cannot
+    know the values, cannot drop or shorten the work); with weights and
+    scalars of 1 each round adds exactly 1 to every accumulator, which is how
+    the test tells that every multiply-add of every round ran."""
     n = lanes_of(values)
     b, c = vload(values, 0), vload(values, n)
     a0, a1, a2, a3 = vload(values, 2 * n), vload(values, 3 * n), vload(values, 4 * n), vload(values, 5 * n)
@@ -71,17 +72,19 @@ def loop_values(weights=1e-8):
 
 
 def fma_peak_gflops(threads=1, seconds=0.3):
-    """``(total, per_thread)``: GFLOP/s of :func:`fma_loop` on ``threads`` threads at once (2 FLOPs per lane of
-    each multiply-add), the total over the threads and their median."""
+    """``(total, per_thread)``: GFLOP/s of :func:`fma_loop` on ``threads`` threads started together (2 FLOPs per
+    lane of each multiply-add), the sum of the threads' rates and their median."""
     flops_per_round = 2 * ACCUMULATORS * lanes(np.float32)
     fma_loop(loop_values(), 10)  # compile
     start = time.perf_counter()
     fma_loop(loop_values(), 100_000)
     iterations = max(1000, int(100_000 * seconds / max(time.perf_counter() - start, 1e-9)))
     rates = [0.0] * threads
+    start_together = threading.Barrier(threads)
 
     def run(index):
         values = loop_values()
+        start_together.wait()
         begin = time.perf_counter()
         fma_loop(values, iterations)
         rates[index] = flops_per_round * iterations / (time.perf_counter() - begin) / 1e9

@@ -1034,8 +1034,8 @@ def dense_grad(inputs, kernel, grad_output, need_grad_inputs=True, need_grad_ker
     n_pad = _padded_channels(spec.units, spec.dtype)
     if need_grad_kernel:
         grad_kernel = buffers.empty(spec.kernel.shape, spec.dtype)
-        parallel.run(_dense._matmul_tn_tiled, x, _pad_last_axis(g, n_pad),
-                     buffers.empty((spec.kernel.shape[0], n_pad), spec.dtype), grad_kernel,
+        sums = grad_kernel if n_pad == spec.units else buffers.empty((spec.kernel.shape[0], n_pad), spec.dtype)
+        parallel.run(_dense._matmul_tn_tiled, x, _pad_last_axis(g, n_pad), sums, grad_kernel,
                      _matmul_tn_rows_per_task(spec.kernel.shape[0], n_pad, len(x)))
     grad_inputs = None
     if need_grad_inputs:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from fastconv import compilation
@@ -156,6 +157,15 @@ def test_input_gradient_family_follows_the_layer_that_needs_it(monkeypatch):
                                    keras.layers.Dense(2)])
     first_only.compile(optimizer="adam", loss="mse")
     assert not {"conv_grad_input", "conv_grad_input_dot"} & _prepared_families(first_only, monkeypatch)
+    # A transposed convolution's forward pass is that input gradient, of as many channels as its filters; a
+    # separable one's pointwise stage takes it over the depthwise stage's channels, built or not.
+    assert keras.layers.Conv2DTranspose(32, 3).kernel_families == ("conv_grad_input",)
+    assert keras.layers.Conv2DTranspose(1, 3).kernel_families == ("conv_grad_input_dot",)
+    for channels, family in ((8, "conv_grad_input"), (2, "conv_grad_input_dot")):
+        separable = keras.layers.SeparableConv2D(4, 3)
+        assert {"conv_grad_input", "conv_grad_input_dot"} <= set(separable.gradient_kernel_families)  # not built
+        separable(np.zeros((1, 6, 6, channels), np.float32))
+        assert {"conv_grad_input", "conv_grad_input_dot"} & set(separable.gradient_kernel_families) == {family}
 
 
 def test_dot_product_input_gradient_family_compiles_what_training_runs(tmp_path):

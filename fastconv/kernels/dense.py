@@ -104,7 +104,7 @@ def _matmul_tn_tiled(job, a, b, sums, out, rows_per_task):
     ``rows_per_task`` rows of ``out`` (columns of ``a``): it sums over all
     ``P`` rows in order into those rows of ``sums``, ``(K, NP)``, whole
     vectors of columns (the tiles add whole vectors), and copies them to
-    ``out``.
+    ``out``, unless ``NP == N``, where ``sums`` must be ``out`` itself.
     """
     n_rows, depth = a.shape
     n_pad = b.shape[1]
@@ -119,7 +119,8 @@ def _matmul_tn_tiled(job, a, b, sums, out, rows_per_task):
         zero = first - first  # a runtime 0 (offsets into b, and the first of all n_pad channels), as `one`
         _grad_kernel_block(_as_4d(a), first, depth, depth, _as_4d(b), zero, n_pad, n_pad, one, n_rows,
                            _as_4d(sums), first * n_pad, count, n_pad, zero, n_pad)
-        for r in range(first, first + count):
-            for c in range(n_out):
-                out[r, c] = sums[r, c]
+        if n_pad != n_out:
+            for r in range(first, first + count):
+                for c in range(n_out):
+                    out[r, c] = sums[r, c]
         task = next_task(job, task)

@@ -8,7 +8,7 @@ input-gradient kernels and its backward pass the forward and kernel-gradient
 ones (see ``fastconv.ops.conv_transpose``).
 """
 
-from fastconv import ops, shapes
+from fastconv import compilation, ops, shapes
 from fastconv.layers.conv import ConvBase, check_image_input
 
 
@@ -27,9 +27,13 @@ class Conv2DTranspose(ConvBase):
     ((3, 3, 4, 8), 292)
     """
 
-    kernel_families = ("conv_grad_input", "conv_grad_input_dot")  # dot products when its filters are few
     gradient_kernel_families = ("conv", "conv_grad_kernel")
     input_gradient_kernel_families = ()  # the forward convolution: in gradient_kernel_families
+
+    @property
+    def kernel_families(self):
+        # The input gradient of a convolution whose input channels are this layer's filters.
+        return compilation.conv_grad_input_family(self.filters)
     _op = staticmethod(ops.conv_transpose_bias_activation)
     _op_grad = staticmethod(ops.conv_transpose_bias_activation_grad)
     _check_input_rank = check_image_input

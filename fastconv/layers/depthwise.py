@@ -9,7 +9,7 @@ store and its mask into the backward kernels' loads; any other activation
 runs afterwards from ``fastconv.activations``.
 """
 
-from fastconv import activations, initializers, ops, shapes
+from fastconv import activations, compilation, initializers, ops, shapes
 from fastconv.layers.base import Layer, check_channels_last, reject_unsupported
 
 
@@ -184,7 +184,13 @@ class SeparableConv2D(_DepthwiseBase):
     """
 
     kernel_families = ("depthwise", "conv")  # the pointwise stage is a 1x1 convolution
-    gradient_kernel_families = ("depthwise_grad", "conv_grad_input", "conv_grad_input_dot", "conv_grad_kernel")
+
+    @property
+    def gradient_kernel_families(self):
+        # The pointwise stage's input gradient always flows back, to the depthwise stage's weights.
+        pointwise = getattr(self, "pointwise_kernel", None)  # None until built
+        channels = None if pointwise is None else pointwise.shape[2]
+        return ("depthwise_grad", "conv_grad_kernel", *compilation.conv_grad_input_family(channels))
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,

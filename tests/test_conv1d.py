@@ -344,6 +344,9 @@ def _sequence_data(count=64):
 
 
 def test_sequential_1d_cnn_trains_and_saves_to_keras(tmp_path):
+    # Seeded: the weights and the shuffling came from the generator seeded at import, and one run in many CI runs
+    # of the whole suite ended its 25 epochs at 0.75 of the first epoch's loss, above the bound.
+    fk.utils.set_random_seed(1)
     x, y = _sequence_data()
     model = _model(fk)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])

@@ -152,6 +152,7 @@ compiled once per process that needs them."""
 TILES = {"conv": 2.6, "grad": 1.2}
 """Seconds to compile each set of register tiles (the families sharing a set share them out as a unit)."""
 
+
 def conv_grad_input_family(channels, groups=1):
     """The family of a convolution's input gradient over ``channels`` input channels (``None``: not known yet,
     both): dot products over the filters for a few channels, tiles for more (as ``fastconv.ops`` chooses)."""

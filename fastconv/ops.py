@@ -428,7 +428,7 @@ def _conv_arguments(kernel_shape, strides, padding, dilation_rate, activation, s
 class _ConvSpec:
     """Checked, normalised arguments of one convolution call, and the shapes that follow from them."""
 
-    groups = 1
+    groups = 1  # what _ConvTransposeSpec, which sets itself up without __init__, convolves in
 
     def __init__(self, inputs, kernel, bias, grad_output, strides, padding, data_format, dilation_rate,
                  activation, depthwise=False, groups=1):

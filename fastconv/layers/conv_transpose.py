@@ -29,14 +29,14 @@ class Conv2DTranspose(ConvBase):
 
     gradient_kernel_families = ("conv", "conv_grad_kernel")
     input_gradient_kernel_families = ()  # the forward convolution: in gradient_kernel_families
+    _op = staticmethod(ops.conv_transpose_bias_activation)
+    _op_grad = staticmethod(ops.conv_transpose_bias_activation_grad)
+    _check_input_rank = check_image_input
 
     @property
     def kernel_families(self):
         # The input gradient of a convolution whose input channels are this layer's filters.
         return compilation.conv_grad_input_family(self.filters)
-    _op = staticmethod(ops.conv_transpose_bias_activation)
-    _op_grad = staticmethod(ops.conv_transpose_bias_activation_grad)
-    _check_input_rank = check_image_input
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None, data_format=None,
                  dilation_rate=(1, 1), activation=None, use_bias=True, kernel_initializer="glorot_uniform",

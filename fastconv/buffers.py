@@ -18,6 +18,17 @@ and its memory is freed when the block ends (or with the model); it holds at mos
 ``POOL_BYTES``, beyond which arrays are allocated as usual. Outside such a
 block, :func:`empty` is ``np.empty``.
 
+Every array :func:`empty` and :func:`zeros` return starts on a 64-byte
+boundary (:data:`ALIGNMENT`), pooled or not: a cache line, and one AVX-512
+vector. numpy's own arrays start 16 bytes past one, and then every vector a
+kernel loads or stores at a channel offset that is a multiple of 16 spans two
+cache lines: a depthwise convolution, which loads and stores whole vectors of
+channels, took 1.2-1.3 times as long on such arrays (28x28x128, 14x14x256
+and 56x56x64 layers of 4 images, one thread, in the L2 cache), and the
+MobileNet-style net's epoch 1.06 times as long (the textbook CNN's tiles,
+which broadcast their inputs, were unchanged: 1.01). The arrays are views of a
+slightly larger byte buffer that owns the memory.
+
 Nothing here changes the process's allocator (glibc's malloc thresholds are
 left as they are).
 
@@ -31,6 +42,7 @@ True
 
 import contextlib
 import contextvars
+import math
 import sys
 import threading
 
@@ -41,9 +53,18 @@ POOL_BYTES = 512 * 1024 * 1024
 
 _POOL = contextvars.ContextVar("fastconv_buffers_pool", default=None)
 
+ALIGNMENT = 64
+"""Bytes that the address of every array from :func:`empty` and :func:`zeros` is a multiple of."""
+
 _UNREFERENCED = 3
 """``sys.getrefcount`` of a pooled array that only the pool refers to: the pool's list, the loop
 variable, and ``getrefcount``'s own argument."""
+
+_UNREFERENCED_OWNER = 2
+"""``sys.getrefcount`` of the byte buffer under a pooled array (:func:`_aligned_empty`) that nothing
+but that array refers to: the array's ``base``, and ``getrefcount``'s own argument. Every view of the
+array refers to this buffer, not to the array (numpy gives a view the array that owns the memory as
+its base), so a view that outlives the array is counted here."""
 
 
 class Pool:
@@ -58,9 +79,9 @@ class Pool:
         with self._lock:
             arrays = self._arrays.setdefault((shape, dtype), [])
             for array in arrays:
-                if sys.getrefcount(array) == _UNREFERENCED:
+                if sys.getrefcount(array) == _UNREFERENCED and sys.getrefcount(array.base) == _UNREFERENCED_OWNER:
                     return array
-            array = np.empty(shape, dtype)
+            array = _aligned_empty(shape, dtype)
             if self._bytes + array.nbytes <= POOL_BYTES:
                 arrays.append(array)
                 self._bytes += array.nbytes
@@ -84,11 +105,20 @@ def reuse(pool=None):
 
 def empty(shape, dtype):
     """An uninitialised array of ``shape`` and ``dtype``: a pooled one inside :func:`reuse`."""
+    shape = shape if type(shape) is tuple else tuple(shape) if np.iterable(shape) else (int(shape),)
     pool = _POOL.get()
     if pool is None:
-        return np.empty(shape, dtype)
-    return pool.empty(shape if type(shape) is tuple else tuple(shape) if np.iterable(shape) else (int(shape),),
-                      np.dtype(dtype))
+        return _aligned_empty(shape, np.dtype(dtype))
+    return pool.empty(shape, np.dtype(dtype))
+
+
+def _aligned_empty(shape, dtype):
+    """``np.empty(shape, dtype)`` starting at a multiple of :data:`ALIGNMENT` bytes: a view of a byte
+    buffer (its ``base``) that owns the memory."""
+    size = math.prod(shape) * dtype.itemsize
+    owner = np.empty(size + ALIGNMENT - 1, np.uint8)
+    start = -owner.ctypes.data % ALIGNMENT
+    return owner[start:start + size].view(dtype).reshape(shape)
 
 
 def zeros(shape, dtype):

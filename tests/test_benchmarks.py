@@ -132,6 +132,21 @@ def test_plot_draws_compare_torch_results(modules, tmp_path):
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_benchmark_arrays_start_on_a_cache_line_with_the_seeded_values(modules):
+    """The benchmarks' arrays are aligned as a model's layer inputs are (fastconv.buffers), with the values of
+    the seeded generator."""
+    import numpy as np
+
+    from benchmarks.configs import CONV_CONFIGS, POOL_CONFIGS, conv_arrays, pool_arrays
+
+    for config, make in ((CONV_CONFIGS[1], conv_arrays), (POOL_CONFIGS[0], pool_arrays)):
+        arrays = make(config, seed=3)
+        rng = np.random.default_rng(3)
+        for array in arrays:
+            assert array.ctypes.data % 64 == 0 and array.dtype == np.float32
+            np.testing.assert_array_equal(array, rng.standard_normal(array.shape, dtype=np.float64).astype(np.float32))
+
+
 def test_the_docs_show_the_ci_subset():
     page = (ROOT / "docs" / "performance.md").read_text()
     for regex in CI_SUBSET:

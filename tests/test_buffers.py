@@ -24,10 +24,28 @@ def test_held_arrays_and_views_are_never_reused():
         held = buffers.empty((64, 64), np.float32)
         held[:] = 1
         assert buffers.empty((64, 64), np.float32) is not held
-        view = buffers.empty((64, 64), np.float32)[::2]
-        view_base = view.base
-        assert buffers.empty((64, 64), np.float32) is not view_base
-        assert (held == 1).all()
+        view = buffers.empty((64, 64), np.float32)[::2]  # only the view is held, not the array it came from
+        view[:] = 2
+        for _ in range(3):
+            assert not np.shares_memory(buffers.empty((64, 64), np.float32), view)
+        assert (held == 1).all() and (view == 2).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.bool_])
+@pytest.mark.parametrize("shape", [(3, 5), (0,), (2, 0, 3), (7,), (16, 28, 28, 32)])
+def test_arrays_start_on_a_cache_line_pooled_or_not(shape, dtype):
+    alignment = buffers.ALIGNMENT if np.prod(shape) else 1  # an array without elements has no memory to align
+    fresh = buffers.zeros(shape, dtype)
+    assert fresh.ctypes.data % alignment == 0
+    assert fresh.shape == shape and fresh.dtype == dtype and fresh.flags.c_contiguous and fresh.flags.writeable
+    assert not fresh.any()
+    with buffers.reuse():
+        for _ in range(3):
+            pooled = buffers.empty(shape, dtype)
+            assert pooled.ctypes.data % alignment == 0 and pooled.shape == shape and pooled.dtype == dtype
+            pooled_id = id(pooled)
+            del pooled
+        assert id(buffers.empty(shape, dtype)) == pooled_id  # still reused
 
 
 def test_other_shapes_and_dtypes_get_their_own_arrays():

@@ -60,6 +60,16 @@ def _conv_grad(need_grad_inputs, need_grad_kernel, channels=32):
                                   need_grad_inputs=need_grad_inputs, need_grad_kernel=need_grad_kernel)
 
 
+def _conv_packed(need_forward=True, need_grad_inputs=False, need_grad_kernel=False):
+    from fastconv import ops
+    # 2 groups of 4 input channels and 4 filters: the packed tiles (a run of 4 channels on 16 lanes, of 2 on 8).
+    x, w = np.ones((2, 6, 6, 8), np.float32), np.ones((3, 3, 4, 8), np.float32)
+    out = ops.conv_bias_activation(x, w, np.zeros(8, np.float32), padding="same", activation="relu", groups=2)
+    if need_grad_inputs or need_grad_kernel:
+        ops.conv_bias_activation_grad(x, w, out, out, padding="same", activation="relu", groups=2,
+                                      need_grad_inputs=need_grad_inputs, need_grad_kernel=need_grad_kernel)
+
+
 def _dense():
     from fastconv import ops
     ops.dense(np.ones((2, 5), np.float32), np.ones((5, 3), np.float32), np.zeros(3, np.float32))
@@ -133,6 +143,10 @@ FAMILIES = {
     # model's first layer, which gets no input gradient (about a second of compiling the textbook CNN saved).
     "conv_grad_input_dot": (lambda: _conv_grad(True, False, channels=1), 1.0, None),
     "conv_grad_kernel": (lambda: _conv_grad(False, True), 1.2, "grad"),
+    # Groups of a few channels (fastconv.ops._packed_run): the packed tiles, their own.
+    "conv_packed": (_conv_packed, 1.5, None),
+    "conv_packed_grad_input": (lambda: _conv_packed(need_grad_inputs=True), 1.5, None),
+    "conv_packed_grad_kernel": (lambda: _conv_packed(need_grad_kernel=True), 1.0, None),
     "dense": (_dense, 1.0, "conv"),  # also the input gradient of Dense: the same kernel
     "dense_grad_kernel": (_dense_grad_kernel, 0.9, "grad"),
     "pooling": (_pooling, 0.8, None),
@@ -151,6 +165,28 @@ compiled once per process that needs them."""
 
 TILES = {"conv": 2.6, "grad": 1.2}
 """Seconds to compile each set of register tiles (the families sharing a set share them out as a unit)."""
+
+
+def conv_families(channels, filters, groups=1):
+    """``(forward, input gradient, kernel gradient)``: the kernel families (tuples) of the passes of a
+    convolution of ``channels`` input channels (None: not known yet, every family it may use) into ``filters``
+    filters in ``groups`` groups, as ``fastconv.ops`` chooses its kernels: one input channel a group is a
+    depthwise convolution, groups of a few channels run on the packed tiles."""
+    from fastconv import ops
+    if groups == 1:
+        return ("conv",), conv_grad_input_family(channels), ("conv_grad_kernel",)
+    if channels is None:
+        return (("conv", "conv_packed", "depthwise"),
+                ("conv_grad_input", "conv_grad_input_dot", "conv_packed_grad_input", "depthwise_grad"),
+                ("conv_grad_kernel", "conv_packed_grad_kernel", "depthwise_grad"))
+    if channels == groups:
+        return ("depthwise",), ("depthwise_grad",), ("depthwise_grad",)
+    group_channels, group_filters = channels // groups, filters // groups
+    packed_forward = ops._packed_run(groups, group_filters, group_channels, np.float32) > 1
+    packed_input = ops._packed_run(groups, group_channels, group_filters, np.float32) > 1
+    return (("conv_packed",) if packed_forward else ("conv",),
+            ("conv_packed_grad_input",) if packed_input else conv_grad_input_family(channels, groups),
+            ("conv_packed_grad_kernel",) if packed_forward else ("conv_grad_kernel",))
 
 
 def conv_grad_input_family(channels, groups=1):

@@ -33,6 +33,7 @@ from fastconv import buffers, parallel, shapes
 from fastconv.kernels import affine as _affine
 from fastconv.kernels import conv2d as _conv2d
 from fastconv.kernels import conv2d_tiled as _tiled
+from fastconv.kernels import conv2d_tiles as _tiles
 from fastconv.kernels import dense as _dense
 from fastconv.kernels import depthwise as _depthwise
 from fastconv.kernels import elementwise as _elementwise
@@ -146,11 +147,16 @@ def _conv_forward(spec):
     """The forward kernels on a checked ``spec``: ``activation(conv + bias)`` in ``spec.dtype``."""
     out = buffers.empty(spec.output_shape, spec.dtype)
     if spec.tiled:
+        _, _, in_group, n_filters = spec.kernel.shape
         # A group's tiles read the bias a whole vector at a time from its first channel.
-        n_pad = _padded_channels(spec.kernel.shape[3], spec.dtype) + (_simd.lanes(spec.dtype) if spec.groups > 1 else 0)
-        parallel.run(_tiled._conv2d_forward_tiled, spec.padded_inputs(), _channel_blocks(spec.kernel, spec.groups, 3),
-                     _pad_last_axis(spec.bias, n_pad), out, *spec.strides, *spec.pads[0],
-                     spec.activation == _conv2d.RELU, spec.groups)
+        bias = _pad_last_axis(spec.bias, _padded_channels(n_filters, spec.dtype)
+                              + (_simd.lanes(spec.dtype) if spec.groups > 1 else 0))
+        relu = spec.activation == _conv2d.RELU
+        run = _packed_run(spec.groups, n_filters // spec.groups, in_group, spec.dtype)
+        weights = (_packed_weights(spec.kernel, spec.groups, run) if run > 1
+                   else _channel_blocks(spec.kernel, spec.groups, 3))
+        parallel.run(_tiled._conv2d_forward_tiled, spec.padded_inputs(), weights, bias, out, *spec.strides,
+                     *spec.pads[0], relu, spec.groups, run if run > 1 else None)
     else:
         parallel.run(_conv2d._conv2d_forward, spec.padded_inputs(), spec.kernel, spec.bias, out, *spec.strides,
                                 *spec.dilation_rate, spec.activation)
@@ -227,21 +233,29 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel, bias=Non
         g_h, g_w = out_h, out_w
     groups = spec.groups
     group_filters = n_filters // groups
+    group_channels = channels // groups
     group_pad = _padded_channels(group_filters, spec.dtype)  # each group's output channels in whole vectors
     f_pad = groups * group_pad
-    if (n_batch, g_h, g_w, f_pad) == spec.grad_output.shape and spec.activation != _conv2d.RELU:
-        gp = spec.grad_output  # nothing to pad or mask (e.g. a first layer whose ReLU a pooling folded in)
-    elif groups == 1 or group_pad == group_filters:
-        gp = buffers.empty((n_batch, g_h, g_w, f_pad), spec.dtype)
-        parallel.run(_conv2d._zero_pad, spec.grad_output, gp, zero_h, zero_w, spec.activation == _conv2d.RELU,
-                     outputs)
-    else:
-        gp = _grouped_gradient(spec, outputs, (n_batch, g_h, g_w, groups, group_pad), zero_h, zero_w)
+    # Groups of few channels go through the packed tiles, which read the output gradient with exactly F channels.
+    run_inputs = _packed_run(groups, group_channels, group_filters, spec.dtype) if need_grad_inputs else 1
+    run_kernel = _packed_run(groups, group_filters, group_channels, spec.dtype) if need_grad_kernel else 1
+    gradient = gp = None
+    if max(run_inputs, run_kernel) > 1:
+        gradient = _gradient_with_border(spec, outputs, (n_batch, g_h, g_w, n_filters), zero_h, zero_w)
+    if (need_grad_inputs and run_inputs == 1) or (need_grad_kernel and run_kernel == 1):
+        if (n_batch, g_h, g_w, f_pad) == spec.grad_output.shape and spec.activation != _conv2d.RELU:
+            gp = spec.grad_output  # nothing to pad or mask (e.g. a first layer whose ReLU a pooling folded in)
+        elif groups == 1 or group_pad == group_filters:
+            gp = _gradient_with_border(spec, outputs, (n_batch, g_h, g_w, f_pad), zero_h, zero_w)
+        else:
+            gp = _grouped_gradient(spec, outputs, (n_batch, g_h, g_w, groups, group_pad), zero_h, zero_w)
 
     grad_inputs = None
     if need_grad_inputs:
         grad_inputs = buffers.empty(spec.input_shape, spec.dtype)
-        if _grad_input_by_dot_products(channels, groups, spec.dtype):
+        if run_inputs > 1:
+            _grad_input_packed(spec, gradient, grad_inputs, zero_h, zero_w, run_inputs, bias, relu)
+        elif _grad_input_by_dot_products(channels, groups, spec.dtype):
             kernel_f = _pad_last_axis(spec.kernel[::-1, ::-1], f_pad)
             parallel.run(_tiled._conv2d_grad_input_dot, gp, kernel_f, grad_inputs, zero_h, zero_w, out_h, pad_top,
                          pad_left, stride_h, stride_w)
@@ -251,13 +265,15 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel, bias=Non
             kernel_t = _channel_blocks(spec.kernel[::-1, ::-1].transpose(0, 1, 3, 2), groups, 2)
             epilogue = buffers.zeros(c_pad, spec.dtype) if bias is None else _pad_last_axis(bias, c_pad)
             parallel.run(_tiled._conv2d_grad_input_tiled, gp, kernel_t, epilogue, grad_inputs,
-                         zero_h, zero_w, out_h, pad_top, pad_left, stride_h, stride_w, relu, groups)
+                         zero_h, zero_w, out_h, pad_top, pad_left, stride_h, stride_w, relu, groups, None)
         grad_inputs = spec.result(grad_inputs)
     if not need_grad_kernel:
         return grad_inputs, None, None
+    if run_kernel > 1:
+        grad_kernel, grad_bias = _grad_kernel_packed(spec, gradient, zero_h, zero_w, run_kernel)
+        return grad_inputs, spec.result(grad_kernel), spec.result(grad_bias)
 
     chunks = _grad_kernel_chunks(n_batch, k_h, f_pad, spec.dtype)
-    group_channels = channels // groups
     partial_kernel = buffers.empty((chunks, k_h, k_w * group_channels, f_pad), spec.dtype)
     partial_bias = buffers.empty((chunks, f_pad), spec.dtype)
     parallel.run(_tiled._conv2d_grad_kernel_tiled, spec.padded_inputs(), gp, zero_h, zero_w, out_h, out_w,
@@ -267,6 +283,42 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel, bias=Non
     np.sum(parts, axis=0, out=grad_kernel.reshape(k_h, k_w, group_channels, groups, group_filters))
     grad_bias = partial_bias.sum(axis=0).reshape(groups, group_pad)[:, :group_filters].reshape(n_filters)
     return grad_inputs, spec.result(grad_kernel), spec.result(grad_bias)
+
+
+def _grad_input_packed(spec, gradient, grad_inputs, zero_h, zero_w, run, bias, relu):
+    """The input gradient of a convolution in groups of few input channels, on the packed tiles, into
+    ``grad_inputs``; ``gradient`` the prepared output gradient with ``F`` channels; ``bias`` and ``relu`` an
+    epilogue as in :func:`_conv_backward`."""
+    channels, groups = spec.input_shape[3], spec.groups
+    k_h, k_w, group_channels, n_filters = spec.kernel.shape
+    # The flipped kernel with its channel axes swapped within each group: (KH, KW, F/G, C).
+    kernel_t = (spec.kernel[::-1, ::-1].reshape(k_h, k_w, group_channels, groups, n_filters // groups)
+                .transpose(0, 1, 4, 3, 2).reshape(k_h, k_w, n_filters // groups, channels))
+    epilogue = buffers.zeros(channels + _simd.lanes(spec.dtype), spec.dtype)  # the tiles read a whole vector
+    if bias is not None:
+        epilogue[:channels] = bias
+    parallel.run(_tiled._conv2d_grad_input_tiled, gradient, _packed_weights(kernel_t, groups, run), epilogue,
+                 grad_inputs, zero_h, zero_w, spec.output_shape[1], spec.pads[0][0], spec.pads[1][0], *spec.strides,
+                 relu, groups, run)
+
+
+def _grad_kernel_packed(spec, gradient, zero_h, zero_w, run):
+    """``(grad_kernel, grad_bias)`` of a convolution in groups of few filters, on the packed tiles;
+    ``gradient`` as in :func:`_grad_input_packed`."""
+    n_batch, _, _, channels = spec.input_shape
+    k_h, k_w, group_channels, n_filters = spec.kernel.shape
+    groups, group_filters = spec.groups, n_filters // spec.groups
+    chunks = _chunks_for(n_batch, k_h * groups)
+    partial_kernel = buffers.empty((chunks, k_h, groups, k_w * group_channels // run, _simd.lanes(spec.dtype)),
+                                   spec.dtype)
+    partial_bias = buffers.empty((chunks, n_filters), spec.dtype)
+    parallel.run(_tiled._conv2d_grad_kernel_packed, spec.padded_inputs(), gradient, zero_h, zero_w,
+                 *spec.output_shape[1:3], partial_kernel, partial_bias, *spec.strides, *spec.pads[0], groups, run)
+    # Lane f*run + r of vector (l, k) is the gradient of kernel[j, l, k*run + r, g*F/G + f].
+    parts = partial_kernel[..., :group_filters * run].reshape(chunks, k_h, groups, k_w, group_channels // run,
+                                                              group_filters, run)
+    grad_kernel = parts.sum(axis=0).transpose(0, 2, 3, 5, 1, 4).reshape(spec.kernel.shape)
+    return grad_kernel, partial_bias.sum(axis=0)
 
 
 def _bias_relu(array, bias, relu):
@@ -282,8 +334,13 @@ def _grad_kernel_chunks(n_batch, k_h, f_pad, dtype):
     """Batch chunks of the tiled kernel gradient: the fewest that make ``_TASKS`` tasks with
     ``k_h`` kernel rows and ``f_pad`` output channels, but at least 1 and at most ``_GRAD_KERNEL_CHUNKS``
     and the batch."""
-    tasks_per_chunk = max(1, k_h * -(-f_pad // _channel_block(dtype)))
-    return max(1, min(n_batch, _GRAD_KERNEL_CHUNKS, -(-_TASKS // tasks_per_chunk)))
+    return _chunks_for(n_batch, k_h * -(-f_pad // _channel_block(dtype)))
+
+
+def _chunks_for(n_batch, tasks_per_chunk):
+    """Batch chunks of a kernel gradient whose chunks have ``tasks_per_chunk`` tasks each: the fewest that make
+    ``_TASKS`` tasks, but at least 1 and at most ``_GRAD_KERNEL_CHUNKS`` and the batch."""
+    return max(1, min(n_batch, _GRAD_KERNEL_CHUNKS, -(-_TASKS // max(1, tasks_per_chunk))))
 
 
 def _channel_block(dtype):
@@ -309,6 +366,38 @@ def _pad_last_axis(array, length):
     padded[..., :array.shape[-1]] = array
     padded[..., array.shape[-1]:] = 0
     return padded
+
+
+def _gradient_with_border(spec, outputs, shape, zero_h, zero_w):
+    """The output gradient in ``shape`` ``(N, HG, WG, FP)``, at ``(zero_h, zero_w)``, zeros around it and in its
+    channels beyond ``F`` (and, with a ReLU, where ``outputs`` is not positive)."""
+    gp = buffers.empty(shape, spec.dtype)
+    parallel.run(_conv2d._zero_pad, spec.grad_output, gp, zero_h, zero_w, spec.activation == _conv2d.RELU, outputs)
+    return gp
+
+
+def _packed_run(groups, outputs, reduced, dtype):
+    """The run of channels that a packed tile's step broadcasts (``_tiled._packed_row``) for a pass
+    of a convolution in ``groups > 1`` groups that computes ``outputs`` channels a group from ``reduced`` a
+    group (the forward pass: filters from input channels; the input gradient: the other way round): the
+    longest of ``PACKED_RUNS`` whose ``outputs*run`` lanes fit in a vector and that divides ``reduced``; 1,
+    the ordinary tiles, where none does or without groups. (Eight filters a group used half of every 16-lane
+    vector of the ordinary tiles.)"""
+    lanes = _simd.lanes(dtype)
+    runs = [run for run in _tiles.PACKED_RUNS if outputs * run <= lanes and reduced % run == 0]
+    return max(runs) if groups > 1 and runs else 1
+
+
+def _packed_weights(kernel, groups, run):
+    """A grouped kernel ``(KH, KW, R, G*O)`` (``R`` channels a group reduced, ``O`` computed) as the packed
+    tiles read it: ``(G, KH, KW, R/run, LANES)``, lane ``o*run + r`` of run ``k`` holding
+    ``kernel[:, :, k*run + r, g*O + o]``, zeros beyond ``O*run`` lanes."""
+    k_h, k_w, reduced, total = kernel.shape
+    outputs = total // groups
+    packed = buffers.zeros((groups, k_h, k_w, reduced // run, _simd.lanes(kernel.dtype)), kernel.dtype)
+    packed[..., :outputs * run] = (kernel.reshape(k_h, k_w, reduced // run, run, groups, outputs)
+                                   .transpose(4, 0, 1, 2, 5, 3).reshape(*packed.shape[:4], outputs * run))
+    return packed
 
 
 def _grouped_gradient(spec, outputs, shape, zero_h, zero_w):

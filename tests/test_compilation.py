@@ -168,24 +168,67 @@ def test_input_gradient_family_follows_the_layer_that_needs_it(monkeypatch):
         assert {"conv_grad_input", "conv_grad_input_dot"} & set(separable.gradient_kernel_families) == {family}
 
 
-def test_dot_product_input_gradient_family_compiles_what_training_runs(tmp_path):
-    # A convolution of 3 input channels after the first layer: its input gradient takes dot products. Its
-    # family, prepared in another process, leaves nothing for the training step to compile.
-    script = textwrap.dedent("""
-        import numpy as np
-        from fastconv import keras
-        model = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Conv2D(3, 3, padding="same"),
-                                  keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.Flatten(),
-                                  keras.layers.Dense(2, activation="softmax")])
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-        model.train_on_batch(np.random.rand(4, 12, 12, 1), np.arange(4) % 2)
-        from fastconv.kernels import conv2d_tiled, conv2d_tiles
-        misses = [name for module in (conv2d_tiled, conv2d_tiles) for name, value in vars(module).items()
-                  if hasattr(value, "stats") and sum(value.stats.cache_misses.values())]
-        print("compiled here:", " ".join(sorted(misses)) or "nothing")
-    """)
+_CONV_STEP = textwrap.dedent("""
+    import numpy as np
+    from fastconv import keras
+    model = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Conv2D(CHANNELS, 3, padding="same"),
+                              keras.layers.Conv2D(FILTERS, 3, activation="relu", groups=GROUPS),
+                              keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.train_on_batch(np.random.rand(4, 12, 12, 1), np.arange(4) % 2)
+    from fastconv.kernels import conv2d_tiled, conv2d_tiles
+    misses = [name for module in (conv2d_tiled, conv2d_tiles) for name, value in vars(module).items()
+              if hasattr(value, "stats") and sum(value.stats.cache_misses.values())]
+    print("compiled here:", " ".join(sorted(misses)) or "nothing")
+""")
+
+
+def _assert_prepared_families_cover_the_step(tmp_path, channels, filters, groups):
+    """The training step of a model whose second convolution has ``channels`` input channels, ``filters``
+    and ``groups``, its families prepared in other processes first, compiles nothing (were a family missing
+    or different, it would compile here)."""
+    script = (_CONV_STEP.replace("CHANNELS", str(channels)).replace("FILTERS", str(filters))
+              .replace("GROUPS", str(groups)))
     prepared = _run(script.replace("model.train_on_batch", "model._prepare_kernels(True) or print"), tmp_path)
     assert prepared.returncode == 0, prepared.stderr
     step = _run(script, tmp_path)
     assert step.returncode == 0, step.stderr
     assert step.stdout.strip() == "compiled here: nothing", step.stdout + step.stderr
+
+
+def test_dot_product_input_gradient_family_compiles_what_training_runs(tmp_path):
+    # A convolution of 3 input channels after the first layer: its input gradient takes dot products.
+    _assert_prepared_families_cover_the_step(tmp_path, channels=3, filters=4, groups=1)
+
+
+def test_grouped_convolutions_prepare_the_families_their_kernels_are_in(monkeypatch):
+    """Groups of a few channels run on the packed tiles, one channel a group is a depthwise convolution, groups
+    of whole vectors run on the ordinary tiles; a layer not built yet prepares every family it may use."""
+    from fastconv import keras
+    from fastconv.kernels import simd
+    lanes = simd.lanes(np.float32)
+
+    def model(channels, filters, groups):
+        built = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(channels, 1),
+                                  keras.layers.Conv2D(filters, 3, groups=groups)])
+        built.compile(optimizer="adam", loss="mse")
+        return _prepared_families(built, monkeypatch)
+
+    packed = model(2 * lanes // 2, 2 * lanes // 2, 2)  # lanes/2 channels and filters a group
+    assert {"conv_packed", "conv_packed_grad_input", "conv_packed_grad_kernel"} <= packed
+    assert not {"conv_grad_input", "conv_grad_input_dot", "depthwise", "depthwise_grad"} & packed
+    depthwise = model(4, 8, 4)
+    assert {"depthwise", "depthwise_grad"} <= depthwise
+    assert not {"conv_packed", "conv_packed_grad_input", "conv_grad_input", "conv_grad_input_dot"} & depthwise
+    whole = model(2 * lanes, 2 * lanes, 2)  # a vector of channels and filters a group
+    assert {"conv", "conv_grad_input", "conv_grad_kernel"} <= whole
+    assert not {"conv_packed", "conv_packed_grad_input", "conv_packed_grad_kernel", "depthwise"} & whole
+    unbuilt = keras.layers.Conv2D(8, 3, groups=2)
+    assert {"conv", "conv_packed", "depthwise"} <= set(unbuilt.kernel_families)
+    assert {"conv_grad_kernel", "conv_packed_grad_kernel"} <= set(unbuilt.gradient_kernel_families)
+
+
+def test_packed_families_compile_what_training_runs(tmp_path):
+    # A convolution in groups of 4 channels and 4 filters after the first layer: forward, input and kernel
+    # gradients on the packed tiles.
+    _assert_prepared_families_cover_the_step(tmp_path, channels=8, filters=8, groups=2)

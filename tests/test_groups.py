@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import reference
 from fastconv import keras as fk
 from fastconv import ops, parallel
+from fastconv.kernels import simd
 from keras_reference import assert_layer_matches_keras, keras
 
 pytestmark = pytest.mark.filterwarnings(
@@ -149,6 +150,53 @@ def test_grouped_conv_matches_torch(rng, dtype, groups, kernel, strides, padding
     reference.assert_close(out, expected.detach().numpy().transpose(0, 2, 3, 1), dtype)
     reference.assert_close(grad_x, xt.grad.numpy().transpose(0, 2, 3, 1), dtype)
     reference.assert_close(grad_w, wt.grad.numpy().transpose(2, 3, 1, 0), dtype)
+
+
+def _torch_grouped(x, w, b, g, groups, strides, padding, activation):
+    """Forward pass and ``(grad_x, grad_w, grad_b)`` of ``g`` from PyTorch's ``F.conv2d(groups=)`` in float64."""
+    rows, cols, _ = reference.padded_geometry(x.shape, w.shape[:2], reference.pair(strides), (1, 1), padding)
+    xt = torch.tensor(x.transpose(0, 3, 1, 2).astype(np.float64), requires_grad=True)
+    wt = torch.tensor(w.transpose(3, 2, 0, 1).astype(np.float64), requires_grad=True)
+    bt = torch.tensor(b.astype(np.float64), requires_grad=True)
+    out = F.conv2d(F.pad(xt, (*cols, *rows)), wt, bt, stride=reference.pair(strides), groups=groups)
+    if activation == "relu":
+        out = torch.relu(out)
+    out.backward(torch.tensor(g.transpose(0, 3, 1, 2).astype(np.float64)))
+    return (out.detach().numpy().transpose(0, 2, 3, 1), xt.grad.numpy().transpose(0, 2, 3, 1),
+            wt.grad.numpy().transpose(2, 3, 1, 0), bt.grad.numpy())
+
+
+@pytest.mark.parametrize("width", [37, 16, 5], ids=lambda w: f"width{w}")  # every tile size; shorter than all
+@pytest.mark.parametrize("strides, padding, activation", [(1, "same", "relu"), (2, "valid", None), (2, "same", None)],
+                         ids=str)
+@pytest.mark.parametrize("run", [2, 4])
+def test_small_groups_run_on_the_packed_tiles_and_match_torch(rng, monkeypatch, run, strides, padding, activation,
+                                                              width):
+    """Groups of ``LANES/run`` filters and ``2*run`` input channels: the forward pass, the input gradient (over
+    groups of ``2*run`` channels from ``LANES/run`` filters) and the kernel gradient each run one call of
+    their packed kernel, and agree with PyTorch."""
+    lanes = simd.lanes(np.float32)
+    groups, per_group, filters_per_group = 3, 2 * run, lanes // run
+    calls = []  # (kernel, its last argument: the run of the forward and input-gradient kernels)
+    run_kernel = parallel.run
+
+    def recording_run(kernel, *args, **kwargs):
+        calls.append((kernel.py_func.__name__, args[-1]))
+        return run_kernel(kernel, *args, **kwargs)
+
+    monkeypatch.setattr(parallel, "run", recording_run)
+    x, w = _data(rng, np.float32, groups, 3, size=(9, width), per_group=per_group,
+                 filters_per_group=filters_per_group, batch=3)
+    b = reference.random(rng, (w.shape[3],), np.float32)
+    out = ops.conv_bias_activation(x, w, b, strides, padding, activation=activation, groups=groups)
+    g = reference.random(rng, out.shape, np.float32)
+    grads = ops.conv_bias_activation_grad(x, w, out, g, strides, padding, activation=activation, groups=groups)
+    kernels = dict(call for call in calls if call[0].startswith("_conv2d"))
+    assert sorted(kernels) == ["_conv2d_forward_tiled", "_conv2d_grad_input_tiled", "_conv2d_grad_kernel_packed"]
+    assert kernels["_conv2d_forward_tiled"] == kernels["_conv2d_grad_kernel_packed"] == run
+    assert kernels["_conv2d_grad_input_tiled"] in (2, 4)  # packed too (None: the ordinary tiles)
+    for actual, expected in zip((out, *grads), _torch_grouped(x, w, b, g, groups, strides, padding, activation)):
+        reference.assert_close(actual, expected, np.float32)
 
 
 # ----------------------------------------------------------------------------- real Keras, layer by layer

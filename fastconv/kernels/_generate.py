@@ -27,6 +27,21 @@ The families of tiles and helpers:
     summed across its lanes at the end: the input gradient of a layer with
     very few input channels, where a vector of input channels would be mostly
     empty.
+``_packed_tile_p{P}_r{R}``
+    ``P`` output pixels x one vector holding ``LANES/R`` output channels of one
+    group of a grouped convolution whose groups have few filters, each
+    channel's sum split over ``R`` lanes: every step broadcasts a run of ``R``
+    consecutive input channels and multiplies it into ``R`` filters' worth of
+    weights, so no lane waits on a filter that does not exist; the ``R``
+    partial sums of a channel are added at the end. The forward pass and the
+    input gradient of ``Conv2D(groups=g)`` with up to ``LANES/2`` filters
+    (and input channels) a group.
+``_packed_grad_kernel_tile_r{ROWS}_r{R}``
+    The kernel gradient of such a convolution: ``ROWS`` vectors, each
+    ``R`` consecutive (input channel) rows of the gradient x ``LANES/R``
+    filters (lane ``f*R + r``), reduced over output pixels; each step
+    broadcasts ``R`` input values and repeats each of ``LANES/R`` output-gradient
+    values ``R`` times.
 ``_depthwise_row_k{K}_s{S}`` and ``_depthwise_row_k{K}_reversed``
     ``DEPTHWISE_PIXELS`` output pixels of a depthwise convolution
     (``kernels/depthwise.py``) over some kernel rows, one vector of channels:
@@ -70,6 +85,23 @@ one-row tail for 2 and 1 vectors, and for 2 vectors a 3-row tile for what the ma
 kernel on one input channel: 6 accumulators, enough independent FMAs to hide their latency, where one row
 has only 2). 12 accumulators fit in 16 registers as well as in 32."""
 
+PACKED_TILES = {
+    32: (16, 14, 12, 8, 1),
+    16: (12, 10, 8, 6, 1),
+}
+"""Pixels of the packed tiles, by the number of vector registers: the driver takes the cheapest for a row, as
+for the two-vector tiles (16 for rows of 16 and 32, 14 for 14 and 28, 12 and 8 for short strided rows; one
+pixel only for rows shorter than every tile). ``P`` accumulators, a weight vector and a broadcast."""
+
+PACKED_GRAD_KERNEL_ROWS = (8, 4, 2, 1)
+"""Vectors of the packed kernel-gradient tiles: the driver takes the largest that fit the rows left (a group
+of 8 input channels at a run of 2 has 4 for each kernel column). Few accumulators, but every step also
+loads and shuffles the output gradient."""
+
+PACKED_RUNS = (2, 4)
+"""Input channels that one step of a packed tile broadcasts (``R``): 2 for groups of up to ``LANES/2``
+filters, 4 for up to ``LANES/4``."""
+
 DOT_TILES = (8, 1)
 """Pixels of the dot-product tiles (input gradient of layers with few input channels): main and tail."""
 
@@ -105,14 +137,23 @@ element offsets into C-contiguous arrays; nothing is checked here.
 
 from fastconv._jit import helper, microkernel
 from fastconv.kernels.simd import (
-    VECTOR_REGISTERS, lanes_of, sstore, vadd, vbroadcast, vfma, vload, vload_first, vrelu, vselect_positive,
-    vstore, vstore_first, vsum, vzeros)
+    VECTOR_REGISTERS, lanes_of, sstore, vadd, vbroadcast, vbroadcast_run, vfma, vload, vload_first, vrelu,
+    vrepeat_lanes, vselect_positive, vstore, vstore_first, vsum, vsum_runs, vzeros)
 
 CONV_TILES = {conv_tiles!r}
 """``(pixels, vectors)`` of the convolution tiles below, by the number of vector registers."""
 
 GRAD_KERNEL_TILES = {grad_kernel_tiles!r}
 """``(rows, vectors)`` of the kernel-gradient tiles below, by the number of vector registers."""
+
+PACKED_TILES = {packed_tiles!r}
+"""Pixels of the packed tiles below, by the number of vector registers."""
+
+PACKED_RUNS = {packed_runs!r}
+"""Input channels that one step of a packed tile broadcasts."""
+
+PACKED_GRAD_KERNEL_ROWS = {packed_grad_kernel_rows!r}
+"""Vectors of the packed kernel-gradient tiles below."""
 
 DOT_TILES = {dot_tiles!r}
 """Pixels of the dot-product tiles below."""
@@ -206,6 +247,124 @@ def _conv_tile(pixels, vectors):
             lines.append(f"        vstore_first(out, {offset}, {acc[p][v]}, {count})")
     lines.append(f"        i += {pixels}")
     return "\n".join(lines)
+
+
+PACKED_DOC = '''\
+    """``count`` output pixels of a row, {pixels} at a time, of ``nf <= LANES/{run}`` output channels whose
+    sums are each split over {run} lanes.
+
+    For pixel ``p < count`` and channel ``f < nf``::
+
+        out[oo + p*op + f] = act(bias[bo + f]
+                                 + sum_{{j<nj, l<nl, k<nk, r<{run}}} x[xo + j*xj + l*xl + p*xp + k*{run} + r]
+                                                                 * w[wo + j*wj + l*wl + k*wk + f*{run} + r])
+
+    summed in the order j, l, k over each ``r`` apart, then the {run} sums added
+    pairwise. ``act`` is ReLU when ``relu`` is true. The pixels go in register
+    tiles of {pixels}, the last tile moved back to end at ``count`` (so
+    ``count`` must be at least {pixels}). ``w`` and ``bias`` must be readable
+    for a whole vector.
+    """'''
+
+
+def _packed_tile(pixels, run):
+    acc = [f"a{p}" for p in range(pixels)]
+    lines = [
+        "@microkernel",
+        f"def _packed_tile_p{pixels}_r{run}(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,",
+        "                     out, oo, op, count, nf, bias, bo, relu):",
+        PACKED_DOC.format(pixels=pixels, run=run),
+        "    b = vload(bias, bo)",
+        "    i = 0",
+        "    while i < count:",
+        f"        start = min(i, count - {pixels})",
+        "        xs = xo + start * xp",
+        "        os = oo + start * op",
+        "        " + " = ".join(acc) + " = vzeros(w)",
+        "        for j in range(nj):",
+        "            for l in range(nl):",
+        "                xr = xs + j * xj + l * xl",
+        "                wr = wo + j * wj + l * wl",
+        "                for k in range(nk):",
+        "                    w0 = vload(w, wr)",
+    ]
+    for p in range(pixels):
+        offset = "xr" if p == 0 else f"xr + {p} * xp"
+        lines.append(f"                    {acc[p]} = vfma(vbroadcast_run(x, {offset}, {run}), w0, {acc[p]})")
+    lines += [
+        f"                    xr += {run}",
+        "                    wr += wk",
+    ]
+    for p in range(pixels):
+        lines.append(f"        {acc[p]} = vadd(vsum_runs({acc[p]}, {run}), b)")
+    lines.append("        if relu:")
+    for p in range(pixels):
+        lines.append(f"            {acc[p]} = vrelu({acc[p]})")
+    for p in range(pixels):
+        offset = "os" + (f" + {p} * op" if p else "")
+        lines.append(f"        vstore_first(out, {offset}, {acc[p]}, nf)")
+    lines.append(f"        i += {pixels}")
+    return "\n".join(lines)
+
+
+def _packed_dispatch(registers):
+    """``_packed_tile_{registers}``: the packed tile of ``pixels`` and ``run`` of the set for ``registers``."""
+    arguments = "x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu"
+    cases = [(f"pixels == {pixels} and run == {run}", f"_packed_tile_p{pixels}_r{run}({arguments})")
+             for run in PACKED_RUNS for pixels in PACKED_TILES[registers]]
+    return _dispatcher(f"_packed_tile_{registers}", f"pixels, run, {arguments}",
+                       f"The packed tile of ``pixels`` and ``run`` for {registers} vector registers.", cases)
+
+
+PACKED_GRAD_KERNEL_DOC = '''\
+    """{rows} vector(s) of a grouped kernel gradient whose lanes are ``nf`` filters x {run} rows, added to ``out``.
+
+    For vector ``i``, filter ``f < nf <= LANES/{run}`` and row ``r < {run}``::
+
+        out[oo + i*LANES + f*{run} + r] += sum_{{a<na, b<nb}} x[xo + a*xa + b*xb + i*{run} + r]
+                                                          * g[go + a*ga + b*gb + f]
+
+    summed in the order a, b, after the value already in ``out`` (lanes ``f >= nf`` add zeros).
+    """'''
+
+
+def _packed_grad_kernel_tile(rows, run):
+    acc = [f"a{i}" for i in range(rows)]
+    lines = [
+        "@microkernel",
+        f"def _packed_grad_kernel_tile_r{rows}_r{run}(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo):",
+        PACKED_GRAD_KERNEL_DOC.format(rows=rows, run=run),
+    ]
+    if rows > 1:
+        lines.append("    lanes = lanes_of(g)")
+    for i in range(rows):
+        lines.append(f"    {acc[i]} = vload(out, oo" + (f" + {i} * lanes)" if i else ")"))
+    lines += [
+        "    for a in range(na):",
+        "        xr = xo + a * xa",
+        "        gr = go + a * ga",
+        "        for b in range(nb):",
+        f"            g0 = vrepeat_lanes(vload_first(g, gr, nf), {run})",
+    ]
+    for i in range(rows):
+        offset = "xr" if i == 0 else f"xr + {i * run}"
+        lines.append(f"            {acc[i]} = vfma(vbroadcast_run(x, {offset}, {run}), g0, {acc[i]})")
+    lines += [
+        "            xr += xb",
+        "            gr += gb",
+    ]
+    for i in range(rows):
+        lines.append("    vstore(out, oo" + (f" + {i} * lanes" if i else "") + f", {acc[i]})")
+    return "\n".join(lines)
+
+
+def _packed_grad_kernel_dispatch():
+    """``packed_grad_kernel_tile``: the packed kernel-gradient tile of ``rows`` and ``run``."""
+    arguments = "x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo"
+    cases = [(f"rows == {rows} and run == {run}", f"_packed_grad_kernel_tile_r{rows}_r{run}({arguments})")
+             for run in PACKED_RUNS for rows in PACKED_GRAD_KERNEL_ROWS]
+    return _dispatcher("packed_grad_kernel_tile", f"rows, run, {arguments}",
+                       "The packed kernel-gradient tile of ``rows`` vectors and ``run``.", cases)
 
 
 def _grad_kernel_tile(rows, vectors):
@@ -472,8 +631,11 @@ def _aliases(family, name, size, tiles):
 
 def _roles(registers):
     """The role names bound to the tile set for ``registers`` vector registers (indented for an if block)."""
+    packed = PACKED_TILES[registers]
+    assert packed[-1] == 1, "the packed tiles need a one-pixel tail"
     lines = (_aliases("conv", "p", "pixels", CONV_TILES[registers])
-             + _aliases("grad_kernel", "r", "rows", GRAD_KERNEL_TILES[registers]))
+             + _aliases("grad_kernel", "r", "rows", GRAD_KERNEL_TILES[registers])
+             + [f"PACKED_PIXELS = {packed[:-1]!r}", f"packed_tile = _packed_tile_{registers}"])
     return "\n".join("    " + line for line in lines)
 
 
@@ -484,18 +646,26 @@ def _unique(tile_sets):
 
 def source():
     """The text of ``conv2d_tiles.py``."""
-    parts = [HEADER.format(conv_tiles=CONV_TILES, grad_kernel_tiles=GRAD_KERNEL_TILES, dot_tiles=DOT_TILES,
+    parts = [HEADER.format(conv_tiles=CONV_TILES, grad_kernel_tiles=GRAD_KERNEL_TILES, packed_tiles=PACKED_TILES,
+                           packed_runs=PACKED_RUNS, packed_grad_kernel_rows=PACKED_GRAD_KERNEL_ROWS,
+                           dot_tiles=DOT_TILES,
                            depthwise_pixels=DEPTHWISE_PIXELS, depthwise_rows=DEPTHWISE_ROWS,
                            depthwise_reversed_rows=DEPTHWISE_REVERSED_ROWS)]
     parts += [_conv_tile(*shape) for shape in _unique(CONV_TILES)]
     parts += [_grad_kernel_tile(*shape) for shape in _unique(GRAD_KERNEL_TILES)]
+    parts += [_packed_tile(pixels, run) for run in PACKED_RUNS
+              for pixels in dict.fromkeys(p for tiles in PACKED_TILES.values() for p in tiles)]
+    parts += [_packed_dispatch(registers) for registers in sorted(PACKED_TILES, reverse=True)]
+    parts += [_packed_grad_kernel_tile(rows, run) for run in PACKED_RUNS for rows in PACKED_GRAD_KERNEL_ROWS]
+    parts.append(_packed_grad_kernel_dispatch())
     parts += [_dot_tile(pixels) for pixels in DOT_TILES]
     parts += [_depthwise_row(*shape) for shape in DEPTHWISE_ROWS]
     parts += [_depthwise_row(width, 1, reversed_rows=True) for width in DEPTHWISE_REVERSED_ROWS]
     parts += [_depthwise_grad_row(*shape) for shape in DEPTHWISE_ROWS]
     parts.append(_depthwise_dispatch())
     registers = sorted(CONV_TILES, reverse=True)
-    assert registers == sorted(GRAD_KERNEL_TILES, reverse=True) and len(registers) == 2
+    assert registers == sorted(GRAD_KERNEL_TILES, reverse=True) == sorted(PACKED_TILES, reverse=True)
+    assert len(registers) == 2
     parts.append("# The tiles by role, for the drivers in conv2d_tiled.py: ``PIXELS_V2`` is the pixels of\n"
                  "# ``conv_main_v2``, ``ROWS_V1`` the rows of ``grad_kernel_main_v1``, and so on. The set\n"
                  "# follows the target CPU's vector registers (numba compiles only the tiles a kernel calls).\n\n"

@@ -46,11 +46,11 @@ number of threads.
 from fastconv._jit import helper, kernel
 from fastconv.kernels.tasks import first_task, next_task
 from fastconv.kernels.conv2d_tiles import (
-    DOT_PIXELS, PIXELS_V1, PIXELS_V2, PIXELS_V2_ALT, PIXELS_V2_SHORT, PIXELS_V2_SHORT_ALT, ROWS_V1, ROWS_V2,
-    ROWS_V2_ALT, conv_alt_v2, conv_main_v1, conv_main_v2, conv_short_alt_v2, conv_short_v2, conv_tail_v1,
-    conv_tail_v2, dot_main, dot_tail, grad_kernel_alt_v2, grad_kernel_main_v1, grad_kernel_main_v2,
-    grad_kernel_tail_v1, grad_kernel_tail_v2)
-from fastconv.kernels.simd import lanes_of, vadd, vload, vstore, vzeros
+    DOT_PIXELS, PACKED_GRAD_KERNEL_ROWS, PACKED_PIXELS, PIXELS_V1, PIXELS_V2, PIXELS_V2_ALT, PIXELS_V2_SHORT,
+    PIXELS_V2_SHORT_ALT, ROWS_V1, ROWS_V2, ROWS_V2_ALT, conv_alt_v2, conv_main_v1, conv_main_v2, conv_short_alt_v2,
+    conv_short_v2, conv_tail_v1, conv_tail_v2, dot_main, dot_tail, grad_kernel_alt_v2, grad_kernel_main_v1,
+    grad_kernel_main_v2, grad_kernel_tail_v1, grad_kernel_tail_v2, packed_grad_kernel_tile, packed_tile)
+from fastconv.kernels.simd import lanes_of, vadd, vload, vload_first, vstore, vstore_first, vzeros
 
 CHANNEL_BLOCK_VECTORS = 2
 """Vectors of channels that a two-vector tile computes: the width of the weights' channel blocks."""
@@ -136,7 +136,7 @@ def _conv_row(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, wb, out, oo, op,
 
 
 @kernel
-def _conv2d_forward_tiled(job, x, w, bias, out, stride_h, stride_w, pad_top, pad_bottom, relu, groups):
+def _conv2d_forward_tiled(job, x, w, bias, out, stride_h, stride_w, pad_top, pad_bottom, relu, groups, run):
     """``out = act(conv(x, w) + bias)``, ``act`` ReLU when ``relu`` is true, in ``groups`` groups.
 
     ``x`` is the padded input ``(N, HP, WP, C)``, ``pad_top`` and
@@ -147,12 +147,23 @@ def _conv2d_forward_tiled(job, x, w, bias, out, stride_h, stride_w, pad_top, pad
     to at least ``F`` plus a vector; ``out`` ``(N, OH, OW, F)`` is overwritten.
     Group ``g`` convolves input channels ``g*C/G ..`` into output channels
     ``g*F/G ..`` (``groups=1``: the ordinary convolution). Work is split over
-    the ``N * OH`` output rows; each row skips the kernel rows that would fall
-    on padding rows (their products are zeros).
+    the ``N * OH`` output rows (times the groups, a row's groups one after
+    another); each row skips the kernel rows that would fall on padding rows
+    (their products are zeros).
+
+    ``run`` is None for the ordinary tiles. For groups of at most ``LANES/run``
+    filters it is the run of the packed tiles (:func:`_packed_row`), and
+    ``w`` is ``(G, KH, KW, C/G/run, LANES)``: for group ``g``, kernel row
+    ``j``, column ``l`` and run ``k`` of ``run`` input channels, lane
+    ``f*run + r`` holds ``kernel[j, l, k*run + r, g*F/G + f]`` (zero for
+    ``f >= F/G``). numba compiles the two apart (a None argument prunes the
+    other branch), so a model without such groups never compiles the packed
+    tiles.
     """
     n_batch, out_h, out_w, n_out = out.shape
     _, in_h, in_w, n_in = x.shape
-    n_blocks, k_h, k_w, in_group, block = w.shape
+    n_blocks, k_h, k_w, tap_weights, block = w.shape  # tap_weights: C/G, or C/G/run packed
+    in_group = n_in // groups
     out_group = n_out // groups
     group_blocks = n_blocks // groups
     n_rows = n_batch * out_h
@@ -160,22 +171,52 @@ def _conv2d_forward_tiled(job, x, w, bias, out, stride_h, stride_w, pad_top, pad
     # Without groups, a kernel row's taps read one run of the input (KW pixels of C channels) against one run
     # of weights in the same order: one loop of KW*C products instead of KW loops of C, the same sum in the
     # same order (a first layer's C = 1 made loops of one product: its forward pass took 1.07 times as long).
-    taps, tap_length = (1, k_w * in_group) if groups == 1 else (k_w, in_group)
+    taps, tap_length = (1, k_w * tap_weights) if groups == 1 else (k_w, tap_weights)
     task = first_task(job, n_tasks)
     while task < n_tasks:
-        g = task // n_rows  # a thread's consecutive tasks are rows of one group: its weights stay in cache
-        row = task - g * n_rows
-        n = row // out_h
-        oh = row - n * out_h
-        top = oh * stride_h
-        j0 = max(0, pad_top - top)
-        nj = max(0, min(k_h, in_h - pad_bottom - top) - j0)
-        _conv_row(x, (n * in_h + top + j0) * in_w * n_in + g * in_group, in_w * n_in, n_in, stride_w * n_in, nj,
-                  taps, tap_length, w, (g * group_blocks * k_h + j0) * k_w * in_group * block,
-                  k_w * in_group * block, in_group * block, block, k_h * k_w * in_group * block,
-                  out, (n * out_h + oh) * out_w * n_out + g * out_group, n_out, out_w, out_group,
-                  bias[g * out_group:], relu)
+        g, n, oh, top, j0, nj = _forward_task(task, groups, out_h, stride_h, pad_top, pad_bottom, in_h, k_h)
+        xo = (n * in_h + top + j0) * in_w * n_in + g * in_group
+        wo = (g * group_blocks * k_h + j0) * k_w * tap_weights * block
+        oo = (n * out_h + oh) * out_w * n_out + g * out_group
+        if run is None:
+            _conv_row(x, xo, in_w * n_in, n_in, stride_w * n_in, nj, taps, tap_length, w, wo,
+                      k_w * tap_weights * block, tap_weights * block, block, k_h * k_w * tap_weights * block,
+                      out, oo, n_out, out_w, out_group, bias[g * out_group:], relu)
+        else:
+            _packed_row(x, xo, in_w * n_in, n_in, stride_w * n_in, nj, taps, tap_length, w, wo,
+                        k_w * tap_weights * block, tap_weights * block, block, out, oo, n_out, out_w, out_group,
+                        bias, g * out_group, relu, run)
         task = next_task(job, task)
+
+
+@helper
+def _forward_task(task, groups, out_h, stride_h, pad_top, pad_bottom, in_h, k_h):
+    """``(g, n, oh, top, j0, nj)`` of a forward task: output row ``oh`` of image ``n`` in group ``g``, whose
+    window starts at padded input row ``top``, and its kernel rows ``j0 .. j0 + nj`` that fall on real rows.
+    A row's groups are consecutive tasks: the input rows they read stay in cache (with the groups
+    outermost, every group read the whole input again: with 8 groups of 8 channels, 32x32x64 at batch 32,
+    the forward pass took 1.4 times as long, with 2 groups 1.06 times)."""
+    row = task // groups
+    g = task - row * groups
+    n = row // out_h
+    oh = row - n * out_h
+    top = oh * stride_h
+    j0 = max(0, pad_top - top)
+    return g, n, oh, top, j0, max(0, min(k_h, in_h - pad_bottom - top) - j0)
+
+
+@helper
+def _packed_row(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu, run):
+    """:func:`_conv_row` for the packed tiles of ``run`` (``conv2d_tiles.packed_tile``): ``count`` pixels of
+    ``nf <= LANES/run`` output channels, in the tile of ``PACKED_PIXELS`` of the lowest :func:`_tiles_cost`
+    (pixel by pixel if the row is shorter than all of them)."""
+    pixels, cost = 1, 1 << 62
+    for size in PACKED_PIXELS:
+        cost_of_size = -(-count // size) * max(size, TILE_MIN_FMAS) if count >= size else 1 << 62
+        if cost_of_size < cost:
+            pixels, cost = size, cost_of_size
+    packed_tile(pixels, run, x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo,
+                relu)
 
 
 @helper
@@ -203,8 +244,8 @@ def _real_taps(t0, n_taps, o0, stride, n_outputs):
 
 
 @kernel
-def _conv2d_grad_input_tiled(job, gp, w_t, zero_bias, grad_x, zero_h, zero_w, out_h, pad_top, pad_left, stride_h,
-                             stride_w, relu, groups):
+def _conv2d_grad_input_tiled(job, gp, w_t, bias, grad_x, zero_h, zero_w, out_h, pad_top, pad_left, stride_h,
+                             stride_w, relu, groups, run):
     """Gradient with respect to the (unpadded) input: one task per input row, no two tasks write one cell.
 
     ``gp`` is the prepared output gradient (``fastconv.kernels.conv2d._zero_pad`` with the ReLU mask)
@@ -214,26 +255,33 @@ def _conv2d_grad_input_tiled(job, gp, w_t, zero_bias, grad_x, zero_h, zero_w, ou
     its channel axis may be padded beyond ``F``. ``w_t`` ``(B, KH, KW, F, BLOCK)``
     is the kernel flipped and transposed in blocks of input channels,
     ``w_t[b, j, l, f, c] = w[KH-1-j, KW-1-l, b*BLOCK + c, f]`` (zero beyond
-    ``C``); ``zero_bias`` is ``CP`` zeros, ``CP >= C`` a multiple of the vector
-    width. In ``groups`` groups, ``gp``'s channels are ``G`` equal parts
-    (group ``g``'s ``F/G`` output channels first in each, zeros after), ``w_t``
-    is ``(G*B, KH, KW, F/G, BLOCK)``, each group's blocks of its ``C/G`` input
-    channels after one another, and group ``g`` writes input channels
-    ``g*C/G ..``. ``grad_x`` ``(N, H, W, C)`` is overwritten; ``pad_top``/``pad_left``
-    are the forward pass's padding; ``out_h`` is the number of real rows of
-    ``gp`` (after its top border): kernel rows that would reach only border
-    rows are skipped. ``relu`` must be False: an argument rather than a constant
-    so that this kernel and the forward pass share one compiled copy of each
-    tile (a literal ``False`` would compile another).
+    ``C``). ``bias`` (``CP >= C`` values, a multiple of the vector width; zeros
+    for a plain gradient) and ``relu`` are an epilogue, ``relu(gradient +
+    bias)``: a transposed convolution's forward pass. In ``groups`` groups,
+    ``gp``'s channels are ``G`` equal parts (group ``g``'s ``F/G`` output
+    channels first in each, zeros after), ``w_t`` is ``(G*B, KH, KW, F/G,
+    BLOCK)``, each group's blocks of its ``C/G`` input channels after one
+    another, and group ``g`` writes input channels ``g*C/G ..``. ``grad_x``
+    ``(N, H, W, C)`` is overwritten; ``pad_top``/``pad_left`` are the forward
+    pass's padding; ``out_h`` is the number of real rows of ``gp`` (after its
+    top border): kernel rows that would reach only border rows are skipped.
 
     Input row ``ih`` of the padded input is reached by the taps ``j`` of the
     flipped kernel with ``ih + pad_top + j - (KH-1)`` a multiple of the
     stride, from output row ``(ih + pad_top + j - (KH-1)) / stride``; likewise
     for columns, phase by phase.
+
+    ``run`` is None for the ordinary tiles. For groups of at most
+    ``LANES/run`` input channels it is the run of the packed tiles, as in
+    :func:`_conv2d_forward_tiled`: ``gp`` has exactly ``F`` channels (no
+    padding within or between groups), ``w_t`` is ``(G, KH, KW, F/G/run,
+    LANES)``, lane ``c*run + r`` of run ``k`` holding ``kernel[KH-1-j,
+    KW-1-l, c, g*F/G + k*run + r]`` (zero for ``c >= C/G``), and ``bias`` has
+    ``C`` plus a vector of values.
     """
     n_batch, in_h, in_w, n_in = grad_x.shape
     _, g_h, g_w, g_c = gp.shape
-    n_blocks, k_h, k_w, n_f, block = w_t.shape
+    n_blocks, k_h, k_w, tap_weights, block = w_t.shape  # tap_weights: F/G, or F/G/run packed
     in_group = n_in // groups
     group_blocks = n_blocks // groups
     gp_group = g_c // groups
@@ -241,21 +289,37 @@ def _conv2d_grad_input_tiled(job, gp, w_t, zero_bias, grad_x, zero_h, zero_w, ou
     n_tasks = groups * n_rows
     task = first_task(job, n_tasks)
     while task < n_tasks:
-        g = task // n_rows  # as in the forward pass: a thread's consecutive tasks are rows of one group
-        row = task - g * n_rows
-        n = row // in_h
-        ih = row - n * in_h
-        j0, nj, oh0 = _taps(ih, k_h, pad_top, stride_h)
-        j0, nj, oh0 = _real_taps(j0, nj, oh0, stride_h, out_h)
+        g, n, ih, j0, nj, oh0 = _grad_input_task(task, groups, in_h, k_h, pad_top, stride_h, out_h)
         for phase in range(min(stride_w, in_w)):
             l0, nl, ow0 = _taps(phase, k_w, pad_left, stride_w)
             count = (in_w - phase + stride_w - 1) // stride_w
-            _conv_row(gp, ((n * g_h + zero_h + oh0) * g_w + zero_w + ow0) * g_c + g * gp_group, g_w * g_c, g_c, g_c,
-                      nj, nl, n_f, w_t, ((g * group_blocks * k_h + j0) * k_w + l0) * n_f * block,
-                      stride_h * k_w * n_f * block, stride_w * n_f * block, block, k_h * k_w * n_f * block,
-                      grad_x, ((n * in_h + ih) * in_w + phase) * n_in + g * in_group, stride_w * n_in, count,
-                      in_group, zero_bias, relu)
+            xo = ((n * g_h + zero_h + oh0) * g_w + zero_w + ow0) * g_c + g * gp_group
+            wo = ((g * group_blocks * k_h + j0) * k_w + l0) * tap_weights * block
+            oo = ((n * in_h + ih) * in_w + phase) * n_in + g * in_group
+            if run is None:
+                _conv_row(gp, xo, g_w * g_c, g_c, g_c, nj, nl, tap_weights, w_t, wo,
+                          stride_h * k_w * tap_weights * block, stride_w * tap_weights * block, block,
+                          k_h * k_w * tap_weights * block, grad_x, oo, stride_w * n_in, count, in_group, bias, relu)
+            else:
+                _packed_row(gp, xo, g_w * g_c, g_c, g_c, nj, nl, tap_weights, w_t, wo,
+                            stride_h * k_w * tap_weights * block, stride_w * tap_weights * block, block, grad_x, oo,
+                            stride_w * n_in, count, in_group, bias, g * in_group, relu, run)
         task = next_task(job, task)
+
+
+@helper
+def _grad_input_task(task, groups, in_h, k_h, pad_top, stride_h, out_h):
+    """``(g, n, ih, j0, nj, oh0)`` of an input-gradient task: input row ``ih`` of image ``n`` in group ``g``,
+    reached by the flipped kernel's rows ``j0, j0 + stride_h, ...`` (``nj`` of them) from output rows
+    ``oh0, oh0 + 1, ...`` (see :func:`_real_taps`). As in the forward pass, a row's groups are consecutive
+    tasks."""
+    row = task // groups
+    g = task - row * groups
+    n = row // in_h
+    ih = row - n * in_h
+    j0, nj, oh0 = _taps(ih, k_h, pad_top, stride_h)
+    j0, nj, oh0 = _real_taps(j0, nj, oh0, stride_h, out_h)
+    return g, n, ih, j0, nj, oh0
 
 
 @kernel
@@ -334,6 +398,14 @@ def _grad_kernel_block(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, n_rows, n_
             grad_kernel_tail_v1(x, xo + q, xa, xb, g, go + f0, ga, gb, na, nb, out, oo + q * n_pad + f0, n_pad)
 
 
+@helper
+def _grad_kernel_span(p, kh, n_chunks, n_batch, out_h, in_h, stride_h, pad_top, pad_bottom):
+    """``(first, last, oh_first, oh_end)``: the images ``first .. last`` of chunk ``p`` of the batch, and the
+    output rows ``oh`` whose input row ``oh*stride_h + kh`` (kernel row ``kh``) is a real row, not padding."""
+    return (p * n_batch // n_chunks, (p + 1) * n_batch // n_chunks, max(0, -(-(pad_top - kh) // stride_h)),
+            min(out_h, -(-(in_h - pad_bottom - kh) // stride_h)))
+
+
 @kernel
 def _conv2d_grad_kernel_tiled(job, x, gp, zero_h, zero_w, out_h, out_w, partial_kernel, partial_bias,
                               stride_h, stride_w, pad_top, pad_bottom, groups):
@@ -383,11 +455,8 @@ def _conv2d_grad_kernel_tiled(job, x, gp, zero_h, zero_w, out_h, out_w, partial_
         f_end = min((g + 1) * group_pad, f_first + task_channels)
         partial_kernel[p, kh, :, f_first:f_end] = 0
         oo = (p * k_h + kh) * n_rows * n_pad
-        first = p * n_batch // n_chunks
-        last = (p + 1) * n_batch // n_chunks
-        # Output rows oh whose input row oh*stride_h + kh is a real row.
-        oh_first = max(0, -(-(pad_top - kh) // stride_h))
-        oh_end = min(out_h, -(-(in_h - pad_bottom - kh) // stride_h))
+        first, last, oh_first, oh_end = _grad_kernel_span(p, kh, n_chunks, n_batch, out_h, in_h, stride_h, pad_top,
+                                                          pad_bottom)
         for n in range(first, last):
             for oh in range(oh_first, oh_end, rows_per_block):
                 na = min(rows_per_block, oh_end - oh)
@@ -407,3 +476,68 @@ def _conv2d_grad_kernel_tiled(job, x, gp, zero_h, zero_w, out_h, out_w, partial_
                             total = vadd(total, vload(gp, go + ow * g_c))
                 vstore(partial_bias, p * n_pad + f0, total)
         task = next_task(job, task)
+
+
+@kernel
+def _conv2d_grad_kernel_packed(job, x, gp, zero_h, zero_w, out_h, out_w, partial_kernel, partial_bias, stride_h,
+                               stride_w, pad_top, pad_bottom, groups, run):
+    """:func:`_conv2d_grad_kernel_tiled` for groups of at most ``LANES/run`` filters, on the packed tiles.
+
+    ``gp`` is the prepared output gradient of :func:`_conv2d_grad_input_packed`
+    (``F`` channels, output pixel ``(oh, ow)`` at ``gp[n, zero_h + oh, zero_w + ow]``);
+    ``partial_kernel`` is ``(P, KH, G, KW*C/G/run, LANES)``: for chunk ``p``,
+    kernel row ``j`` and group ``g``, vector ``l*C/G/run + k`` holds in lane
+    ``f*run + r`` the gradient of ``kernel[j, l, k*run + r, g*F/G + f]``;
+    ``partial_bias`` is ``(P, F)``. Both are overwritten. Each task owns one
+    (chunk, kernel row, group); chunks as there, so the result does not
+    depend on the number of threads.
+    """
+    n_chunks, k_h, _, n_vectors, lanes = partial_kernel.shape
+    n_batch, in_h, in_w, n_in = x.shape
+    _, g_h, g_w, g_c = gp.shape
+    in_group = n_in // groups
+    out_group = g_c // groups
+    column_vectors = in_group // run
+    rows_per_block = max(1, GRAD_KERNEL_BLOCK_BYTES // (in_w * n_in * x.itemsize))
+    n_tasks = n_chunks * k_h * groups
+    task = first_task(job, n_tasks)
+    while task < n_tasks:
+        p = task // (k_h * groups)
+        kh = task // groups - p * k_h
+        g = task - (p * k_h + kh) * groups
+        partial_kernel[p, kh, g] = 0
+        oo = ((p * k_h + kh) * groups + g) * n_vectors * lanes
+        first, last, oh_first, oh_end = _grad_kernel_span(p, kh, n_chunks, n_batch, out_h, in_h, stride_h, pad_top,
+                                                          pad_bottom)
+        for n in range(first, last):
+            for oh in range(oh_first, oh_end, rows_per_block):
+                na = min(rows_per_block, oh_end - oh)
+                for kw in range(n_vectors // column_vectors):
+                    _packed_grad_kernel_rows(x, ((n * in_h + oh * stride_h + kh) * in_w + kw) * n_in + g * in_group,
+                                             stride_h * in_w * n_in, stride_w * n_in, gp,
+                                             ((n * g_h + zero_h + oh) * g_w + zero_w) * g_c + g * out_group,
+                                             g_w * g_c, g_c, na, out_w, out_group, partial_kernel,
+                                             oo + kw * column_vectors * lanes, column_vectors, run)
+        if kh == 0:
+            total = vzeros(gp)
+            for n in range(first, last):
+                for oh in range(out_h):
+                    go = ((n * g_h + zero_h + oh) * g_w + zero_w) * g_c + g * out_group
+                    for ow in range(out_w):
+                        total = vadd(total, vload_first(gp, go + ow * g_c, out_group))
+            vstore_first(partial_bias, p * g_c + g * out_group, total, out_group)
+        task = next_task(job, task)
+
+
+@helper
+def _packed_grad_kernel_rows(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo, n_vectors, run):
+    """``n_vectors`` consecutive vectors of a packed kernel gradient (see :func:`_conv2d_grad_kernel_packed`):
+    the largest tiles of ``PACKED_GRAD_KERNEL_ROWS`` that fit what is left (tiles add to ``out``, so they
+    cannot overlap)."""
+    lanes = lanes_of(g)
+    i = 0
+    for rows in PACKED_GRAD_KERNEL_ROWS:
+        while i + rows <= n_vectors:
+            packed_grad_kernel_tile(rows, run, x, xo + i * run, xa, xb, g, go, ga, gb, na, nb, nf, out,
+                                    oo + i * lanes)
+            i += rows

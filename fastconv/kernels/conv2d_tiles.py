@@ -10,14 +10,23 @@ element offsets into C-contiguous arrays; nothing is checked here.
 
 from fastconv._jit import helper, microkernel
 from fastconv.kernels.simd import (
-    VECTOR_REGISTERS, lanes_of, sstore, vadd, vbroadcast, vfma, vload, vload_first, vrelu, vselect_positive,
-    vstore, vstore_first, vsum, vzeros)
+    VECTOR_REGISTERS, lanes_of, sstore, vadd, vbroadcast, vbroadcast_run, vfma, vload, vload_first, vrelu,
+    vrepeat_lanes, vselect_positive, vstore, vstore_first, vsum, vsum_runs, vzeros)
 
 CONV_TILES = {32: ((7, 2), (8, 2), (6, 2), (5, 2), (1, 2), (14, 1), (1, 1)), 16: ((6, 2), (5, 2), (4, 2), (3, 2), (1, 2), (12, 1), (1, 1))}
 """``(pixels, vectors)`` of the convolution tiles below, by the number of vector registers."""
 
 GRAD_KERNEL_TILES = {32: ((6, 2), (3, 2), (1, 2), (12, 1), (1, 1)), 16: ((6, 2), (3, 2), (1, 2), (12, 1), (1, 1))}
 """``(rows, vectors)`` of the kernel-gradient tiles below, by the number of vector registers."""
+
+PACKED_TILES = {32: (16, 14, 12, 8, 1), 16: (12, 10, 8, 6, 1)}
+"""Pixels of the packed tiles below, by the number of vector registers."""
+
+PACKED_RUNS = (2, 4)
+"""Input channels that one step of a packed tile broadcasts."""
+
+PACKED_GRAD_KERNEL_ROWS = (8, 4, 2, 1)
+"""Vectors of the packed kernel-gradient tiles below."""
 
 DOT_TILES = (8, 1)
 """Pixels of the dot-product tiles below."""
@@ -1006,6 +1015,1362 @@ def _grad_kernel_tile_r1_v1(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, ostri
     vstore(out, oo, a0_0)
 
 @microkernel
+def _packed_tile_p16_r2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 16 at a time, of ``nf <= LANES/2`` output channels whose
+    sums are each split over 2 lanes.
+
+    For pixel ``p < count`` and channel ``f < nf``::
+
+        out[oo + p*op + f] = act(bias[bo + f]
+                                 + sum_{j<nj, l<nl, k<nk, r<2} x[xo + j*xj + l*xl + p*xp + k*2 + r]
+                                                                 * w[wo + j*wj + l*wl + k*wk + f*2 + r])
+
+    summed in the order j, l, k over each ``r`` apart, then the 2 sums added
+    pairwise. ``act`` is ReLU when ``relu`` is true. The pixels go in register
+    tiles of 16, the last tile moved back to end at ``count`` (so
+    ``count`` must be at least 16). ``w`` and ``bias`` must be readable
+    for a whole vector.
+    """
+    b = vload(bias, bo)
+    i = 0
+    while i < count:
+        start = min(i, count - 16)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = a12 = a13 = a14 = a15 = vzeros(w)
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr)
+                    a0 = vfma(vbroadcast_run(x, xr, 2), w0, a0)
+                    a1 = vfma(vbroadcast_run(x, xr + 1 * xp, 2), w0, a1)
+                    a2 = vfma(vbroadcast_run(x, xr + 2 * xp, 2), w0, a2)
+                    a3 = vfma(vbroadcast_run(x, xr + 3 * xp, 2), w0, a3)
+                    a4 = vfma(vbroadcast_run(x, xr + 4 * xp, 2), w0, a4)
+                    a5 = vfma(vbroadcast_run(x, xr + 5 * xp, 2), w0, a5)
+                    a6 = vfma(vbroadcast_run(x, xr + 6 * xp, 2), w0, a6)
+                    a7 = vfma(vbroadcast_run(x, xr + 7 * xp, 2), w0, a7)
+                    a8 = vfma(vbroadcast_run(x, xr + 8 * xp, 2), w0, a8)
+                    a9 = vfma(vbroadcast_run(x, xr + 9 * xp, 2), w0, a9)
+                    a10 = vfma(vbroadcast_run(x, xr + 10 * xp, 2), w0, a10)
+                    a11 = vfma(vbroadcast_run(x, xr + 11 * xp, 2), w0, a11)
+                    a12 = vfma(vbroadcast_run(x, xr + 12 * xp, 2), w0, a12)
+                    a13 = vfma(vbroadcast_run(x, xr + 13 * xp, 2), w0, a13)
+                    a14 = vfma(vbroadcast_run(x, xr + 14 * xp, 2), w0, a14)
+                    a15 = vfma(vbroadcast_run(x, xr + 15 * xp, 2), w0, a15)
+                    xr += 2
+                    wr += wk
+        a0 = vadd(vsum_runs(a0, 2), b)
+        a1 = vadd(vsum_runs(a1, 2), b)
+        a2 = vadd(vsum_runs(a2, 2), b)
+        a3 = vadd(vsum_runs(a3, 2), b)
+        a4 = vadd(vsum_runs(a4, 2), b)
+        a5 = vadd(vsum_runs(a5, 2), b)
+        a6 = vadd(vsum_runs(a6, 2), b)
+        a7 = vadd(vsum_runs(a7, 2), b)
+        a8 = vadd(vsum_runs(a8, 2), b)
+        a9 = vadd(vsum_runs(a9, 2), b)
+        a10 = vadd(vsum_runs(a10, 2), b)
+        a11 = vadd(vsum_runs(a11, 2), b)
+        a12 = vadd(vsum_runs(a12, 2), b)
+        a13 = vadd(vsum_runs(a13, 2), b)
+        a14 = vadd(vsum_runs(a14, 2), b)
+        a15 = vadd(vsum_runs(a15, 2), b)
+        if relu:
+            a0 = vrelu(a0)
+            a1 = vrelu(a1)
+            a2 = vrelu(a2)
+            a3 = vrelu(a3)
+            a4 = vrelu(a4)
+            a5 = vrelu(a5)
+            a6 = vrelu(a6)
+            a7 = vrelu(a7)
+            a8 = vrelu(a8)
+            a9 = vrelu(a9)
+            a10 = vrelu(a10)
+            a11 = vrelu(a11)
+            a12 = vrelu(a12)
+            a13 = vrelu(a13)
+            a14 = vrelu(a14)
+            a15 = vrelu(a15)
+        vstore_first(out, os, a0, nf)
+        vstore_first(out, os + 1 * op, a1, nf)
+        vstore_first(out, os + 2 * op, a2, nf)
+        vstore_first(out, os + 3 * op, a3, nf)
+        vstore_first(out, os + 4 * op, a4, nf)
+        vstore_first(out, os + 5 * op, a5, nf)
+        vstore_first(out, os + 6 * op, a6, nf)
+        vstore_first(out, os + 7 * op, a7, nf)
+        vstore_first(out, os + 8 * op, a8, nf)
+        vstore_first(out, os + 9 * op, a9, nf)
+        vstore_first(out, os + 10 * op, a10, nf)
+        vstore_first(out, os + 11 * op, a11, nf)
+        vstore_first(out, os + 12 * op, a12, nf)
+        vstore_first(out, os + 13 * op, a13, nf)
+        vstore_first(out, os + 14 * op, a14, nf)
+        vstore_first(out, os + 15 * op, a15, nf)
+        i += 16
+
+@microkernel
+def _packed_tile_p14_r2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 14 at a time, of ``nf <= LANES/2`` output channels whose
+    sums are each split over 2 lanes.
+
+    For pixel ``p < count`` and channel ``f < nf``::
+
+        out[oo + p*op + f] = act(bias[bo + f]
+                                 + sum_{j<nj, l<nl, k<nk, r<2} x[xo + j*xj + l*xl + p*xp + k*2 + r]
+                                                                 * w[wo + j*wj + l*wl + k*wk + f*2 + r])
+
+    summed in the order j, l, k over each ``r`` apart, then the 2 sums added
+    pairwise. ``act`` is ReLU when ``relu`` is true. The pixels go in register
+    tiles of 14, the last tile moved back to end at ``count`` (so
+    ``count`` must be at least 14). ``w`` and ``bias`` must be readable
+    for a whole vector.
+    """
+    b = vload(bias, bo)
+    i = 0
+    while i < count:
+        start = min(i, count - 14)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = a12 = a13 = vzeros(w)
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr)
+                    a0 = vfma(vbroadcast_run(x, xr, 2), w0, a0)
+                    a1 = vfma(vbroadcast_run(x, xr + 1 * xp, 2), w0, a1)
+                    a2 = vfma(vbroadcast_run(x, xr + 2 * xp, 2), w0, a2)
+                    a3 = vfma(vbroadcast_run(x, xr + 3 * xp, 2), w0, a3)
+                    a4 = vfma(vbroadcast_run(x, xr + 4 * xp, 2), w0, a4)
+                    a5 = vfma(vbroadcast_run(x, xr + 5 * xp, 2), w0, a5)
+                    a6 = vfma(vbroadcast_run(x, xr + 6 * xp, 2), w0, a6)
+                    a7 = vfma(vbroadcast_run(x, xr + 7 * xp, 2), w0, a7)
+                    a8 = vfma(vbroadcast_run(x, xr + 8 * xp, 2), w0, a8)
+                    a9 = vfma(vbroadcast_run(x, xr + 9 * xp, 2), w0, a9)
+                    a10 = vfma(vbroadcast_run(x, xr + 10 * xp, 2), w0, a10)
+                    a11 = vfma(vbroadcast_run(x, xr + 11 * xp, 2), w0, a11)
+                    a12 = vfma(vbroadcast_run(x, xr + 12 * xp, 2), w0, a12)
+                    a13 = vfma(vbroadcast_run(x, xr + 13 * xp, 2), w0, a13)
+                    xr += 2
+                    wr += wk
+        a0 = vadd(vsum_runs(a0, 2), b)
+        a1 = vadd(vsum_runs(a1, 2), b)
+        a2 = vadd(vsum_runs(a2, 2), b)
+        a3 = vadd(vsum_runs(a3, 2), b)
+        a4 = vadd(vsum_runs(a4, 2), b)
+        a5 = vadd(vsum_runs(a5, 2), b)
+        a6 = vadd(vsum_runs(a6, 2), b)
+        a7 = vadd(vsum_runs(a7, 2), b)
+        a8 = vadd(vsum_runs(a8, 2), b)
+        a9 = vadd(vsum_runs(a9, 2), b)
+        a10 = vadd(vsum_runs(a10, 2), b)
+        a11 = vadd(vsum_runs(a11, 2), b)
+        a12 = vadd(vsum_runs(a12, 2), b)
+        a13 = vadd(vsum_runs(a13, 2), b)
+        if relu:
+            a0 = vrelu(a0)
+            a1 = vrelu(a1)
+            a2 = vrelu(a2)
+            a3 = vrelu(a3)
+            a4 = vrelu(a4)
+            a5 = vrelu(a5)
+            a6 = vrelu(a6)
+            a7 = vrelu(a7)
+            a8 = vrelu(a8)
+            a9 = vrelu(a9)
+            a10 = vrelu(a10)
+            a11 = vrelu(a11)
+            a12 = vrelu(a12)
+            a13 = vrelu(a13)
+        vstore_first(out, os, a0, nf)
+        vstore_first(out, os + 1 * op, a1, nf)
+        vstore_first(out, os + 2 * op, a2, nf)
+        vstore_first(out, os + 3 * op, a3, nf)
+        vstore_first(out, os + 4 * op, a4, nf)
+        vstore_first(out, os + 5 * op, a5, nf)
+        vstore_first(out, os + 6 * op, a6, nf)
+        vstore_first(out, os + 7 * op, a7, nf)
+        vstore_first(out, os + 8 * op, a8, nf)
+        vstore_first(out, os + 9 * op, a9, nf)
+        vstore_first(out, os + 10 * op, a10, nf)
+        vstore_first(out, os + 11 * op, a11, nf)
+        vstore_first(out, os + 12 * op, a12, nf)
+        vstore_first(out, os + 13 * op, a13, nf)
+        i += 14
+
+@microkernel
+def _packed_tile_p12_r2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 12 at a time, of ``nf <= LANES/2`` output channels whose
+    sums are each split over 2 lanes.
+
+    For pixel ``p < count`` and channel ``f < nf``::
+
+        out[oo + p*op + f] = act(bias[bo + f]
+                                 + sum_{j<nj, l<nl, k<nk, r<2} x[xo + j*xj + l*xl + p*xp + k*2 + r]
+                                                                 * w[wo + j*wj + l*wl + k*wk + f*2 + r])
+
+    summed in the order j, l, k over each ``r`` apart, then the 2 sums added
+    pairwise. ``act`` is ReLU when ``relu`` is true. The pixels go in register
+    tiles of 12, the last tile moved back to end at ``count`` (so
+    ``count`` must be at least 12). ``w`` and ``bias`` must be readable
+    for a whole vector.
+    """
+    b = vload(bias, bo)
+    i = 0
+    while i < count:
+        start = min(i, count - 12)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = vzeros(w)
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr)
+                    a0 = vfma(vbroadcast_run(x, xr, 2), w0, a0)
+                    a1 = vfma(vbroadcast_run(x, xr + 1 * xp, 2), w0, a1)
+                    a2 = vfma(vbroadcast_run(x, xr + 2 * xp, 2), w0, a2)
+                    a3 = vfma(vbroadcast_run(x, xr + 3 * xp, 2), w0, a3)
+                    a4 = vfma(vbroadcast_run(x, xr + 4 * xp, 2), w0, a4)
+                    a5 = vfma(vbroadcast_run(x, xr + 5 * xp, 2), w0, a5)
+                    a6 = vfma(vbroadcast_run(x, xr + 6 * xp, 2), w0, a6)
+                    a7 = vfma(vbroadcast_run(x, xr + 7 * xp, 2), w0, a7)
+                    a8 = vfma(vbroadcast_run(x, xr + 8 * xp, 2), w0, a8)
+                    a9 = vfma(vbroadcast_run(x, xr + 9 * xp, 2), w0, a9)
+                    a10 = vfma(vbroadcast_run(x, xr + 10 * xp, 2), w0, a10)
+                    a11 = vfma(vbroadcast_run(x, xr + 11 * xp, 2), w0, a11)
+                    xr += 2
+                    wr += wk
+        a0 = vadd(vsum_runs(a0, 2), b)
+        a1 = vadd(vsum_runs(a1, 2), b)
+        a2 = vadd(vsum_runs(a2, 2), b)
+        a3 = vadd(vsum_runs(a3, 2), b)
+        a4 = vadd(vsum_runs(a4, 2), b)
+        a5 = vadd(vsum_runs(a5, 2), b)
+        a6 = vadd(vsum_runs(a6, 2), b)
+        a7 = vadd(vsum_runs(a7, 2), b)
+        a8 = vadd(vsum_runs(a8, 2), b)
+        a9 = vadd(vsum_runs(a9, 2), b)
+        a10 = vadd(vsum_runs(a10, 2), b)
+        a11 = vadd(vsum_runs(a11, 2), b)
+        if relu:
+            a0 = vrelu(a0)
+            a1 = vrelu(a1)
+            a2 = vrelu(a2)
+            a3 = vrelu(a3)
+            a4 = vrelu(a4)
+            a5 = vrelu(a5)
+            a6 = vrelu(a6)
+            a7 = vrelu(a7)
+            a8 = vrelu(a8)
+            a9 = vrelu(a9)
+            a10 = vrelu(a10)
+            a11 = vrelu(a11)
+        vstore_first(out, os, a0, nf)
+        vstore_first(out, os + 1 * op, a1, nf)
+        vstore_first(out, os + 2 * op, a2, nf)
+        vstore_first(out, os + 3 * op, a3, nf)
+        vstore_first(out, os + 4 * op, a4, nf)
+        vstore_first(out, os + 5 * op, a5, nf)
+        vstore_first(out, os + 6 * op, a6, nf)
+        vstore_first(out, os + 7 * op, a7, nf)
+        vstore_first(out, os + 8 * op, a8, nf)
+        vstore_first(out, os + 9 * op, a9, nf)
+        vstore_first(out, os + 10 * op, a10, nf)
+        vstore_first(out, os + 11 * op, a11, nf)
+        i += 12
+
+@microkernel
+def _packed_tile_p8_r2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 8 at a time, of ``nf <= LANES/2`` output channels whose
+    sums are each split over 2 lanes.
+
+    For pixel ``p < count`` and channel ``f < nf``::
+
+        out[oo + p*op + f] = act(bias[bo + f]
+                                 + sum_{j<nj, l<nl, k<nk, r<2} x[xo + j*xj + l*xl + p*xp + k*2 + r]
+                                                                 * w[wo + j*wj + l*wl + k*wk + f*2 + r])
+
+    summed in the order j, l, k over each ``r`` apart, then the 2 sums added
+    pairwise. ``act`` is ReLU when ``relu`` is true. The pixels go in register
+    tiles of 8, the last tile moved back to end at ``count`` (so
+    ``count`` must be at least 8). ``w`` and ``bias`` must be readable
+    for a whole vector.
+    """
+    b = vload(bias, bo)
+    i = 0
+    while i < count:
+        start = min(i, count - 8)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = vzeros(w)
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr)
+                    a0 = vfma(vbroadcast_run(x, xr, 2), w0, a0)
+                    a1 = vfma(vbroadcast_run(x, xr + 1 * xp, 2), w0, a1)
+                    a2 = vfma(vbroadcast_run(x, xr + 2 * xp, 2), w0, a2)
+                    a3 = vfma(vbroadcast_run(x, xr + 3 * xp, 2), w0, a3)
+                    a4 = vfma(vbroadcast_run(x, xr + 4 * xp, 2), w0, a4)
+                    a5 = vfma(vbroadcast_run(x, xr + 5 * xp, 2), w0, a5)
+                    a6 = vfma(vbroadcast_run(x, xr + 6 * xp, 2), w0, a6)
+                    a7 = vfma(vbroadcast_run(x, xr + 7 * xp, 2), w0, a7)
+                    xr += 2
+                    wr += wk
+        a0 = vadd(vsum_runs(a0, 2), b)
+        a1 = vadd(vsum_runs(a1, 2), b)
+        a2 = vadd(vsum_runs(a2, 2), b)
+        a3 = vadd(vsum_runs(a3, 2), b)
+        a4 = vadd(vsum_runs(a4, 2), b)
+        a5 = vadd(vsum_runs(a5, 2), b)
+        a6 = vadd(vsum_runs(a6, 2), b)
+        a7 = vadd(vsum_runs(a7, 2), b)
+        if relu:
+            a0 = vrelu(a0)
+            a1 = vrelu(a1)
+            a2 = vrelu(a2)
+            a3 = vrelu(a3)
+            a4 = vrelu(a4)
+            a5 = vrelu(a5)
+            a6 = vrelu(a6)
+            a7 = vrelu(a7)
+        vstore_first(out, os, a0, nf)
+        vstore_first(out, os + 1 * op, a1, nf)
+        vstore_first(out, os + 2 * op, a2, nf)
+        vstore_first(out, os + 3 * op, a3, nf)
+        vstore_first(out, os + 4 * op, a4, nf)
+        vstore_first(out, os + 5 * op, a5, nf)
+        vstore_first(out, os + 6 * op, a6, nf)
+        vstore_first(out, os + 7 * op, a7, nf)
+        i += 8
+
+@microkernel
+def _packed_tile_p1_r2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 1 at a time, of ``nf <= LANES/2`` output channels whose
+    sums are each split over 2 lanes.
+
+    For pixel ``p < count`` and channel ``f < nf``::
+
+        out[oo + p*op + f] = act(bias[bo + f]
+                                 + sum_{j<nj, l<nl, k<nk, r<2} x[xo + j*xj + l*xl + p*xp + k*2 + r]
+                                                                 * w[wo + j*wj + l*wl + k*wk + f*2 + r])
+
+    summed in the order j, l, k over each ``r`` apart, then the 2 sums added
+    pairwise. ``act`` is ReLU when ``relu`` is true. The pixels go in register
+    tiles of 1, the last tile moved back to end at ``count`` (so
+    ``count`` must be at least 1). ``w`` and ``bias`` must be readable
+    for a whole vector.
+    """
+    b = vload(bias, bo)
+    i = 0
+    while i < count:
+        start = min(i, count - 1)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0 = vzeros(w)
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr)
+                    a0 = vfma(vbroadcast_run(x, xr, 2), w0, a0)
+                    xr += 2
+                    wr += wk
+        a0 = vadd(vsum_runs(a0, 2), b)
+        if relu:
+            a0 = vrelu(a0)
+        vstore_first(out, os, a0, nf)
+        i += 1
+
+@microkernel
+def _packed_tile_p10_r2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 10 at a time, of ``nf <= LANES/2`` output channels whose
+    sums are each split over 2 lanes.
+
+    For pixel ``p < count`` and channel ``f < nf``::
+
+        out[oo + p*op + f] = act(bias[bo + f]
+                                 + sum_{j<nj, l<nl, k<nk, r<2} x[xo + j*xj + l*xl + p*xp + k*2 + r]
+                                                                 * w[wo + j*wj + l*wl + k*wk + f*2 + r])
+
+    summed in the order j, l, k over each ``r`` apart, then the 2 sums added
+    pairwise. ``act`` is ReLU when ``relu`` is true. The pixels go in register
+    tiles of 10, the last tile moved back to end at ``count`` (so
+    ``count`` must be at least 10). ``w`` and ``bias`` must be readable
+    for a whole vector.
+    """
+    b = vload(bias, bo)
+    i = 0
+    while i < count:
+        start = min(i, count - 10)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = vzeros(w)
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr)
+                    a0 = vfma(vbroadcast_run(x, xr, 2), w0, a0)
+                    a1 = vfma(vbroadcast_run(x, xr + 1 * xp, 2), w0, a1)
+                    a2 = vfma(vbroadcast_run(x, xr + 2 * xp, 2), w0, a2)
+                    a3 = vfma(vbroadcast_run(x, xr + 3 * xp, 2), w0, a3)
+                    a4 = vfma(vbroadcast_run(x, xr + 4 * xp, 2), w0, a4)
+                    a5 = vfma(vbroadcast_run(x, xr + 5 * xp, 2), w0, a5)
+                    a6 = vfma(vbroadcast_run(x, xr + 6 * xp, 2), w0, a6)
+                    a7 = vfma(vbroadcast_run(x, xr + 7 * xp, 2), w0, a7)
+                    a8 = vfma(vbroadcast_run(x, xr + 8 * xp, 2), w0, a8)
+                    a9 = vfma(vbroadcast_run(x, xr + 9 * xp, 2), w0, a9)
+                    xr += 2
+                    wr += wk
+        a0 = vadd(vsum_runs(a0, 2), b)
+        a1 = vadd(vsum_runs(a1, 2), b)
+        a2 = vadd(vsum_runs(a2, 2), b)
+        a3 = vadd(vsum_runs(a3, 2), b)
+        a4 = vadd(vsum_runs(a4, 2), b)
+        a5 = vadd(vsum_runs(a5, 2), b)
+        a6 = vadd(vsum_runs(a6, 2), b)
+        a7 = vadd(vsum_runs(a7, 2), b)
+        a8 = vadd(vsum_runs(a8, 2), b)
+        a9 = vadd(vsum_runs(a9, 2), b)
+        if relu:
+            a0 = vrelu(a0)
+            a1 = vrelu(a1)
+            a2 = vrelu(a2)
+            a3 = vrelu(a3)
+            a4 = vrelu(a4)
+            a5 = vrelu(a5)
+            a6 = vrelu(a6)
+            a7 = vrelu(a7)
+            a8 = vrelu(a8)
+            a9 = vrelu(a9)
+        vstore_first(out, os, a0, nf)
+        vstore_first(out, os + 1 * op, a1, nf)
+        vstore_first(out, os + 2 * op, a2, nf)
+        vstore_first(out, os + 3 * op, a3, nf)
+        vstore_first(out, os + 4 * op, a4, nf)
+        vstore_first(out, os + 5 * op, a5, nf)
+        vstore_first(out, os + 6 * op, a6, nf)
+        vstore_first(out, os + 7 * op, a7, nf)
+        vstore_first(out, os + 8 * op, a8, nf)
+        vstore_first(out, os + 9 * op, a9, nf)
+        i += 10
+
+@microkernel
+def _packed_tile_p6_r2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 6 at a time, of ``nf <= LANES/2`` output channels whose
+    sums are each split over 2 lanes.
+
+    For pixel ``p < count`` and channel ``f < nf``::
+
+        out[oo + p*op + f] = act(bias[bo + f]
+                                 + sum_{j<nj, l<nl, k<nk, r<2} x[xo + j*xj + l*xl + p*xp + k*2 + r]
+                                                                 * w[wo + j*wj + l*wl + k*wk + f*2 + r])
+
+    summed in the order j, l, k over each ``r`` apart, then the 2 sums added
+    pairwise. ``act`` is ReLU when ``relu`` is true. The pixels go in register
+    tiles of 6, the last tile moved back to end at ``count`` (so
+    ``count`` must be at least 6). ``w`` and ``bias`` must be readable
+    for a whole vector.
+    """
+    b = vload(bias, bo)
+    i = 0
+    while i < count:
+        start = min(i, count - 6)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0 = a1 = a2 = a3 = a4 = a5 = vzeros(w)
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr)
+                    a0 = vfma(vbroadcast_run(x, xr, 2), w0, a0)
+                    a1 = vfma(vbroadcast_run(x, xr + 1 * xp, 2), w0, a1)
+                    a2 = vfma(vbroadcast_run(x, xr + 2 * xp, 2), w0, a2)
+                    a3 = vfma(vbroadcast_run(x, xr + 3 * xp, 2), w0, a3)
+                    a4 = vfma(vbroadcast_run(x, xr + 4 * xp, 2), w0, a4)
+                    a5 = vfma(vbroadcast_run(x, xr + 5 * xp, 2), w0, a5)
+                    xr += 2
+                    wr += wk
+        a0 = vadd(vsum_runs(a0, 2), b)
+        a1 = vadd(vsum_runs(a1, 2), b)
+        a2 = vadd(vsum_runs(a2, 2), b)
+        a3 = vadd(vsum_runs(a3, 2), b)
+        a4 = vadd(vsum_runs(a4, 2), b)
+        a5 = vadd(vsum_runs(a5, 2), b)
+        if relu:
+            a0 = vrelu(a0)
+            a1 = vrelu(a1)
+            a2 = vrelu(a2)
+            a3 = vrelu(a3)
+            a4 = vrelu(a4)
+            a5 = vrelu(a5)
+        vstore_first(out, os, a0, nf)
+        vstore_first(out, os + 1 * op, a1, nf)
+        vstore_first(out, os + 2 * op, a2, nf)
+        vstore_first(out, os + 3 * op, a3, nf)
+        vstore_first(out, os + 4 * op, a4, nf)
+        vstore_first(out, os + 5 * op, a5, nf)
+        i += 6
+
+@microkernel
+def _packed_tile_p16_r4(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 16 at a time, of ``nf <= LANES/4`` output channels whose
+    sums are each split over 4 lanes.
+
+    For pixel ``p < count`` and channel ``f < nf``::
+
+        out[oo + p*op + f] = act(bias[bo + f]
+                                 + sum_{j<nj, l<nl, k<nk, r<4} x[xo + j*xj + l*xl + p*xp + k*4 + r]
+                                                                 * w[wo + j*wj + l*wl + k*wk + f*4 + r])
+
+    summed in the order j, l, k over each ``r`` apart, then the 4 sums added
+    pairwise. ``act`` is ReLU when ``relu`` is true. The pixels go in register
+    tiles of 16, the last tile moved back to end at ``count`` (so
+    ``count`` must be at least 16). ``w`` and ``bias`` must be readable
+    for a whole vector.
+    """
+    b = vload(bias, bo)
+    i = 0
+    while i < count:
+        start = min(i, count - 16)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = a12 = a13 = a14 = a15 = vzeros(w)
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr)
+                    a0 = vfma(vbroadcast_run(x, xr, 4), w0, a0)
+                    a1 = vfma(vbroadcast_run(x, xr + 1 * xp, 4), w0, a1)
+                    a2 = vfma(vbroadcast_run(x, xr + 2 * xp, 4), w0, a2)
+                    a3 = vfma(vbroadcast_run(x, xr + 3 * xp, 4), w0, a3)
+                    a4 = vfma(vbroadcast_run(x, xr + 4 * xp, 4), w0, a4)
+                    a5 = vfma(vbroadcast_run(x, xr + 5 * xp, 4), w0, a5)
+                    a6 = vfma(vbroadcast_run(x, xr + 6 * xp, 4), w0, a6)
+                    a7 = vfma(vbroadcast_run(x, xr + 7 * xp, 4), w0, a7)
+                    a8 = vfma(vbroadcast_run(x, xr + 8 * xp, 4), w0, a8)
+                    a9 = vfma(vbroadcast_run(x, xr + 9 * xp, 4), w0, a9)
+                    a10 = vfma(vbroadcast_run(x, xr + 10 * xp, 4), w0, a10)
+                    a11 = vfma(vbroadcast_run(x, xr + 11 * xp, 4), w0, a11)
+                    a12 = vfma(vbroadcast_run(x, xr + 12 * xp, 4), w0, a12)
+                    a13 = vfma(vbroadcast_run(x, xr + 13 * xp, 4), w0, a13)
+                    a14 = vfma(vbroadcast_run(x, xr + 14 * xp, 4), w0, a14)
+                    a15 = vfma(vbroadcast_run(x, xr + 15 * xp, 4), w0, a15)
+                    xr += 4
+                    wr += wk
+        a0 = vadd(vsum_runs(a0, 4), b)
+        a1 = vadd(vsum_runs(a1, 4), b)
+        a2 = vadd(vsum_runs(a2, 4), b)
+        a3 = vadd(vsum_runs(a3, 4), b)
+        a4 = vadd(vsum_runs(a4, 4), b)
+        a5 = vadd(vsum_runs(a5, 4), b)
+        a6 = vadd(vsum_runs(a6, 4), b)
+        a7 = vadd(vsum_runs(a7, 4), b)
+        a8 = vadd(vsum_runs(a8, 4), b)
+        a9 = vadd(vsum_runs(a9, 4), b)
+        a10 = vadd(vsum_runs(a10, 4), b)
+        a11 = vadd(vsum_runs(a11, 4), b)
+        a12 = vadd(vsum_runs(a12, 4), b)
+        a13 = vadd(vsum_runs(a13, 4), b)
+        a14 = vadd(vsum_runs(a14, 4), b)
+        a15 = vadd(vsum_runs(a15, 4), b)
+        if relu:
+            a0 = vrelu(a0)
+            a1 = vrelu(a1)
+            a2 = vrelu(a2)
+            a3 = vrelu(a3)
+            a4 = vrelu(a4)
+            a5 = vrelu(a5)
+            a6 = vrelu(a6)
+            a7 = vrelu(a7)
+            a8 = vrelu(a8)
+            a9 = vrelu(a9)
+            a10 = vrelu(a10)
+            a11 = vrelu(a11)
+            a12 = vrelu(a12)
+            a13 = vrelu(a13)
+            a14 = vrelu(a14)
+            a15 = vrelu(a15)
+        vstore_first(out, os, a0, nf)
+        vstore_first(out, os + 1 * op, a1, nf)
+        vstore_first(out, os + 2 * op, a2, nf)
+        vstore_first(out, os + 3 * op, a3, nf)
+        vstore_first(out, os + 4 * op, a4, nf)
+        vstore_first(out, os + 5 * op, a5, nf)
+        vstore_first(out, os + 6 * op, a6, nf)
+        vstore_first(out, os + 7 * op, a7, nf)
+        vstore_first(out, os + 8 * op, a8, nf)
+        vstore_first(out, os + 9 * op, a9, nf)
+        vstore_first(out, os + 10 * op, a10, nf)
+        vstore_first(out, os + 11 * op, a11, nf)
+        vstore_first(out, os + 12 * op, a12, nf)
+        vstore_first(out, os + 13 * op, a13, nf)
+        vstore_first(out, os + 14 * op, a14, nf)
+        vstore_first(out, os + 15 * op, a15, nf)
+        i += 16
+
+@microkernel
+def _packed_tile_p14_r4(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 14 at a time, of ``nf <= LANES/4`` output channels whose
+    sums are each split over 4 lanes.
+
+    For pixel ``p < count`` and channel ``f < nf``::
+
+        out[oo + p*op + f] = act(bias[bo + f]
+                                 + sum_{j<nj, l<nl, k<nk, r<4} x[xo + j*xj + l*xl + p*xp + k*4 + r]
+                                                                 * w[wo + j*wj + l*wl + k*wk + f*4 + r])
+
+    summed in the order j, l, k over each ``r`` apart, then the 4 sums added
+    pairwise. ``act`` is ReLU when ``relu`` is true. The pixels go in register
+    tiles of 14, the last tile moved back to end at ``count`` (so
+    ``count`` must be at least 14). ``w`` and ``bias`` must be readable
+    for a whole vector.
+    """
+    b = vload(bias, bo)
+    i = 0
+    while i < count:
+        start = min(i, count - 14)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = a12 = a13 = vzeros(w)
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr)
+                    a0 = vfma(vbroadcast_run(x, xr, 4), w0, a0)
+                    a1 = vfma(vbroadcast_run(x, xr + 1 * xp, 4), w0, a1)
+                    a2 = vfma(vbroadcast_run(x, xr + 2 * xp, 4), w0, a2)
+                    a3 = vfma(vbroadcast_run(x, xr + 3 * xp, 4), w0, a3)
+                    a4 = vfma(vbroadcast_run(x, xr + 4 * xp, 4), w0, a4)
+                    a5 = vfma(vbroadcast_run(x, xr + 5 * xp, 4), w0, a5)
+                    a6 = vfma(vbroadcast_run(x, xr + 6 * xp, 4), w0, a6)
+                    a7 = vfma(vbroadcast_run(x, xr + 7 * xp, 4), w0, a7)
+                    a8 = vfma(vbroadcast_run(x, xr + 8 * xp, 4), w0, a8)
+                    a9 = vfma(vbroadcast_run(x, xr + 9 * xp, 4), w0, a9)
+                    a10 = vfma(vbroadcast_run(x, xr + 10 * xp, 4), w0, a10)
+                    a11 = vfma(vbroadcast_run(x, xr + 11 * xp, 4), w0, a11)
+                    a12 = vfma(vbroadcast_run(x, xr + 12 * xp, 4), w0, a12)
+                    a13 = vfma(vbroadcast_run(x, xr + 13 * xp, 4), w0, a13)
+                    xr += 4
+                    wr += wk
+        a0 = vadd(vsum_runs(a0, 4), b)
+        a1 = vadd(vsum_runs(a1, 4), b)
+        a2 = vadd(vsum_runs(a2, 4), b)
+        a3 = vadd(vsum_runs(a3, 4), b)
+        a4 = vadd(vsum_runs(a4, 4), b)
+        a5 = vadd(vsum_runs(a5, 4), b)
+        a6 = vadd(vsum_runs(a6, 4), b)
+        a7 = vadd(vsum_runs(a7, 4), b)
+        a8 = vadd(vsum_runs(a8, 4), b)
+        a9 = vadd(vsum_runs(a9, 4), b)
+        a10 = vadd(vsum_runs(a10, 4), b)
+        a11 = vadd(vsum_runs(a11, 4), b)
+        a12 = vadd(vsum_runs(a12, 4), b)
+        a13 = vadd(vsum_runs(a13, 4), b)
+        if relu:
+            a0 = vrelu(a0)
+            a1 = vrelu(a1)
+            a2 = vrelu(a2)
+            a3 = vrelu(a3)
+            a4 = vrelu(a4)
+            a5 = vrelu(a5)
+            a6 = vrelu(a6)
+            a7 = vrelu(a7)
+            a8 = vrelu(a8)
+            a9 = vrelu(a9)
+            a10 = vrelu(a10)
+            a11 = vrelu(a11)
+            a12 = vrelu(a12)
+            a13 = vrelu(a13)
+        vstore_first(out, os, a0, nf)
+        vstore_first(out, os + 1 * op, a1, nf)
+        vstore_first(out, os + 2 * op, a2, nf)
+        vstore_first(out, os + 3 * op, a3, nf)
+        vstore_first(out, os + 4 * op, a4, nf)
+        vstore_first(out, os + 5 * op, a5, nf)
+        vstore_first(out, os + 6 * op, a6, nf)
+        vstore_first(out, os + 7 * op, a7, nf)
+        vstore_first(out, os + 8 * op, a8, nf)
+        vstore_first(out, os + 9 * op, a9, nf)
+        vstore_first(out, os + 10 * op, a10, nf)
+        vstore_first(out, os + 11 * op, a11, nf)
+        vstore_first(out, os + 12 * op, a12, nf)
+        vstore_first(out, os + 13 * op, a13, nf)
+        i += 14
+
+@microkernel
+def _packed_tile_p12_r4(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 12 at a time, of ``nf <= LANES/4`` output channels whose
+    sums are each split over 4 lanes.
+
+    For pixel ``p < count`` and channel ``f < nf``::
+
+        out[oo + p*op + f] = act(bias[bo + f]
+                                 + sum_{j<nj, l<nl, k<nk, r<4} x[xo + j*xj + l*xl + p*xp + k*4 + r]
+                                                                 * w[wo + j*wj + l*wl + k*wk + f*4 + r])
+
+    summed in the order j, l, k over each ``r`` apart, then the 4 sums added
+    pairwise. ``act`` is ReLU when ``relu`` is true. The pixels go in register
+    tiles of 12, the last tile moved back to end at ``count`` (so
+    ``count`` must be at least 12). ``w`` and ``bias`` must be readable
+    for a whole vector.
+    """
+    b = vload(bias, bo)
+    i = 0
+    while i < count:
+        start = min(i, count - 12)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = vzeros(w)
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr)
+                    a0 = vfma(vbroadcast_run(x, xr, 4), w0, a0)
+                    a1 = vfma(vbroadcast_run(x, xr + 1 * xp, 4), w0, a1)
+                    a2 = vfma(vbroadcast_run(x, xr + 2 * xp, 4), w0, a2)
+                    a3 = vfma(vbroadcast_run(x, xr + 3 * xp, 4), w0, a3)
+                    a4 = vfma(vbroadcast_run(x, xr + 4 * xp, 4), w0, a4)
+                    a5 = vfma(vbroadcast_run(x, xr + 5 * xp, 4), w0, a5)
+                    a6 = vfma(vbroadcast_run(x, xr + 6 * xp, 4), w0, a6)
+                    a7 = vfma(vbroadcast_run(x, xr + 7 * xp, 4), w0, a7)
+                    a8 = vfma(vbroadcast_run(x, xr + 8 * xp, 4), w0, a8)
+                    a9 = vfma(vbroadcast_run(x, xr + 9 * xp, 4), w0, a9)
+                    a10 = vfma(vbroadcast_run(x, xr + 10 * xp, 4), w0, a10)
+                    a11 = vfma(vbroadcast_run(x, xr + 11 * xp, 4), w0, a11)
+                    xr += 4
+                    wr += wk
+        a0 = vadd(vsum_runs(a0, 4), b)
+        a1 = vadd(vsum_runs(a1, 4), b)
+        a2 = vadd(vsum_runs(a2, 4), b)
+        a3 = vadd(vsum_runs(a3, 4), b)
+        a4 = vadd(vsum_runs(a4, 4), b)
+        a5 = vadd(vsum_runs(a5, 4), b)
+        a6 = vadd(vsum_runs(a6, 4), b)
+        a7 = vadd(vsum_runs(a7, 4), b)
+        a8 = vadd(vsum_runs(a8, 4), b)
+        a9 = vadd(vsum_runs(a9, 4), b)
+        a10 = vadd(vsum_runs(a10, 4), b)
+        a11 = vadd(vsum_runs(a11, 4), b)
+        if relu:
+            a0 = vrelu(a0)
+            a1 = vrelu(a1)
+            a2 = vrelu(a2)
+            a3 = vrelu(a3)
+            a4 = vrelu(a4)
+            a5 = vrelu(a5)
+            a6 = vrelu(a6)
+            a7 = vrelu(a7)
+            a8 = vrelu(a8)
+            a9 = vrelu(a9)
+            a10 = vrelu(a10)
+            a11 = vrelu(a11)
+        vstore_first(out, os, a0, nf)
+        vstore_first(out, os + 1 * op, a1, nf)
+        vstore_first(out, os + 2 * op, a2, nf)
+        vstore_first(out, os + 3 * op, a3, nf)
+        vstore_first(out, os + 4 * op, a4, nf)
+        vstore_first(out, os + 5 * op, a5, nf)
+        vstore_first(out, os + 6 * op, a6, nf)
+        vstore_first(out, os + 7 * op, a7, nf)
+        vstore_first(out, os + 8 * op, a8, nf)
+        vstore_first(out, os + 9 * op, a9, nf)
+        vstore_first(out, os + 10 * op, a10, nf)
+        vstore_first(out, os + 11 * op, a11, nf)
+        i += 12
+
+@microkernel
+def _packed_tile_p8_r4(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 8 at a time, of ``nf <= LANES/4`` output channels whose
+    sums are each split over 4 lanes.
+
+    For pixel ``p < count`` and channel ``f < nf``::
+
+        out[oo + p*op + f] = act(bias[bo + f]
+                                 + sum_{j<nj, l<nl, k<nk, r<4} x[xo + j*xj + l*xl + p*xp + k*4 + r]
+                                                                 * w[wo + j*wj + l*wl + k*wk + f*4 + r])
+
+    summed in the order j, l, k over each ``r`` apart, then the 4 sums added
+    pairwise. ``act`` is ReLU when ``relu`` is true. The pixels go in register
+    tiles of 8, the last tile moved back to end at ``count`` (so
+    ``count`` must be at least 8). ``w`` and ``bias`` must be readable
+    for a whole vector.
+    """
+    b = vload(bias, bo)
+    i = 0
+    while i < count:
+        start = min(i, count - 8)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = vzeros(w)
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr)
+                    a0 = vfma(vbroadcast_run(x, xr, 4), w0, a0)
+                    a1 = vfma(vbroadcast_run(x, xr + 1 * xp, 4), w0, a1)
+                    a2 = vfma(vbroadcast_run(x, xr + 2 * xp, 4), w0, a2)
+                    a3 = vfma(vbroadcast_run(x, xr + 3 * xp, 4), w0, a3)
+                    a4 = vfma(vbroadcast_run(x, xr + 4 * xp, 4), w0, a4)
+                    a5 = vfma(vbroadcast_run(x, xr + 5 * xp, 4), w0, a5)
+                    a6 = vfma(vbroadcast_run(x, xr + 6 * xp, 4), w0, a6)
+                    a7 = vfma(vbroadcast_run(x, xr + 7 * xp, 4), w0, a7)
+                    xr += 4
+                    wr += wk
+        a0 = vadd(vsum_runs(a0, 4), b)
+        a1 = vadd(vsum_runs(a1, 4), b)
+        a2 = vadd(vsum_runs(a2, 4), b)
+        a3 = vadd(vsum_runs(a3, 4), b)
+        a4 = vadd(vsum_runs(a4, 4), b)
+        a5 = vadd(vsum_runs(a5, 4), b)
+        a6 = vadd(vsum_runs(a6, 4), b)
+        a7 = vadd(vsum_runs(a7, 4), b)
+        if relu:
+            a0 = vrelu(a0)
+            a1 = vrelu(a1)
+            a2 = vrelu(a2)
+            a3 = vrelu(a3)
+            a4 = vrelu(a4)
+            a5 = vrelu(a5)
+            a6 = vrelu(a6)
+            a7 = vrelu(a7)
+        vstore_first(out, os, a0, nf)
+        vstore_first(out, os + 1 * op, a1, nf)
+        vstore_first(out, os + 2 * op, a2, nf)
+        vstore_first(out, os + 3 * op, a3, nf)
+        vstore_first(out, os + 4 * op, a4, nf)
+        vstore_first(out, os + 5 * op, a5, nf)
+        vstore_first(out, os + 6 * op, a6, nf)
+        vstore_first(out, os + 7 * op, a7, nf)
+        i += 8
+
+@microkernel
+def _packed_tile_p1_r4(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 1 at a time, of ``nf <= LANES/4`` output channels whose
+    sums are each split over 4 lanes.
+
+    For pixel ``p < count`` and channel ``f < nf``::
+
+        out[oo + p*op + f] = act(bias[bo + f]
+                                 + sum_{j<nj, l<nl, k<nk, r<4} x[xo + j*xj + l*xl + p*xp + k*4 + r]
+                                                                 * w[wo + j*wj + l*wl + k*wk + f*4 + r])
+
+    summed in the order j, l, k over each ``r`` apart, then the 4 sums added
+    pairwise. ``act`` is ReLU when ``relu`` is true. The pixels go in register
+    tiles of 1, the last tile moved back to end at ``count`` (so
+    ``count`` must be at least 1). ``w`` and ``bias`` must be readable
+    for a whole vector.
+    """
+    b = vload(bias, bo)
+    i = 0
+    while i < count:
+        start = min(i, count - 1)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0 = vzeros(w)
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr)
+                    a0 = vfma(vbroadcast_run(x, xr, 4), w0, a0)
+                    xr += 4
+                    wr += wk
+        a0 = vadd(vsum_runs(a0, 4), b)
+        if relu:
+            a0 = vrelu(a0)
+        vstore_first(out, os, a0, nf)
+        i += 1
+
+@microkernel
+def _packed_tile_p10_r4(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 10 at a time, of ``nf <= LANES/4`` output channels whose
+    sums are each split over 4 lanes.
+
+    For pixel ``p < count`` and channel ``f < nf``::
+
+        out[oo + p*op + f] = act(bias[bo + f]
+                                 + sum_{j<nj, l<nl, k<nk, r<4} x[xo + j*xj + l*xl + p*xp + k*4 + r]
+                                                                 * w[wo + j*wj + l*wl + k*wk + f*4 + r])
+
+    summed in the order j, l, k over each ``r`` apart, then the 4 sums added
+    pairwise. ``act`` is ReLU when ``relu`` is true. The pixels go in register
+    tiles of 10, the last tile moved back to end at ``count`` (so
+    ``count`` must be at least 10). ``w`` and ``bias`` must be readable
+    for a whole vector.
+    """
+    b = vload(bias, bo)
+    i = 0
+    while i < count:
+        start = min(i, count - 10)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = vzeros(w)
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr)
+                    a0 = vfma(vbroadcast_run(x, xr, 4), w0, a0)
+                    a1 = vfma(vbroadcast_run(x, xr + 1 * xp, 4), w0, a1)
+                    a2 = vfma(vbroadcast_run(x, xr + 2 * xp, 4), w0, a2)
+                    a3 = vfma(vbroadcast_run(x, xr + 3 * xp, 4), w0, a3)
+                    a4 = vfma(vbroadcast_run(x, xr + 4 * xp, 4), w0, a4)
+                    a5 = vfma(vbroadcast_run(x, xr + 5 * xp, 4), w0, a5)
+                    a6 = vfma(vbroadcast_run(x, xr + 6 * xp, 4), w0, a6)
+                    a7 = vfma(vbroadcast_run(x, xr + 7 * xp, 4), w0, a7)
+                    a8 = vfma(vbroadcast_run(x, xr + 8 * xp, 4), w0, a8)
+                    a9 = vfma(vbroadcast_run(x, xr + 9 * xp, 4), w0, a9)
+                    xr += 4
+                    wr += wk
+        a0 = vadd(vsum_runs(a0, 4), b)
+        a1 = vadd(vsum_runs(a1, 4), b)
+        a2 = vadd(vsum_runs(a2, 4), b)
+        a3 = vadd(vsum_runs(a3, 4), b)
+        a4 = vadd(vsum_runs(a4, 4), b)
+        a5 = vadd(vsum_runs(a5, 4), b)
+        a6 = vadd(vsum_runs(a6, 4), b)
+        a7 = vadd(vsum_runs(a7, 4), b)
+        a8 = vadd(vsum_runs(a8, 4), b)
+        a9 = vadd(vsum_runs(a9, 4), b)
+        if relu:
+            a0 = vrelu(a0)
+            a1 = vrelu(a1)
+            a2 = vrelu(a2)
+            a3 = vrelu(a3)
+            a4 = vrelu(a4)
+            a5 = vrelu(a5)
+            a6 = vrelu(a6)
+            a7 = vrelu(a7)
+            a8 = vrelu(a8)
+            a9 = vrelu(a9)
+        vstore_first(out, os, a0, nf)
+        vstore_first(out, os + 1 * op, a1, nf)
+        vstore_first(out, os + 2 * op, a2, nf)
+        vstore_first(out, os + 3 * op, a3, nf)
+        vstore_first(out, os + 4 * op, a4, nf)
+        vstore_first(out, os + 5 * op, a5, nf)
+        vstore_first(out, os + 6 * op, a6, nf)
+        vstore_first(out, os + 7 * op, a7, nf)
+        vstore_first(out, os + 8 * op, a8, nf)
+        vstore_first(out, os + 9 * op, a9, nf)
+        i += 10
+
+@microkernel
+def _packed_tile_p6_r4(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 6 at a time, of ``nf <= LANES/4`` output channels whose
+    sums are each split over 4 lanes.
+
+    For pixel ``p < count`` and channel ``f < nf``::
+
+        out[oo + p*op + f] = act(bias[bo + f]
+                                 + sum_{j<nj, l<nl, k<nk, r<4} x[xo + j*xj + l*xl + p*xp + k*4 + r]
+                                                                 * w[wo + j*wj + l*wl + k*wk + f*4 + r])
+
+    summed in the order j, l, k over each ``r`` apart, then the 4 sums added
+    pairwise. ``act`` is ReLU when ``relu`` is true. The pixels go in register
+    tiles of 6, the last tile moved back to end at ``count`` (so
+    ``count`` must be at least 6). ``w`` and ``bias`` must be readable
+    for a whole vector.
+    """
+    b = vload(bias, bo)
+    i = 0
+    while i < count:
+        start = min(i, count - 6)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0 = a1 = a2 = a3 = a4 = a5 = vzeros(w)
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr)
+                    a0 = vfma(vbroadcast_run(x, xr, 4), w0, a0)
+                    a1 = vfma(vbroadcast_run(x, xr + 1 * xp, 4), w0, a1)
+                    a2 = vfma(vbroadcast_run(x, xr + 2 * xp, 4), w0, a2)
+                    a3 = vfma(vbroadcast_run(x, xr + 3 * xp, 4), w0, a3)
+                    a4 = vfma(vbroadcast_run(x, xr + 4 * xp, 4), w0, a4)
+                    a5 = vfma(vbroadcast_run(x, xr + 5 * xp, 4), w0, a5)
+                    xr += 4
+                    wr += wk
+        a0 = vadd(vsum_runs(a0, 4), b)
+        a1 = vadd(vsum_runs(a1, 4), b)
+        a2 = vadd(vsum_runs(a2, 4), b)
+        a3 = vadd(vsum_runs(a3, 4), b)
+        a4 = vadd(vsum_runs(a4, 4), b)
+        a5 = vadd(vsum_runs(a5, 4), b)
+        if relu:
+            a0 = vrelu(a0)
+            a1 = vrelu(a1)
+            a2 = vrelu(a2)
+            a3 = vrelu(a3)
+            a4 = vrelu(a4)
+            a5 = vrelu(a5)
+        vstore_first(out, os, a0, nf)
+        vstore_first(out, os + 1 * op, a1, nf)
+        vstore_first(out, os + 2 * op, a2, nf)
+        vstore_first(out, os + 3 * op, a3, nf)
+        vstore_first(out, os + 4 * op, a4, nf)
+        vstore_first(out, os + 5 * op, a5, nf)
+        i += 6
+
+@helper
+def _packed_tile_32(pixels, run, x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu):
+    """The packed tile of ``pixels`` and ``run`` for 32 vector registers."""
+    if pixels == 16 and run == 2:
+        return _packed_tile_p16_r2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 14 and run == 2:
+        return _packed_tile_p14_r2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 12 and run == 2:
+        return _packed_tile_p12_r2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 8 and run == 2:
+        return _packed_tile_p8_r2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 1 and run == 2:
+        return _packed_tile_p1_r2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 16 and run == 4:
+        return _packed_tile_p16_r4(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 14 and run == 4:
+        return _packed_tile_p14_r4(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 12 and run == 4:
+        return _packed_tile_p12_r4(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 8 and run == 4:
+        return _packed_tile_p8_r4(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 1 and run == 4:
+        return _packed_tile_p1_r4(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+
+@helper
+def _packed_tile_16(pixels, run, x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu):
+    """The packed tile of ``pixels`` and ``run`` for 16 vector registers."""
+    if pixels == 12 and run == 2:
+        return _packed_tile_p12_r2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 10 and run == 2:
+        return _packed_tile_p10_r2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 8 and run == 2:
+        return _packed_tile_p8_r2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 6 and run == 2:
+        return _packed_tile_p6_r2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 1 and run == 2:
+        return _packed_tile_p1_r2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 12 and run == 4:
+        return _packed_tile_p12_r4(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 10 and run == 4:
+        return _packed_tile_p10_r4(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 8 and run == 4:
+        return _packed_tile_p8_r4(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 6 and run == 4:
+        return _packed_tile_p6_r4(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+    if pixels == 1 and run == 4:
+        return _packed_tile_p1_r4(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo, relu)
+
+@microkernel
+def _packed_grad_kernel_tile_r8_r2(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo):
+    """8 vector(s) of a grouped kernel gradient whose lanes are ``nf`` filters x 2 rows, added to ``out``.
+
+    For vector ``i``, filter ``f < nf <= LANES/2`` and row ``r < 2``::
+
+        out[oo + i*LANES + f*2 + r] += sum_{a<na, b<nb} x[xo + a*xa + b*xb + i*2 + r]
+                                                          * g[go + a*ga + b*gb + f]
+
+    summed in the order a, b, after the value already in ``out`` (lanes ``f >= nf`` add zeros).
+    """
+    lanes = lanes_of(g)
+    a0 = vload(out, oo)
+    a1 = vload(out, oo + 1 * lanes)
+    a2 = vload(out, oo + 2 * lanes)
+    a3 = vload(out, oo + 3 * lanes)
+    a4 = vload(out, oo + 4 * lanes)
+    a5 = vload(out, oo + 5 * lanes)
+    a6 = vload(out, oo + 6 * lanes)
+    a7 = vload(out, oo + 7 * lanes)
+    for a in range(na):
+        xr = xo + a * xa
+        gr = go + a * ga
+        for b in range(nb):
+            g0 = vrepeat_lanes(vload_first(g, gr, nf), 2)
+            a0 = vfma(vbroadcast_run(x, xr, 2), g0, a0)
+            a1 = vfma(vbroadcast_run(x, xr + 2, 2), g0, a1)
+            a2 = vfma(vbroadcast_run(x, xr + 4, 2), g0, a2)
+            a3 = vfma(vbroadcast_run(x, xr + 6, 2), g0, a3)
+            a4 = vfma(vbroadcast_run(x, xr + 8, 2), g0, a4)
+            a5 = vfma(vbroadcast_run(x, xr + 10, 2), g0, a5)
+            a6 = vfma(vbroadcast_run(x, xr + 12, 2), g0, a6)
+            a7 = vfma(vbroadcast_run(x, xr + 14, 2), g0, a7)
+            xr += xb
+            gr += gb
+    vstore(out, oo, a0)
+    vstore(out, oo + 1 * lanes, a1)
+    vstore(out, oo + 2 * lanes, a2)
+    vstore(out, oo + 3 * lanes, a3)
+    vstore(out, oo + 4 * lanes, a4)
+    vstore(out, oo + 5 * lanes, a5)
+    vstore(out, oo + 6 * lanes, a6)
+    vstore(out, oo + 7 * lanes, a7)
+
+@microkernel
+def _packed_grad_kernel_tile_r4_r2(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo):
+    """4 vector(s) of a grouped kernel gradient whose lanes are ``nf`` filters x 2 rows, added to ``out``.
+
+    For vector ``i``, filter ``f < nf <= LANES/2`` and row ``r < 2``::
+
+        out[oo + i*LANES + f*2 + r] += sum_{a<na, b<nb} x[xo + a*xa + b*xb + i*2 + r]
+                                                          * g[go + a*ga + b*gb + f]
+
+    summed in the order a, b, after the value already in ``out`` (lanes ``f >= nf`` add zeros).
+    """
+    lanes = lanes_of(g)
+    a0 = vload(out, oo)
+    a1 = vload(out, oo + 1 * lanes)
+    a2 = vload(out, oo + 2 * lanes)
+    a3 = vload(out, oo + 3 * lanes)
+    for a in range(na):
+        xr = xo + a * xa
+        gr = go + a * ga
+        for b in range(nb):
+            g0 = vrepeat_lanes(vload_first(g, gr, nf), 2)
+            a0 = vfma(vbroadcast_run(x, xr, 2), g0, a0)
+            a1 = vfma(vbroadcast_run(x, xr + 2, 2), g0, a1)
+            a2 = vfma(vbroadcast_run(x, xr + 4, 2), g0, a2)
+            a3 = vfma(vbroadcast_run(x, xr + 6, 2), g0, a3)
+            xr += xb
+            gr += gb
+    vstore(out, oo, a0)
+    vstore(out, oo + 1 * lanes, a1)
+    vstore(out, oo + 2 * lanes, a2)
+    vstore(out, oo + 3 * lanes, a3)
+
+@microkernel
+def _packed_grad_kernel_tile_r2_r2(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo):
+    """2 vector(s) of a grouped kernel gradient whose lanes are ``nf`` filters x 2 rows, added to ``out``.
+
+    For vector ``i``, filter ``f < nf <= LANES/2`` and row ``r < 2``::
+
+        out[oo + i*LANES + f*2 + r] += sum_{a<na, b<nb} x[xo + a*xa + b*xb + i*2 + r]
+                                                          * g[go + a*ga + b*gb + f]
+
+    summed in the order a, b, after the value already in ``out`` (lanes ``f >= nf`` add zeros).
+    """
+    lanes = lanes_of(g)
+    a0 = vload(out, oo)
+    a1 = vload(out, oo + 1 * lanes)
+    for a in range(na):
+        xr = xo + a * xa
+        gr = go + a * ga
+        for b in range(nb):
+            g0 = vrepeat_lanes(vload_first(g, gr, nf), 2)
+            a0 = vfma(vbroadcast_run(x, xr, 2), g0, a0)
+            a1 = vfma(vbroadcast_run(x, xr + 2, 2), g0, a1)
+            xr += xb
+            gr += gb
+    vstore(out, oo, a0)
+    vstore(out, oo + 1 * lanes, a1)
+
+@microkernel
+def _packed_grad_kernel_tile_r1_r2(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo):
+    """1 vector(s) of a grouped kernel gradient whose lanes are ``nf`` filters x 2 rows, added to ``out``.
+
+    For vector ``i``, filter ``f < nf <= LANES/2`` and row ``r < 2``::
+
+        out[oo + i*LANES + f*2 + r] += sum_{a<na, b<nb} x[xo + a*xa + b*xb + i*2 + r]
+                                                          * g[go + a*ga + b*gb + f]
+
+    summed in the order a, b, after the value already in ``out`` (lanes ``f >= nf`` add zeros).
+    """
+    a0 = vload(out, oo)
+    for a in range(na):
+        xr = xo + a * xa
+        gr = go + a * ga
+        for b in range(nb):
+            g0 = vrepeat_lanes(vload_first(g, gr, nf), 2)
+            a0 = vfma(vbroadcast_run(x, xr, 2), g0, a0)
+            xr += xb
+            gr += gb
+    vstore(out, oo, a0)
+
+@microkernel
+def _packed_grad_kernel_tile_r8_r4(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo):
+    """8 vector(s) of a grouped kernel gradient whose lanes are ``nf`` filters x 4 rows, added to ``out``.
+
+    For vector ``i``, filter ``f < nf <= LANES/4`` and row ``r < 4``::
+
+        out[oo + i*LANES + f*4 + r] += sum_{a<na, b<nb} x[xo + a*xa + b*xb + i*4 + r]
+                                                          * g[go + a*ga + b*gb + f]
+
+    summed in the order a, b, after the value already in ``out`` (lanes ``f >= nf`` add zeros).
+    """
+    lanes = lanes_of(g)
+    a0 = vload(out, oo)
+    a1 = vload(out, oo + 1 * lanes)
+    a2 = vload(out, oo + 2 * lanes)
+    a3 = vload(out, oo + 3 * lanes)
+    a4 = vload(out, oo + 4 * lanes)
+    a5 = vload(out, oo + 5 * lanes)
+    a6 = vload(out, oo + 6 * lanes)
+    a7 = vload(out, oo + 7 * lanes)
+    for a in range(na):
+        xr = xo + a * xa
+        gr = go + a * ga
+        for b in range(nb):
+            g0 = vrepeat_lanes(vload_first(g, gr, nf), 4)
+            a0 = vfma(vbroadcast_run(x, xr, 4), g0, a0)
+            a1 = vfma(vbroadcast_run(x, xr + 4, 4), g0, a1)
+            a2 = vfma(vbroadcast_run(x, xr + 8, 4), g0, a2)
+            a3 = vfma(vbroadcast_run(x, xr + 12, 4), g0, a3)
+            a4 = vfma(vbroadcast_run(x, xr + 16, 4), g0, a4)
+            a5 = vfma(vbroadcast_run(x, xr + 20, 4), g0, a5)
+            a6 = vfma(vbroadcast_run(x, xr + 24, 4), g0, a6)
+            a7 = vfma(vbroadcast_run(x, xr + 28, 4), g0, a7)
+            xr += xb
+            gr += gb
+    vstore(out, oo, a0)
+    vstore(out, oo + 1 * lanes, a1)
+    vstore(out, oo + 2 * lanes, a2)
+    vstore(out, oo + 3 * lanes, a3)
+    vstore(out, oo + 4 * lanes, a4)
+    vstore(out, oo + 5 * lanes, a5)
+    vstore(out, oo + 6 * lanes, a6)
+    vstore(out, oo + 7 * lanes, a7)
+
+@microkernel
+def _packed_grad_kernel_tile_r4_r4(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo):
+    """4 vector(s) of a grouped kernel gradient whose lanes are ``nf`` filters x 4 rows, added to ``out``.
+
+    For vector ``i``, filter ``f < nf <= LANES/4`` and row ``r < 4``::
+
+        out[oo + i*LANES + f*4 + r] += sum_{a<na, b<nb} x[xo + a*xa + b*xb + i*4 + r]
+                                                          * g[go + a*ga + b*gb + f]
+
+    summed in the order a, b, after the value already in ``out`` (lanes ``f >= nf`` add zeros).
+    """
+    lanes = lanes_of(g)
+    a0 = vload(out, oo)
+    a1 = vload(out, oo + 1 * lanes)
+    a2 = vload(out, oo + 2 * lanes)
+    a3 = vload(out, oo + 3 * lanes)
+    for a in range(na):
+        xr = xo + a * xa
+        gr = go + a * ga
+        for b in range(nb):
+            g0 = vrepeat_lanes(vload_first(g, gr, nf), 4)
+            a0 = vfma(vbroadcast_run(x, xr, 4), g0, a0)
+            a1 = vfma(vbroadcast_run(x, xr + 4, 4), g0, a1)
+            a2 = vfma(vbroadcast_run(x, xr + 8, 4), g0, a2)
+            a3 = vfma(vbroadcast_run(x, xr + 12, 4), g0, a3)
+            xr += xb
+            gr += gb
+    vstore(out, oo, a0)
+    vstore(out, oo + 1 * lanes, a1)
+    vstore(out, oo + 2 * lanes, a2)
+    vstore(out, oo + 3 * lanes, a3)
+
+@microkernel
+def _packed_grad_kernel_tile_r2_r4(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo):
+    """2 vector(s) of a grouped kernel gradient whose lanes are ``nf`` filters x 4 rows, added to ``out``.
+
+    For vector ``i``, filter ``f < nf <= LANES/4`` and row ``r < 4``::
+
+        out[oo + i*LANES + f*4 + r] += sum_{a<na, b<nb} x[xo + a*xa + b*xb + i*4 + r]
+                                                          * g[go + a*ga + b*gb + f]
+
+    summed in the order a, b, after the value already in ``out`` (lanes ``f >= nf`` add zeros).
+    """
+    lanes = lanes_of(g)
+    a0 = vload(out, oo)
+    a1 = vload(out, oo + 1 * lanes)
+    for a in range(na):
+        xr = xo + a * xa
+        gr = go + a * ga
+        for b in range(nb):
+            g0 = vrepeat_lanes(vload_first(g, gr, nf), 4)
+            a0 = vfma(vbroadcast_run(x, xr, 4), g0, a0)
+            a1 = vfma(vbroadcast_run(x, xr + 4, 4), g0, a1)
+            xr += xb
+            gr += gb
+    vstore(out, oo, a0)
+    vstore(out, oo + 1 * lanes, a1)
+
+@microkernel
+def _packed_grad_kernel_tile_r1_r4(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo):
+    """1 vector(s) of a grouped kernel gradient whose lanes are ``nf`` filters x 4 rows, added to ``out``.
+
+    For vector ``i``, filter ``f < nf <= LANES/4`` and row ``r < 4``::
+
+        out[oo + i*LANES + f*4 + r] += sum_{a<na, b<nb} x[xo + a*xa + b*xb + i*4 + r]
+                                                          * g[go + a*ga + b*gb + f]
+
+    summed in the order a, b, after the value already in ``out`` (lanes ``f >= nf`` add zeros).
+    """
+    a0 = vload(out, oo)
+    for a in range(na):
+        xr = xo + a * xa
+        gr = go + a * ga
+        for b in range(nb):
+            g0 = vrepeat_lanes(vload_first(g, gr, nf), 4)
+            a0 = vfma(vbroadcast_run(x, xr, 4), g0, a0)
+            xr += xb
+            gr += gb
+    vstore(out, oo, a0)
+
+@helper
+def packed_grad_kernel_tile(rows, run, x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo):
+    """The packed kernel-gradient tile of ``rows`` vectors and ``run``."""
+    if rows == 8 and run == 2:
+        return _packed_grad_kernel_tile_r8_r2(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo)
+    if rows == 4 and run == 2:
+        return _packed_grad_kernel_tile_r4_r2(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo)
+    if rows == 2 and run == 2:
+        return _packed_grad_kernel_tile_r2_r2(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo)
+    if rows == 1 and run == 2:
+        return _packed_grad_kernel_tile_r1_r2(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo)
+    if rows == 8 and run == 4:
+        return _packed_grad_kernel_tile_r8_r4(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo)
+    if rows == 4 and run == 4:
+        return _packed_grad_kernel_tile_r4_r4(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo)
+    if rows == 2 and run == 4:
+        return _packed_grad_kernel_tile_r2_r4(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo)
+    if rows == 1 and run == 4:
+        return _packed_grad_kernel_tile_r1_r4(x, xo, xa, xb, g, go, ga, gb, na, nb, nf, out, oo)
+
+@microkernel
 def _dot_tile_p8(x, xo, xj, xl, xp, nj, nl, nv, w, wo, wj, wl, out, oo, op):
     """8 output pixel(s) of one channel, each a dot product: ``out = sum x * w``.
 
@@ -1313,6 +2678,8 @@ if VECTOR_REGISTERS >= 32:
     ROWS_V1 = 12
     grad_kernel_main_v1 = _grad_kernel_tile_r12_v1
     grad_kernel_tail_v1 = _grad_kernel_tile_r1_v1
+    PACKED_PIXELS = (16, 14, 12, 8)
+    packed_tile = _packed_tile_32
 else:
     PIXELS_V2 = 6
     conv_main_v2 = _conv_tile_p6_v2
@@ -1334,6 +2701,8 @@ else:
     ROWS_V1 = 12
     grad_kernel_main_v1 = _grad_kernel_tile_r12_v1
     grad_kernel_tail_v1 = _grad_kernel_tile_r1_v1
+    PACKED_PIXELS = (12, 10, 8, 6)
+    packed_tile = _packed_tile_16
 
 DOT_PIXELS = 8
 """Pixels of ``dot_main``."""

@@ -201,6 +201,29 @@ def vbroadcast(typingctx, arr, offset):
 
 
 @intrinsic
+def vbroadcast_run(typingctx, arr, offset, run):
+    """A vector of ``arr.flat[offset : offset + run]`` repeated: lane ``i`` is ``arr.flat[offset + i % run]``
+    (``run`` a constant power of two below the vector width: one broadcast load of ``run`` elements)."""
+    if not (_contiguous_float_array(arr) and isinstance(offset, types.Integer)
+            and isinstance(run, types.IntegerLiteral)):
+        return None
+    vector = _vector_of(arr.dtype)
+    length = run.literal_value
+    if not (0 < length < vector.width and vector.width % length == 0):
+        return None
+
+    def codegen(context, builder, sig, args):
+        pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+        element = context.get_value_type(vector.dtype)
+        run_type = ir.VectorType(element, length)
+        values = builder.load(builder.bitcast(pointer, run_type.as_pointer()), align=_alignment(vector))
+        lanes = ir.Constant(ir.VectorType(ir.IntType(32), vector.width), [i % length for i in range(vector.width)])
+        return builder.shuffle_vector(values, ir.Constant(run_type, ir.Undefined), lanes)
+
+    return vector(arr, offset, run), codegen
+
+
+@intrinsic
 def vstore(typingctx, arr, offset, value):
     """``arr.flat[offset : offset + LANES] = value``."""
     if not (_contiguous_float_array(arr) and isinstance(offset, types.Integer) and value == _vector_of(arr.dtype)):
@@ -373,6 +396,50 @@ def vsum(typingctx, a):
         return builder.call(reduce, [ir.Constant(element, -0.0), args[0]], fastmath=("reassoc",))
 
     return a.dtype(a), codegen
+
+
+@intrinsic
+def vsum_runs(typingctx, a, run):
+    """Lane ``i < LANES/run`` is the sum of lanes ``i*run .. (i+1)*run - 1`` of ``a`` (``run`` a constant power
+    of two below the vector width; the other lanes are zero): pairwise, in a fixed order."""
+    if not (isinstance(a, Vector) and isinstance(run, types.IntegerLiteral)):
+        return None
+    length = run.literal_value
+    if not (0 < length < a.width and a.width % length == 0 and length & (length - 1) == 0):
+        return None
+
+    def codegen(context, builder, sig, args):
+        value = args[0]
+        index = ir.IntType(32)
+        distance = 1
+        while distance < length:  # lane i gets lane i + lane (i ^ distance): each run's lanes all hold its sum
+            partner = ir.Constant(ir.VectorType(index, a.width), [i ^ distance for i in range(a.width)])
+            swapped = builder.shuffle_vector(value, ir.Constant(value.type, ir.Undefined), partner)
+            value = builder.fadd(value, swapped)
+            distance *= 2
+        # Lane i takes run i's first lane; the rest take a lane of a zero vector.
+        lanes = [i * length if i < a.width // length else a.width for i in range(a.width)]
+        zeros = ir.Constant(value.type, None)
+        return builder.shuffle_vector(value, zeros, ir.Constant(ir.VectorType(index, a.width), lanes))
+
+    return a(a, run), codegen
+
+
+@intrinsic
+def vrepeat_lanes(typingctx, a, run):
+    """Lane ``i`` is lane ``i // run`` of ``a``: each of its first ``LANES/run`` lanes repeated ``run`` times
+    (``run`` a constant that divides the vector width; one shuffle)."""
+    if not (isinstance(a, Vector) and isinstance(run, types.IntegerLiteral)):
+        return None
+    length = run.literal_value
+    if not (0 < length <= a.width and a.width % length == 0):
+        return None
+
+    def codegen(context, builder, sig, args):
+        lanes = ir.Constant(ir.VectorType(ir.IntType(32), a.width), [i // length for i in range(a.width)])
+        return builder.shuffle_vector(args[0], ir.Constant(args[0].type, ir.Undefined), lanes)
+
+    return a(a, run), codegen
 
 
 @intrinsic

@@ -33,14 +33,24 @@ class ConvBase(Layer):
     """
 
     rank = 2
-    kernel_families = ("conv",)
-    gradient_kernel_families = ("conv_grad_kernel",)
+
+    @property
+    def kernel_families(self):
+        return self._families()[0]
 
     @property
     def input_gradient_kernel_families(self):
+        return self._families()[1]
+
+    @property
+    def gradient_kernel_families(self):
+        return self._families()[2]
+
+    def _families(self):
+        """The kernel families of the forward pass, input gradient and kernel gradient (``compilation``)."""
         kernel = getattr(self, "kernel", None)  # None until built
         channels = None if kernel is None else kernel.shape[-2] * self.groups
-        return compilation.conv_grad_input_family(channels, self.groups)
+        return compilation.conv_families(channels, self.filters, self.groups)
 
     def __init__(self, filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation,
                  use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,

@@ -115,6 +115,8 @@ def empty(shape, dtype):
 def _aligned_empty(shape, dtype):
     """``np.empty(shape, dtype)`` starting at a multiple of :data:`ALIGNMENT` bytes: a view of a byte
     buffer (its ``base``) that owns the memory."""
+    if min(shape, default=0) < 0:
+        raise ValueError("negative dimensions are not allowed")  # as np.empty says
     size = math.prod(shape) * dtype.itemsize
     owner = np.empty(size + ALIGNMENT - 1, np.uint8)
     start = -owner.ctypes.data % ALIGNMENT

@@ -60,11 +60,12 @@ def _conv_grad(need_grad_inputs, need_grad_kernel, channels=32):
                                   need_grad_inputs=need_grad_inputs, need_grad_kernel=need_grad_kernel)
 
 
-def _conv_packed(need_forward=True, need_grad_inputs=False, need_grad_kernel=False):
+def _conv_packed(need_grad_inputs=False, need_grad_kernel=False):
     from fastconv import ops
-    # 2 groups of 4 input channels and 4 filters: the packed tiles (a run of 4 channels on 16 lanes, of 2 on 8).
-    x, w = np.ones((2, 6, 6, 8), np.float32), np.ones((3, 3, 4, 8), np.float32)
-    out = ops.conv_bias_activation(x, w, np.zeros(8, np.float32), padding="same", activation="relu", groups=2)
+    # 2 groups of 4 input channels and 2 filters: the packed tiles on vectors of 16, 8 and 4 lanes (the input
+    # gradient's, 4 channels from 2 filters, on 16 and 8).
+    x, w = np.ones((2, 6, 6, 8), np.float32), np.ones((3, 3, 4, 4), np.float32)
+    out = ops.conv_bias_activation(x, w, np.zeros(4, np.float32), padding="same", activation="relu", groups=2)
     if need_grad_inputs or need_grad_kernel:
         ops.conv_bias_activation_grad(x, w, out, out, padding="same", activation="relu", groups=2,
                                       need_grad_inputs=need_grad_inputs, need_grad_kernel=need_grad_kernel)

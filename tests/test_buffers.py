@@ -48,6 +48,14 @@ def test_arrays_start_on_a_cache_line_pooled_or_not(shape, dtype):
         assert id(buffers.empty(shape, dtype)) == pooled_id  # still reused
 
 
+def test_negative_dimensions_are_an_error_as_in_numpy():
+    for shape in ((-1,), (3, -2)):
+        with pytest.raises(ValueError, match="negative dimensions"):
+            buffers.empty(shape, np.float32)
+        with pytest.raises(ValueError, match="negative dimensions"), buffers.reuse():
+            buffers.zeros(shape, np.float32)
+
+
 def test_other_shapes_and_dtypes_get_their_own_arrays():
     with buffers.reuse():
         a = buffers.empty((8, 8), np.float32)

@@ -172,11 +172,11 @@ def _torch_grouped(x, w, b, g, groups, strides, padding, activation):
 @pytest.mark.parametrize("run", [2, 4])
 def test_small_groups_run_on_the_packed_tiles_and_match_torch(rng, monkeypatch, run, strides, padding, activation,
                                                               width):
-    """Groups of ``LANES/run`` filters and ``2*run`` input channels: the forward pass, the input gradient (over
-    groups of ``2*run`` channels from ``LANES/run`` filters) and the kernel gradient each run one call of
-    their packed kernel, and agree with PyTorch."""
+    """Groups of ``LANES/run`` filters and ``run`` input channels: the forward pass, the input gradient (over
+    groups of ``run`` channels from ``LANES/run`` filters) and the kernel gradient each run one call of their
+    packed kernel, and agree with PyTorch."""
     lanes = simd.lanes(np.float32)
-    groups, per_group, filters_per_group = 3, 2 * run, lanes // run
+    groups, per_group, filters_per_group = 3, run, lanes // run
     calls = []  # (kernel, its last argument: the run of the forward and input-gradient kernels)
     run_kernel = parallel.run
 

@@ -92,7 +92,41 @@ def test_kernel_tests_pass_compiled_for_avx2():
     result = _run({"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": ""},
                   "-m", "pytest", "-q", "-p", "no:cacheprovider",
                   "tests/test_tiles.py", "tests/test_pooling.py", "tests/test_dense.py", "tests/test_determinism.py",
+                  "tests/test_groups.py::test_small_groups_run_on_the_packed_tiles_and_match_torch",
                   "-k", "not float64")
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
     passed = re.search(r"(\d+) passed", result.stdout)
     assert passed and int(passed.group(1)) >= 300, result.stdout[-2000:]
+
+
+_PACKED_GROUPS_PROBE = """
+import numpy as np, torch
+import torch.nn.functional as F
+from fastconv import ops
+from fastconv.kernels import simd
+rng = np.random.default_rng(0)
+for per_group, filters_per_group in ((4, 1), (2, 2), (6, 2)):  # runs of 4, 2 and 2 on 4 lanes
+    x = rng.uniform(-1, 1, (2, 5, 7, 3 * per_group)).astype(np.float32)
+    w = rng.uniform(-1, 1, (3, 3, per_group, 3 * filters_per_group)).astype(np.float32)
+    out = ops.conv_bias_activation(x, w, None, 1, "same", groups=3)
+    g = rng.uniform(-1, 1, out.shape).astype(np.float32)
+    grad_x, grad_w, _ = ops.conv_bias_activation_grad(x, w, None, g, 1, "same", groups=3)
+    xt = torch.tensor(x.transpose(0, 3, 1, 2).astype(np.float64), requires_grad=True)
+    wt = torch.tensor(w.transpose(3, 2, 0, 1).astype(np.float64), requires_grad=True)
+    expected = F.conv2d(xt, wt, padding=1, groups=3)
+    expected.backward(torch.tensor(g.transpose(0, 3, 1, 2).astype(np.float64)))
+    for got, want in ((out, expected.detach().numpy().transpose(0, 2, 3, 1)),
+                      (grad_x, xt.grad.numpy().transpose(0, 2, 3, 1)), (grad_w, wt.grad.numpy().transpose(2, 3, 1, 0))):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    print(simd.lanes(np.float32), ops._packed_run(3, filters_per_group, per_group, np.float32))
+"""
+
+
+@pytest.mark.skipif(not X86_64, reason="the CPU names below are x86-64 ones")
+def test_packed_groups_compile_and_match_torch_on_four_lanes():
+    """On 128-bit vectors (numba's ``generic`` CPU) a run can be the whole vector: a group of one filter at a
+    run of 4 channels (the packed tiles failed to compile there: their intrinsics took runs below the width
+    only)."""
+    result = _run({"NUMBA_CPU_NAME": "generic"}, "-c", _PACKED_GROUPS_PROBE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["4", "4", "4", "2", "4", "2"]

@@ -203,13 +203,14 @@ def vbroadcast(typingctx, arr, offset):
 @intrinsic
 def vbroadcast_run(typingctx, arr, offset, run):
     """A vector of ``arr.flat[offset : offset + run]`` repeated: lane ``i`` is ``arr.flat[offset + i % run]``
-    (``run`` a constant power of two below the vector width: one broadcast load of ``run`` elements)."""
+    (``run`` a constant that divides the vector width: one broadcast load of ``run`` elements; at the
+    vector width, a plain load)."""
     if not (_contiguous_float_array(arr) and isinstance(offset, types.Integer)
             and isinstance(run, types.IntegerLiteral)):
         return None
     vector = _vector_of(arr.dtype)
     length = run.literal_value
-    if not (0 < length < vector.width and vector.width % length == 0):
+    if not (0 < length <= vector.width and vector.width % length == 0):
         return None
 
     def codegen(context, builder, sig, args):
@@ -401,11 +402,11 @@ def vsum(typingctx, a):
 @intrinsic
 def vsum_runs(typingctx, a, run):
     """Lane ``i < LANES/run`` is the sum of lanes ``i*run .. (i+1)*run - 1`` of ``a`` (``run`` a constant power
-    of two below the vector width; the other lanes are zero): pairwise, in a fixed order."""
+    of two up to the vector width; the other lanes are zero): pairwise, in a fixed order."""
     if not (isinstance(a, Vector) and isinstance(run, types.IntegerLiteral)):
         return None
     length = run.literal_value
-    if not (0 < length < a.width and a.width % length == 0 and length & (length - 1) == 0):
+    if not (0 < length <= a.width and a.width % length == 0 and length & (length - 1) == 0):
         return None
 
     def codegen(context, builder, sig, args):

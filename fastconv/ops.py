@@ -243,9 +243,7 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel, bias=Non
     if max(run_inputs, run_kernel) > 1:
         gradient = _gradient_with_border(spec, outputs, (n_batch, g_h, g_w, n_filters), zero_h, zero_w)
     if (need_grad_inputs and run_inputs == 1) or (need_grad_kernel and run_kernel == 1):
-        if (n_batch, g_h, g_w, f_pad) == spec.grad_output.shape and spec.activation != _conv2d.RELU:
-            gp = spec.grad_output  # nothing to pad or mask (e.g. a first layer whose ReLU a pooling folded in)
-        elif groups == 1 or group_pad == group_filters:
+        if groups == 1 or group_pad == group_filters:
             gp = _gradient_with_border(spec, outputs, (n_batch, g_h, g_w, f_pad), zero_h, zero_w)
         else:
             gp = _grouped_gradient(spec, outputs, (n_batch, g_h, g_w, groups, group_pad), zero_h, zero_w)
@@ -317,7 +315,10 @@ def _grad_kernel_packed(spec, gradient, zero_h, zero_w, run):
     # Lane f*run + r of vector (l, k) is the gradient of kernel[j, l, k*run + r, g*F/G + f].
     parts = partial_kernel[..., :group_filters * run].reshape(chunks, k_h, groups, k_w, group_channels // run,
                                                               group_filters, run)
-    grad_kernel = parts.sum(axis=0).transpose(0, 2, 3, 5, 1, 4).reshape(spec.kernel.shape)
+    sums = np.sum(parts, axis=0, out=buffers.empty(parts.shape[1:], spec.dtype))
+    grad_kernel = buffers.empty(spec.kernel.shape, spec.dtype)
+    np.copyto(grad_kernel.reshape(k_h, k_w, group_channels // run, run, groups, group_filters),
+              sums.transpose(0, 2, 3, 5, 1, 4))
     return grad_kernel, partial_bias.sum(axis=0)
 
 
@@ -371,6 +372,8 @@ def _pad_last_axis(array, length):
 def _gradient_with_border(spec, outputs, shape, zero_h, zero_w):
     """The output gradient in ``shape`` ``(N, HG, WG, FP)``, at ``(zero_h, zero_w)``, zeros around it and in its
     channels beyond ``F`` (and, with a ReLU, where ``outputs`` is not positive)."""
+    if shape == spec.grad_output.shape and spec.activation != _conv2d.RELU:
+        return spec.grad_output  # nothing to pad or mask (e.g. a first layer whose ReLU a pooling folded in)
     gp = buffers.empty(shape, spec.dtype)
     parallel.run(_conv2d._zero_pad, spec.grad_output, gp, zero_h, zero_w, spec.activation == _conv2d.RELU, outputs)
     return gp

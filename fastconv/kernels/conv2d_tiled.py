@@ -70,17 +70,18 @@ lose to bigger ones unless they save enough recomputed pixels (every tile of the
 
 
 @helper
-def _tiles_cost(count, pixels):
-    """Estimated time of ``count`` pixels in two-vector tiles of ``pixels`` (a huge number if none fits)."""
+def _tiles_cost(count, pixels, vectors):
+    """Estimated time of ``count`` pixels in tiles of ``pixels`` x ``vectors`` (a huge number if none fits)."""
     if count < pixels:
         return 1 << 62
-    return -(-count // pixels) * max(2 * pixels, TILE_MIN_FMAS)
+    return -(-count // pixels) * max(vectors * pixels, TILE_MIN_FMAS)
 
 
 @helper
-def _cheaper_tile(count, pixels, best, best_cost):
-    """``(pixels, cost)`` if tiles of ``pixels`` cover ``count`` pixels at a lower cost than ``best``'s."""
-    cost = _tiles_cost(count, pixels)
+def _cheaper_tile(count, pixels, best, best_cost, vectors=2):
+    """``(pixels, cost)`` if tiles of ``pixels`` x ``vectors`` cover ``count`` pixels at a lower cost than
+    ``best``'s."""
+    cost = _tiles_cost(count, pixels, vectors)
     return (pixels, cost) if cost < best_cost else (best, best_cost)
 
 
@@ -212,9 +213,7 @@ def _packed_row(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, c
     (pixel by pixel if the row is shorter than all of them)."""
     pixels, cost = 1, 1 << 62
     for size in PACKED_PIXELS:
-        cost_of_size = -(-count // size) * max(size, TILE_MIN_FMAS) if count >= size else 1 << 62
-        if cost_of_size < cost:
-            pixels, cost = size, cost_of_size
+        pixels, cost = _cheaper_tile(count, size, pixels, cost, 1)
     packed_tile(pixels, run, x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, out, oo, op, count, nf, bias, bo,
                 relu)
 

@@ -404,6 +404,31 @@ SETTLE_SECONDS = 0.02
 default, 300,000 polls, was about 5 ms here) and fastconv's helpers (``parallel.SPIN_SECONDS``)."""
 
 
+CALIBRATION_SECONDS = 0.05
+"""How long :func:`measure` calls each callable, untimed but for the mean, to choose its calls per sample."""
+
+WAKE_SECONDS = 0.001
+"""Untimed calls before each sample, after the pause, for at least this long (at least one call): a library's
+first calls after a pause run 2 to 5 times as long as the next ones, both libraries' (threads asleep)."""
+
+
+def _call_for(fn, seconds):
+    """Call ``fn`` at least once and until ``seconds`` have passed; returns the mean seconds per call."""
+    start, calls = time.perf_counter(), 0
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return elapsed / calls
+
+
+def _calls_per_sample(fn, min_sample):
+    """Calls of ``fn`` that take ``min_sample`` seconds, after a first call (compilation, caches, allocator)."""
+    fn()
+    return max(1, math.ceil(min_sample / _call_for(fn, CALIBRATION_SECONDS)))
+
+
 def _seconds(fn, number):
     start = time.perf_counter()
     for _ in range(number):
@@ -415,10 +440,15 @@ def measure(callables, rounds, min_sample):
     """Median seconds per call of each callable in ``callables`` (a dict), timed in interleaved rounds.
 
     Each callable runs once first (compilation, caches, allocator), then the
-    number of calls per sample is chosen so that a sample lasts ``min_sample``.
-    Every sample follows a pause of ``SETTLE_SECONDS``, in which the threads
-    of the library timed before go idle, and then one untimed call of the same
-    callable, which wakes its own: each library is timed as a training loop
+    number of calls per sample is chosen so that a sample lasts ``min_sample``,
+    from the mean time of the calls made in ``CALIBRATION_SECONDS``. (From the
+    second call alone, as before, a depthwise 7x7x512 forward pass of either
+    library could take 10 calls a sample instead of 117, its first calls after
+    a pause being 2 to 5 times as slow as the rest: the sample's median then
+    measured the waking up, 0.17 ms instead of 0.09.) Every sample follows a
+    pause of ``SETTLE_SECONDS``, in which the threads of the library timed
+    before go idle, and then ``WAKE_SECONDS`` of untimed calls of the same
+    callable, which wake its own: each library is timed as a training loop
     calls it, its threads busy and nobody else's. (PyTorch's OpenMP threads
     poll for milliseconds after a call: a fastconv call right after one took
     11.1 ms instead of 7.4, a 32x32x64->64 grouped forward pass; 20 fastconv
@@ -426,10 +456,7 @@ def measure(callables, rounds, min_sample):
     each with one untimed call between, 1.26 ms with a pause of 20 ms.)
     Returns ``{name: {"median_s", "min_s", "q1_s", "q3_s", "rounds", "number"}}``.
     """
-    number = {}
-    for name, fn in callables.items():
-        fn()
-        number[name] = max(1, math.ceil(min_sample / _seconds(fn, 1)))
+    number = {name: _calls_per_sample(fn, min_sample) for name, fn in callables.items()}
     names = list(callables)
     samples = {name: [] for name in names}
     gc.collect()
@@ -440,7 +467,7 @@ def measure(callables, rounds, min_sample):
             shift = i % len(names)
             for name in names[shift:] + names[:shift]:
                 time.sleep(SETTLE_SECONDS)
-                callables[name]()
+                _call_for(callables[name], WAKE_SECONDS)
                 samples[name].append(_seconds(callables[name], number[name]))
     finally:
         if gc_was_enabled:

@@ -1237,12 +1237,14 @@ chain of float32 additions in their sums)."""
 def channel_moments(x):
     """The mean and the (biased) variance of ``x`` ``(..., C)`` over every axis but the last: two ``(C,)`` arrays.
 
-    What ``BatchNormalization`` normalises a training batch with. Two passes:
-    the sums of the deviations from the first row give the mean, then those
-    of the deviations from the mean and of their squares give the variance
-    (``mean(d**2) - mean(d)**2``, the second term the rounding of the mean);
-    partial sums of a few rows each are added in float64, in the same order
-    for any number of threads.
+    What ``BatchNormalization`` normalises a training batch with. One pass
+    over ``x``: each task of a few rows (8 to 64) takes their mean, then the
+    sums of their deviations from it and of the squares, while the rows are
+    in the cache; the tasks' moments are combined in float64 (Chan, Golub and
+    LeVeque's pairwise formula: the sum of the tasks' squared deviations plus
+    the spread of their means), in the same order for any number of threads.
+    (It took three passes: a rough mean about the first row, then the
+    deviations from the mean.)
 
     >>> channel_moments(np.array([[1, 2], [3, 6]], np.float32))
     (array([2., 4.], dtype=float32), array([1., 4.], dtype=float32))
@@ -1254,21 +1256,15 @@ def channel_moments(x):
                          f"Received: x.shape={np.shape(x)}")
     rows_per_task = _normalization_rows_per_task(channels)
     n_tasks = -(-count // rows_per_task)
-    sums, squares = buffers.empty((n_tasks, channels), dtype), buffers.empty((n_tasks, channels), dtype)
-
-    def mean_deviation_from(center):
-        """The sums of the deviations from ``center`` and of their squares into ``sums`` and ``squares``; returns
-        the mean deviation (float64). The kernel's multiplier and shift, read only for a ReLU's mask, are any
-        ``(C,)`` arrays here."""
-        parallel.run(_normalization._channel_sums, rows, rows, -center, center, center, sums, squares, rows_per_task,
-                     True, False)
-        return sums.sum(axis=0, dtype=np.float64) / count
-
-    first = rows[0]
-    center = (first + mean_deviation_from(first)).astype(dtype)  # the mean, to float32 rounding
-    deviation = mean_deviation_from(center)
-    variance = np.maximum(squares.sum(axis=0, dtype=np.float64) / count - deviation * deviation, 0)
-    return (center + deviation).astype(result_dtype), variance.astype(result_dtype)
+    task_rows = np.full(n_tasks, rows_per_task, np.float64)
+    task_rows[-1] = count - rows_per_task * (n_tasks - 1)
+    negated_centers, sums, squares = (buffers.empty((n_tasks, channels), dtype) for _ in range(3))
+    parallel.run(_normalization._channel_moments, rows, (-1 / task_rows).astype(dtype), negated_centers, sums,
+                 squares, rows_per_task)
+    mean, variance = np.empty(channels), np.empty(channels)
+    parallel.run(_normalization._combined_moments, negated_centers, sums, squares, task_rows, mean, variance,
+                 threads=1)
+    return mean.astype(result_dtype), variance.astype(result_dtype)
 
 
 def batch_normalization(x, mean, variance, offset=None, scale=None, epsilon=1e-3, relu=False):
@@ -1318,7 +1314,7 @@ def batch_normalization_grad(x, grad_output, mean, variance, scale=None, epsilon
     partial_grad = buffers.empty((n_tasks, channels), dtype)
     partial_product = buffers.empty((n_tasks, channels), dtype)
     parallel.run(_normalization._channel_sums, rows, grad_rows, -mean, multiplier, offset, partial_grad,
-                 partial_product, rows_per_task, False, relu)
+                 partial_product, rows_per_task, relu)
     grad_offset = partial_grad.sum(axis=0, dtype=np.float64).astype(dtype)
     grad_scale = (partial_product.sum(axis=0, dtype=np.float64) * inv_std).astype(dtype)
     grad_x = buffers.empty(rows.shape, dtype)

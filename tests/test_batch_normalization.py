@@ -49,6 +49,18 @@ def test_channel_moments_match_float64(shape, rng):
     np.testing.assert_allclose(variance, expected_variance, rtol=1e-5)
 
 
+@pytest.mark.parametrize("outlier_row", [0, 1, 63, 64, -1])
+def test_channel_moments_of_a_tight_batch_with_an_outlying_row_match_float64(outlier_row, rng):
+    # Sums of squares about one row (the first, or a task's first) would lose the small spread to the
+    # outlier's square (relative error ~1e-4 here); about each task's own mean they do not.
+    x = (rng.standard_normal((4, 28, 28, 16)) * 0.01 + 100).astype(np.float32)
+    x.reshape(-1, 16)[outlier_row] = 0
+    mean, variance = ops.channel_moments(x)
+    expected_mean, expected_variance = _reference_moments(x)
+    np.testing.assert_allclose(mean, expected_mean, rtol=1e-7)
+    np.testing.assert_allclose(variance, expected_variance, rtol=1e-5)
+
+
 @pytest.mark.bounds
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("batch_statistics", [True, False])

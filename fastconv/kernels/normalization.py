@@ -13,13 +13,14 @@ and the caller adds the partial sums up in order, in float64. A task sums a
 vector of channels at a time down its few rows (the explicit SIMD values of
 ``fastconv.kernels.simd``, in registers: a sum kept in memory, one row at a
 time, ran 4 times slower), so no chain of float32 additions is longer than
-``rows_per_task``. Sums of values are taken about a center (the caller's: a
-row of the data, or the mean), so that a large mean does not swamp them.
+``rows_per_task``. Sums of values are taken about a center (the task's own
+mean for the moments, the batch's mean for the gradients), so that a large
+mean does not swamp them.
 """
 
 from fastconv._jit import helper, kernel
 from fastconv.kernels.pooling import _load
-from fastconv.kernels.simd import lanes_of, vadd, vfma, vmul, vrelu, vrelu_grad, vstore_first, vzeros
+from fastconv.kernels.simd import lanes_of, vadd, vbroadcast, vfma, vmul, vrelu, vrelu_grad, vstore_first, vzeros
 from fastconv.kernels.tasks import first_task, next_task
 
 
@@ -42,17 +43,74 @@ def _gradient(x, grad_out, offset, negated_mean, multiplier, shift, count, relu)
 
 
 @kernel
-def _channel_sums(job, x, values, negated_center, multiplier, shift, partial_sum, partial_product, rows_per_task,
-                  centered, relu):
-    """Per task ``p``: ``partial_sum[p, c]``, the sum of ``v[r, c]``, and ``partial_product[p, c]``, that of
-    ``v[r, c] * (x[r, c] - center[c])``, over its rows (``(P, C)`` with ``P = ceil(R / rows_per_task)``,
-    overwritten; ``negated_center`` is ``-center``).
+def _channel_moments(job, x, negated_inverse_rows, negated_centers, partial_sum, partial_square, rows_per_task):
+    """Per task ``p`` (``rows_per_task`` consecutive rows; ``negated_inverse_rows[p]`` is minus the reciprocal
+    of their number): ``negated_centers[p, c]``, minus the mean of its rows as float32 rounds it, then
+    ``partial_sum[p, c]`` and ``partial_square[p, c]``, the sums of their deviations from that mean and of
+    the squares (``(P, C)`` arrays, overwritten). The second sweep of a task's rows finds them in the cache:
+    one pass over memory, and deviations from the mean of at most 64 rows, which neither a large common mean
+    nor an outlying row swamps (the caller combines the tasks' moments in float64)."""
+    n_rows, channels = x.shape
+    lanes = lanes_of(x)
+    n_tasks = partial_sum.shape[0]
+    task = first_task(job, n_tasks)
+    while task < n_tasks:
+        first, end = task * rows_per_task, min(n_rows, (task + 1) * rows_per_task)
+        negated_inverse = vbroadcast(negated_inverse_rows, task)
+        for c in range(0, channels, lanes):
+            count = channels - c
+            total = vzeros(x)
+            for r in range(first, end):
+                total = vadd(total, _load(x, r * channels + c, count))
+            negated_center = vmul(total, negated_inverse)
+            total, squares = vzeros(x), vzeros(x)
+            for r in range(first, end):
+                deviation = vadd(_load(x, r * channels + c, count), negated_center)
+                total = vadd(total, deviation)
+                squares = vfma(deviation, deviation, squares)
+            vstore_first(negated_centers, task * channels + c, negated_center, count)
+            vstore_first(partial_sum, task * channels + c, total, count)
+            vstore_first(partial_square, task * channels + c, squares, count)
+        task = next_task(job, task)
 
-    ``v`` is ``values - center`` with ``centered`` (``values`` being ``x``: the sums of the deviations and of
-    their squares, for the moments), else ``values`` (an output gradient: its sums and its products with the
-    deviations from the mean, for the gradients), and with ``relu`` the gradient before the ReLU of
-    ``(x - center) * multiplier + shift``.
-    """
+
+@kernel
+def _combined_moments(job, negated_centers, partial_sum, partial_square, task_rows, mean, variance):
+    """One task: the ``mean`` and biased ``variance`` (``(C,)``, float64, overwritten) of all the rows, from
+    :func:`_channel_moments`' partial results and each task's number of rows (``task_rows``, ``(P,)``):
+    the tasks' means weighted by their rows, then the sum of the tasks' squared deviations plus the spread
+    of their means about the mean (Chan, Golub and LeVeque), in float64, task by task in order."""
+    task = first_task(job, 1)
+    while task < 1:
+        n_tasks, channels = partial_sum.shape
+        count = 0.0
+        for p in range(n_tasks):
+            count += task_rows[p]
+        mean[:] = 0.0
+        variance[:] = 0.0
+        for p in range(n_tasks):
+            for c in range(channels):
+                mean[c] += task_rows[p] * (partial_sum[p, c] / task_rows[p] - negated_centers[p, c])
+        for c in range(channels):
+            mean[c] /= count
+        for p in range(n_tasks):
+            for c in range(channels):
+                task_mean = partial_sum[p, c] / task_rows[p] - negated_centers[p, c]
+                spread = task_mean - mean[c]
+                variance[c] += (partial_square[p, c] - partial_sum[p, c] * (partial_sum[p, c] / task_rows[p])
+                                + task_rows[p] * spread * spread)
+        for c in range(channels):
+            variance[c] = max(variance[c] / count, 0.0)
+        task = next_task(job, task)
+
+
+@kernel
+def _channel_sums(job, x, grad_out, negated_mean, multiplier, shift, partial_sum, partial_product, rows_per_task,
+                  relu):
+    """Per task ``p``: ``partial_sum[p, c]``, the sum of the output gradient ``g[r, c]``, and
+    ``partial_product[p, c]``, that of ``g[r, c] * (x[r, c] - mean[c])``, over its rows (``(P, C)`` with
+    ``P = ceil(R / rows_per_task)``, overwritten; ``negated_mean`` is ``-mean``). With ``relu``, ``g`` is the
+    gradient before the ReLU of ``(x - mean) * multiplier + shift``."""
     n_rows, channels = x.shape
     lanes = lanes_of(x)
     n_tasks = partial_sum.shape[0]
@@ -61,18 +119,14 @@ def _channel_sums(job, x, values, negated_center, multiplier, shift, partial_sum
         first, end = task * rows_per_task, min(n_rows, (task + 1) * rows_per_task)
         for c in range(0, channels, lanes):
             count = channels - c
-            center, scale, offset = (_load(negated_center, c, count), _load(multiplier, c, count),
+            center, scale, offset = (_load(negated_mean, c, count), _load(multiplier, c, count),
                                      _load(shift, c, count))
             total, products = vzeros(x), vzeros(x)
             for r in range(first, end):
                 at = r * channels + c
-                deviation = vadd(_load(x, at, count), center)
-                if centered:
-                    v = deviation
-                else:
-                    v = _gradient(x, values, at, center, scale, offset, count, relu)
-                total = vadd(total, v)
-                products = vfma(v, deviation, products)
+                g = _gradient(x, grad_out, at, center, scale, offset, count, relu)
+                total = vadd(total, g)
+                products = vfma(g, vadd(_load(x, at, count), center), products)
             vstore_first(partial_sum, task * channels + c, total, count)
             vstore_first(partial_product, task * channels + c, products, count)
         task = next_task(job, task)

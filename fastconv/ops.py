@@ -771,7 +771,7 @@ def conv_transpose_bias_activation_grad(inputs, kernel, outputs, grad_output, st
     if not need_grad_kernel:
         return grad_inputs, None, None
     _, grad_kernel, _ = _conv_backward(spec, spec.grad_output, False, True)
-    return grad_inputs, grad_kernel, spec.result(spec.inputs.sum(axis=(0, 1, 2)))
+    return grad_inputs, grad_kernel, spec.result(_channel_totals(spec.inputs))
 
 
 @_memoized
@@ -1232,6 +1232,18 @@ class _DenseSpec:
 _NORMALIZATION_TASK_ELEMENTS = 1 << 12
 """Elements per task of the batch normalization kernels: whole rows of channels, from 8 to 64 rows (the longest
 chain of float32 additions in their sums)."""
+
+
+def _channel_totals(x):
+    """The sums of the array ``x`` ``(..., C)`` over every axis but the last: ``(C,)``, of its dtype, on
+    fastconv's threads, from partial sums of a few rows each added in float64 (the same for any number of
+    threads). What a transposed convolution's bias gradient is; numpy's ``sum`` took 0.29 ms on one thread
+    for a (32, 28, 28, 32) batch."""
+    rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+    rows_per_task = _normalization_rows_per_task(rows.shape[1])
+    partial_sum = buffers.empty((-(-len(rows) // rows_per_task), rows.shape[1]), rows.dtype)
+    parallel.run(_normalization._channel_totals, rows, partial_sum, rows_per_task)
+    return partial_sum.sum(axis=0, dtype=np.float64).astype(rows.dtype)
 
 
 def channel_moments(x):

@@ -30,6 +30,7 @@ def _workloads(dtype):
     g_h = reference.random(rng, (32, 100), dtype)
     w_out, g_out = reference.random(rng, (100, 10), dtype), reference.random(rng, (32, 10), dtype)
     moments, g_x = ops.channel_moments(x), reference.random(rng, x.shape, dtype)
+    g_transpose = reference.random(rng, (20, 8, 6, 5), dtype)
     return {
         "conv": lambda: (ops.conv(x, w, 1, "same"),),
         "conv_strided": lambda: (ops.conv(x, w, 2, "valid"),),
@@ -52,6 +53,9 @@ def _workloads(dtype):
                                         + (ops.batch_normalization(x, *moments, None, bias[:5]),)
                                         + ops.batch_normalization_grad(x, g_x, *moments, bias[:5])),
         "relu": lambda: (ops.relu(g_wide), ops.relu_grad(g_wide, g_wide[::-1].copy())),
+        # Its bias gradient sums the output gradient's 960 rows on the pool's threads, 64 rows a task.
+        "conv_transpose_grad": lambda: ops.conv_transpose_bias_activation_grad(g_strided, w, None, g_transpose, 2,
+                                                                               "same"),
     }
 
 

@@ -1,4 +1,5 @@
-"""Batch normalization kernels over the channel (last) axis: per-channel sums, normalisation, input gradient.
+"""Kernels over the channel (last) axis: per-channel sums (a bias's gradient, batch normalization's statistics),
+batch normalization and its input gradient.
 
 Kernels only: ``fastconv.ops`` checks the arguments and passes every array
 preallocated, the data as 2-D ``(rows, C)`` views (every axis but the
@@ -40,6 +41,24 @@ def _gradient(x, grad_out, offset, negated_mean, multiplier, shift, count, relu)
     if relu:
         g = vrelu_grad(g, _normalized(x, offset, negated_mean, multiplier, shift, count))
     return g
+
+
+@kernel
+def _channel_totals(job, x, partial_sum, rows_per_task):
+    """Per task ``p``: ``partial_sum[p, c]``, the sum of ``x[r, c]`` over its rows (``(P, C)``, overwritten)."""
+    n_rows, channels = x.shape
+    lanes = lanes_of(x)
+    n_tasks = partial_sum.shape[0]
+    task = first_task(job, n_tasks)
+    while task < n_tasks:
+        first, end = task * rows_per_task, min(n_rows, (task + 1) * rows_per_task)
+        for c in range(0, channels, lanes):
+            count = channels - c
+            total = vzeros(x)
+            for r in range(first, end):
+                total = vadd(total, _load(x, r * channels + c, count))
+            vstore_first(partial_sum, task * channels + c, total, count)
+        task = next_task(job, task)
 
 
 @kernel

@@ -679,8 +679,13 @@ def _depthwise_weights(spec):
 def _depthwise_taps(spec):
     """The forward kernel's table of tap offsets ``(KH*KW, 2)``: input and weight offset of each tap."""
     k_h, k_w, channels, multiplier = spec.kernel.shape
-    width, depth = spec.inputs.shape[2], channels * multiplier
-    (dilation_h, dilation_w) = spec.dilation_rate
+    return _tap_offsets(k_h, k_w, *spec.dilation_rate, spec.inputs.shape[2], channels * multiplier)
+
+
+@functools.lru_cache(maxsize=256)
+def _tap_offsets(k_h, k_w, dilation_h, dilation_w, width, depth):
+    """:func:`_depthwise_taps` of a kernel and input width, made once (the kernels only read it; a layer asks
+    for the same table every step: 4 us to build)."""
     return np.array([((a * dilation_h * width + b * dilation_w) * depth, (a * k_w + b) * depth)
                      for a in range(k_h) for b in range(k_w)], np.int64).reshape(k_h * k_w, 2)
 

@@ -93,18 +93,34 @@ def _gradient(grad_out, out, offset, count, relu):
 
 
 @helper
-def _forward_pixel(x, w, bias, out, n, oh, ow, c, count, top, h_lo, h_hi, stride_w, dilation_h, dilation_w,
-                   pad_left, relu):
-    """Output pixel ``(n, oh, ow)``, channels ``c ..``: its window clipped to the real input cells."""
+def _forward_pixel(x, w, bias, out, taps, n, oh, ow, top, h_lo, h_hi, stride_w, dilation_w, pad_left, relu):
+    """Output pixel ``(n, oh, ow)``, every channel: its window clipped to the real input cells, the kernel
+    rows ``h_lo .. h_hi`` and the columns found here, once for all the vectors of channels (the integer
+    divisions that find them cost more than a vector's multiply-adds), the taps' offsets from the table
+    ``taps`` (see :func:`_depthwise_forward`)."""
     k_w, channels = w.shape[1], w.shape[2]
-    left = ow * stride_w - pad_left
+    lanes = lanes_of(x)
+    whole = channels - channels % lanes
     w_lo, w_hi = _in_range(ow, stride_w, dilation_w, pad_left, k_w, x.shape[2])
+    x_offset = _cell(x, n, top, ow * stride_w - pad_left, 0)  # the window's top-left cell, maybe padding
+    out_offset = _cell(out, n, oh, ow, 0)
+    for c in range(0, whole, lanes):  # `lanes` constant: plain loads
+        _forward_taps(x, w, bias, out, taps, x_offset, out_offset, c, lanes, k_w, h_lo, h_hi, w_lo, w_hi, relu)
+    if whole < channels:
+        _forward_taps(x, w, bias, out, taps, x_offset, out_offset, whole, channels - whole, k_w, h_lo, h_hi, w_lo,
+                      w_hi, relu)
+
+
+@helper
+def _forward_taps(x, w, bias, out, taps, x_offset, out_offset, c, count, k_w, h_lo, h_hi, w_lo, w_hi, relu):
+    """One output pixel's channels ``c`` to ``c + count`` (at most a vector) over the taps of kernel rows
+    ``h_lo .. h_hi`` and columns ``w_lo .. w_hi``, in row-major order."""
     acc = _load(bias, c, count)
     for kh in range(h_lo, h_hi):
         for kw in range(w_lo, w_hi):
-            xv = _load(x, _cell(x, n, top + kh * dilation_h, left + kw * dilation_w, c), count)
-            acc = vfma(xv, _load(w, (kh * k_w + kw) * channels + c, count), acc)
-    _store(out, _cell(out, n, oh, ow, c), acc, count, relu)
+            t = kh * k_w + kw
+            acc = vfma(_load(x, x_offset + taps[t, 0] + c, count), _load(w, taps[t, 1] + c, count), acc)
+    _store(out, out_offset + c, acc, count, relu)
 
 
 @helper
@@ -246,21 +262,20 @@ def _depthwise_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dil
         for ow in range(out_w):
             if blocks_first <= ow < blocks_end:
                 continue
-            for c in range(0, whole, lanes):
-                _forward_pixel(x, w, bias, out, n, oh, ow, c, lanes, top, h_lo, h_hi, stride_w, dilation_h,
-                               dilation_w, pad_left, relu)
-            if whole < channels:
-                _forward_pixel(x, w, bias, out, n, oh, ow, whole, channels - whole, top, h_lo, h_hi,
-                               stride_w, dilation_h, dilation_w, pad_left, relu)
+            _forward_pixel(x, w, bias, out, taps, n, oh, ow, top, h_lo, h_hi, stride_w, dilation_w, pad_left, relu)
         row = next_task(job, row)
 
 
 @helper
-def _grad_input_pixel(grad_out, out, w, grad_x, n, ih, iw, c, count, stride_h, stride_w, dilation_h, dilation_w,
-                      pad_top, pad_left, relu):
-    """Input pixel ``(n, ih, iw)``, channels ``c ..``: the sum over the output pixels whose windows hold it."""
-    k_h, k_w, channels = w.shape
-    acc = vzeros(grad_x)
+def _input_pixel_taps(taps, grad_out, n, ih, iw, k_h, k_w, stride_h, stride_w, dilation_h, dilation_w, pad_top,
+                      pad_left):
+    """Write into ``taps`` the table of the output pixels whose windows hold input pixel ``(n, ih, iw)``:
+    row ``t`` holds the output gradient's offset of one (channel 0) and the weights' offset of the tap that
+    reaches the input pixel, in row-major tap order; returns their number. Once per pixel (or block of
+    pixels of one phase, which take the same taps from consecutive output pixels), not per vector of
+    channels: the integer divisions that find the taps cost more than the multiply-adds of one vector."""
+    w_channels = grad_out.shape[3]
+    n_taps = 0
     for kh in range(k_h):
         oh = _source_index(ih + pad_top, kh, dilation_h, stride_h, grad_out.shape[1])
         if oh < 0:
@@ -269,9 +284,21 @@ def _grad_input_pixel(grad_out, out, w, grad_x, n, ih, iw, c, count, stride_h, s
             ow = _source_index(iw + pad_left, kw, dilation_w, stride_w, grad_out.shape[2])
             if ow < 0:
                 continue
-            g = _gradient(grad_out, out, _cell(grad_out, n, oh, ow, c), count, relu)
-            acc = vfma(g, _load(w, (kh * k_w + kw) * channels + c, count), acc)
-    vstore_first(grad_x, _cell(grad_x, n, ih, iw, c), acc, count)
+            taps[n_taps, 0] = _cell(grad_out, n, oh, ow, 0)
+            taps[n_taps, 1] = (kh * k_w + kw) * w_channels
+            n_taps += 1
+    return n_taps
+
+
+@helper
+def _grad_input_pixel(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, count, relu):
+    """Input pixel at ``x_offset``, channels ``c`` to ``c + count`` (at most a vector): the sum over the
+    ``n_taps`` taps of ``taps`` (see :func:`_input_pixel_taps`), in their order."""
+    acc = vzeros(grad_x)
+    for t in range(n_taps):
+        g = _gradient(grad_out, out, taps[t, 0] + c, count, relu)
+        acc = vfma(g, _load(w, taps[t, 1] + c, count), acc)
+    vstore_first(grad_x, x_offset + c, acc, count)
 
 
 @helper
@@ -392,18 +419,8 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
                         _grad_input_rows(grad_out, out, w, grad_x, g_offset + c, x_offset + c, c, channels - c,
                                          kh_lo, n_rows, kh_step, g_row, k_w, relu, True, column)
                     continue
-                n_taps = 0
-                for kh in range(k_h):
-                    oh = _source_index(ih + pad_top, kh, dilation_h, stride_h, out_h)
-                    if oh < 0:
-                        continue
-                    for kw in range(k_w):
-                        t = iw0 + pad_left - kw * dilation_w
-                        if t % stride_w != 0:
-                            continue
-                        taps[n_taps, 0] = _cell(grad_out, n, oh, t // stride_w, 0)
-                        taps[n_taps, 1] = (kh * k_w + kw) * channels
-                        n_taps += 1
+                n_taps = _input_pixel_taps(taps, grad_out, n, ih, iw0, k_h, k_w, stride_h, stride_w, dilation_h,
+                                           dilation_w, pad_top, pad_left)
                 for c in range(0, whole, lanes):
                     _grad_input_block(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, lanes, x_step, relu)
                 if whole < channels:
@@ -413,9 +430,13 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
             for iw in range(phase, in_w, stride_w):
                 if start <= iw < blocks_end:
                     continue
-                for c in range(0, channels, lanes):
-                    _grad_input_pixel(grad_out, out, w, grad_x, n, ih, iw, c, channels - c, stride_h,
-                                      stride_w, dilation_h, dilation_w, pad_top, pad_left, relu)
+                n_taps = _input_pixel_taps(taps, grad_out, n, ih, iw, k_h, k_w, stride_h, stride_w, dilation_h,
+                                           dilation_w, pad_top, pad_left)
+                x_offset = _cell(grad_x, n, ih, iw, 0)
+                for c in range(0, whole, lanes):  # `lanes` constant: plain loads
+                    _grad_input_pixel(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, lanes, relu)
+                if whole < channels:
+                    _grad_input_pixel(grad_out, out, w, grad_x, taps, n_taps, x_offset, whole, channels - whole, relu)
         row = next_task(job, row)
 
 

@@ -424,8 +424,10 @@ def _call_for(fn, seconds):
 
 
 def _calls_per_sample(fn, min_sample):
-    """Calls of ``fn`` that take ``min_sample`` seconds, after a first call (compilation, caches, allocator)."""
+    """Calls of ``fn`` that take ``min_sample`` seconds, after a first call (compilation, caches, allocator) and
+    a pause in which the threads of what ran before go idle."""
     fn()
+    time.sleep(SETTLE_SECONDS)
     return max(1, math.ceil(min_sample / _call_for(fn, CALIBRATION_SECONDS)))
 
 
@@ -441,11 +443,10 @@ def measure(callables, rounds, min_sample):
 
     Each callable runs once first (compilation, caches, allocator), then the
     number of calls per sample is chosen so that a sample lasts ``min_sample``,
-    from the mean time of the calls made in ``CALIBRATION_SECONDS``. (From the
-    second call alone, as before, a depthwise 7x7x512 forward pass of either
-    library could take 10 calls a sample instead of 117, its first calls after
-    a pause being 2 to 5 times as slow as the rest: the sample's median then
-    measured the waking up, 0.17 ms instead of 0.09.) Every sample follows a
+    from the mean time of the calls made in ``CALIBRATION_SECONDS`` (a
+    library's first calls after a pause are 2 to 5 times as slow as the next
+    ones: calibrated on one call, samples of a small layer were a few calls
+    long and timed the waking up). Every sample follows a
     pause of ``SETTLE_SECONDS``, in which the threads of the library timed
     before go idle, and then ``WAKE_SECONDS`` of untimed calls of the same
     callable, which wake its own: each library is timed as a training loop

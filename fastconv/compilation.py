@@ -123,6 +123,11 @@ def _batch_normalization_grad():
         ops.batch_normalization_grad(x, x, vector, vector, vector, batch_statistics=batch_statistics)
 
 
+def _channel_totals():
+    from fastconv import ops
+    ops._channel_totals(np.ones((2, 3, 3, 4), np.float32))
+
+
 def _relu():
     from fastconv import ops
     x = np.ones(3, np.float32)
@@ -157,6 +162,7 @@ FAMILIES = {
     "affine": (_affine, 1.0, None),  # the random geometric augmentations (in training only)
     "batch_normalization": (_batch_normalization, 1.0, None),
     "batch_normalization_grad": (_batch_normalization_grad, 1.4, None),
+    "channel_totals": (_channel_totals, 0.9, None),  # a transposed convolution's bias gradient
     "relu": (_relu, 0.5, None),  # the ReLU layer's forward and backward passes
     "adam": (_adam, 0.4, None),
 }

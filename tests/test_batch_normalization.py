@@ -51,8 +51,9 @@ def test_channel_moments_match_float64(shape, rng):
 
 @pytest.mark.parametrize("outlier_row", [0, 1, 63, 64, -1])
 def test_channel_moments_of_a_tight_batch_with_an_outlying_row_match_float64(outlier_row, rng):
-    # Sums of squares about one row (the first, or a task's first) would lose the small spread to the
-    # outlier's square (relative error ~1e-4 here); about each task's own mean they do not.
+    # Sums of squares about one row (the first, or a task's first: a one-pass algorithm's usual shift) would
+    # lose the small spread to the outlier's square (relative error ~2e-4 here); about each task's own mean,
+    # as about the batch's mean, they do not.
     x = (rng.standard_normal((4, 28, 28, 16)) * 0.01 + 100).astype(np.float32)
     x.reshape(-1, 16)[outlier_row] = 0
     mean, variance = ops.channel_moments(x)

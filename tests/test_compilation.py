@@ -108,20 +108,23 @@ _SMALL_CNN_STEP = textwrap.dedent("""
     inputs = keras.Input((12, 12, 2))
     x = keras.layers.RandomRotation(0.1, seed=1)(inputs)
     x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = keras.layers.BatchNormalization()(x)
     x = keras.layers.SeparableConv2D(4, 3, strides=2, padding="same")(x)
+    x = keras.layers.Conv2DTranspose(4, 2, strides=2)(x)
     outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
     model = keras.Model(inputs, outputs)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     model.train_on_batch(np.random.rand(4, 12, 12, 2), np.arange(4) % 3)
-    from fastconv.kernels import affine, depthwise
-    misses = [name for module in (affine, depthwise) for name, value in vars(module).items()
+    from fastconv.kernels import affine, depthwise, normalization
+    misses = [name for module in (affine, depthwise, normalization) for name, value in vars(module).items()
               if hasattr(value, "stats") and sum(value.stats.cache_misses.values())]
     print("compiled here:", " ".join(sorted(misses)) or "nothing")
 """)
 
 
 def test_depthwise_and_augmentation_families_compile_what_training_runs(tmp_path):
-    # A model with the depthwise and affine kernels, prepared for by their families in other processes: its
+    # A model with the depthwise, affine and batch-normalization kernels and a transposed convolution's bias
+    # gradient, prepared for by their families in other processes: its
     # training step loads them all from the cache (were a family missing or different, it would compile here).
     prepared = _run(_SMALL_CNN_STEP.replace("model.train_on_batch", "model._prepare_kernels(True) or print"),
                     tmp_path)

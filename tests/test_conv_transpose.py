@@ -100,6 +100,15 @@ def test_need_flags_skip_gradients(rng):
     np.testing.assert_array_equal(only_inputs[0], full[0])
 
 
+@pytest.mark.parametrize("batch, filters", [(0, 5), (2, 0)])
+def test_gradients_of_an_empty_batch_or_no_filters_are_zeros_of_their_shapes(batch, filters):
+    x, w = np.ones((batch, 4, 4, 3), np.float32), np.ones((2, 2, filters, 3), np.float32)
+    grad_inputs, grad_kernel, grad_bias = ops.conv_transpose_bias_activation_grad(
+        x, w, None, ops.conv_transpose(x, w, 2), 2)
+    assert (grad_inputs.shape, grad_kernel.shape, grad_bias.shape) == (x.shape, w.shape, (filters,))
+    assert not grad_kernel.any() and not grad_bias.any()
+
+
 def test_hand_computed_same_placement():
     """One input pixel, 4x4 kernel, stride 2, 'same': the output is the kernel cropped one row and column at
     the top left (Keras 3's placement: the odd padding goes to the left only up to k - 1)."""

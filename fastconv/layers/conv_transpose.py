@@ -27,7 +27,7 @@ class Conv2DTranspose(ConvBase):
     ((3, 3, 4, 8), 292)
     """
 
-    gradient_kernel_families = ("conv", "conv_grad_kernel")
+    gradient_kernel_families = ("conv", "conv_grad_kernel", "channel_totals")  # and the bias gradient's sums
     input_gradient_kernel_families = ()  # the forward convolution: in gradient_kernel_families
     _op = staticmethod(ops.conv_transpose_bias_activation)
     _op_grad = staticmethod(ops.conv_transpose_bias_activation_grad)

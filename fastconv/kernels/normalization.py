@@ -43,6 +43,16 @@ def _gradient(x, grad_out, offset, negated_mean, multiplier, shift, count, relu)
     return g
 
 
+@helper
+def _rows_sum(x, first, end, c, count):
+    """The sum of rows ``first .. end`` of ``x`` ``(R, C)``, channels ``c`` to ``c + count`` (at most a vector),
+    in row order."""
+    total = vzeros(x)
+    for r in range(first, end):
+        total = vadd(total, _load(x, r * x.shape[1] + c, count))
+    return total
+
+
 @kernel
 def _channel_totals(job, x, partial_sum, rows_per_task):
     """Per task ``p``: ``partial_sum[p, c]``, the sum of ``x[r, c]`` over its rows (``(P, C)``, overwritten)."""
@@ -53,11 +63,7 @@ def _channel_totals(job, x, partial_sum, rows_per_task):
     while task < n_tasks:
         first, end = task * rows_per_task, min(n_rows, (task + 1) * rows_per_task)
         for c in range(0, channels, lanes):
-            count = channels - c
-            total = vzeros(x)
-            for r in range(first, end):
-                total = vadd(total, _load(x, r * channels + c, count))
-            vstore_first(partial_sum, task * channels + c, total, count)
+            vstore_first(partial_sum, task * channels + c, _rows_sum(x, first, end, c, channels - c), channels - c)
         task = next_task(job, task)
 
 
@@ -78,10 +84,7 @@ def _channel_moments(job, x, negated_inverse_rows, negated_centers, partial_sum,
         negated_inverse = vbroadcast(negated_inverse_rows, task)
         for c in range(0, channels, lanes):
             count = channels - c
-            total = vzeros(x)
-            for r in range(first, end):
-                total = vadd(total, _load(x, r * channels + c, count))
-            negated_center = vmul(total, negated_inverse)
+            negated_center = vmul(_rows_sum(x, first, end, c, count), negated_inverse)
             total, squares = vzeros(x), vzeros(x)
             for r in range(first, end):
                 deviation = vadd(_load(x, r * channels + c, count), negated_center)

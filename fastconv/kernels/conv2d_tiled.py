@@ -50,7 +50,7 @@ from fastconv.kernels.conv2d_tiles import (
     PIXELS_V2_SHORT_ALT, ROWS_V1, ROWS_V2, ROWS_V2_ALT, conv_alt_v2, conv_main_v1, conv_main_v2, conv_short_alt_v2,
     conv_short_v2, conv_tail_v1, conv_tail_v2, dot_main, dot_tail, grad_kernel_alt_v2, grad_kernel_main_v1,
     grad_kernel_main_v2, grad_kernel_tail_v1, grad_kernel_tail_v2, packed_grad_kernel_tile, packed_tile)
-from fastconv.kernels.simd import lanes_of, vadd, vload, vload_first, vstore, vstore_first, vzeros
+from fastconv.kernels.simd import lanes_of, vadd, vload_first, vstore, vstore_first, vzeros
 
 CHANNEL_BLOCK_VECTORS = 2
 """Vectors of channels that a two-vector tile computes: the width of the weights' channel blocks."""
@@ -467,14 +467,24 @@ def _conv2d_grad_kernel_tiled(job, x, gp, zero_h, zero_w, out_h, out_w, partial_
                                        f_first, f_end)
         if kh == 0:
             for f0 in range(f_first, f_end, lanes):
-                total = vzeros(gp)
-                for n in range(first, last):
-                    for oh in range(out_h):
-                        go = ((n * g_h + zero_h + oh) * g_w + zero_w) * g_c + f0
-                        for ow in range(out_w):
-                            total = vadd(total, vload(gp, go + ow * g_c))
-                vstore(partial_bias, p * n_pad + f0, total)
+                vstore(partial_bias, p * n_pad + f0,
+                       _output_gradient_sum(gp, first, last, out_h, out_w, zero_h, zero_w, f0, lanes))
         task = next_task(job, task)
+
+
+@helper
+def _output_gradient_sum(gp, first, last, out_h, out_w, zero_h, zero_w, c, count):
+    """The sum of the prepared output gradient ``gp`` (see :func:`_conv2d_grad_kernel_tiled`) over the output
+    pixels of images ``first .. last``, channels ``c`` to ``c + count`` (at most a vector; a plain load where
+    ``count`` is the vector width): a chunk's bias gradient, pixel by pixel in order."""
+    _, g_h, g_w, g_c = gp.shape
+    total = vzeros(gp)
+    for n in range(first, last):
+        for oh in range(out_h):
+            go = ((n * g_h + zero_h + oh) * g_w + zero_w) * g_c + c
+            for ow in range(out_w):
+                total = vadd(total, vload_first(gp, go + ow * g_c, count))
+    return total
 
 
 @kernel
@@ -518,13 +528,9 @@ def _conv2d_grad_kernel_packed(job, x, gp, zero_h, zero_w, out_h, out_w, partial
                                              g_w * g_c, g_c, na, out_w, out_group, partial_kernel,
                                              oo + kw * column_vectors * lanes, column_vectors, run)
         if kh == 0:
-            total = vzeros(gp)
-            for n in range(first, last):
-                for oh in range(out_h):
-                    go = ((n * g_h + zero_h + oh) * g_w + zero_w) * g_c + g * out_group
-                    for ow in range(out_w):
-                        total = vadd(total, vload_first(gp, go + ow * g_c, out_group))
-            vstore_first(partial_bias, p * g_c + g * out_group, total, out_group)
+            vstore_first(partial_bias, p * g_c + g * out_group,
+                         _output_gradient_sum(gp, first, last, out_h, out_w, zero_h, zero_w, g * out_group,
+                                              out_group), out_group)
         task = next_task(job, task)
 
 

@@ -43,17 +43,26 @@ WORKER_TIMEOUT_SECONDS = 600
 """A helper process that takes longer is stopped; what it did not compile is compiled when first used."""
 
 
-def _conv():
+def _one_vector():
+    """Channels that make one SIMD vector: a lone vector for the tiles (``fastconv.ops._lone_vector``)."""
+    from fastconv.kernels import simd
+    return simd.lanes(np.float32)
+
+
+def _conv(filters=32):
     from fastconv import ops
+    # 32 filters make whole channel blocks of the tiles (2 vectors of 16, 4 of 8): the kernel without the
+    # one-vector tiles; _one_vector() filters: the one with them (conv_forward_family).
     x = np.ones((2, 6, 6, 3), np.float32)
-    ops.conv_bias_activation(x, np.ones((3, 3, 3, 4), np.float32), np.zeros(4, np.float32), padding="same",
-                             activation="relu")
+    ops.conv_bias_activation(x, np.ones((3, 3, 3, filters), np.float32), np.zeros(filters, np.float32),
+                             padding="same", activation="relu")
 
 
 def _conv_grad(need_grad_inputs, need_grad_kernel, channels=32):
     from fastconv import ops
-    # 32 input channels: the input gradient on the tiles. One channel: by dot products over the filters
-    # (conv_grad_input_family), the family "conv_grad_input_dot".
+    # 32 input channels: the input gradient on the tiles, whole channel blocks; _one_vector() channels: with
+    # the one-vector tiles. One channel: by dot products over the filters (conv_grad_input_family), the
+    # family "conv_grad_input_dot".
     x, w = np.ones((2, 6, 6, channels), np.float32), np.ones((3, 3, channels, 4), np.float32)
     out = np.ones((2, 6, 6, 4), np.float32)
     ops.conv_bias_activation_grad(x, w, out, out, padding="same", activation="relu",
@@ -145,6 +154,10 @@ FAMILIES = {
     # name: (work, seconds to compile its own kernels cold, the register tiles it links)
     "conv": (_conv, 2.0, "conv"),
     "conv_grad_input": (lambda: _conv_grad(True, False), 1.2, "conv"),
+    # Channels in an odd number of vectors (16 filters, a group of 16): the tiles of their last lone vector
+    # too (conv_forward_family, conv_grad_input_family).
+    "conv_lone_vector": (lambda: _conv(_one_vector()), 2.5, "conv"),
+    "conv_grad_input_lone_vector": (lambda: _conv_grad(True, False, _one_vector()), 1.6, "conv"),
     # The input gradient of a layer with a few input channels (conv_grad_input_family): never a
     # model's first layer, which gets no input gradient (about a second of compiling the textbook CNN saved).
     "conv_grad_input_dot": (lambda: _conv_grad(True, False, channels=1), 1.0, None),
@@ -181,28 +194,42 @@ def conv_families(channels, filters, groups=1):
     depthwise convolution, groups of a few channels run on the packed tiles."""
     from fastconv import ops
     if groups == 1:
-        return ("conv",), conv_grad_input_family(channels), ("conv_grad_kernel",)
+        return conv_forward_family(filters), conv_grad_input_family(channels), ("conv_grad_kernel",)
     if channels is None:
-        return (("conv", "conv_packed", "depthwise"),
-                ("conv_grad_input", "conv_grad_input_dot", "conv_packed_grad_input", "depthwise_grad"),
+        return ((*conv_forward_family(filters, groups), "conv_packed", "depthwise"),
+                (*conv_grad_input_family(None), "conv_packed_grad_input", "depthwise_grad"),
                 ("conv_grad_kernel", "conv_packed_grad_kernel", "depthwise_grad"))
     if channels == groups:
         return ("depthwise",), ("depthwise_grad",), ("depthwise_grad",)
     group_channels, group_filters = channels // groups, filters // groups
     packed_forward = ops._packed_run(groups, group_filters, group_channels, np.float32) > 1
     packed_input = ops._packed_run(groups, group_channels, group_filters, np.float32) > 1
-    return (("conv_packed",) if packed_forward else ("conv",),
+    return (("conv_packed",) if packed_forward else conv_forward_family(filters, groups),
             ("conv_packed_grad_input",) if packed_input else conv_grad_input_family(channels, groups),
             ("conv_packed_grad_kernel",) if packed_forward else ("conv_grad_kernel",))
 
 
+def conv_forward_family(filters, groups=1):
+    """The family of a convolution's forward pass on the tiles into ``filters`` output channels in ``groups``
+    groups (``None``: not known yet, both): with the one-vector tiles if a group's filters end in a lone
+    vector (``fastconv.ops._lone_vector``)."""
+    from fastconv import ops
+    if filters is None:
+        return ("conv", "conv_lone_vector")
+    return ("conv",) if ops._lone_vector(filters // groups, np.float32) is None else ("conv_lone_vector",)
+
+
 def conv_grad_input_family(channels, groups=1):
     """The family of a convolution's input gradient over ``channels`` input channels (``None``: not known yet,
-    both): dot products over the filters for a few channels, tiles for more (as ``fastconv.ops`` chooses)."""
+    all three): dot products over the filters for a few channels, tiles for more, with the one-vector tiles
+    if a group's channels end in a lone vector (as ``fastconv.ops`` chooses)."""
     from fastconv import ops
     if channels is None:
-        return ("conv_grad_input", "conv_grad_input_dot")
-    return ("conv_grad_input_dot",) if ops._grad_input_by_dot_products(channels, groups) else ("conv_grad_input",)
+        return ("conv_grad_input", "conv_grad_input_lone_vector", "conv_grad_input_dot")
+    if ops._grad_input_by_dot_products(channels, groups):
+        return ("conv_grad_input_dot",)
+    lone = ops._lone_vector(channels // groups, np.float32) is not None
+    return ("conv_grad_input_lone_vector",) if lone else ("conv_grad_input",)
 
 
 _ready = set()

@@ -156,7 +156,8 @@ def _conv_forward(spec):
         weights = (_packed_weights(spec.kernel, spec.groups, run) if run > 1
                    else _channel_blocks(spec.kernel, spec.groups, 3))
         parallel.run(_tiled._conv2d_forward_tiled, spec.padded_inputs(), weights, bias, out, *spec.strides,
-                     *spec.pads[0], relu, spec.groups, run if run > 1 else None)
+                     *spec.pads[0], relu, spec.groups,
+                     *((None, run) if run > 1 else (_lone_vector(n_filters // spec.groups, spec.dtype), None)))
     else:
         parallel.run(_conv2d._conv2d_forward, spec.padded_inputs(), spec.kernel, spec.bias, out, *spec.strides,
                                 *spec.dilation_rate, spec.activation)
@@ -263,7 +264,8 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel, bias=Non
             kernel_t = _channel_blocks(spec.kernel[::-1, ::-1].transpose(0, 1, 3, 2), groups, 2)
             epilogue = buffers.zeros(c_pad, spec.dtype) if bias is None else _pad_last_axis(bias, c_pad)
             parallel.run(_tiled._conv2d_grad_input_tiled, gp, kernel_t, epilogue, grad_inputs,
-                         zero_h, zero_w, out_h, pad_top, pad_left, stride_h, stride_w, relu, groups, None)
+                         zero_h, zero_w, out_h, pad_top, pad_left, stride_h, stride_w, relu, groups,
+                         _lone_vector(group_channels, spec.dtype), None)
         grad_inputs = spec.result(grad_inputs)
     if not need_grad_kernel:
         return grad_inputs, None, None
@@ -297,7 +299,7 @@ def _grad_input_packed(spec, gradient, grad_inputs, zero_h, zero_w, run, bias, r
         epilogue[:channels] = bias
     parallel.run(_tiled._conv2d_grad_input_tiled, gradient, _packed_weights(kernel_t, groups, run), epilogue,
                  grad_inputs, zero_h, zero_w, spec.output_shape[1], spec.pads[0][0], spec.pads[1][0], *spec.strides,
-                 relu, groups, run)
+                 relu, groups, None, run)
 
 
 def _grad_kernel_packed(spec, gradient, zero_h, zero_w, run):
@@ -347,6 +349,13 @@ def _chunks_for(n_batch, tasks_per_chunk):
 def _channel_block(dtype):
     """Channels in one block of the tiled kernels' weights (``_tiled.CHANNEL_BLOCK_VECTORS`` vectors)."""
     return _tiled.CHANNEL_BLOCK_VECTORS * _simd.lanes(dtype)
+
+
+def _lone_vector(channels, dtype):
+    """The tiled kernels' ``lone_vector`` for rows of ``channels`` channels: None when they make whole channel
+    blocks (an even number of vectors), so that the kernel compiled for them has no one-vector tiles; else
+    True (see ``conv2d_tiled._conv_row``)."""
+    return None if -(-channels // _simd.lanes(dtype)) % _tiled.CHANNEL_BLOCK_VECTORS == 0 else True
 
 
 def _padded_channels(count, dtype):
@@ -1095,11 +1104,11 @@ def dense(inputs, kernel, bias=None):
     spec = _DenseSpec(inputs, kernel, bias, None)
     if not spec.tiled:
         return spec.result((spec.inputs @ spec.kernel + spec.bias).reshape(spec.output_shape))
-    # The tiles read whole vectors of the kernel's columns. The whole vectors that fit in a row are read in
-    # place, with the kernel's own row stride; only the last, partial one is copied into a zero-padded
-    # block (copying the whole kernel, 1.25 MB for the textbook's 3136 x 100, took longer than the product).
-    lanes = _simd.lanes(spec.dtype)
-    units, in_place = spec.units, spec.units // lanes * lanes
+    # The tiles read whole blocks of two vectors of the kernel's columns. The whole blocks that fit in a row
+    # are read in place, with the kernel's own row stride; only the rest is copied into a zero-padded block
+    # (copying the whole kernel, 1.25 MB for the textbook's 3136 x 100, took longer than the product).
+    block = _dense_block(spec.dtype)
+    units, in_place = spec.units, spec.units // block * block
     out = buffers.empty((len(spec.inputs), units), spec.dtype)
     if in_place == units:
         _matmul(spec.inputs, spec.kernel, spec.bias, out)
@@ -1109,7 +1118,7 @@ def dense(inputs, kernel, bias=None):
         _matmul(spec.inputs, spec.kernel, spec.bias, main)
         out[:, :in_place] = main
     rest = buffers.empty((len(spec.inputs), units - in_place), spec.dtype)
-    _matmul(spec.inputs, _pad_last_axis(spec.kernel[:, in_place:], lanes), _pad_last_axis(spec.bias[in_place:], lanes),
+    _matmul(spec.inputs, _pad_last_axis(spec.kernel[:, in_place:], block), _pad_last_axis(spec.bias[in_place:], block),
             rest)
     out[:, in_place:] = rest
     return spec.result(out.reshape(spec.output_shape))
@@ -1140,13 +1149,19 @@ def dense_grad(inputs, kernel, grad_output, need_grad_inputs=True, need_grad_ker
         # each task writes its block of the product back transposed, into the input gradient.
         batch = len(x)
         grad_inputs = buffers.empty(spec.input_shape, spec.dtype)
-        _matmul(spec.kernel, _pad_last_axis(g.T, _padded_channels(batch, spec.dtype)),
-                buffers.zeros(_padded_channels(batch, spec.dtype), spec.dtype),
+        batch_pad = -(-batch // _dense_block(spec.dtype)) * _dense_block(spec.dtype)
+        _matmul(spec.kernel, _pad_last_axis(g.T, batch_pad), buffers.zeros(batch_pad, spec.dtype),
                 buffers.empty((spec.kernel.shape[0], batch), spec.dtype), transposed=grad_inputs.reshape(batch, -1))
         grad_inputs = spec.result(grad_inputs)
     if not need_grad_kernel:
         return grad_inputs, None, None
     return grad_inputs, spec.result(grad_kernel), spec.result(g.sum(axis=0))
+
+
+def _dense_block(dtype):
+    """Columns of ``b`` that a task of ``_dense._matmul_tiled`` reads: ``b`` and ``bias`` are padded to whole
+    blocks of them (a last lone vector would compile the one-vector tiles into the kernel)."""
+    return _dense.VECTORS_PER_TASK * _simd.lanes(dtype)
 
 
 def _matmul(a, b, bias, out, transposed=None):
@@ -1163,20 +1178,15 @@ def _matmul_rows_per_task(n_rows, n_out, depth, dtype):
     products each.
 
     16 (a task is 16 rows x 2 vectors of columns); 8 where 16 make fewer than
-    ``_TASKS`` tasks and 8 rows still make ``_MATMUL_TASK_FMAS`` multiply-adds,
-    unless the columns end in a single vector, whose tile takes 12 or 14 rows
-    at a time (``conv2d_tiles.PIXELS_V1``) and fewer one by one. Each output
-    element is computed alike however the rows are cut, so results do not
-    depend on it.
+    ``_TASKS`` tasks and 8 rows still make ``_MATMUL_TASK_FMAS`` multiply-adds.
+    Each output element is computed alike however the rows are cut, so
+    results do not depend on it.
 
     >>> _matmul_rows_per_task(32, 96, 3136, np.float32), _matmul_rows_per_task(512, 96, 3136, np.float32)
     (8, 16)
     """
-    lanes = _simd.lanes(dtype)
-    vectors = -(-n_out // lanes)
-    column_blocks = -(-vectors // _dense.VECTORS_PER_TASK)
-    if (vectors % _dense.VECTORS_PER_TASK == 0 and -(-n_rows // 16) * column_blocks < _TASKS
-            and 8 * _dense.VECTORS_PER_TASK * lanes * depth >= _MATMUL_TASK_FMAS):
+    block = _dense_block(dtype)
+    if -(-n_rows // 16) * -(-n_out // block) < _TASKS and 8 * block * depth >= _MATMUL_TASK_FMAS:
         return 8
     return 16
 

@@ -23,8 +23,8 @@ _TRAIN_STEP = textwrap.dedent("""
     import sys, time
     import numpy as np
     from fastconv import keras
-    model = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Conv2D(8, 3, activation="relu", padding="same"),
-                              keras.layers.MaxPooling2D(2), keras.layers.Conv2D(16, 3, activation="relu"),
+    model = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Conv2D(32, 3, activation="relu", padding="same"),
+                              keras.layers.MaxPooling2D(2), keras.layers.Conv2D(64, 3, activation="relu"),
                               keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.train_on_batch(np.random.rand(4, 12, 12, 1), np.arange(4))
@@ -144,9 +144,9 @@ def _prepared_families(model, monkeypatch):
 def test_input_gradient_family_follows_the_layer_that_needs_it(monkeypatch):
     """A model's first layer gets no input gradient, so the textbook CNN's one-channel first convolution
     does not compile the dot-product input gradient (a second of a fresh machine's first step); a later
-    convolution of 3 input channels does, and one of 8 the tiled one."""
+    convolution of 3 input channels does, and one of 32 the tiled one."""
     from fastconv import keras
-    textbook = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Conv2D(8, 3, padding="same"),
+    textbook = keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Conv2D(32, 3, padding="same"),
                                  keras.layers.Conv2D(4, 3)])
     textbook.compile(optimizer="adam", loss="mse")
     assert {"conv_grad_input", "conv_grad_kernel"} <= _prepared_families(textbook, monkeypatch)
@@ -164,11 +164,12 @@ def test_input_gradient_family_follows_the_layer_that_needs_it(monkeypatch):
     # separable one's pointwise stage takes it over the depthwise stage's channels, built or not.
     assert keras.layers.Conv2DTranspose(32, 3).kernel_families == ("conv_grad_input",)
     assert keras.layers.Conv2DTranspose(1, 3).kernel_families == ("conv_grad_input_dot",)
-    for channels, family in ((8, "conv_grad_input"), (2, "conv_grad_input_dot")):
+    tiled = {"conv_grad_input", "conv_grad_input_lone_vector", "conv_grad_input_dot"}
+    for channels, family in ((64, "conv_grad_input"), (8, "conv_grad_input_lone_vector"), (2, "conv_grad_input_dot")):
         separable = keras.layers.SeparableConv2D(4, 3)
-        assert {"conv_grad_input", "conv_grad_input_dot"} <= set(separable.gradient_kernel_families)  # not built
+        assert tiled <= set(separable.gradient_kernel_families)  # not built
         separable(np.zeros((1, 6, 6, channels), np.float32))
-        assert {"conv_grad_input", "conv_grad_input_dot"} & set(separable.gradient_kernel_families) == {family}
+        assert tiled & set(separable.gradient_kernel_families) == {family}
 
 
 _CONV_STEP = textwrap.dedent("""
@@ -223,12 +224,42 @@ def test_grouped_convolutions_prepare_the_families_their_kernels_are_in(monkeypa
     depthwise = model(4, 8, 4)
     assert {"depthwise", "depthwise_grad"} <= depthwise
     assert not {"conv_packed", "conv_packed_grad_input", "conv_grad_input", "conv_grad_input_dot"} & depthwise
-    whole = model(2 * lanes, 2 * lanes, 2)  # a vector of channels and filters a group
+    whole = model(4 * lanes, 4 * lanes, 2)  # two vectors of channels and filters a group: a channel block
     assert {"conv", "conv_grad_input", "conv_grad_kernel"} <= whole
     assert not {"conv_packed", "conv_packed_grad_input", "conv_packed_grad_kernel", "depthwise"} & whole
+    assert not {"conv_lone_vector", "conv_grad_input_lone_vector"} & whole
+    lone = model(2 * lanes, 2 * lanes, 2)  # one vector a group: the one-vector tiles
+    assert {"conv_lone_vector", "conv_grad_input_lone_vector", "conv_grad_kernel"} <= lone
+    assert not {"conv_grad_input", "conv_packed"} & lone  # ("conv": the first layer, 2 vectors)
     unbuilt = keras.layers.Conv2D(8, 3, groups=2)
-    assert {"conv", "conv_packed", "depthwise"} <= set(unbuilt.kernel_families)
+    assert {"conv_lone_vector", "conv_packed", "depthwise"} <= set(unbuilt.kernel_families)
     assert {"conv_grad_kernel", "conv_packed_grad_kernel"} <= set(unbuilt.gradient_kernel_families)
+
+
+def test_lone_vector_families_compile_what_training_runs(tmp_path):
+    # 16 channels and 16 filters, a single vector (AVX-512) or two (AVX2): the kernels with the one-vector
+    # tiles, or without them.
+    _assert_prepared_families_cover_the_step(tmp_path, channels=16, filters=16, groups=1)
+
+
+def test_lone_vector_families_follow_the_channels(monkeypatch):
+    """Channels in an odd number of vectors prepare the kernels with the one-vector tiles, an even number
+    the ones without (the textbook's 32 and 64 filters: a fresh machine compiles no one-vector tile into
+    its convolutions)."""
+    from fastconv import keras
+    from fastconv.kernels import simd
+    lanes = simd.lanes(np.float32)
+    assert compilation.conv_forward_family(2 * lanes) == ("conv",)
+    assert compilation.conv_forward_family(3 * lanes - 1) == ("conv_lone_vector",)
+    assert compilation.conv_forward_family(lanes // 2) == ("conv_lone_vector",)
+    assert compilation.conv_grad_input_family(lanes + 1) == ("conv_grad_input",)
+    assert compilation.conv_grad_input_family(lanes) == ("conv_grad_input_lone_vector",)
+    assert keras.layers.Conv2DTranspose(4, 3).gradient_kernel_families[:2] == ("conv", "conv_lone_vector")
+    transposed = keras.layers.Conv2DTranspose(4, 3)
+    transposed(np.zeros((1, 6, 6, lanes), np.float32))  # its input gradient: a convolution into lanes channels
+    assert "conv_lone_vector" in transposed.gradient_kernel_families
+    assert "conv" not in transposed.gradient_kernel_families
+    assert keras.layers.SeparableConv2D(2 * lanes, 3).kernel_families == ("depthwise", "conv")
 
 
 def test_packed_families_compile_what_training_runs(tmp_path):

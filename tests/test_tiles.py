@@ -14,10 +14,11 @@ import pytest
 
 import reference
 from fastconv import ops, parallel
-from fastconv.kernels import _generate, conv2d_tiles, simd
+from fastconv.kernels import _generate, conv2d_tiled, conv2d_tiles, simd
 
 LANES = simd.lanes(np.float32)
-P2, P2_ALT, P1 = conv2d_tiles.PIXELS_V2, conv2d_tiles.PIXELS_V2_ALT, conv2d_tiles.PIXELS_V1
+P2, P2_ALT = conv2d_tiles.PIXELS_V2, conv2d_tiles.PIXELS_V2_ALT
+P1, P1_ALT = conv2d_tiles.PIXELS_V1, conv2d_tiles.PIXELS_V1_ALT
 P2_SHORT, P2_SHORT_ALT = conv2d_tiles.PIXELS_V2_SHORT, conv2d_tiles.PIXELS_V2_SHORT_ALT
 R2, R1 = conv2d_tiles.ROWS_V2, conv2d_tiles.ROWS_V1
 
@@ -38,7 +39,9 @@ WIDTHS = {
     "one main tile": P2,
     "main tiles overlapping": P2 + 3,             # the last tile moved back
     "alternative tiles": 2 * P2_ALT,              # the other two-vector tile covers it exactly
-    "long one-vector rows": P1 + 2,
+    "long one-vector rows": 2 * P1 - 1,           # the long one-vector tile, the last moved back
+    "one short one-vector tile": P1_ALT,
+    "short one-vector tiles overlapping": 2 * P1_ALT + 1,
 }
 
 CHANNELS = {
@@ -83,6 +86,17 @@ def _check(rng, x_shape, kernel_size, filters, strides, padding, activation="rel
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=list(WIDTHS))
 def test_tile_shapes_and_tails(rng, width, filters):
     _check(rng, (2, 4, width, 3), (3, 3), filters, 1, "same")
+
+
+def test_one_vector_rows_take_the_tiles_that_compute_the_fewest_pixels():
+    """A row's last lone vector of channels (16 filters, a group of 16, an odd number of vectors) takes
+    the one-vector tile that computes the fewest pixels, and goes pixel by pixel only if no tile fits."""
+    assert conv2d_tiled._one_vector_tile(P1_ALT - 1) == 1
+    for count in (P1_ALT, 3 * P1_ALT):
+        assert conv2d_tiled._one_vector_tile(count) == P1_ALT
+    for count in (P1, 2 * P1):
+        assert conv2d_tiled._one_vector_tile(count) == P1
+    assert conv2d_tiled._one_vector_tile(P1 + 1) == P1_ALT  # 3 short tiles, not 2 long ones
 
 
 @pytest.mark.parametrize("channels", CHANNELS.values(), ids=list(CHANNELS))

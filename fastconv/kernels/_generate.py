@@ -59,21 +59,24 @@ import pathlib
 import sys
 
 CONV_TILES = {
-    32: ((7, 2), (8, 2), (6, 2), (5, 2), (1, 2), (14, 1), (1, 1)),
-    16: ((6, 2), (5, 2), (4, 2), (3, 2), (1, 2), (12, 1), (1, 1)),
+    32: ((7, 2), (8, 2), (6, 2), (5, 2), (1, 2), (16, 1), (7, 1), (1, 1)),
+    16: ((6, 2), (5, 2), (4, 2), (3, 2), (1, 2), (12, 1), (6, 1), (1, 1)),
 }
 """``(pixels, vectors)`` of the convolution tiles, by the number of vector registers of the target CPU.
 
 For 2 vectors four tiles (the driver takes the cheapest for a row: ``conv2d_tiled._tiles_cost``, the
 pixels computed, weighted up for tiles too small to hide the FMA latency) and a one-pixel tail; for 1
-vector a main tile and a tail. A tile of ``P`` pixels x ``V`` vectors needs ``P*V`` accumulators, ``V``
+vector (layers of 16 filters, groups of 16, the last vector of an odd number) two tiles and a tail: 16 and
+7 pixels cover rows of 16 and 32, and of 7, 14, 21 and 28, exactly (a single tile of 14 computed 42 pixels
+of a 32-pixel row and took 1.25-1.35 times as long; rows of 7 went pixel by pixel, on one accumulator
+chain, in 2.7 times the time). A tile of ``P`` pixels x ``V`` vectors needs ``P*V`` accumulators, ``V``
 weight vectors and a broadcast in registers:
 
 - 32 registers (AVX-512): 7 for rows of 14 or 28, 8 for 16 or 32, 6 and 5 for the short rows of strided
   'valid' layers (5, 6, 10, 12, where the one-pixel tile's two accumulator chains would wait on the FMA
   latency); 14-16 accumulators, 2 vector loads and 7-8 broadcasts per 14-16 FMAs (28 accumulators spill).
 - 16 registers (AVX2): at most 6 pixels x 2 vectors (12 accumulators + 2 weights + 1 broadcast = 15);
-  7 x 2 spills.
+  7 x 2 spills. One vector: 12 and 6 pixels.
 """
 
 GRAD_KERNEL_TILES = {

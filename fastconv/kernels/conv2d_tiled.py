@@ -46,10 +46,11 @@ number of threads.
 from fastconv._jit import helper, kernel
 from fastconv.kernels.tasks import first_task, next_task
 from fastconv.kernels.conv2d_tiles import (
-    DOT_PIXELS, PACKED_GRAD_KERNEL_ROWS, PACKED_PIXELS, PIXELS_V1, PIXELS_V2, PIXELS_V2_ALT, PIXELS_V2_SHORT,
-    PIXELS_V2_SHORT_ALT, ROWS_V1, ROWS_V2, ROWS_V2_ALT, conv_alt_v2, conv_main_v1, conv_main_v2, conv_short_alt_v2,
-    conv_short_v2, conv_tail_v1, conv_tail_v2, dot_main, dot_tail, grad_kernel_alt_v2, grad_kernel_main_v1,
-    grad_kernel_main_v2, grad_kernel_tail_v1, grad_kernel_tail_v2, packed_grad_kernel_tile, packed_tile)
+    DOT_PIXELS, PACKED_GRAD_KERNEL_ROWS, PACKED_PIXELS, PIXELS_V1, PIXELS_V1_ALT, PIXELS_V2,
+    PIXELS_V2_ALT, PIXELS_V2_SHORT, PIXELS_V2_SHORT_ALT, ROWS_V1, ROWS_V2, ROWS_V2_ALT, conv_alt_v1, conv_alt_v2,
+    conv_main_v1, conv_main_v2, conv_short_alt_v2, conv_short_v2, conv_tail_v1, conv_tail_v2,
+    dot_main, dot_tail, grad_kernel_alt_v2, grad_kernel_main_v1, grad_kernel_main_v2, grad_kernel_tail_v1,
+    grad_kernel_tail_v2, packed_grad_kernel_tile, packed_tile)
 from fastconv.kernels.simd import lanes_of, vadd, vload_first, vstore, vstore_first, vzeros
 
 CHANNEL_BLOCK_VECTORS = 2
@@ -69,36 +70,63 @@ fewer accumulators is costed as if it had this many, so the 4- and 3-pixel tiles
 lose to bigger ones unless they save enough recomputed pixels (every tile of the 32-register set has more)."""
 
 
+ONE_VECTOR_MIN_FMAS = 7
+"""``TILE_MIN_FMAS`` for the one-vector tiles, whose short tile (7 pixels on AVX-512) ran rows of 14, 28 and
+56 pixels in 0.92-0.95 times the time of a 14-pixel tile (Zen 4, 3x3 layers of 16 filters, paired calls): it
+is costed by the pixels it computes. Costed at 10, the 16-pixel tile took rows of 28 and 56 (4 and 8 pixels
+more), 1.1 times the time."""
+
+
 @helper
-def _tiles_cost(count, pixels, vectors):
+def _tiles_cost(count, pixels, vectors, min_fmas=TILE_MIN_FMAS):
     """Estimated time of ``count`` pixels in tiles of ``pixels`` x ``vectors`` (a huge number if none fits)."""
     if count < pixels:
         return 1 << 62
-    return -(-count // pixels) * max(vectors * pixels, TILE_MIN_FMAS)
+    return -(-count // pixels) * max(vectors * pixels, min_fmas)
 
 
 @helper
-def _cheaper_tile(count, pixels, best, best_cost, vectors=2):
+def _cheaper_tile(count, pixels, best, best_cost, vectors=2, min_fmas=TILE_MIN_FMAS):
     """``(pixels, cost)`` if tiles of ``pixels`` x ``vectors`` cover ``count`` pixels at a lower cost than
     ``best``'s."""
-    cost = _tiles_cost(count, pixels, vectors)
+    cost = _tiles_cost(count, pixels, vectors, min_fmas)
     return (pixels, cost) if cost < best_cost else (best, best_cost)
 
 
 @helper
-def _conv_row(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, wb, out, oo, op, count, n_out, bias, relu):
+def _one_vector_tile(count):
+    """Pixels of the one-vector tile of the lowest :func:`_tiles_cost` (costed with ``ONE_VECTOR_MIN_FMAS``)
+    for a row of ``count`` pixels; 1 (the one-pixel tile) only for rows shorter than every tile."""
+    pixels, cost = _cheaper_tile(count, PIXELS_V1, 1, 1 << 62, 1, ONE_VECTOR_MIN_FMAS)
+    return _cheaper_tile(count, PIXELS_V1_ALT, pixels, cost, 1, ONE_VECTOR_MIN_FMAS)[0]
+
+
+@helper
+def _conv_row(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, wb, out, oo, op, count, n_out, bias, relu,
+              lone_vector):
     """``count`` output pixels of one row, all ``n_out`` channels, in tiles (see ``conv2d_tiles``).
 
     Pixel ``i`` reads ``x`` from ``xo + i*xp`` and is written at ``oo + i*op``.
     Channels go a block of ``CHANNEL_BLOCK_VECTORS`` vectors at a time while
-    more than one vector is left, then one vector; block ``b``'s weights start
+    more than one vector is left, then one vector (with ``lone_vector``, see
+    below); block ``b``'s weights start
     at ``wo + b*wb`` (``wb`` is the block's width for weights whose channels
     are their last axis, as the dense kernel's, its whole size for weights
     stored block by block). Each block takes the two-vector tile of the lowest
     :func:`_tiles_cost` for the row (the pixels it computes, counted higher for
     tiles too small to hide the FMA latency; ties go to the first in
-    ``CONV_TILES``; each tile loops over the row itself); rows shorter than
-    every tile go pixel by pixel.
+    ``CONV_TILES``; each tile loops over the row itself), the last lone vector
+    the one-vector tile of :func:`_one_vector_tile`; rows shorter than every
+    tile go pixel by pixel.
+
+    ``lone_vector`` is True for that. None puts a lone vector in a two-vector
+    tile too, with a second vector's worth of weights and bias read and not
+    stored (which must be readable): numba then compiles none of the
+    one-vector tiles into the kernel (a second or so of a fresh machine's
+    first training step per kernel). The convolutions pass None where the
+    channels make whole blocks (an even number of vectors,
+    ``fastconv.ops._lone_vector``), the matrix products always, on whole
+    blocks of zero-padded columns.
     """
     lanes = lanes_of(w)
     block = CHANNEL_BLOCK_VECTORS * lanes
@@ -106,9 +134,9 @@ def _conv_row(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, wb, out, oo, op,
     pixels, cost = _cheaper_tile(count, PIXELS_V2_ALT, pixels, cost)
     pixels, cost = _cheaper_tile(count, PIXELS_V2_SHORT, pixels, cost)
     pixels, cost = _cheaper_tile(count, PIXELS_V2_SHORT_ALT, pixels, cost)
-    # Whole blocks, and one vector at the end if the number of vectors is odd. (range loops, so the
-    # offsets passed to the tiles are typed int64 and not a literal 0: one compiled copy of each tile.)
-    whole_blocks = (n_out + lanes - 1) // block
+    # Blocks, and with lone_vector one vector at the end if the number of vectors is odd. (range loops, so
+    # the offsets passed to the tiles are typed int64 and not a literal 0: one compiled copy of each tile.)
+    whole_blocks = (n_out + (lanes if lone_vector is not None else block) - 1) // block
     for b in range(whole_blocks):
         f0 = b * block
         if pixels == PIXELS_V2:
@@ -126,9 +154,15 @@ def _conv_row(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, wb, out, oo, op,
         else:
             conv_tail_v2(x, xo, xj, xl, xp, nj, nl, nk, w, wo + b * wb, wj, wl, wk, out, oo + f0, op, count,
                          n_out - f0, bias, f0, relu)
+    if lone_vector is None:
+        return
+    pixels = _one_vector_tile(count)
     for b in range(whole_blocks, (n_out + block - 1) // block):
         f0 = b * block
-        if count >= PIXELS_V1:
+        if pixels == PIXELS_V1_ALT:
+            conv_alt_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo + b * wb, wj, wl, wk, out, oo + f0, op, count,
+                        n_out - f0, bias, f0, relu)
+        elif pixels == PIXELS_V1:
             conv_main_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo + b * wb, wj, wl, wk, out, oo + f0, op, count,
                          n_out - f0, bias, f0, relu)
         else:
@@ -137,7 +171,8 @@ def _conv_row(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk, wb, out, oo, op,
 
 
 @kernel
-def _conv2d_forward_tiled(job, x, w, bias, out, stride_h, stride_w, pad_top, pad_bottom, relu, groups, run):
+def _conv2d_forward_tiled(job, x, w, bias, out, stride_h, stride_w, pad_top, pad_bottom, relu, groups, lone_vector,
+                          run):
     """``out = act(conv(x, w) + bias)``, ``act`` ReLU when ``relu`` is true, in ``groups`` groups.
 
     ``x`` is the padded input ``(N, HP, WP, C)``, ``pad_top`` and
@@ -159,7 +194,8 @@ def _conv2d_forward_tiled(job, x, w, bias, out, stride_h, stride_w, pad_top, pad
     ``f*run + r`` holds ``kernel[j, l, k*run + r, g*F/G + f]`` (zero for
     ``f >= F/G``). numba compiles the two apart (a None argument prunes the
     other branch), so a model without such groups never compiles the packed
-    tiles.
+    tiles. ``lone_vector``: see :func:`_conv_row` (of ``F/G`` channels; None
+    with the packed tiles).
     """
     n_batch, out_h, out_w, n_out = out.shape
     _, in_h, in_w, n_in = x.shape
@@ -182,7 +218,7 @@ def _conv2d_forward_tiled(job, x, w, bias, out, stride_h, stride_w, pad_top, pad
         if run is None:
             _conv_row(x, xo, in_w * n_in, n_in, stride_w * n_in, nj, taps, tap_length, w, wo,
                       k_w * tap_weights * block, tap_weights * block, block, k_h * k_w * tap_weights * block,
-                      out, oo, n_out, out_w, out_group, bias[g * out_group:], relu)
+                      out, oo, n_out, out_w, out_group, bias[g * out_group:], relu, lone_vector)
         else:
             _packed_row(x, xo, in_w * n_in, n_in, stride_w * n_in, nj, taps, tap_length, w, wo,
                         k_w * tap_weights * block, tap_weights * block, block, out, oo, n_out, out_w, out_group,
@@ -244,7 +280,7 @@ def _real_taps(t0, n_taps, o0, stride, n_outputs):
 
 @kernel
 def _conv2d_grad_input_tiled(job, gp, w_t, bias, grad_x, zero_h, zero_w, out_h, pad_top, pad_left, stride_h,
-                             stride_w, relu, groups, run):
+                             stride_w, relu, groups, lone_vector, run):
     """Gradient with respect to the (unpadded) input: one task per input row, no two tasks write one cell.
 
     ``gp`` is the prepared output gradient (``fastconv.kernels.conv2d._zero_pad`` with the ReLU mask)
@@ -276,7 +312,8 @@ def _conv2d_grad_input_tiled(job, gp, w_t, bias, grad_x, zero_h, zero_w, out_h, 
     padding within or between groups), ``w_t`` is ``(G, KH, KW, F/G/run,
     LANES)``, lane ``c*run + r`` of run ``k`` holding ``kernel[KH-1-j,
     KW-1-l, c, g*F/G + k*run + r]`` (zero for ``c >= C/G``), and ``bias`` has
-    ``C`` plus a vector of values.
+    ``C`` plus a vector of values. ``lone_vector``: see :func:`_conv_row` (of
+    ``C/G`` channels; None with the packed tiles).
     """
     n_batch, in_h, in_w, n_in = grad_x.shape
     _, g_h, g_w, g_c = gp.shape
@@ -298,7 +335,8 @@ def _conv2d_grad_input_tiled(job, gp, w_t, bias, grad_x, zero_h, zero_w, out_h, 
             if run is None:
                 _conv_row(gp, xo, g_w * g_c, g_c, g_c, nj, nl, tap_weights, w_t, wo,
                           stride_h * k_w * tap_weights * block, stride_w * tap_weights * block, block,
-                          k_h * k_w * tap_weights * block, grad_x, oo, stride_w * n_in, count, in_group, bias, relu)
+                          k_h * k_w * tap_weights * block, grad_x, oo, stride_w * n_in, count, in_group, bias, relu,
+                          lone_vector)
             else:
                 _packed_row(gp, xo, g_w * g_c, g_c, g_c, nj, nl, tap_weights, w_t, wo,
                             stride_h * k_w * tap_weights * block, stride_w * tap_weights * block, block, grad_x, oo,

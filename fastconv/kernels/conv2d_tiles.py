@@ -13,7 +13,7 @@ from fastconv.kernels.simd import (
     VECTOR_REGISTERS, lanes_of, sstore, vadd, vbroadcast, vbroadcast_run, vfma, vload, vload_first, vrelu,
     vrepeat_lanes, vselect_positive, vstore, vstore_first, vsum, vsum_runs, vzeros)
 
-CONV_TILES = {32: ((7, 2), (8, 2), (6, 2), (5, 2), (1, 2), (14, 1), (1, 1)), 16: ((6, 2), (5, 2), (4, 2), (3, 2), (1, 2), (12, 1), (1, 1))}
+CONV_TILES = {32: ((7, 2), (8, 2), (6, 2), (5, 2), (1, 2), (16, 1), (7, 1), (1, 1)), 16: ((6, 2), (5, 2), (4, 2), (3, 2), (1, 2), (12, 1), (6, 1), (1, 1))}
 """``(pixels, vectors)`` of the convolution tiles below, by the number of vector registers."""
 
 GRAD_KERNEL_TILES = {32: ((6, 2), (3, 2), (1, 2), (12, 1), (1, 1)), 16: ((6, 2), (3, 2), (1, 2), (12, 1), (1, 1))}
@@ -427,9 +427,9 @@ def _conv_tile_p1_v2(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
         i += 1
 
 @microkernel
-def _conv_tile_p14_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+def _conv_tile_p16_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
                      out, oo, op, count, nf, bias, bo, relu):
-    """``count`` output pixels of a row, 14 at a time, x 1 vector(s) of output channels.
+    """``count`` output pixels of a row, 16 at a time, x 1 vector(s) of output channels.
 
     For pixel ``p < count`` and lane ``f`` of vector ``v`` (``F = p*op + v*LANES + f``)::
 
@@ -438,9 +438,9 @@ def _conv_tile_p14_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
                                                    * w[wo + j*wj + l*wl + k*wk + v*LANES + f])
 
     summed in the order j, l, k. ``act`` is ReLU when ``relu`` is true. The
-    pixels go in register tiles of 14, the last tile moved back to end at
+    pixels go in register tiles of 16, the last tile moved back to end at
     ``count`` (recomputing, and rewriting identically, a few pixels), so
-    ``count`` must be at least 14. Only the first ``nf`` channels are
+    ``count`` must be at least 16. Only the first ``nf`` channels are
     stored (a masked store for the last vector), so rows whose length is not a
     multiple of the vector width end inside a tile; ``w`` and ``bias`` must be
     readable for all of it.
@@ -449,7 +449,7 @@ def _conv_tile_p14_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
     b0 = vload(bias, bo + 0 * lanes)
     i = 0
     while i < count:
-        start = min(i, count - 14)
+        start = min(i, count - 16)
         xs = xo + start * xp
         os = oo + start * op
         a0_0 = b0
@@ -466,6 +466,8 @@ def _conv_tile_p14_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
         a11_0 = b0
         a12_0 = b0
         a13_0 = b0
+        a14_0 = b0
+        a15_0 = b0
         for j in range(nj):
             for l in range(nl):
                 xr = xs + j * xj + l * xl
@@ -500,6 +502,10 @@ def _conv_tile_p14_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
                     a12_0 = vfma(s, w0, a12_0)
                     s = vbroadcast(x, xr + 13 * xp)
                     a13_0 = vfma(s, w0, a13_0)
+                    s = vbroadcast(x, xr + 14 * xp)
+                    a14_0 = vfma(s, w0, a14_0)
+                    s = vbroadcast(x, xr + 15 * xp)
+                    a15_0 = vfma(s, w0, a15_0)
                     xr += 1
                     wr += wk
         if relu:
@@ -517,6 +523,8 @@ def _conv_tile_p14_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
             a11_0 = vrelu(a11_0)
             a12_0 = vrelu(a12_0)
             a13_0 = vrelu(a13_0)
+            a14_0 = vrelu(a14_0)
+            a15_0 = vrelu(a15_0)
         vstore_first(out, os, a0_0, nf)
         vstore_first(out, os + 1 * op, a1_0, nf)
         vstore_first(out, os + 2 * op, a2_0, nf)
@@ -531,7 +539,81 @@ def _conv_tile_p14_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
         vstore_first(out, os + 11 * op, a11_0, nf)
         vstore_first(out, os + 12 * op, a12_0, nf)
         vstore_first(out, os + 13 * op, a13_0, nf)
-        i += 14
+        vstore_first(out, os + 14 * op, a14_0, nf)
+        vstore_first(out, os + 15 * op, a15_0, nf)
+        i += 16
+
+@microkernel
+def _conv_tile_p7_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 7 at a time, x 1 vector(s) of output channels.
+
+    For pixel ``p < count`` and lane ``f`` of vector ``v`` (``F = p*op + v*LANES + f``)::
+
+        out[oo + F] = act(bias[bo + v*LANES + f]
+                          + sum_{j<nj, l<nl, k<nk} x[xo + j*xj + l*xl + p*xp + k]
+                                                   * w[wo + j*wj + l*wl + k*wk + v*LANES + f])
+
+    summed in the order j, l, k. ``act`` is ReLU when ``relu`` is true. The
+    pixels go in register tiles of 7, the last tile moved back to end at
+    ``count`` (recomputing, and rewriting identically, a few pixels), so
+    ``count`` must be at least 7. Only the first ``nf`` channels are
+    stored (a masked store for the last vector), so rows whose length is not a
+    multiple of the vector width end inside a tile; ``w`` and ``bias`` must be
+    readable for all of it.
+    """
+    lanes = lanes_of(w)
+    b0 = vload(bias, bo + 0 * lanes)
+    i = 0
+    while i < count:
+        start = min(i, count - 7)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0_0 = b0
+        a1_0 = b0
+        a2_0 = b0
+        a3_0 = b0
+        a4_0 = b0
+        a5_0 = b0
+        a6_0 = b0
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr + 0 * lanes)
+                    s = vbroadcast(x, xr)
+                    a0_0 = vfma(s, w0, a0_0)
+                    s = vbroadcast(x, xr + 1 * xp)
+                    a1_0 = vfma(s, w0, a1_0)
+                    s = vbroadcast(x, xr + 2 * xp)
+                    a2_0 = vfma(s, w0, a2_0)
+                    s = vbroadcast(x, xr + 3 * xp)
+                    a3_0 = vfma(s, w0, a3_0)
+                    s = vbroadcast(x, xr + 4 * xp)
+                    a4_0 = vfma(s, w0, a4_0)
+                    s = vbroadcast(x, xr + 5 * xp)
+                    a5_0 = vfma(s, w0, a5_0)
+                    s = vbroadcast(x, xr + 6 * xp)
+                    a6_0 = vfma(s, w0, a6_0)
+                    xr += 1
+                    wr += wk
+        if relu:
+            a0_0 = vrelu(a0_0)
+            a1_0 = vrelu(a1_0)
+            a2_0 = vrelu(a2_0)
+            a3_0 = vrelu(a3_0)
+            a4_0 = vrelu(a4_0)
+            a5_0 = vrelu(a5_0)
+            a6_0 = vrelu(a6_0)
+        vstore_first(out, os, a0_0, nf)
+        vstore_first(out, os + 1 * op, a1_0, nf)
+        vstore_first(out, os + 2 * op, a2_0, nf)
+        vstore_first(out, os + 3 * op, a3_0, nf)
+        vstore_first(out, os + 4 * op, a4_0, nf)
+        vstore_first(out, os + 5 * op, a5_0, nf)
+        vstore_first(out, os + 6 * op, a6_0, nf)
+        i += 7
 
 @microkernel
 def _conv_tile_p1_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
@@ -798,6 +880,73 @@ def _conv_tile_p12_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
         vstore_first(out, os + 10 * op, a10_0, nf)
         vstore_first(out, os + 11 * op, a11_0, nf)
         i += 12
+
+@microkernel
+def _conv_tile_p6_v1(x, xo, xj, xl, xp, nj, nl, nk, w, wo, wj, wl, wk,
+                     out, oo, op, count, nf, bias, bo, relu):
+    """``count`` output pixels of a row, 6 at a time, x 1 vector(s) of output channels.
+
+    For pixel ``p < count`` and lane ``f`` of vector ``v`` (``F = p*op + v*LANES + f``)::
+
+        out[oo + F] = act(bias[bo + v*LANES + f]
+                          + sum_{j<nj, l<nl, k<nk} x[xo + j*xj + l*xl + p*xp + k]
+                                                   * w[wo + j*wj + l*wl + k*wk + v*LANES + f])
+
+    summed in the order j, l, k. ``act`` is ReLU when ``relu`` is true. The
+    pixels go in register tiles of 6, the last tile moved back to end at
+    ``count`` (recomputing, and rewriting identically, a few pixels), so
+    ``count`` must be at least 6. Only the first ``nf`` channels are
+    stored (a masked store for the last vector), so rows whose length is not a
+    multiple of the vector width end inside a tile; ``w`` and ``bias`` must be
+    readable for all of it.
+    """
+    lanes = lanes_of(w)
+    b0 = vload(bias, bo + 0 * lanes)
+    i = 0
+    while i < count:
+        start = min(i, count - 6)
+        xs = xo + start * xp
+        os = oo + start * op
+        a0_0 = b0
+        a1_0 = b0
+        a2_0 = b0
+        a3_0 = b0
+        a4_0 = b0
+        a5_0 = b0
+        for j in range(nj):
+            for l in range(nl):
+                xr = xs + j * xj + l * xl
+                wr = wo + j * wj + l * wl
+                for k in range(nk):
+                    w0 = vload(w, wr + 0 * lanes)
+                    s = vbroadcast(x, xr)
+                    a0_0 = vfma(s, w0, a0_0)
+                    s = vbroadcast(x, xr + 1 * xp)
+                    a1_0 = vfma(s, w0, a1_0)
+                    s = vbroadcast(x, xr + 2 * xp)
+                    a2_0 = vfma(s, w0, a2_0)
+                    s = vbroadcast(x, xr + 3 * xp)
+                    a3_0 = vfma(s, w0, a3_0)
+                    s = vbroadcast(x, xr + 4 * xp)
+                    a4_0 = vfma(s, w0, a4_0)
+                    s = vbroadcast(x, xr + 5 * xp)
+                    a5_0 = vfma(s, w0, a5_0)
+                    xr += 1
+                    wr += wk
+        if relu:
+            a0_0 = vrelu(a0_0)
+            a1_0 = vrelu(a1_0)
+            a2_0 = vrelu(a2_0)
+            a3_0 = vrelu(a3_0)
+            a4_0 = vrelu(a4_0)
+            a5_0 = vrelu(a5_0)
+        vstore_first(out, os, a0_0, nf)
+        vstore_first(out, os + 1 * op, a1_0, nf)
+        vstore_first(out, os + 2 * op, a2_0, nf)
+        vstore_first(out, os + 3 * op, a3_0, nf)
+        vstore_first(out, os + 4 * op, a4_0, nf)
+        vstore_first(out, os + 5 * op, a5_0, nf)
+        i += 6
 
 @microkernel
 def _grad_kernel_tile_r6_v2(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, ostride):
@@ -2667,8 +2816,10 @@ if VECTOR_REGISTERS >= 32:
     PIXELS_V2_SHORT_ALT = 5
     conv_short_alt_v2 = _conv_tile_p5_v2
     conv_tail_v2 = _conv_tile_p1_v2
-    PIXELS_V1 = 14
-    conv_main_v1 = _conv_tile_p14_v1
+    PIXELS_V1 = 16
+    conv_main_v1 = _conv_tile_p16_v1
+    PIXELS_V1_ALT = 7
+    conv_alt_v1 = _conv_tile_p7_v1
     conv_tail_v1 = _conv_tile_p1_v1
     ROWS_V2 = 6
     grad_kernel_main_v2 = _grad_kernel_tile_r6_v2
@@ -2692,6 +2843,8 @@ else:
     conv_tail_v2 = _conv_tile_p1_v2
     PIXELS_V1 = 12
     conv_main_v1 = _conv_tile_p12_v1
+    PIXELS_V1_ALT = 6
+    conv_alt_v1 = _conv_tile_p6_v1
     conv_tail_v1 = _conv_tile_p1_v1
     ROWS_V2 = 6
     grad_kernel_main_v2 = _grad_kernel_tile_r6_v2

@@ -10,7 +10,9 @@ Dense layer about twice as fast as single-threaded BLAS.
 Kernels only: float32, C-contiguous. The tiles read the right-hand operand
 a whole vector of columns at a time, so ``fastconv.ops`` passes one whose
 rows hold at least the output's columns rounded up to the vector width
-(zero-padded where they do not).
+(zero-padded where they do not), for the forward pass up to whole blocks of
+two vectors (so that no task has a lone vector: the kernel then has no
+one-vector tiles to compile).
 
 - :func:`_matmul_tiled`: ``out = act(a @ b + bias)``, the forward pass, and
   (with ``a`` the kernel and ``b`` the output gradient transposed) the input
@@ -63,8 +65,9 @@ def _matmul_tiled(job, a, b, bias, out, rows_per_task, relu, transposed):
     ``transposed`` is empty.
 
     ``a`` is ``(P, K)``, ``b`` ``(K, NB)`` and ``bias`` ``(NB,)`` with ``NB``
-    at least ``N`` rounded up to a multiple of the vector width (the columns
-    beyond ``N`` are read, never written out); ``out`` ``(P, N)`` is
+    at least ``N`` rounded up to whole blocks of ``VECTORS_PER_TASK`` vectors
+    (the columns beyond ``N`` are read, never written out: no task has a lone
+    vector, so this kernel has no one-vector tiles); ``out`` ``(P, N)`` is
     overwritten, and so is ``transposed``, ``(N, P)`` or ``(0, 0)``. Tasks
     are blocks of ``rows_per_task`` rows x ``VECTORS_PER_TASK`` vectors of
     columns, each written by one task (to both), each sum in a fixed order.
@@ -89,7 +92,7 @@ def _matmul_tiled(job, a, b, bias, out, rows_per_task, relu, transposed):
         _conv_row(_as_4d(a), first_row * depth, depth, depth, depth, one, one, depth,
                   _as_5d(b), f0, n_pad, n_pad, n_pad, CHANNEL_BLOCK_VECTORS * lanes_of(b),
                   _as_4d(out), first_row * n_out + f0, n_out, min(rows_per_task, n_rows - first_row),
-                  min(columns, n_out - f0), bias[f0:], relu)
+                  min(columns, n_out - f0), bias[f0:], relu, None)
         if transposed.shape[0]:
             _store_transposed(out, first_row, min(rows_per_task, n_rows - first_row), f0,
                               min(columns, n_out - f0), transposed)

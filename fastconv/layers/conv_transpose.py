@@ -27,7 +27,6 @@ class Conv2DTranspose(ConvBase):
     ((3, 3, 4, 8), 292)
     """
 
-    gradient_kernel_families = ("conv", "conv_grad_kernel", "channel_totals")  # and the bias gradient's sums
     input_gradient_kernel_families = ()  # the forward convolution: in gradient_kernel_families
     _op = staticmethod(ops.conv_transpose_bias_activation)
     _op_grad = staticmethod(ops.conv_transpose_bias_activation_grad)
@@ -37,6 +36,14 @@ class Conv2DTranspose(ConvBase):
     def kernel_families(self):
         # The input gradient of a convolution whose input channels are this layer's filters.
         return compilation.conv_grad_input_family(self.filters)
+
+    @property
+    def gradient_kernel_families(self):
+        # The input gradient is a convolution into this layer's input channels (not known until built), then
+        # the kernel gradient and the bias gradient's sums.
+        kernel = getattr(self, "kernel", None)
+        channels = None if kernel is None else kernel.shape[-1]
+        return (*compilation.conv_forward_family(channels), "conv_grad_kernel", "channel_totals")
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None, data_format=None,
                  dilation_rate=(1, 1), activation=None, use_bias=True, kernel_initializer="glorot_uniform",

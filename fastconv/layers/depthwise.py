@@ -183,7 +183,9 @@ class SeparableConv2D(_DepthwiseBase):
     216
     """
 
-    kernel_families = ("depthwise", "conv")  # the pointwise stage is a 1x1 convolution
+    @property
+    def kernel_families(self):
+        return ("depthwise", *compilation.conv_forward_family(self.filters))  # the pointwise stage: 1x1
 
     @property
     def gradient_kernel_families(self):

@@ -155,9 +155,9 @@ def _conv_forward(spec):
         run = _packed_run(spec.groups, n_filters // spec.groups, in_group, spec.dtype)
         weights = (_packed_weights(spec.kernel, spec.groups, run) if run > 1
                    else _channel_blocks(spec.kernel, spec.groups, 3))
+        lone_vector = None if run > 1 else _lone_vector(n_filters // spec.groups, spec.dtype)
         parallel.run(_tiled._conv2d_forward_tiled, spec.padded_inputs(), weights, bias, out, *spec.strides,
-                     *spec.pads[0], relu, spec.groups,
-                     *((None, run) if run > 1 else (_lone_vector(n_filters // spec.groups, spec.dtype), None)))
+                     *spec.pads[0], relu, spec.groups, lone_vector, run if run > 1 else None)
     else:
         parallel.run(_conv2d._conv2d_forward, spec.padded_inputs(), spec.kernel, spec.bias, out, *spec.strides,
                                 *spec.dilation_rate, spec.activation)
@@ -1104,10 +1104,11 @@ def dense(inputs, kernel, bias=None):
     spec = _DenseSpec(inputs, kernel, bias, None)
     if not spec.tiled:
         return spec.result((spec.inputs @ spec.kernel + spec.bias).reshape(spec.output_shape))
-    # The tiles read whole blocks of two vectors of the kernel's columns. The whole blocks that fit in a row
-    # are read in place, with the kernel's own row stride; only the rest is copied into a zero-padded block
-    # (copying the whole kernel, 1.25 MB for the textbook's 3136 x 100, took longer than the product).
-    block = _dense_block(spec.dtype)
+    # The tiles read whole channel blocks of the kernel's columns (the dense kernel has no one-vector tiles).
+    # The whole blocks that fit in a row are read in place, with the kernel's own row stride; only the rest is
+    # copied into a zero-padded block (copying the whole kernel, 1.25 MB for the textbook's 3136 x 100, took
+    # longer than the product).
+    block = _channel_block(spec.dtype)
     units, in_place = spec.units, spec.units // block * block
     out = buffers.empty((len(spec.inputs), units), spec.dtype)
     if in_place == units:
@@ -1149,19 +1150,13 @@ def dense_grad(inputs, kernel, grad_output, need_grad_inputs=True, need_grad_ker
         # each task writes its block of the product back transposed, into the input gradient.
         batch = len(x)
         grad_inputs = buffers.empty(spec.input_shape, spec.dtype)
-        batch_pad = -(-batch // _dense_block(spec.dtype)) * _dense_block(spec.dtype)
+        batch_pad = -(-batch // _channel_block(spec.dtype)) * _channel_block(spec.dtype)  # whole blocks, as above
         _matmul(spec.kernel, _pad_last_axis(g.T, batch_pad), buffers.zeros(batch_pad, spec.dtype),
                 buffers.empty((spec.kernel.shape[0], batch), spec.dtype), transposed=grad_inputs.reshape(batch, -1))
         grad_inputs = spec.result(grad_inputs)
     if not need_grad_kernel:
         return grad_inputs, None, None
     return grad_inputs, spec.result(grad_kernel), spec.result(g.sum(axis=0))
-
-
-def _dense_block(dtype):
-    """Columns of ``b`` that a task of ``_dense._matmul_tiled`` reads: ``b`` and ``bias`` are padded to whole
-    blocks of them (a last lone vector would compile the one-vector tiles into the kernel)."""
-    return _dense.VECTORS_PER_TASK * _simd.lanes(dtype)
 
 
 def _matmul(a, b, bias, out, transposed=None):
@@ -1185,8 +1180,8 @@ def _matmul_rows_per_task(n_rows, n_out, depth, dtype):
     >>> _matmul_rows_per_task(32, 96, 3136, np.float32), _matmul_rows_per_task(512, 96, 3136, np.float32)
     (8, 16)
     """
-    block = _dense_block(dtype)
-    if -(-n_rows // 16) * -(-n_out // block) < _TASKS and 8 * block * depth >= _MATMUL_TASK_FMAS:
+    columns = _dense.VECTORS_PER_TASK * _simd.lanes(dtype)
+    if -(-n_rows // 16) * -(-n_out // columns) < _TASKS and 8 * columns * depth >= _MATMUL_TASK_FMAS:
         return 8
     return 16
 

@@ -163,6 +163,33 @@ def test_same_padding_is_bitwise_the_zero_padded_valid_convolution(dtype, width)
     assert grad_same.tobytes() == np.ascontiguousarray(grad_padded).tobytes()
 
 
+@pytest.mark.parametrize("activation", [None, "relu"])
+@pytest.mark.parametrize("kernel", [(3, 3), (5, 5)], ids=str)
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_nan_and_infinities_reach_the_outputs_as_in_float64(activation, kernel, padding):
+    """A NaN or an infinity in the input reaches every output whose window holds it as the float64
+    reference computes it: without the ReLU, -inf stays -inf (the kernels clamp below at -inf instead of
+    branching, ``simd.vclamp_below``); with it, -inf gives 0 and NaN stays NaN, as ``tf.nn.relu`` does. 3x3
+    rows inside the image (``_forward_row_3x3``), their edges, and the table of taps (5x5)."""
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0.5, 1.0, (2, 9, 20, 19)).astype(np.float32)
+    w = rng.uniform(0.5, 1.0, (*kernel, 19, 1)).astype(np.float32)
+    bias = rng.uniform(-1.0, 1.0, 19).astype(np.float32)
+    x[0, 4, 9, 0] = np.nan  # inside the image
+    x[0, 0, 0, 1] = -np.inf  # a corner: the edge blocks
+    x[1, 6, 15, 2] = np.inf
+    x[1, 6, 17, 2] = -np.inf  # windows holding both: NaN
+    x[1, 3, 19, 18] = -np.inf  # the last, partial vector of channels (AVX-512), at the right edge
+    out = ops.depthwise_conv_bias_activation(x, w, bias, 1, padding, activation=activation)
+    with np.errstate(invalid="ignore"):  # inf - inf: the NaN expected
+        expected = reference.depthwise_conv(x, w, 1, padding, 1, bias, activation)
+    special = ~np.isfinite(expected)
+    assert special.any() and (activation == "relu" or (expected == -np.inf).any())
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    np.testing.assert_array_equal(out[special & ~np.isnan(expected)], expected[special & ~np.isnan(expected)])
+    reference.assert_close(np.where(special, 0, out), np.where(special, 0, expected), np.float32)
+
+
 # ----------------------------------------------------------------------------- threads
 
 

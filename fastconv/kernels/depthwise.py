@@ -25,7 +25,10 @@ a block of pixels takes a kernel row at a time, each input vector loaded
 once for every tap and pixel that reads it (6 loads for 12 multiply-adds
 at stride 1, where a loop over the taps loads 12), and the kernel gradient
 sums a row's three taps in three independent registers. Other kernels go
-through a table of taps (forward and input gradient) or tap by tap.
+through a table of taps (forward and input gradient) or tap by tap. The
+forward pass and the input gradient call their row helpers from a function
+per row compiled on its own (``_forward_row``, ``_grad_input_row``), in
+which the blocks over three kernel rows have that number as a constant.
 
 Every loop works a vector of channels at a time with the explicit SIMD values
 of ``fastconv.kernels.simd``, the loop over the window's taps inside the loop
@@ -49,13 +52,14 @@ and stored with a lane mask.
   results do not depend on the number of threads.
 """
 
-from fastconv._jit import helper, kernel
+from fastconv._jit import helper, kernel, microkernel
 from fastconv.kernels.conv2d import _source_index
 from fastconv.kernels.conv2d_tiles import (
     DEPTHWISE_PIXELS, depthwise_grad_row, depthwise_row, depthwise_row_reversed, has_depthwise_row,
     has_depthwise_row_reversed)
 from fastconv.kernels.pooling import _cell, _load
-from fastconv.kernels.simd import lanes_of, vadd, vfma, vrelu, vselect_positive, vstore_first, vzeros
+from fastconv.kernels.simd import (lanes_of, vadd, vclamp_below, vfma, vrelu_floor, vselect_positive,
+                                   vstore_first, vzeros)
 from fastconv.kernels.tasks import first_task, next_task
 
 PIXELS = DEPTHWISE_PIXELS
@@ -93,7 +97,7 @@ def _gradient(grad_out, out, offset, count, relu):
 
 
 @helper
-def _forward_pixel(x, w, bias, out, taps, n, oh, ow, top, h_lo, h_hi, stride_w, dilation_w, pad_left, relu):
+def _forward_pixel(x, w, bias, out, taps, n, oh, ow, top, h_lo, h_hi, stride_w, dilation_w, pad_left, floor):
     """Output pixel ``(n, oh, ow)``, every channel: its window clipped to the real input cells, the kernel
     rows ``h_lo .. h_hi`` and the columns found here, once for all the vectors of channels (the integer
     divisions that find them cost more than a vector's multiply-adds), the taps' offsets from the table
@@ -105,14 +109,14 @@ def _forward_pixel(x, w, bias, out, taps, n, oh, ow, top, h_lo, h_hi, stride_w, 
     x_offset = _cell(x, n, top, ow * stride_w - pad_left, 0)  # the window's top-left cell, maybe padding
     out_offset = _cell(out, n, oh, ow, 0)
     for c in range(0, whole, lanes):  # `lanes` constant: plain loads
-        _forward_taps(x, w, bias, out, taps, x_offset, out_offset, c, lanes, k_w, h_lo, h_hi, w_lo, w_hi, relu)
+        _forward_taps(x, w, bias, out, taps, x_offset, out_offset, c, lanes, k_w, h_lo, h_hi, w_lo, w_hi, floor)
     if whole < channels:
         _forward_taps(x, w, bias, out, taps, x_offset, out_offset, whole, channels - whole, k_w, h_lo, h_hi, w_lo,
-                      w_hi, relu)
+                      w_hi, floor)
 
 
 @helper
-def _forward_taps(x, w, bias, out, taps, x_offset, out_offset, c, count, k_w, h_lo, h_hi, w_lo, w_hi, relu):
+def _forward_taps(x, w, bias, out, taps, x_offset, out_offset, c, count, k_w, h_lo, h_hi, w_lo, w_hi, floor):
     """One output pixel's channels ``c`` to ``c + count`` (at most a vector) over the taps of kernel rows
     ``h_lo .. h_hi`` and columns ``w_lo .. w_hi``, in row-major order."""
     acc = _load(bias, c, count)
@@ -120,19 +124,18 @@ def _forward_taps(x, w, bias, out, taps, x_offset, out_offset, c, count, k_w, h_
         for kw in range(w_lo, w_hi):
             t = kh * k_w + kw
             acc = vfma(_load(x, x_offset + taps[t, 0] + c, count), _load(w, taps[t, 1] + c, count), acc)
-    _store(out, out_offset + c, acc, count, relu)
+    _store(out, out_offset + c, acc, count, floor)
 
 
 @helper
-def _store(out, offset, acc, count, relu):
-    """Store ``acc`` (through the ReLU with ``relu``) at ``offset``, its first ``count`` lanes."""
-    if relu:
-        acc = vrelu(acc)
-    vstore_first(out, offset, acc, count)
+def _store(out, offset, acc, count, floor):
+    """Store ``acc`` clamped below at ``floor`` (``simd.vrelu_floor``: the optional ReLU, without a branch)
+    at ``offset``, its first ``count`` lanes."""
+    vstore_first(out, offset, vclamp_below(acc, floor), count)
 
 
 @helper
-def _forward_block(x, w, bias, out, taps, x_offset, out_offset, c, count, first_tap, end_tap, step, relu):
+def _forward_block(x, w, bias, out, taps, x_offset, out_offset, c, count, first_tap, end_tap, step, floor):
     """``PIXELS`` output pixels from ``out_offset``, channels ``c`` to ``c + count`` (at most a vector), whose
     windows lie inside the image along the width, over the kernel taps ``first_tap .. end_tap`` of ``taps``
     (whole kernel rows); their inputs are ``step`` apart from ``x_offset``, the window's top-left cell for
@@ -153,14 +156,14 @@ def _forward_block(x, w, bias, out, taps, x_offset, out_offset, c, count, first_
         a1 = vfma(_load(x, o + step, count), wv, a1)
         a2 = vfma(_load(x, o + 2 * step, count), wv, a2)
         a3 = vfma(_load(x, o + 3 * step, count), wv, a3)
-    _store(out, out_offset, a0, count, relu)
-    _store(out, out_offset + channels, a1, count, relu)
-    _store(out, out_offset + 2 * channels, a2, count, relu)
-    _store(out, out_offset + 3 * channels, a3, count, relu)
+    _store(out, out_offset, a0, count, floor)
+    _store(out, out_offset + channels, a1, count, floor)
+    _store(out, out_offset + 2 * channels, a2, count, floor)
+    _store(out, out_offset + 3 * channels, a3, count, floor)
 
 
 @helper
-def _forward_rows(x, w, bias, out, x_offset, out_offset, c, count, h_lo, h_hi, x_row, k_w, stride_w, relu, clipped,
+def _forward_rows(x, w, bias, out, x_offset, out_offset, c, count, h_lo, h_hi, x_row, k_w, stride_w, floor, clipped,
                   column):
     """What :func:`_forward_block` computes, for an undilated kernel width and stride that have a generated
     row helper (``conv2d_tiles.depthwise_row``): kernel row by kernel row, each input vector loaded once
@@ -173,10 +176,44 @@ def _forward_rows(x, w, bias, out, x_offset, out_offset, c, count, h_lo, h_hi, x
     a0, a1, a2, a3 = depthwise_row(k_w, stride_w, x, x, x_offset + h_lo * x_row, x_row, channels, w,
                                    h_lo * k_w * channels + c, k_w * channels, channels, h_hi - h_lo, count, False,
                                    clipped, column, x.shape[2], a0, a0, a0, a0)
-    _store(out, out_offset, a0, count, relu)
-    _store(out, out_offset + channels, a1, count, relu)
-    _store(out, out_offset + 2 * channels, a2, count, relu)
-    _store(out, out_offset + 3 * channels, a3, count, relu)
+    _store(out, out_offset, a0, count, floor)
+    _store(out, out_offset + channels, a1, count, floor)
+    _store(out, out_offset + 2 * channels, a2, count, floor)
+    _store(out, out_offset + 3 * channels, a3, count, floor)
+
+
+@microkernel
+def _forward_row(x, w, bias, out, x_offset, out_offset, first, end, h_lo, h_hi, x_row, stride_w, pad_left, floor):
+    """One output row through the generated row helper (:func:`_forward_rows`): every pixel, in blocks of
+    ``PIXELS`` (the last one moved back), those whose windows lie inside the image (pixels ``first`` to
+    ``end``) in whole vectors without tests, the others reading the padding as zeros. ``x_offset`` is the
+    offset of the input row of the windows' top (maybe padding), column 0; ``out_offset`` that of the
+    output row.
+
+    A function of its own, compiled once. Blocks over three kernel rows (a 3x3 kernel's row inside the
+    image) take them as a constant: with the number of rows known only at run time, LLVM kept a loop over
+    them with its counters in memory, and the 28x28x128 forward pass took 1.3 times as long."""
+    channels = out.shape[3]
+    k_w = w.shape[1]
+    lanes = lanes_of(x)
+    whole = channels - channels % lanes
+    three_rows = h_hi - h_lo == 3 and k_w == 3 and stride_w == 1
+    for i in range(0, out.shape[2], PIXELS):
+        ow0 = _block_start(i, 0, out.shape[2])
+        column = ow0 * stride_w - pad_left
+        xo = x_offset + column * channels
+        oo = out_offset + ow0 * channels
+        if three_rows and first <= ow0 and ow0 + PIXELS <= end:  # inside the image
+            for c in range(0, whole, lanes):  # `lanes`, 3 rows and `False` constants: plain loads, no tests, no loop
+                _forward_rows(x, w, bias, out, xo + c, oo + c, c, lanes, h_lo, h_lo + 3, x_row, 3, 1, floor, False,
+                              column)
+        else:  # at an edge, or over fewer kernel rows: the columns tested
+            for c in range(0, whole, lanes):  # `lanes` constant: plain loads
+                _forward_rows(x, w, bias, out, xo + c, oo + c, c, lanes, h_lo, h_hi, x_row, k_w, stride_w, floor,
+                              True, column)
+        if whole < channels:  # the last part of a vector
+            _forward_rows(x, w, bias, out, xo + whole, oo + whole, whole, channels - whole, h_lo, h_hi, x_row, k_w,
+                          stride_w, floor, True, column)
 
 
 @helper
@@ -211,12 +248,14 @@ def _depthwise_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dil
     Pixels go ``PIXELS`` at a time (the last block of a row moved back to
     end with the row): each weight vector is loaded once for all of them,
     and their independent chains of multiply-adds overlap. Kernel widths and
-    strides with a generated row helper go through it (:func:`_forward_rows`),
+    strides with a generated row helper go through it (:func:`_forward_row`),
     every pixel of the row in blocks, the blocks at the edges reading the
     padding as zeros (one pixel at a time, an edge pixel of a 14-pixel 'same'
     row cost as much as a block of four); the others through the table of
     taps (:func:`_forward_block`), whose blocks hold only pixels with their
     windows inside the image along the width, counted from the first of them.
+    The optional ReLU is a clamp below at ``simd.vrelu_floor(x, relu)``, not a
+    branch at every store.
     """
     n_batch, in_h, in_w, channels = x.shape
     _, out_h, out_w, _ = out.shape
@@ -226,6 +265,7 @@ def _depthwise_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dil
     step = stride_w * channels
     x_row = dilation_h * in_w * channels
     rows = dilation_w == 1 and has_depthwise_row(k_w, stride_w)
+    floor = vrelu_floor(x, relu)
     n_tasks = n_batch * out_h
     row = first_task(job, n_tasks)
     while row < n_tasks:
@@ -237,32 +277,24 @@ def _depthwise_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dil
         # inside the image along the width (``first`` to ``end``); the others one by one.
         first, end = _inside(stride_w, dilation_w, pad_left, k_w, in_w, out_w)
         blocks_first, blocks_end = _blocks(rows, first, end, out_w)
-        for i in range(blocks_first, blocks_end, PIXELS):
-            ow0 = _block_start(i, blocks_first, blocks_end)
-            column = ow0 * stride_w - pad_left
-            x_offset = _cell(x, n, top, column, 0)
-            out_offset = _cell(out, n, oh, ow0, 0)
-            if rows:
-                c_rest = 0
-                if first <= ow0 and ow0 + PIXELS <= end:  # inside the image: whole vectors without tests
-                    for c in range(0, whole, lanes):  # `lanes` and `False` constants: plain loads
-                        _forward_rows(x, w, bias, out, x_offset + c, out_offset + c, c, lanes, h_lo, h_hi, x_row,
-                                      k_w, stride_w, relu, False, column)
-                    c_rest = whole
-                for c in range(c_rest, channels, lanes):  # a block at an edge, or the last part of a vector
-                    _forward_rows(x, w, bias, out, x_offset + c, out_offset + c, c, channels - c, h_lo, h_hi, x_row,
-                                  k_w, stride_w, relu, True, column)
-            else:
+        if rows and blocks_first < blocks_end:  # every pixel in blocks
+            _forward_row(x, w, bias, out, _cell(x, n, top, 0, 0), _cell(out, n, oh, 0, 0), first, end, h_lo, h_hi,
+                         x_row, stride_w, pad_left, floor)
+        else:
+            for i in range(blocks_first, blocks_end, PIXELS):
+                ow0 = _block_start(i, blocks_first, blocks_end)
+                x_offset = _cell(x, n, top, ow0 * stride_w - pad_left, 0)
+                out_offset = _cell(out, n, oh, ow0, 0)
                 for c in range(0, whole, lanes):
                     _forward_block(x, w, bias, out, taps, x_offset + c, out_offset + c, c, lanes, h_lo * k_w,
-                                   h_hi * k_w, step, relu)
+                                   h_hi * k_w, step, floor)
                 if whole < channels:
                     _forward_block(x, w, bias, out, taps, x_offset + whole, out_offset + whole, whole,
-                                   channels - whole, h_lo * k_w, h_hi * k_w, step, relu)
+                                   channels - whole, h_lo * k_w, h_hi * k_w, step, floor)
         for ow in range(out_w):
             if blocks_first <= ow < blocks_end:
                 continue
-            _forward_pixel(x, w, bias, out, taps, n, oh, ow, top, h_lo, h_hi, stride_w, dilation_w, pad_left, relu)
+            _forward_pixel(x, w, bias, out, taps, n, oh, ow, top, h_lo, h_hi, stride_w, dilation_w, pad_left, floor)
         row = next_task(job, row)
 
 
@@ -345,6 +377,47 @@ def _grad_input_rows(grad_out, out, w, grad_x, g_offset, x_offset, c, count, kh_
     vstore_first(grad_x, x_offset + 3 * channels, a3, count)
 
 
+@microkernel
+def _grad_input_row(grad_out, out, w, grad_x, x_offset, g_offset, first, inside_end, pad_left, kh_lo, n_rows,
+                    kh_step, g_row, relu):
+    """One input row through the generated reversed row helper (:func:`_grad_input_rows`): every pixel, in
+    blocks of ``PIXELS`` (the last one moved back), those whose output pixels all lie inside the output
+    (pixels ``first`` to ``inside_end``) in whole vectors without tests, the others reading the output
+    gradient beyond the output as zeros. ``x_offset`` is the offset of the row's pixel 0; ``g_offset`` that
+    of the output gradient's column 0 in the output row of kernel row ``kh_lo``.
+
+    A function of its own, compiled once. Blocks over three kernel rows without the ReLU take both as
+    constants (see :func:`_forward_row`; the ReLU's mask, a test at every load, also kept LLVM from
+    interleaving the pixels' multiply-adds)."""
+    channels = grad_x.shape[3]
+    in_w = grad_x.shape[2]
+    k_w = w.shape[1]
+    lanes = lanes_of(grad_x)
+    whole = channels - channels % lanes
+    three_rows = n_rows == 3 and k_w == 3 and not relu
+    for j in range(0, in_w, PIXELS):
+        iw0 = _block_start(j, 0, in_w)
+        column = iw0 + pad_left
+        xo = x_offset + iw0 * channels
+        go = g_offset + column * channels
+        inside = first <= iw0 and iw0 + PIXELS <= inside_end  # output pixels inside the output
+        if inside and three_rows:
+            for c in range(0, whole, lanes):  # `lanes`, 3 rows, no ReLU and `False` constants: no tests, no loop
+                _grad_input_rows(grad_out, out, w, grad_x, go + c, xo + c, c, lanes, kh_lo, 3, kh_step, g_row, 3,
+                                 False, False, column)
+        elif inside:
+            for c in range(0, whole, lanes):  # `lanes` and `False` constants: plain loads, no column tests
+                _grad_input_rows(grad_out, out, w, grad_x, go + c, xo + c, c, lanes, kh_lo, n_rows, kh_step, g_row,
+                                 k_w, relu, False, column)
+        else:  # at an edge: the columns tested
+            for c in range(0, whole, lanes):  # `lanes` constant: plain loads
+                _grad_input_rows(grad_out, out, w, grad_x, go + c, xo + c, c, lanes, kh_lo, n_rows, kh_step, g_row,
+                                 k_w, relu, True, column)
+        if whole < channels:  # the last part of a vector
+            _grad_input_rows(grad_out, out, w, grad_x, go + whole, xo + whole, whole, channels - whole, kh_lo, n_rows,
+                             kh_step, g_row, k_w, relu, True, column)
+
+
 @helper
 def _rows_reaching(i, pad, stride, dilation, k, out_length):
     """The kernel rows whose output rows hold input row ``i`` (at stride 1 or dilation 1): the first, their
@@ -371,7 +444,7 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
     as in the forward pass, over a table of their taps written into
     ``scratch[row]`` (``scratch`` is ``(N * H, KH * KW, 2)`` int64, one table
     per task); or, at stride 1 and undilated along the width, for a kernel
-    width with a generated row helper, through it (:func:`_grad_input_rows`):
+    width with a generated row helper, through it (:func:`_grad_input_row`):
     then every pixel of the row in blocks, the blocks at the edges reading
     the output gradient beyond the output as zeros.
     """
@@ -399,26 +472,14 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
             first = phase + -(-max(0, lo - phase) // stride_w) * stride_w
             inside = max(0, -(-(hi - first) // stride_w))
             in_phase = max(0, -(-(in_w - phase) // stride_w))
-            if rows and in_phase >= PIXELS:
-                start, in_blocks = phase, in_phase
-            else:
-                start, in_blocks = first, inside if inside >= PIXELS else 0
+            if rows and in_phase >= PIXELS:  # stride 1, one phase: every pixel in blocks
+                _grad_input_row(grad_out, out, w, grad_x, _cell(grad_x, n, ih, 0, 0), _cell(grad_out, n, oh_lo, 0, 0),
+                                first, first + inside, pad_left, kh_lo, n_rows, kh_step, g_row, relu)
+                continue
+            start, in_blocks = first, inside if inside >= PIXELS else 0
             for j in range(0, in_blocks, PIXELS):
                 iw0 = start + _block_start(j, 0, in_blocks) * stride_w
                 x_offset = _cell(grad_x, n, ih, iw0, 0)
-                if rows:
-                    column = iw0 + pad_left
-                    g_offset = _cell(grad_out, n, oh_lo, column, 0)
-                    c_rest = 0
-                    if first <= iw0 and iw0 + (PIXELS - 1) * stride_w < first + inside * stride_w:
-                        for c in range(0, whole, lanes):  # `lanes` and `False` constants: plain loads
-                            _grad_input_rows(grad_out, out, w, grad_x, g_offset + c, x_offset + c, c, lanes, kh_lo,
-                                             n_rows, kh_step, g_row, k_w, relu, False, column)
-                        c_rest = whole
-                    for c in range(c_rest, channels, lanes):  # a block at an edge, or the last part of a vector
-                        _grad_input_rows(grad_out, out, w, grad_x, g_offset + c, x_offset + c, c, channels - c,
-                                         kh_lo, n_rows, kh_step, g_row, k_w, relu, True, column)
-                    continue
                 n_taps = _input_pixel_taps(taps, grad_out, n, ih, iw0, k_h, k_w, stride_h, stride_w, dilation_h,
                                            dilation_w, pad_top, pad_left)
                 for c in range(0, whole, lanes):

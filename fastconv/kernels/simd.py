@@ -356,6 +356,35 @@ def vrelu(typingctx, a):
 
 
 @intrinsic
+def vrelu_floor(typingctx, arr, relu):
+    """The floor of :func:`vclamp_below` for an optional ReLU, of ``arr``'s dtype: zeros where ``relu`` is
+    true (the ReLU), else ``-inf`` (no change)."""
+    if not (_contiguous_float_array(arr) and isinstance(relu, types.Boolean)):
+        return None
+    vector = _vector_of(arr.dtype)
+
+    def codegen(context, builder, sig, args):
+        vector_type = context.get_value_type(vector)
+        minus_inf = ir.Constant(vector_type, [ir.Constant(vector_type.element, float("-inf"))] * vector_type.count)
+        return builder.select(args[1], ir.Constant(vector_type, None), minus_inf)
+
+    return vector(arr, relu), codegen
+
+
+@intrinsic
+def vclamp_below(typingctx, a, floor):
+    """``floor`` where ``a < floor``, else ``a``. With :func:`vrelu_floor`'s floor, :func:`vrelu` or nothing
+    without a branch (NaN stays NaN, -0.0 stays -0.0; nothing is below ``-inf``)."""
+    if not (isinstance(a, Vector) and a == floor):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.select(builder.fcmp_ordered("<", args[0], args[1]), args[1], args[0])
+
+    return a(a, floor), codegen
+
+
+@intrinsic
 def vselect_positive(typingctx, value, key):
     """``value`` where ``key > 0``, else ``0`` (the ReLU mask: NaN keys give 0, as ``not out > 0`` does)."""
     if not (isinstance(value, Vector) and value == key):

@@ -105,13 +105,23 @@ def _count_tasks(job, n_tasks, claims):
         task = tasks.next_task(job, task)
 
 
+@numba.njit(nogil=True)
+def _count_tasks_by_chunk(job, n_tasks, claims):
+    task = tasks.first_task(job, n_tasks)
+    while task < n_tasks:
+        end = tasks.chunk_end(job, task)
+        claims[task:end] += 1  # the rest of the chunk at once, as a kernel hands it to a function of its own
+        task = tasks.next_task(job, end - 1)
+
+
+@pytest.mark.parametrize("count", [_count_tasks, _count_tasks_by_chunk], ids=["one by one", "chunk_end"])
 @pytest.mark.parametrize("threads", [1, 2, 3, 8])
 @pytest.mark.parametrize("n_tasks", [0, 1, 5, 63, 1000])
-def test_every_task_runs_exactly_once(threads, n_tasks, restore_threads):
+def test_every_task_runs_exactly_once(count, threads, n_tasks, restore_threads):
     parallel.set_num_threads(threads)
     for _ in range(20):
         claims = np.zeros(max(n_tasks, 1), np.int64)
-        parallel.run(_count_tasks, n_tasks, claims)
+        parallel.run(count, n_tasks, claims)
         assert claims[:n_tasks].tolist() == [1] * n_tasks
 
 

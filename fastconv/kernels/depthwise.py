@@ -27,8 +27,9 @@ at stride 1, where a loop over the taps loads 12), and the kernel gradient
 sums a row's three taps in three independent registers. Other kernels go
 through a table of taps (forward and input gradient) or tap by tap. The
 forward pass and the input gradient call their row helpers from a function
-per row compiled on its own (``_forward_row``, ``_grad_input_row``), in
-which the blocks over three kernel rows have that number as a constant.
+compiled on its own, for a chunk of rows at a time (``_forward_row_run``,
+``_grad_input_row_run``), in which the blocks over three kernel rows have
+that number as a constant.
 
 Every loop works a vector of channels at a time with the explicit SIMD values
 of ``fastconv.kernels.simd``, the loop over the window's taps inside the loop
@@ -60,7 +61,7 @@ from fastconv.kernels.conv2d_tiles import (
 from fastconv.kernels.pooling import _cell, _load
 from fastconv.kernels.simd import (lanes_of, vadd, vclamp_below, vfma, vrelu_floor, vselect_positive,
                                    vstore_first, vzeros)
-from fastconv.kernels.tasks import first_task, next_task
+from fastconv.kernels.tasks import chunk_end, first_task, next_task
 
 PIXELS = DEPTHWISE_PIXELS
 """Pixels of a row that the forward and input-gradient kernels compute together (one accumulator each:
@@ -183,37 +184,47 @@ def _forward_rows(x, w, bias, out, x_offset, out_offset, c, count, h_lo, h_hi, x
 
 
 @microkernel
-def _forward_row(x, w, bias, out, x_offset, out_offset, first, end, h_lo, h_hi, x_row, stride_w, pad_left, floor):
-    """One output row through the generated row helper (:func:`_forward_rows`): every pixel, in blocks of
-    ``PIXELS`` (the last one moved back), those whose windows lie inside the image (pixels ``first`` to
-    ``end``) in whole vectors without tests, the others reading the padding as zeros. ``x_offset`` is the
-    offset of the input row of the windows' top (maybe padding), column 0; ``out_offset`` that of the
-    output row.
+def _forward_row_run(x, w, bias, out, first_row, end_row, stride_h, stride_w, dilation_h, pad_top, pad_left, floor):
+    """Output rows ``first_row`` to ``end_row`` (tasks of :func:`_depthwise_forward`, ``n * OH + oh``) through
+    the generated row helper (:func:`_forward_rows`), for an undilated kernel width and stride that have one
+    and rows of at least ``PIXELS`` pixels: every pixel in blocks of ``PIXELS`` (the last one moved back),
+    those whose windows lie inside the image in whole vectors without tests, the others reading the padding
+    as zeros.
 
-    A function of its own, compiled once. Blocks over three kernel rows (a 3x3 kernel's row inside the
-    image) take them as a constant: with the number of rows known only at run time, LLVM kept a loop over
-    them with its counters in memory, and the 28x28x128 forward pass took 1.3 times as long."""
-    channels = out.shape[3]
-    k_w = w.shape[1]
+    A function of its own, compiled once, called for a chunk of rows. Blocks over three kernel rows (a 3x3
+    kernel's rows inside the image) take that number as a constant: with the number of rows known only at
+    run time, LLVM kept a loop over them with its counters in memory, and the 28x28x128 forward pass took 1.3
+    times as long. (Called once per row, the call itself took a fifth of a 28x28x32 layer's time.)"""
+    in_h, in_w, channels = x.shape[1], x.shape[2], x.shape[3]
+    out_h, out_w = out.shape[1], out.shape[2]
+    k_h, k_w = w.shape[0], w.shape[1]
     lanes = lanes_of(x)
     whole = channels - channels % lanes
-    three_rows = h_hi - h_lo == 3 and k_w == 3 and stride_w == 1
-    for i in range(0, out.shape[2], PIXELS):
-        ow0 = _block_start(i, 0, out.shape[2])
-        column = ow0 * stride_w - pad_left
-        xo = x_offset + column * channels
-        oo = out_offset + ow0 * channels
-        if three_rows and first <= ow0 and ow0 + PIXELS <= end:  # inside the image
-            for c in range(0, whole, lanes):  # `lanes`, 3 rows and `False` constants: plain loads, no tests, no loop
-                _forward_rows(x, w, bias, out, xo + c, oo + c, c, lanes, h_lo, h_lo + 3, x_row, 3, 1, floor, False,
-                              column)
-        else:  # at an edge, or over fewer kernel rows: the columns tested
-            for c in range(0, whole, lanes):  # `lanes` constant: plain loads
-                _forward_rows(x, w, bias, out, xo + c, oo + c, c, lanes, h_lo, h_hi, x_row, k_w, stride_w, floor,
-                              True, column)
-        if whole < channels:  # the last part of a vector
-            _forward_rows(x, w, bias, out, xo + whole, oo + whole, whole, channels - whole, h_lo, h_hi, x_row, k_w,
-                          stride_w, floor, True, column)
+    x_row = dilation_h * in_w * channels
+    first, end = _inside(stride_w, 1, pad_left, k_w, in_w, out_w)
+    for row in range(first_row, end_row):
+        n = row // out_h
+        oh = row - n * out_h
+        h_lo, h_hi = _in_range(oh, stride_h, dilation_h, pad_top, k_h, in_h)
+        x_offset = _cell(x, n, oh * stride_h - pad_top, 0, 0)  # the windows' top row (maybe padding)
+        out_offset = _cell(out, n, oh, 0, 0)
+        three_rows = h_hi - h_lo == 3 and k_w == 3 and stride_w == 1
+        for i in range(0, out_w, PIXELS):
+            ow0 = _block_start(i, 0, out_w)
+            column = ow0 * stride_w - pad_left
+            xo = x_offset + column * channels
+            oo = out_offset + ow0 * channels
+            if three_rows and first <= ow0 and ow0 + PIXELS <= end:  # inside the image
+                for c in range(0, whole, lanes):  # `lanes`, 3 rows and `False` constants: no tests, no loop
+                    _forward_rows(x, w, bias, out, xo + c, oo + c, c, lanes, h_lo, h_lo + 3, x_row, 3, 1, floor,
+                                  False, column)
+            else:  # at an edge, or over fewer kernel rows: the columns tested
+                for c in range(0, whole, lanes):  # `lanes` constant: plain loads
+                    _forward_rows(x, w, bias, out, xo + c, oo + c, c, lanes, h_lo, h_hi, x_row, k_w, stride_w,
+                                  floor, True, column)
+            if whole < channels:  # the last part of a vector
+                _forward_rows(x, w, bias, out, xo + whole, oo + whole, whole, channels - whole, h_lo, h_hi, x_row,
+                              k_w, stride_w, floor, True, column)
 
 
 @helper
@@ -225,13 +236,10 @@ def _block_start(i, first, end):
 
 
 @helper
-def _blocks(rows, first, end, count):
-    """``[blocks_first, blocks_end)``: the pixels of a row of ``count`` that go ``PIXELS`` at a time, those
-    whose windows lie inside the image being ``first`` to ``end``. With a generated row helper (``rows``),
-    all of them (the blocks at the edges read the padding as zeros); through the table of taps, the
-    inside ones. None where there are fewer than ``PIXELS``: they go one by one."""
-    if rows and count >= PIXELS:
-        return 0, count
+def _blocks(first, end):
+    """``[blocks_first, blocks_end)``: the pixels of a row that go through the table of taps ``PIXELS`` at a
+    time, those whose windows lie inside the image (``first`` to ``end``); none where there are fewer than
+    ``PIXELS``: they go one by one."""
     if end - first >= PIXELS:
         return first, end
     return first, first
@@ -248,7 +256,7 @@ def _depthwise_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dil
     Pixels go ``PIXELS`` at a time (the last block of a row moved back to
     end with the row): each weight vector is loaded once for all of them,
     and their independent chains of multiply-adds overlap. Kernel widths and
-    strides with a generated row helper go through it (:func:`_forward_row`),
+    strides with a generated row helper go through it (:func:`_forward_row_run`),
     every pixel of the row in blocks, the blocks at the edges reading the
     padding as zeros (one pixel at a time, an edge pixel of a 14-pixel 'same'
     row cost as much as a block of four); the others through the table of
@@ -263,34 +271,34 @@ def _depthwise_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dil
     lanes = lanes_of(x)
     whole = channels - channels % lanes
     step = stride_w * channels
-    x_row = dilation_h * in_w * channels
     rows = dilation_w == 1 and has_depthwise_row(k_w, stride_w)
     floor = vrelu_floor(x, relu)
     n_tasks = n_batch * out_h
     row = first_task(job, n_tasks)
+    if rows and out_w >= PIXELS:  # every row through the row helper, a chunk of rows at a time
+        while row < n_tasks:
+            end_row = chunk_end(job, row)
+            _forward_row_run(x, w, bias, out, row, end_row, stride_h, stride_w, dilation_h, pad_top, pad_left, floor)
+            row = next_task(job, end_row - 1)
+    # Else pixels go PIXELS at a time where their windows lie inside the image along the width (``first`` to
+    # ``end``), through the table of taps; the others one by one.
+    first, end = _inside(stride_w, dilation_w, pad_left, k_w, in_w, out_w)
+    blocks_first, blocks_end = _blocks(first, end)
     while row < n_tasks:
         n = row // out_h
         oh = row - n * out_h
         top = oh * stride_h - pad_top
         h_lo, h_hi = _in_range(oh, stride_h, dilation_h, pad_top, k_h, in_h)
-        # Pixels go PIXELS at a time (see _blocks): with a row helper all of them, else those whose windows lie
-        # inside the image along the width (``first`` to ``end``); the others one by one.
-        first, end = _inside(stride_w, dilation_w, pad_left, k_w, in_w, out_w)
-        blocks_first, blocks_end = _blocks(rows, first, end, out_w)
-        if rows and blocks_first < blocks_end:  # every pixel in blocks
-            _forward_row(x, w, bias, out, _cell(x, n, top, 0, 0), _cell(out, n, oh, 0, 0), first, end, h_lo, h_hi,
-                         x_row, stride_w, pad_left, floor)
-        else:
-            for i in range(blocks_first, blocks_end, PIXELS):
-                ow0 = _block_start(i, blocks_first, blocks_end)
-                x_offset = _cell(x, n, top, ow0 * stride_w - pad_left, 0)
-                out_offset = _cell(out, n, oh, ow0, 0)
-                for c in range(0, whole, lanes):
-                    _forward_block(x, w, bias, out, taps, x_offset + c, out_offset + c, c, lanes, h_lo * k_w,
-                                   h_hi * k_w, step, floor)
-                if whole < channels:
-                    _forward_block(x, w, bias, out, taps, x_offset + whole, out_offset + whole, whole,
-                                   channels - whole, h_lo * k_w, h_hi * k_w, step, floor)
+        for i in range(blocks_first, blocks_end, PIXELS):
+            ow0 = _block_start(i, blocks_first, blocks_end)
+            x_offset = _cell(x, n, top, ow0 * stride_w - pad_left, 0)
+            out_offset = _cell(out, n, oh, ow0, 0)
+            for c in range(0, whole, lanes):
+                _forward_block(x, w, bias, out, taps, x_offset + c, out_offset + c, c, lanes, h_lo * k_w,
+                               h_hi * k_w, step, floor)
+            if whole < channels:
+                _forward_block(x, w, bias, out, taps, x_offset + whole, out_offset + whole, whole, channels - whole,
+                               h_lo * k_w, h_hi * k_w, step, floor)
         for ow in range(out_w):
             if blocks_first <= ow < blocks_end:
                 continue
@@ -378,44 +386,53 @@ def _grad_input_rows(grad_out, out, w, grad_x, g_offset, x_offset, c, count, kh_
 
 
 @microkernel
-def _grad_input_row(grad_out, out, w, grad_x, x_offset, g_offset, first, inside_end, pad_left, kh_lo, n_rows,
-                    kh_step, g_row, relu):
-    """One input row through the generated reversed row helper (:func:`_grad_input_rows`): every pixel, in
-    blocks of ``PIXELS`` (the last one moved back), those whose output pixels all lie inside the output
-    (pixels ``first`` to ``inside_end``) in whole vectors without tests, the others reading the output
-    gradient beyond the output as zeros. ``x_offset`` is the offset of the row's pixel 0; ``g_offset`` that
-    of the output gradient's column 0 in the output row of kernel row ``kh_lo``.
+def _grad_input_row_run(grad_out, out, w, grad_x, first_row, end_row, stride_h, dilation_h, pad_top, pad_left,
+                        relu):
+    """Input rows ``first_row`` to ``end_row`` (tasks of :func:`_depthwise_grad_input`, ``n * H + ih``) through
+    the generated reversed row helper (:func:`_grad_input_rows`), at stride 1 along the width, undilated, for
+    a kernel width that has one and rows of at least ``PIXELS`` pixels: every pixel in blocks of ``PIXELS``
+    (the last one moved back), those whose output pixels all lie inside the output in whole vectors without
+    tests, the others reading the output gradient beyond the output as zeros.
 
-    A function of its own, compiled once. Blocks over three kernel rows without the ReLU take both as
-    constants (see :func:`_forward_row`; the ReLU's mask, a test at every load, also kept LLVM from
-    interleaving the pixels' multiply-adds)."""
-    channels = grad_x.shape[3]
-    in_w = grad_x.shape[2]
-    k_w = w.shape[1]
+    A function of its own, compiled once, called for a chunk of rows. Blocks over three kernel rows without
+    the ReLU take both as constants (see :func:`_forward_row_run`; the ReLU's mask, a test at every load,
+    also kept LLVM from interleaving the pixels' multiply-adds)."""
+    in_h, in_w, channels = grad_x.shape[1], grad_x.shape[2], grad_x.shape[3]
+    out_h, out_w = grad_out.shape[1], grad_out.shape[2]
+    k_h, k_w = w.shape[0], w.shape[1]
     lanes = lanes_of(grad_x)
     whole = channels - channels % lanes
-    three_rows = n_rows == 3 and k_w == 3 and not relu
-    for j in range(0, in_w, PIXELS):
-        iw0 = _block_start(j, 0, in_w)
-        column = iw0 + pad_left
-        xo = x_offset + iw0 * channels
-        go = g_offset + column * channels
-        inside = first <= iw0 and iw0 + PIXELS <= inside_end  # output pixels inside the output
-        if inside and three_rows:
-            for c in range(0, whole, lanes):  # `lanes`, 3 rows, no ReLU and `False` constants: no tests, no loop
-                _grad_input_rows(grad_out, out, w, grad_x, go + c, xo + c, c, lanes, kh_lo, 3, kh_step, g_row, 3,
-                                 False, False, column)
-        elif inside:
-            for c in range(0, whole, lanes):  # `lanes` and `False` constants: plain loads, no column tests
-                _grad_input_rows(grad_out, out, w, grad_x, go + c, xo + c, c, lanes, kh_lo, n_rows, kh_step, g_row,
-                                 k_w, relu, False, column)
-        else:  # at an edge: the columns tested
-            for c in range(0, whole, lanes):  # `lanes` constant: plain loads
-                _grad_input_rows(grad_out, out, w, grad_x, go + c, xo + c, c, lanes, kh_lo, n_rows, kh_step, g_row,
-                                 k_w, relu, True, column)
-        if whole < channels:  # the last part of a vector
-            _grad_input_rows(grad_out, out, w, grad_x, go + whole, xo + whole, whole, channels - whole, kh_lo, n_rows,
-                             kh_step, g_row, k_w, relu, True, column)
+    first = max(0, k_w - 1 - pad_left)  # the pixels whose output pixels all lie inside the output
+    inside_end = max(first, min(in_w, out_w - pad_left))
+    for row in range(first_row, end_row):
+        n = row // in_h
+        ih = row - n * in_h
+        kh_lo, n_rows, kh_step, oh_lo = _rows_reaching(ih, pad_top, stride_h, dilation_h, k_h, out_h)
+        g_row = -(kh_step * dilation_h // stride_h) * out_w * channels
+        x_offset = _cell(grad_x, n, ih, 0, 0)
+        g_offset = _cell(grad_out, n, oh_lo, 0, 0)  # the output row of kernel row kh_lo, column 0
+        three_rows = n_rows == 3 and k_w == 3 and not relu
+        for j in range(0, in_w, PIXELS):
+            iw0 = _block_start(j, 0, in_w)
+            column = iw0 + pad_left
+            xo = x_offset + iw0 * channels
+            go = g_offset + column * channels
+            inside = first <= iw0 and iw0 + PIXELS <= inside_end
+            if inside and three_rows:
+                for c in range(0, whole, lanes):  # `lanes`, 3 rows, no ReLU and `False` constants: no tests, no loop
+                    _grad_input_rows(grad_out, out, w, grad_x, go + c, xo + c, c, lanes, kh_lo, 3, kh_step, g_row,
+                                     3, False, False, column)
+            elif inside:
+                for c in range(0, whole, lanes):  # `lanes` and `False` constants: plain loads, no column tests
+                    _grad_input_rows(grad_out, out, w, grad_x, go + c, xo + c, c, lanes, kh_lo, n_rows, kh_step,
+                                     g_row, k_w, relu, False, column)
+            else:  # at an edge: the columns tested
+                for c in range(0, whole, lanes):  # `lanes` constant: plain loads
+                    _grad_input_rows(grad_out, out, w, grad_x, go + c, xo + c, c, lanes, kh_lo, n_rows, kh_step,
+                                     g_row, k_w, relu, True, column)
+            if whole < channels:  # the last part of a vector
+                _grad_input_rows(grad_out, out, w, grad_x, go + whole, xo + whole, whole, channels - whole, kh_lo,
+                                 n_rows, kh_step, g_row, k_w, relu, True, column)
 
 
 @helper
@@ -444,7 +461,7 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
     as in the forward pass, over a table of their taps written into
     ``scratch[row]`` (``scratch`` is ``(N * H, KH * KW, 2)`` int64, one table
     per task); or, at stride 1 and undilated along the width, for a kernel
-    width with a generated row helper, through it (:func:`_grad_input_row`):
+    width with a generated row helper, through it (:func:`_grad_input_row_run`):
     then every pixel of the row in blocks, the blocks at the edges reading
     the output gradient beyond the output as zeros.
     """
@@ -457,25 +474,24 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
     rows = stride_w == 1 and dilation_w == 1 and has_depthwise_row_reversed(k_w) and (stride_h == 1 or dilation_h == 1)
     n_tasks = n_batch * in_h
     row = first_task(job, n_tasks)
+    if rows and in_w >= PIXELS:  # every row through the row helper, a chunk of rows at a time
+        while row < n_tasks:
+            end_row = chunk_end(job, row)
+            _grad_input_row_run(grad_out, out, w, grad_x, row, end_row, stride_h, dilation_h, pad_top, pad_left,
+                                relu)
+            row = next_task(job, end_row - 1)
     while row < n_tasks:
         n = row // in_h
         ih = row - n * in_h
         taps = scratch[row]
-        kh_lo, n_rows, kh_step, oh_lo = _rows_reaching(ih, pad_top, stride_h, dilation_h, k_h, out_h)
-        g_row = -(kh_step * dilation_h // stride_h) * out_w * channels
-        # Per phase (the input pixels ``stride_w`` apart), pixels go PIXELS at a time: with a row helper
-        # (stride 1, one phase) all of them, else those whose output pixels are all inside the output along
-        # the width (``first``, then every ``stride_w``: ``inside`` of them); the others one by one.
+        # Per phase (the input pixels ``stride_w`` apart), pixels go PIXELS at a time where their output
+        # pixels are all inside the output along the width (``first``, then every ``stride_w``: ``inside`` of
+        # them), over the table of taps; the others one by one.
         lo = max(0, (k_w - 1) * dilation_w - pad_left)
         hi = min(in_w, out_w * stride_w - pad_left)
         for phase in range(stride_w):
             first = phase + -(-max(0, lo - phase) // stride_w) * stride_w
             inside = max(0, -(-(hi - first) // stride_w))
-            in_phase = max(0, -(-(in_w - phase) // stride_w))
-            if rows and in_phase >= PIXELS:  # stride 1, one phase: every pixel in blocks
-                _grad_input_row(grad_out, out, w, grad_x, _cell(grad_x, n, ih, 0, 0), _cell(grad_out, n, oh_lo, 0, 0),
-                                first, first + inside, pad_left, kh_lo, n_rows, kh_step, g_row, relu)
-                continue
             start, in_blocks = first, inside if inside >= PIXELS else 0
             for j in range(0, in_blocks, PIXELS):
                 iw0 = start + _block_start(j, 0, in_blocks) * stride_w

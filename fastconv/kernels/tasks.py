@@ -12,7 +12,8 @@ loops over the ones it claims::
         task = next_task(job, task)
 
 (The body must not ``continue`` or ``break`` past ``next_task``, which also
-counts the task as done. A numba generator would hide the loop, but one
+counts the task as done; :func:`chunk_end` lets a kernel take the rest of a
+chunk at once. A numba generator would hide the loop, but one
 loaded from numba's cache cannot be compiled into a new caller.)
 
 Tasks are handed out in chunks of consecutive tasks, ``CHUNKS_PER_THREAD``
@@ -200,6 +201,15 @@ def next_task(job, task):
         return task
     fetch_add(job, DONE, chunk - (-task % chunk))
     return _claim(job, n_tasks)
+
+
+@helper
+def chunk_end(job, task):
+    """One past the last task of ``task``'s chunk. A kernel may do the tasks from ``task`` to there at once
+    (in one call of a function compiled on its own, say) and go on with
+    ``next_task(job, chunk_end(job, task) - 1)``."""
+    chunk = job[CHUNK]
+    return min(job[TOTAL], (task // chunk + 1) * chunk)
 
 
 @kernel

@@ -171,7 +171,7 @@ FAMILIES = {
     "dense_grad_kernel": (_dense_grad_kernel, 0.9, "grad"),
     "pooling": (_pooling, 0.8, None),
     "pooling_grad": (_pooling_grad, 1.7, None),
-    "depthwise": (_depthwise, 4.5, None),  # the generated row helpers are most of it (kernels/depthwise.py)
+    "depthwise": (_depthwise, 4.8, None),  # the generated row helpers are most of it (kernels/depthwise.py)
     "depthwise_grad": (_depthwise_grad, 11.0, None),
     "affine": (_affine, 1.0, None),  # the random geometric augmentations (in training only)
     "batch_normalization": (_batch_normalization, 1.0, None),

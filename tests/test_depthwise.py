@@ -170,7 +170,8 @@ def test_nan_and_infinities_reach_the_outputs_as_in_float64(activation, kernel, 
     """A NaN or an infinity in the input reaches every output whose window holds it as the float64
     reference computes it: without the ReLU, -inf stays -inf (the kernels clamp below at -inf instead of
     branching, ``simd.vclamp_below``); with it, -inf gives 0 and NaN stays NaN, as ``tf.nn.relu`` does. 3x3
-    rows inside the image (``_forward_row_3x3``), their edges, and the table of taps (5x5)."""
+    rows inside the image (the three-row blocks of ``_forward_row_run``), their edges, and the table of taps
+    (5x5)."""
     rng = np.random.default_rng(5)
     x = rng.uniform(0.5, 1.0, (2, 9, 20, 19)).astype(np.float32)
     w = rng.uniform(0.5, 1.0, (*kernel, 19, 1)).astype(np.float32)

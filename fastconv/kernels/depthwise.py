@@ -188,13 +188,17 @@ def _forward_row_run(x, w, bias, out, first_row, end_row, stride_h, stride_w, di
     """Output rows ``first_row`` to ``end_row`` (tasks of :func:`_depthwise_forward`, ``n * OH + oh``) through
     the generated row helper (:func:`_forward_rows`), for an undilated kernel width and stride that have one
     and rows of at least ``PIXELS`` pixels: every pixel in blocks of ``PIXELS`` (the last one moved back),
-    those whose windows lie inside the image in whole vectors without tests, the others reading the padding
-    as zeros.
+    those over three kernel rows whose windows lie inside the image in whole vectors without tests, the
+    others testing the column of each input vector and reading the padding as zeros. (Blocks inside the
+    image over another number of kernel rows, the top and bottom rows of a 'same' layer and the rows of
+    kernels other than 3 high, test too: one more inlined copy of the row helper for them took a second
+    longer to compile.)
 
-    A function of its own, compiled once, called for a chunk of rows. Blocks over three kernel rows (a 3x3
-    kernel's rows inside the image) take that number as a constant: with the number of rows known only at
-    run time, LLVM kept a loop over them with its counters in memory, and the 28x28x128 forward pass took 1.3
-    times as long. (Called once per row, the call itself took a fifth of a 28x28x32 layer's time.)"""
+    A function of its own, compiled once per dtype, called for a chunk of rows. Blocks over exactly three
+    kernel rows (a 3x3 kernel's rows inside the image, or three rows of a taller kernel's clipped window)
+    take that number as a constant: with the number of rows known only at run time, LLVM kept a loop over
+    them with its counters in memory, and the 28x28x128 forward pass took 1.3 times as long. (Called once per
+    row, the call itself took a fifth of a 28x28x32 layer's time.)"""
     in_h, in_w, channels = x.shape[1], x.shape[2], x.shape[3]
     out_h, out_w = out.shape[1], out.shape[2]
     k_h, k_w = w.shape[0], w.shape[1]
@@ -214,11 +218,11 @@ def _forward_row_run(x, w, bias, out, first_row, end_row, stride_h, stride_w, di
             column = ow0 * stride_w - pad_left
             xo = x_offset + column * channels
             oo = out_offset + ow0 * channels
-            if three_rows and first <= ow0 and ow0 + PIXELS <= end:  # inside the image
+            if three_rows and first <= ow0 and ow0 + PIXELS <= end:  # the windows inside the image
                 for c in range(0, whole, lanes):  # `lanes`, 3 rows and `False` constants: no tests, no loop
                     _forward_rows(x, w, bias, out, xo + c, oo + c, c, lanes, h_lo, h_lo + 3, x_row, 3, 1, floor,
                                   False, column)
-            else:  # at an edge, or over fewer kernel rows: the columns tested
+            else:  # at an edge, or another number of kernel rows: the columns tested
                 for c in range(0, whole, lanes):  # `lanes` constant: plain loads
                     _forward_rows(x, w, bias, out, xo + c, oo + c, c, lanes, h_lo, h_hi, x_row, k_w, stride_w,
                                   floor, True, column)
@@ -391,12 +395,15 @@ def _grad_input_row_run(grad_out, out, w, grad_x, first_row, end_row, stride_h, 
     """Input rows ``first_row`` to ``end_row`` (tasks of :func:`_depthwise_grad_input`, ``n * H + ih``) through
     the generated reversed row helper (:func:`_grad_input_rows`), at stride 1 along the width, undilated, for
     a kernel width that has one and rows of at least ``PIXELS`` pixels: every pixel in blocks of ``PIXELS``
-    (the last one moved back), those whose output pixels all lie inside the output in whole vectors without
-    tests, the others reading the output gradient beyond the output as zeros.
+    (the last one moved back), those over three kernel rows without the ReLU whose output pixels all lie
+    inside the output in whole vectors without tests, the others testing the column of each vector of the
+    output gradient and reading it beyond the output as zeros (as in :func:`_forward_row_run`; one more
+    inlined copy of the row helper for the blocks inside with the ReLU took 1.5 s longer to compile, and a
+    ReLU fused into a depthwise layer is rare: MobileNets put BatchNormalization between the two).
 
-    A function of its own, compiled once, called for a chunk of rows. Blocks over three kernel rows without
-    the ReLU take both as constants (see :func:`_forward_row_run`; the ReLU's mask, a test at every load,
-    also kept LLVM from interleaving the pixels' multiply-adds)."""
+    A function of its own, compiled once per dtype, called for a chunk of rows. Blocks over exactly three
+    kernel rows without the ReLU take both as constants (see :func:`_forward_row_run`; the ReLU's mask, a
+    test at every load, also kept LLVM from interleaving the pixels' multiply-adds)."""
     in_h, in_w, channels = grad_x.shape[1], grad_x.shape[2], grad_x.shape[3]
     out_h, out_w = grad_out.shape[1], grad_out.shape[2]
     k_h, k_w = w.shape[0], w.shape[1]
@@ -417,16 +424,11 @@ def _grad_input_row_run(grad_out, out, w, grad_x, first_row, end_row, stride_h, 
             column = iw0 + pad_left
             xo = x_offset + iw0 * channels
             go = g_offset + column * channels
-            inside = first <= iw0 and iw0 + PIXELS <= inside_end
-            if inside and three_rows:
+            if three_rows and first <= iw0 and iw0 + PIXELS <= inside_end:  # output pixels inside the output
                 for c in range(0, whole, lanes):  # `lanes`, 3 rows, no ReLU and `False` constants: no tests, no loop
                     _grad_input_rows(grad_out, out, w, grad_x, go + c, xo + c, c, lanes, kh_lo, 3, kh_step, g_row,
                                      3, False, False, column)
-            elif inside:
-                for c in range(0, whole, lanes):  # `lanes` and `False` constants: plain loads, no column tests
-                    _grad_input_rows(grad_out, out, w, grad_x, go + c, xo + c, c, lanes, kh_lo, n_rows, kh_step,
-                                     g_row, k_w, relu, False, column)
-            else:  # at an edge: the columns tested
+            else:  # at an edge, over another number of kernel rows, or with the ReLU: the columns tested
                 for c in range(0, whole, lanes):  # `lanes` constant: plain loads
                     _grad_input_rows(grad_out, out, w, grad_x, go + c, xo + c, c, lanes, kh_lo, n_rows, kh_step,
                                      g_row, k_w, relu, True, column)

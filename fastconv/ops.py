@@ -1150,7 +1150,8 @@ def dense_grad(inputs, kernel, grad_output, need_grad_inputs=True, need_grad_ker
         # each task writes its block of the product back transposed, into the input gradient.
         batch = len(x)
         grad_inputs = buffers.empty(spec.input_shape, spec.dtype)
-        batch_pad = -(-batch // _channel_block(spec.dtype)) * _channel_block(spec.dtype)  # whole blocks, as above
+        block = _channel_block(spec.dtype)
+        batch_pad = -(-batch // block) * block  # whole channel blocks, as in dense()
         _matmul(spec.kernel, _pad_last_axis(g.T, batch_pad), buffers.zeros(batch_pad, spec.dtype),
                 buffers.empty((spec.kernel.shape[0], batch), spec.dtype), transposed=grad_inputs.reshape(batch, -1))
         grad_inputs = spec.result(grad_inputs)

@@ -1104,24 +1104,15 @@ def dense(inputs, kernel, bias=None):
     spec = _DenseSpec(inputs, kernel, bias, None)
     if not spec.tiled:
         return spec.result((spec.inputs @ spec.kernel + spec.bias).reshape(spec.output_shape))
-    # The tiles read whole channel blocks of the kernel's columns (the dense kernel has no one-vector tiles).
-    # The whole blocks that fit in a row are read in place, with the kernel's own row stride; only the rest is
-    # copied into a zero-padded block (copying the whole kernel, 1.25 MB for the textbook's 3136 x 100, took
-    # longer than the product).
+    # The tiles read whole blocks of the kernel's columns: a kernel of at least one block is read in place (its
+    # last columns, if they make no whole block, as the block that ends at its last column); a smaller one is
+    # zero-padded to a block (copying the textbook's 3136 x 100 kernel, 1.25 MB, took longer than the product).
     block = _channel_block(spec.dtype)
-    units, in_place = spec.units, spec.units // block * block
-    out = buffers.empty((len(spec.inputs), units), spec.dtype)
-    if in_place == units:
-        _matmul(spec.inputs, spec.kernel, spec.bias, out)
-        return spec.result(out.reshape(spec.output_shape))
-    if in_place:
-        main = buffers.empty((len(spec.inputs), in_place), spec.dtype)
-        _matmul(spec.inputs, spec.kernel, spec.bias, main)
-        out[:, :in_place] = main
-    rest = buffers.empty((len(spec.inputs), units - in_place), spec.dtype)
-    _matmul(spec.inputs, _pad_last_axis(spec.kernel[:, in_place:], block), _pad_last_axis(spec.bias[in_place:], block),
-            rest)
-    out[:, in_place:] = rest
+    weights, bias = spec.kernel, spec.bias
+    if spec.units < block:
+        weights, bias = _pad_last_axis(weights, block), _pad_last_axis(bias, block)
+    out = buffers.empty((len(spec.inputs), spec.units), spec.dtype)
+    _matmul(spec.inputs, weights, bias, out)
     return spec.result(out.reshape(spec.output_shape))
 
 
@@ -1138,11 +1129,12 @@ def dense_grad(inputs, kernel, grad_output, need_grad_inputs=True, need_grad_ker
         if not need_grad_kernel:
             return grad_inputs, None, None
         return grad_inputs, spec.result(x.T @ g), spec.result(g.sum(axis=0))
-    n_pad = _padded_channels(spec.units, spec.dtype)
     if need_grad_kernel:
+        lanes = _simd.lanes(spec.dtype)
         grad_kernel = buffers.empty(spec.kernel.shape, spec.dtype)
-        sums = grad_kernel if n_pad == spec.units else buffers.empty((spec.kernel.shape[0], n_pad), spec.dtype)
-        parallel.run(_dense._matmul_tn_tiled, x, _pad_last_axis(g, n_pad), sums, grad_kernel,
+        tail = buffers.empty((spec.kernel.shape[0], lanes) if spec.units % lanes else (0, 0), spec.dtype)
+        n_pad = _padded_channels(spec.units, spec.dtype)
+        parallel.run(_dense._matmul_tn_tiled, x, _pad_last_axis(g, n_pad), grad_kernel, tail,
                      _matmul_tn_rows_per_task(spec.kernel.shape[0], n_pad, len(x)))
     grad_inputs = None
     if need_grad_inputs:
@@ -1161,12 +1153,14 @@ def dense_grad(inputs, kernel, grad_output, need_grad_inputs=True, need_grad_ker
 
 
 def _matmul(a, b, bias, out, transposed=None):
-    """``out = a @ b + bias`` on the tiles (``kernels/dense.py``; ``b`` and ``bias`` padded as it says), and
-    ``transposed = out.T`` unless it is None."""
+    """``out = a @ b[:, :N] + bias[:N]`` on the tiles (``kernels/dense.py``: ``b`` and ``bias`` at least one
+    block of columns wide), and ``transposed = out.T`` unless it is None."""
     if transposed is None:
         transposed = np.empty((0, 0), out.dtype)
+    block = _channel_block(out.dtype)
+    tail = buffers.empty((len(a), block) if out.shape[1] > b.shape[1] // block * block else (0, 0), out.dtype)
     parallel.run(_dense._matmul_tiled, a, b, bias, out, _matmul_rows_per_task(*out.shape, a.shape[1], out.dtype),
-                 False, transposed)
+                 False, transposed, tail)
 
 
 def _matmul_rows_per_task(n_rows, n_out, depth, dtype):

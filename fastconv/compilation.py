@@ -167,7 +167,7 @@ FAMILIES = {
     "conv_packed": (_conv_packed, 1.5, None),
     "conv_packed_grad_input": (lambda: _conv_packed(need_grad_inputs=True), 1.5, None),
     "conv_packed_grad_kernel": (lambda: _conv_packed(need_grad_kernel=True), 1.0, None),
-    "dense": (_dense, 1.0, "conv"),  # also the input gradient of Dense: the same kernel
+    "dense": (_dense, 1.2, "conv"),  # also the input gradient of Dense: the same kernel
     "dense_grad_kernel": (_dense_grad_kernel, 0.9, "grad"),
     "pooling": (_pooling, 0.8, None),
     "pooling_grad": (_pooling_grad, 1.7, None),

@@ -1135,7 +1135,8 @@ def dense_grad(inputs, kernel, grad_output, need_grad_inputs=True, need_grad_ker
         tail = buffers.empty((spec.kernel.shape[0], lanes) if spec.units % lanes else (0, 0), spec.dtype)
         n_pad = _padded_channels(spec.units, spec.dtype)
         parallel.run(_dense._matmul_tn_tiled, x, _pad_last_axis(g, n_pad), grad_kernel, tail,
-                     _matmul_tn_rows_per_task(spec.kernel.shape[0], n_pad, len(x)))
+                     _matmul_tn_rows_per_task(spec.kernel.shape[0], n_pad, len(x)),
+                     threads=_matmul_threads(x.size * n_pad))
     grad_inputs = None
     if need_grad_inputs:
         # (g @ kernel.T).T = kernel @ g.T: the kernel's rows are the many "pixels" that the tiles are made for;
@@ -1160,7 +1161,14 @@ def _matmul(a, b, bias, out, transposed=None):
     block = _channel_block(out.dtype)
     tail = buffers.empty((len(a), block) if out.shape[1] > b.shape[1] // block * block else (0, 0), out.dtype)
     parallel.run(_dense._matmul_tiled, a, b, bias, out, _matmul_rows_per_task(*out.shape, a.shape[1], out.dtype),
-                 False, transposed, tail)
+                 False, transposed, tail, threads=_matmul_threads(a.size * -(-out.shape[1] // block) * block))
+
+
+def _matmul_threads(fmas):
+    """``threads`` for a dense product of ``fmas`` multiply-adds: 1 (the calling thread alone) for less than
+    one task's worth (``_MATMUL_TASK_FMAS``, some 10 us), which costs less than waking a helper thread;
+    else None, every thread. The same tasks either way: the results do not change."""
+    return 1 if fmas < _MATMUL_TASK_FMAS else None
 
 
 def _matmul_rows_per_task(n_rows, n_out, depth, dtype):

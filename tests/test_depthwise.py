@@ -216,6 +216,57 @@ def test_bitwise_identical_for_any_thread_count(restore_threads, strides, size):
             assert actual.tobytes() == wanted.tobytes()
 
 
+@pytest.mark.parametrize("channels", [32, 21], ids=["whole vectors", "partial vectors"])
+@pytest.mark.parametrize("strides, size", [(2, (9, 8)), (1, (9, 20))], ids=["table of taps", "row helpers"])
+def test_outputs_written_past_the_caches_are_the_same(monkeypatch, restore_threads, strides, size, channels):
+    """Outputs larger than a quarter of the last-level cache are written with non-temporal stores
+    (``simd.vstore_stream``; ``ops._streams``). Forced on for small arrays: the same bits as the ordinary
+    stores and the float64 reference, on any number of threads (the stores are fenced before each chunk is
+    counted done), with pixels at unaligned addresses too (21 channels: those stores stay ordinary)."""
+    rng = np.random.default_rng(12)
+    x, w = _data(rng, np.float32, size, (3, 3), channels=channels, batch=5)
+    bias = reference.random(rng, (channels,), np.float32)
+    g = reference.random(rng, ops.depthwise_conv(x, w, strides, "same").shape, np.float32)
+
+    def run():
+        out = ops.depthwise_conv_bias_activation(x, w, bias, strides, "same", activation="relu")
+        return (out, *ops.depthwise_conv_bias_activation_grad(x, w, out, g, strides, "same", activation="relu"))
+
+    cached = run()
+    assert not ops._streams(cached[0])
+    monkeypatch.setattr(ops, "_streaming_bytes", lambda: 0)
+    assert ops._streams(cached[0])
+    for threads in (1, 2, 3):
+        parallel.set_num_threads(threads)
+        for actual, wanted in zip(run(), cached):
+            assert actual.tobytes() == wanted.tobytes()
+    expected = reference.depthwise_conv(x, w, strides, "same", 1, bias, "relu")
+    reference.assert_close(cached[0], expected, np.float32)
+    reference.assert_close(cached[1], reference.depthwise_conv_grad(x, w, g, strides, "same", 1, bias, "relu")[0],
+                           np.float32)
+
+
+def test_streaming_threshold_is_a_quarter_of_the_largest_cache(monkeypatch, tmp_path):
+    """``ops._streaming_bytes`` from Linux's sysfs cache sizes (``32768K``: 8 MiB), 8 MiB where none can be read."""
+    for index, size in enumerate(["32K", "1024K", "32768K"]):
+        (tmp_path / f"index{index}").mkdir()
+        (tmp_path / f"index{index}" / "size").write_text(size + "\n")
+    real_glob = ops.glob.glob
+    ops._streaming_bytes.cache_clear()
+    try:
+        monkeypatch.setattr(ops.glob, "glob", lambda pattern: real_glob(str(tmp_path / "index*" / "size")))
+        assert ops._streaming_bytes() == 8 << 20
+        ops._streaming_bytes.cache_clear()
+        (tmp_path / "index2" / "size").write_text("64M\n")
+        assert ops._streaming_bytes() == 16 << 20
+        ops._streaming_bytes.cache_clear()
+        monkeypatch.setattr(ops.glob, "glob", lambda pattern: [])
+        assert ops._streaming_bytes() == 8 << 20
+    finally:
+        monkeypatch.undo()
+        ops._streaming_bytes.cache_clear()
+
+
 # ----------------------------------------------------------------------------- argument checks
 
 

@@ -39,6 +39,13 @@ helpers, which makes their loads and stores plain ones; only the last vector
 of a row of ``K`` channels that is not a whole number of vectors is loaded
 and stored with a lane mask.
 
+The forward pass and the input gradient write outputs larger than the
+caches with non-temporal stores (``stream``, chosen by ``fastconv.ops``:
+``simd.vstore_stream``, fenced with ``simd.store_fence`` before a chunk of
+tasks is counted done): such an output would go back to memory anyway, and
+a store that misses the cache first reads the line it writes, so writing it
+past the caches halves its memory traffic.
+
 - Forward: one task per output row; ``acc = bias``, then one fused
   multiply-add per tap in row-major tap order, then the optional ReLU.
 - Input gradient: one task per input row; each input pixel gathers the
@@ -59,8 +66,8 @@ from fastconv.kernels.conv2d_tiles import (
     DEPTHWISE_PIXELS, depthwise_grad_row, depthwise_row, depthwise_row_reversed, has_depthwise_row,
     has_depthwise_row_reversed)
 from fastconv.kernels.pooling import _cell, _load
-from fastconv.kernels.simd import (lanes_of, vadd, vclamp_below, vfma, vrelu_floor, vselect_positive,
-                                   vstore_first, vzeros)
+from fastconv.kernels.simd import (lanes_of, store_fence, vadd, vclamp_below, vfma, vrelu_floor, vselect_positive,
+                                   vstore_first, vstore_stream, vzeros)
 from fastconv.kernels.tasks import chunk_end, first_task, next_task
 
 PIXELS = DEPTHWISE_PIXELS
@@ -98,7 +105,8 @@ def _gradient(grad_out, out, offset, count, relu):
 
 
 @helper
-def _forward_pixel(x, w, bias, out, taps, n, oh, ow, top, h_lo, h_hi, stride_w, dilation_w, pad_left, floor):
+def _forward_pixel(x, w, bias, out, taps, n, oh, ow, top, h_lo, h_hi, stride_w, dilation_w, pad_left, floor,
+                   stream):
     """Output pixel ``(n, oh, ow)``, every channel: its window clipped to the real input cells, the kernel
     rows ``h_lo .. h_hi`` and the columns found here, once for all the vectors of channels (the integer
     divisions that find them cost more than a vector's multiply-adds), the taps' offsets from the table
@@ -110,14 +118,16 @@ def _forward_pixel(x, w, bias, out, taps, n, oh, ow, top, h_lo, h_hi, stride_w, 
     x_offset = _cell(x, n, top, ow * stride_w - pad_left, 0)  # the window's top-left cell, maybe padding
     out_offset = _cell(out, n, oh, ow, 0)
     for c in range(0, whole, lanes):  # `lanes` constant: plain loads
-        _forward_taps(x, w, bias, out, taps, x_offset, out_offset, c, lanes, k_w, h_lo, h_hi, w_lo, w_hi, floor)
+        _forward_taps(x, w, bias, out, taps, x_offset, out_offset, c, lanes, k_w, h_lo, h_hi, w_lo, w_hi, floor,
+                      stream)
     if whole < channels:
         _forward_taps(x, w, bias, out, taps, x_offset, out_offset, whole, channels - whole, k_w, h_lo, h_hi, w_lo,
-                      w_hi, floor)
+                      w_hi, floor, stream)
 
 
 @helper
-def _forward_taps(x, w, bias, out, taps, x_offset, out_offset, c, count, k_w, h_lo, h_hi, w_lo, w_hi, floor):
+def _forward_taps(x, w, bias, out, taps, x_offset, out_offset, c, count, k_w, h_lo, h_hi, w_lo, w_hi, floor,
+                  stream):
     """One output pixel's channels ``c`` to ``c + count`` (at most a vector) over the taps of kernel rows
     ``h_lo .. h_hi`` and columns ``w_lo .. w_hi``, in row-major order."""
     acc = _load(bias, c, count)
@@ -125,18 +135,18 @@ def _forward_taps(x, w, bias, out, taps, x_offset, out_offset, c, count, k_w, h_
         for kw in range(w_lo, w_hi):
             t = kh * k_w + kw
             acc = vfma(_load(x, x_offset + taps[t, 0] + c, count), _load(w, taps[t, 1] + c, count), acc)
-    _store(out, out_offset + c, acc, count, floor)
+    _store(out, out_offset + c, acc, count, floor, stream)
 
 
 @helper
-def _store(out, offset, acc, count, floor):
+def _store(out, offset, acc, count, floor, stream):
     """Store ``acc`` clamped below at ``floor`` (``simd.vrelu_floor``: the optional ReLU, without a branch)
-    at ``offset``, its first ``count`` lanes."""
-    vstore_first(out, offset, vclamp_below(acc, floor), count)
+    at ``offset``, its first ``count`` lanes (with ``stream``, past the caches: ``simd.vstore_stream``)."""
+    vstore_stream(out, offset, vclamp_below(acc, floor), count, stream)
 
 
 @helper
-def _forward_block(x, w, bias, out, taps, x_offset, out_offset, c, count, first_tap, end_tap, step, floor):
+def _forward_block(x, w, bias, out, taps, x_offset, out_offset, c, count, first_tap, end_tap, step, floor, stream):
     """``PIXELS`` output pixels from ``out_offset``, channels ``c`` to ``c + count`` (at most a vector), whose
     windows lie inside the image along the width, over the kernel taps ``first_tap .. end_tap`` of ``taps``
     (whole kernel rows); their inputs are ``step`` apart from ``x_offset``, the window's top-left cell for
@@ -157,15 +167,15 @@ def _forward_block(x, w, bias, out, taps, x_offset, out_offset, c, count, first_
         a1 = vfma(_load(x, o + step, count), wv, a1)
         a2 = vfma(_load(x, o + 2 * step, count), wv, a2)
         a3 = vfma(_load(x, o + 3 * step, count), wv, a3)
-    _store(out, out_offset, a0, count, floor)
-    _store(out, out_offset + channels, a1, count, floor)
-    _store(out, out_offset + 2 * channels, a2, count, floor)
-    _store(out, out_offset + 3 * channels, a3, count, floor)
+    _store(out, out_offset, a0, count, floor, stream)
+    _store(out, out_offset + channels, a1, count, floor, stream)
+    _store(out, out_offset + 2 * channels, a2, count, floor, stream)
+    _store(out, out_offset + 3 * channels, a3, count, floor, stream)
 
 
 @helper
 def _forward_rows(x, w, bias, out, x_offset, out_offset, c, count, h_lo, h_hi, x_row, k_w, stride_w, floor, clipped,
-                  column):
+                  column, stream):
     """What :func:`_forward_block` computes, for an undilated kernel width and stride that have a generated
     row helper (``conv2d_tiles.depthwise_row``): kernel row by kernel row, each input vector loaded once
     for every tap and pixel that reads it. The same multiply-adds in the same order, so the same bits.
@@ -177,14 +187,15 @@ def _forward_rows(x, w, bias, out, x_offset, out_offset, c, count, h_lo, h_hi, x
     a0, a1, a2, a3 = depthwise_row(k_w, stride_w, x, x, x_offset + h_lo * x_row, x_row, channels, w,
                                    h_lo * k_w * channels + c, k_w * channels, channels, h_hi - h_lo, count, False,
                                    clipped, column, x.shape[2], a0, a0, a0, a0)
-    _store(out, out_offset, a0, count, floor)
-    _store(out, out_offset + channels, a1, count, floor)
-    _store(out, out_offset + 2 * channels, a2, count, floor)
-    _store(out, out_offset + 3 * channels, a3, count, floor)
+    _store(out, out_offset, a0, count, floor, stream)
+    _store(out, out_offset + channels, a1, count, floor, stream)
+    _store(out, out_offset + 2 * channels, a2, count, floor, stream)
+    _store(out, out_offset + 3 * channels, a3, count, floor, stream)
 
 
 @microkernel
-def _forward_row_run(x, w, bias, out, first_row, end_row, stride_h, stride_w, dilation_h, pad_top, pad_left, floor):
+def _forward_row_run(x, w, bias, out, first_row, end_row, stride_h, stride_w, dilation_h, pad_top, pad_left, floor,
+                     stream):
     """Output rows ``first_row`` to ``end_row`` (tasks of :func:`_depthwise_forward`, ``n * OH + oh``) through
     the generated row helper (:func:`_forward_rows`), for an undilated kernel width and stride that have one
     and rows of at least ``PIXELS`` pixels: every pixel in blocks of ``PIXELS`` (the last one moved back),
@@ -221,14 +232,14 @@ def _forward_row_run(x, w, bias, out, first_row, end_row, stride_h, stride_w, di
             if three_rows and first <= ow0 and ow0 + PIXELS <= end:  # the windows inside the image
                 for c in range(0, whole, lanes):  # `lanes`, 3 rows and `False` constants: no tests, no loop
                     _forward_rows(x, w, bias, out, xo + c, oo + c, c, lanes, h_lo, h_lo + 3, x_row, 3, 1, floor,
-                                  False, column)
+                                  False, column, stream)
             else:  # at an edge, or another number of kernel rows: the columns tested
                 for c in range(0, whole, lanes):  # `lanes` constant: plain loads
                     _forward_rows(x, w, bias, out, xo + c, oo + c, c, lanes, h_lo, h_hi, x_row, k_w, stride_w,
-                                  floor, True, column)
+                                  floor, True, column, stream)
             if whole < channels:  # the last part of a vector
                 _forward_rows(x, w, bias, out, xo + whole, oo + whole, whole, channels - whole, h_lo, h_hi, x_row,
-                              k_w, stride_w, floor, True, column)
+                              k_w, stride_w, floor, True, column, stream)
 
 
 @helper
@@ -251,7 +262,7 @@ def _blocks(first, end):
 
 @kernel
 def _depthwise_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left,
-                       relu, taps):
+                       relu, taps, stream):
     """``out[n, i, j, k] = act(bias[k] + sum_{a, b} xpad[n, i*sh + a*dh, j*sw + b*dw, k] * w[a, b, k])``.
 
     ``x`` ``(N, H, W, K)`` unpadded; ``out`` ``(N, OH, OW, K)`` is overwritten. ``taps`` ``(KH*KW, 2)``
@@ -267,7 +278,8 @@ def _depthwise_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dil
     taps (:func:`_forward_block`), whose blocks hold only pixels with their
     windows inside the image along the width, counted from the first of them.
     The optional ReLU is a clamp below at ``simd.vrelu_floor(x, relu)``, not a
-    branch at every store.
+    branch at every store. ``stream`` is None, or True to write ``out`` past
+    the caches (see the module docstring; None compiles none of it).
     """
     n_batch, in_h, in_w, channels = x.shape
     _, out_h, out_w, _ = out.shape
@@ -282,7 +294,10 @@ def _depthwise_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dil
     if rows and out_w >= PIXELS:  # every row through the row helper, a chunk of rows at a time
         while row < n_tasks:
             end_row = chunk_end(job, row)
-            _forward_row_run(x, w, bias, out, row, end_row, stride_h, stride_w, dilation_h, pad_top, pad_left, floor)
+            _forward_row_run(x, w, bias, out, row, end_row, stride_h, stride_w, dilation_h, pad_top, pad_left, floor,
+                             stream)
+            if stream is not None:
+                store_fence()
             row = next_task(job, end_row - 1)
     # Else pixels go PIXELS at a time where their windows lie inside the image along the width (``first`` to
     # ``end``), through the table of taps; the others one by one.
@@ -299,14 +314,17 @@ def _depthwise_forward(job, x, w, bias, out, stride_h, stride_w, dilation_h, dil
             out_offset = _cell(out, n, oh, ow0, 0)
             for c in range(0, whole, lanes):
                 _forward_block(x, w, bias, out, taps, x_offset + c, out_offset + c, c, lanes, h_lo * k_w,
-                               h_hi * k_w, step, floor)
+                               h_hi * k_w, step, floor, stream)
             if whole < channels:
                 _forward_block(x, w, bias, out, taps, x_offset + whole, out_offset + whole, whole, channels - whole,
-                               h_lo * k_w, h_hi * k_w, step, floor)
+                               h_lo * k_w, h_hi * k_w, step, floor, stream)
         for ow in range(out_w):
             if blocks_first <= ow < blocks_end:
                 continue
-            _forward_pixel(x, w, bias, out, taps, n, oh, ow, top, h_lo, h_hi, stride_w, dilation_w, pad_left, floor)
+            _forward_pixel(x, w, bias, out, taps, n, oh, ow, top, h_lo, h_hi, stride_w, dilation_w, pad_left, floor,
+                           stream)
+        if stream is not None:
+            store_fence()
         row = next_task(job, row)
 
 
@@ -335,18 +353,18 @@ def _input_pixel_taps(taps, grad_out, n, ih, iw, k_h, k_w, stride_h, stride_w, d
 
 
 @helper
-def _grad_input_pixel(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, count, relu):
+def _grad_input_pixel(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, count, relu, stream):
     """Input pixel at ``x_offset``, channels ``c`` to ``c + count`` (at most a vector): the sum over the
     ``n_taps`` taps of ``taps`` (see :func:`_input_pixel_taps`), in their order."""
     acc = vzeros(grad_x)
     for t in range(n_taps):
         g = _gradient(grad_out, out, taps[t, 0] + c, count, relu)
         acc = vfma(g, _load(w, taps[t, 1] + c, count), acc)
-    vstore_first(grad_x, x_offset + c, acc, count)
+    vstore_stream(grad_x, x_offset + c, acc, count, stream)
 
 
 @helper
-def _grad_input_block(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, count, x_step, relu):
+def _grad_input_block(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, count, x_step, relu, stream):
     """``PIXELS`` input pixels of one phase, ``x_step`` apart from ``x_offset``, channels ``c`` to
     ``c + count``, whose output pixels lie inside the output along the width: the sum over the ``n_taps``
     taps of ``taps`` (the output gradient's offset for the first pixel, the weights' offset), in row-major
@@ -362,15 +380,15 @@ def _grad_input_block(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, count
         a2 = vfma(_gradient(grad_out, out, offset + 2 * channels, count, relu), wv, a2)
         a3 = vfma(_gradient(grad_out, out, offset + 3 * channels, count, relu), wv, a3)
     offset = x_offset + c
-    vstore_first(grad_x, offset, a0, count)
-    vstore_first(grad_x, offset + x_step, a1, count)
-    vstore_first(grad_x, offset + 2 * x_step, a2, count)
-    vstore_first(grad_x, offset + 3 * x_step, a3, count)
+    vstore_stream(grad_x, offset, a0, count, stream)
+    vstore_stream(grad_x, offset + x_step, a1, count, stream)
+    vstore_stream(grad_x, offset + 2 * x_step, a2, count, stream)
+    vstore_stream(grad_x, offset + 3 * x_step, a3, count, stream)
 
 
 @helper
 def _grad_input_rows(grad_out, out, w, grad_x, g_offset, x_offset, c, count, kh_lo, n_rows, kh_step, g_row, k_w,
-                     relu, clipped, column):
+                     relu, clipped, column, stream):
     """What :func:`_grad_input_block` computes, at stride 1 along the width and for a kernel width with a
     generated reversed row helper (``conv2d_tiles.depthwise_row_reversed``): ``PIXELS`` consecutive input
     pixels from ``x_offset``, over ``n_rows`` kernel rows ``kh_step`` apart from ``kh_lo``; the output
@@ -383,15 +401,15 @@ def _grad_input_rows(grad_out, out, w, grad_x, g_offset, x_offset, c, count, kh_
     a0, a1, a2, a3 = depthwise_row_reversed(k_w, grad_out, out, g_offset, g_row, channels, w,
                                             kh_lo * k_w * channels + c, kh_step * k_w * channels, channels, n_rows,
                                             count, relu, clipped, column, grad_out.shape[2], a0, a0, a0, a0)
-    vstore_first(grad_x, x_offset, a0, count)
-    vstore_first(grad_x, x_offset + channels, a1, count)
-    vstore_first(grad_x, x_offset + 2 * channels, a2, count)
-    vstore_first(grad_x, x_offset + 3 * channels, a3, count)
+    vstore_stream(grad_x, x_offset, a0, count, stream)
+    vstore_stream(grad_x, x_offset + channels, a1, count, stream)
+    vstore_stream(grad_x, x_offset + 2 * channels, a2, count, stream)
+    vstore_stream(grad_x, x_offset + 3 * channels, a3, count, stream)
 
 
 @microkernel
 def _grad_input_row_run(grad_out, out, w, grad_x, first_row, end_row, stride_h, dilation_h, pad_top, pad_left,
-                        relu):
+                        relu, stream):
     """Input rows ``first_row`` to ``end_row`` (tasks of :func:`_depthwise_grad_input`, ``n * H + ih``) through
     the generated reversed row helper (:func:`_grad_input_rows`), at stride 1 along the width, undilated, for
     a kernel width that has one and rows of at least ``PIXELS`` pixels: every pixel in blocks of ``PIXELS``
@@ -427,14 +445,14 @@ def _grad_input_row_run(grad_out, out, w, grad_x, first_row, end_row, stride_h, 
             if three_rows and first <= iw0 and iw0 + PIXELS <= inside_end:  # output pixels inside the output
                 for c in range(0, whole, lanes):  # `lanes`, 3 rows, no ReLU and `False` constants: no tests, no loop
                     _grad_input_rows(grad_out, out, w, grad_x, go + c, xo + c, c, lanes, kh_lo, 3, kh_step, g_row,
-                                     3, False, False, column)
+                                     3, False, False, column, stream)
             else:  # at an edge, over another number of kernel rows, or with the ReLU: the columns tested
                 for c in range(0, whole, lanes):  # `lanes` constant: plain loads
                     _grad_input_rows(grad_out, out, w, grad_x, go + c, xo + c, c, lanes, kh_lo, n_rows, kh_step,
-                                     g_row, k_w, relu, True, column)
+                                     g_row, k_w, relu, True, column, stream)
             if whole < channels:  # the last part of a vector
                 _grad_input_rows(grad_out, out, w, grad_x, go + whole, xo + whole, whole, channels - whole, kh_lo,
-                                 n_rows, kh_step, g_row, k_w, relu, True, column)
+                                 n_rows, kh_step, g_row, k_w, relu, True, column, stream)
 
 
 @helper
@@ -453,7 +471,7 @@ def _rows_reaching(i, pad, stride, dilation, k, out_length):
 
 @kernel
 def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dilation_h, dilation_w, pad_top,
-                          pad_left, relu, scratch):
+                          pad_left, relu, scratch, stream):
     """Gradient with respect to the unpadded input ``grad_x`` ``(N, H, W, K)`` (overwritten).
 
     ``out`` is the forward output, read only for the ReLU's mask. Along the
@@ -465,7 +483,8 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
     per task); or, at stride 1 and undilated along the width, for a kernel
     width with a generated row helper, through it (:func:`_grad_input_row_run`):
     then every pixel of the row in blocks, the blocks at the edges reading
-    the output gradient beyond the output as zeros.
+    the output gradient beyond the output as zeros. ``stream`` as in
+    :func:`_depthwise_forward`.
     """
     n_batch, in_h, in_w, channels = grad_x.shape
     _, out_h, out_w, _ = grad_out.shape
@@ -480,7 +499,9 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
         while row < n_tasks:
             end_row = chunk_end(job, row)
             _grad_input_row_run(grad_out, out, w, grad_x, row, end_row, stride_h, dilation_h, pad_top, pad_left,
-                                relu)
+                                relu, stream)
+            if stream is not None:
+                store_fence()
             row = next_task(job, end_row - 1)
     while row < n_tasks:
         n = row // in_h
@@ -501,10 +522,11 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
                 n_taps = _input_pixel_taps(taps, grad_out, n, ih, iw0, k_h, k_w, stride_h, stride_w, dilation_h,
                                            dilation_w, pad_top, pad_left)
                 for c in range(0, whole, lanes):
-                    _grad_input_block(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, lanes, x_step, relu)
+                    _grad_input_block(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, lanes, x_step, relu,
+                                      stream)
                 if whole < channels:
                     _grad_input_block(grad_out, out, w, grad_x, taps, n_taps, x_offset, whole, channels - whole,
-                                      x_step, relu)
+                                      x_step, relu, stream)
             blocks_end = start + in_blocks * stride_w
             for iw in range(phase, in_w, stride_w):
                 if start <= iw < blocks_end:
@@ -513,9 +535,12 @@ def _depthwise_grad_input(job, grad_out, out, w, grad_x, stride_h, stride_w, dil
                                            dilation_w, pad_top, pad_left)
                 x_offset = _cell(grad_x, n, ih, iw, 0)
                 for c in range(0, whole, lanes):  # `lanes` constant: plain loads
-                    _grad_input_pixel(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, lanes, relu)
+                    _grad_input_pixel(grad_out, out, w, grad_x, taps, n_taps, x_offset, c, lanes, relu, stream)
                 if whole < channels:
-                    _grad_input_pixel(grad_out, out, w, grad_x, taps, n_taps, x_offset, whole, channels - whole, relu)
+                    _grad_input_pixel(grad_out, out, w, grad_x, taps, n_taps, x_offset, whole, channels - whole, relu,
+                                      stream)
+        if stream is not None:
+            store_fence()
         row = next_task(job, row)
 
 

@@ -250,25 +250,79 @@ def vstore_first(typingctx, arr, offset, value, count):
     if not (_contiguous_float_array(arr) and isinstance(offset, types.Integer)
             and value == _vector_of(arr.dtype) and isinstance(count, types.Integer)):
         return None
+    return types.none(arr, offset, value, count), _store_first
 
+
+def _store_first(context, builder, sig, args):
+    """The code of :func:`vstore_first` (whose first four arguments ``sig`` and ``args`` start with)."""
+    value = sig.args[2]
+    pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1], sig.args[1])
+    vector_pointer = _vector_pointer(context, builder, value, pointer)
+    count_value = context.cast(builder, args[3], sig.args[3], types.intp)
+    whole = builder.icmp_signed(">=", count_value, ir.Constant(count_value.type, value.width))
+    with builder.if_else(whole, likely=True) as (then, otherwise):
+        with then:
+            builder.store(args[2], vector_pointer, align=_alignment(value))
+        with otherwise:
+            mask = _lane_mask(builder, value, count_value)
+            vector_type = args[2].type
+            fnty = ir.FunctionType(ir.VoidType(), [vector_type, vector_pointer.type, ir.IntType(32), mask.type])
+            name = f"llvm.masked.store.{_mangle(vector_type)}.p0"
+            store = cgutils.get_or_insert_function(builder.module, fnty, name)
+            builder.call(store, [args[2], vector_pointer, ir.Constant(ir.IntType(32), _alignment(value)), mask])
+    return context.get_dummy_value()
+
+
+@intrinsic
+def vstore_stream(typingctx, arr, offset, value, count, stream):
+    """:func:`vstore_first`, or with ``stream`` true, for a whole vector at an address that is a multiple of
+    the vector's size, a non-temporal store: written to memory without first reading the cache line (a store
+    to a line that is not in the cache reads it from memory first) and without keeping it in the caches. For
+    outputs larger than the caches, which would go back to memory anyway: the memory traffic of writing them
+    halves. Other threads see these stores only after :func:`store_fence`.
+
+    ``stream`` is None (the plain :func:`vstore_first`, nothing more compiled) or a bool (tested at run time).
+    """
+    if not (_contiguous_float_array(arr) and isinstance(offset, types.Integer) and value == _vector_of(arr.dtype)
+            and isinstance(count, types.Integer) and isinstance(stream, (types.NoneType, types.Boolean))):
+        return None
     def codegen(context, builder, sig, args):
+        if isinstance(sig.args[4], types.NoneType):
+            return _store_first(context, builder, sig, args)
         pointer = _element_pointer(context, builder, sig.args[0], args[0], args[1], sig.args[1])
-        vector_pointer = _vector_pointer(context, builder, value, pointer)
+        size = value.width * value.dtype.bitwidth // 8
+        address = builder.ptrtoint(pointer, ir.IntType(64))
+        aligned = builder.icmp_unsigned("==", builder.and_(address, ir.Constant(ir.IntType(64), size - 1)),
+                                        ir.Constant(ir.IntType(64), 0))
         count_value = context.cast(builder, args[3], sig.args[3], types.intp)
         whole = builder.icmp_signed(">=", count_value, ir.Constant(count_value.type, value.width))
-        with builder.if_else(whole, likely=True) as (then, otherwise):
+        streamed = builder.and_(builder.and_(aligned, whole), args[4])
+        with builder.if_else(streamed) as (then, otherwise):
             with then:
-                builder.store(args[2], vector_pointer, align=_alignment(value))
+                store = builder.store(args[2], _vector_pointer(context, builder, value, pointer), align=size)
+                store.set_metadata("nontemporal", builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)]))
             with otherwise:
-                mask = _lane_mask(builder, value, count_value)
-                vector_type = args[2].type
-                fnty = ir.FunctionType(ir.VoidType(), [vector_type, vector_pointer.type, ir.IntType(32), mask.type])
-                name = f"llvm.masked.store.{_mangle(vector_type)}.p0"
-                store = cgutils.get_or_insert_function(builder.module, fnty, name)
-                builder.call(store, [args[2], vector_pointer, ir.Constant(ir.IntType(32), _alignment(value)), mask])
+                _store_first(context, builder, sig, args)
         return context.get_dummy_value()
 
-    return types.none(arr, offset, value, count), codegen
+    return types.none(arr, offset, value, count, stream), codegen
+
+
+@intrinsic
+def store_fence(typingctx):
+    """Order this thread's :func:`vstore_stream` stores before its later stores (``sfence`` on x86; a release
+    fence elsewhere), such as the count of tasks done that tells other threads the results are there."""
+
+    def codegen(context, builder, sig, args):
+        if builder.module.triple.startswith(("x86_64", "i386", "i686")):
+            fence = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
+                                                   "llvm.x86.sse.sfence")
+            builder.call(fence, [])
+        else:
+            builder.fence("release")
+        return context.get_dummy_value()
+
+    return types.none(), codegen
 
 
 def _mangle(vector_type):

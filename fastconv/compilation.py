@@ -25,6 +25,7 @@ training uses are compiled. :func:`main` compiles the families it is given
 (what the helper processes run).
 """
 
+import contextlib
 import hashlib
 import os
 import pathlib
@@ -101,17 +102,41 @@ def _pooling_grad():
     ops.max_pool_grad(np.ones((2, 4, 4, 3), np.float32), np.ones((2, 2, 2, 3), np.float32), 2)
 
 
-def _depthwise():
+def _depthwise(channels=3):
     from fastconv import ops
-    ops.depthwise_conv_bias_activation(np.ones((2, 6, 6, 3), np.float32), np.ones((3, 3, 3, 1), np.float32),
-                                       np.zeros(3, np.float32), padding="same", activation="relu")
+    ops.depthwise_conv_bias_activation(np.ones((2, 6, 6, channels), np.float32),
+                                       np.ones((3, 3, channels, 1), np.float32), np.zeros(channels, np.float32),
+                                       padding="same", activation="relu")
 
 
-def _depthwise_grad():
+def _depthwise_grad(channels=3):
     from fastconv import ops
-    x, out = np.ones((2, 6, 6, 3), np.float32), np.ones((2, 6, 6, 3), np.float32)
-    ops.depthwise_conv_bias_activation_grad(x, np.ones((3, 3, 3, 1), np.float32), out, out, padding="same",
+    x, out = np.ones((2, 6, 6, channels), np.float32), np.ones((2, 6, 6, channels), np.float32)
+    ops.depthwise_conv_bias_activation_grad(x, np.ones((3, 3, channels, 1), np.float32), out, out, padding="same",
                                             activation="relu")
+
+
+def _depthwise_streamed():
+    with _streaming():
+        _depthwise(channels=_one_vector())
+
+
+def _depthwise_grad_streamed():
+    with _streaming():
+        _depthwise_grad(channels=_one_vector())
+
+
+@contextlib.contextmanager
+def _streaming():
+    """Every output that can be written past the caches is (``fastconv.ops._streams``): the kernels' variants
+    that do so, for ``depthwise_stream`` and ``depthwise_grad_stream``."""
+    from fastconv import ops
+    real = ops._streaming_bytes
+    ops._streaming_bytes = lambda: 0
+    try:
+        yield
+    finally:
+        ops._streaming_bytes = real
 
 
 def _affine():
@@ -173,6 +198,10 @@ FAMILIES = {
     "pooling_grad": (_pooling_grad, 1.7, None),
     "depthwise": (_depthwise, 4.8, None),  # the generated row helpers are most of it (kernels/depthwise.py)
     "depthwise_grad": (_depthwise_grad, 11.0, None),
+    # Their variants that write outputs past the caches (fastconv.ops._streams): only for models whose
+    # depthwise outputs are that large at the batch size they train or predict at.
+    "depthwise_stream": (_depthwise_streamed, 4.8, None),
+    "depthwise_grad_stream": (_depthwise_grad_streamed, 11.0, None),
     "affine": (_affine, 1.0, None),  # the random geometric augmentations (in training only)
     "batch_normalization": (_batch_normalization, 1.0, None),
     "batch_normalization_grad": (_batch_normalization_grad, 1.4, None),
@@ -186,6 +215,20 @@ compiled once per process that needs them."""
 
 TILES = {"conv": 2.6, "grad": 1.2}
 """Seconds to compile each set of register tiles (the families sharing a set share them out as a unit)."""
+
+
+def streamed_depthwise_families(input_shape, output_shape, batch_size, training):
+    """The families of a depthwise stage's passes that write past the caches (``depthwise_stream``, and with
+    ``training`` ``depthwise_grad_stream``) for batches of ``batch_size``: its output of ``output_shape`` and
+    its input gradient of ``input_shape`` (float32, the depthwise stage's own channels, no batch axis) as
+    ``fastconv.ops._streamed_shape`` decides."""
+    from fastconv import ops
+    families = []
+    if ops._streamed_shape((batch_size, *output_shape), np.float32):
+        families.append("depthwise_stream")
+    if training and ops._streamed_shape((batch_size, *input_shape), np.float32):
+        families.append("depthwise_grad_stream")
+    return tuple(families)
 
 
 def conv_families(channels, filters, groups=1):

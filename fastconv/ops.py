@@ -27,6 +27,7 @@ array([[4., 6., 6., 6., 4.],
 
 import functools
 import glob
+import math
 
 import numpy as np
 
@@ -674,12 +675,21 @@ def depthwise_conv_bias_activation_grad(inputs, kernel, outputs, grad_output, st
 
 
 def _streams(out):
-    """Whether a memory-bound kernel writes ``out`` past the caches (``simd.vstore_stream``): when it is
-    larger than :func:`_streaming_bytes`, and would go back to memory anyway. (Depthwise 3x3 forward
-    passes, batch 16, 2 threads, paired calls: 56x56x64, a 12.8 MB output, 0.63 of the time; 112x112x32,
-    24.8 MB, 0.81; 28x28x128, 6.4 MB, 1.05, and 1.6 MB outputs up to 1.2: a small output is read from the
-    cache by the next layer, and is written there faster.)"""
-    return True if out.nbytes >= _streaming_bytes() else None
+    """True if a memory-bound kernel writes ``out`` past the caches (``simd.vstore_stream``), else None: an
+    array whose every store is a whole vector at an aligned address and that :func:`_streamed_shape` says
+    is large enough."""
+    aligned = out.ctypes.data % (_simd.lanes(out.dtype) * out.itemsize) == 0
+    return True if aligned and _streamed_shape(out.shape, out.dtype) else None
+
+
+def _streamed_shape(shape, dtype):
+    """Whether an (aligned) output of ``shape`` and ``dtype`` is written past the caches: its rows whole
+    vectors (a line written partly past the caches and partly through them made layers of 24 or 40 channels
+    2 to 5 times slower), and at least :func:`_streaming_bytes` large, so that it would go back to memory
+    anyway. (Depthwise 3x3 forward passes, batch 16, 2 threads, paired calls: 56x56x64, a 12.8 MB output,
+    0.63 of the time; 112x112x32, 24.8 MB, 0.81; 28x28x128, 6.4 MB, 1.05, and 1.6 MB outputs up to 1.2: a
+    small output is read from the cache by the next layer, and is written there faster.)"""
+    return shape[-1] % _simd.lanes(dtype) == 0 and math.prod(shape) * np.dtype(dtype).itemsize >= _streaming_bytes()
 
 
 @functools.cache

@@ -90,10 +90,14 @@ class Trainer:
         if not self.compiled:
             raise RuntimeError(f"You must call `compile()` before using the model in `{method}()`.")
 
-    def _prepare_kernels(self, training):
+    def _prepare_kernels(self, training, batch_size=None):
         """Compile (or check that this machine has compiled) the kernels a forward pass, or with
-        ``training`` a training step, of this model runs (``fastconv.compilation``)."""
+        ``training`` a training step, of this model runs (on batches of ``batch_size``, where the batch size
+        chooses some: ``Layer.streamed_kernel_families``) (``fastconv.compilation``)."""
         families = [family for layer in self.layers for family in layer.kernel_families]
+        if batch_size:
+            families += [family for layer in self.layers
+                         for family in layer.streamed_kernel_families(batch_size, training)]
         if training:
             families += [family for layer in self.layers for family in layer.gradient_kernel_families]
             families += [family for layer in self._layers_taking_input_gradients()
@@ -131,7 +135,7 @@ class Trainer:
         self._assert_compiled("train_on_batch")
         _reject(sample_weight=sample_weight, class_weight=class_weight)
         x, y = self._check_data(x, y)
-        self._prepare_kernels(training=True)
+        self._prepare_kernels(training=True, batch_size=len(x))
         with buffers.reuse(self._batch_buffers):
             loss_value, y_pred = self._train_step(x, y)
         return self._batch_logs(loss_value, y, y_pred, return_dict)
@@ -141,7 +145,7 @@ class Trainer:
         self._assert_compiled("test_on_batch")
         _reject(sample_weight=sample_weight)
         x, y = self._check_data(x, y)
-        self._prepare_kernels(training=False)
+        self._prepare_kernels(training=False, batch_size=len(x))
         with buffers.reuse(self._batch_buffers):
             outputs, tape = self.forward(x, training=False)
             y_pred = outputs[0]
@@ -149,7 +153,7 @@ class Trainer:
 
     def predict_on_batch(self, x):
         x = self._check_inputs(x)
-        self._prepare_kernels(training=False)
+        self._prepare_kernels(training=False, batch_size=len(x))
         with buffers.reuse(self._batch_buffers):
             return self._predict_batch(x)
 
@@ -237,7 +241,7 @@ class Trainer:
         callback_list = self._callback_list(callbacks, verbose, steps, epochs=epochs, add_history=True)
         self.stop_training = False
         self._metrics = None
-        self._prepare_kernels(training=True)
+        self._prepare_kernels(training=True, batch_size=max(batch_size, validation_batch_size))
         strategy = distribution.current()
         strategy.synchronize(self)
         interrupt = _InterruptFlag()
@@ -306,7 +310,7 @@ class Trainer:
         x, y = self._check_data(x, y)
         _check_samples(x, "x", "evaluate")
         callback_list = self._callback_list(callbacks, verbose, math.ceil(len(x) / batch_size))
-        self._prepare_kernels(training=False)
+        self._prepare_kernels(training=False, batch_size=batch_size)
         distribution.current().synchronize(self)
         with buffers.reuse():
             logs = self._test_loop(x, y, batch_size, callback_list)
@@ -353,7 +357,7 @@ class Trainer:
         x = self._check_inputs(x)
         starts = range(0, len(x), batch_size)
         callback_list = self._callback_list(callbacks, verbose, len(starts))
-        self._prepare_kernels(training=False)
+        self._prepare_kernels(training=False, batch_size=batch_size)
         strategy = distribution.current()
         strategy.synchronize(self)
         self.stop_predicting = False

@@ -134,6 +134,55 @@ def test_depthwise_and_augmentation_families_compile_what_training_runs(tmp_path
     assert step.stdout.strip() == "compiled here: nothing", step.stdout + step.stderr
 
 
+_STREAMED_DEPTHWISE_STEP = textwrap.dedent("""
+    import numpy as np
+    from fastconv import keras, ops
+    ops._streaming_bytes = lambda: 4096  # outputs of 4 KB and more go past the caches
+    inputs = keras.Input((12, 12, 16))
+    x = keras.layers.DepthwiseConv2D(3, padding="same")(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.train_on_batch(np.random.rand(4, 12, 12, 16), np.arange(4) % 3)
+    assert ops._streams(ops.buffers.empty((4, 12, 12, 16), np.float32))
+    from fastconv.kernels import depthwise
+    misses = [name for name, value in vars(depthwise).items()
+              if hasattr(value, "stats") and sum(value.stats.cache_misses.values())]
+    print("compiled here:", " ".join(sorted(misses)) or "nothing")
+""")
+
+
+def test_streamed_depthwise_families_compile_what_training_runs(tmp_path):
+    # A depthwise layer whose outputs go past the caches: prepare() compiles the kernels' streaming variants
+    # too, in other processes, so that the training step loads them (it does not compile them in the middle
+    # of the first epoch).
+    script = _STREAMED_DEPTHWISE_STEP.replace("model.train_on_batch", "model._prepare_kernels(True, 4) or print")
+    prepared = _run(script, tmp_path)
+    assert prepared.returncode == 0, prepared.stderr
+    assert len(list(tmp_path.rglob("fastconv-depthwise*_stream*.compiled"))) == 2
+    step = _run(_STREAMED_DEPTHWISE_STEP, tmp_path)
+    assert step.returncode == 0, step.stderr
+    assert step.stdout.strip() == "compiled here: nothing", step.stdout + step.stderr
+
+
+@pytest.mark.parametrize("channels, batch, threshold, expected", [
+    (32, 4, 4096, {"depthwise_stream", "depthwise_grad_stream"}),
+    (32, 4, 1 << 30, set()),  # outputs smaller than the threshold
+    (24, 4, 4096, set()),  # rows that are not whole vectors are never streamed
+])
+def test_streamed_families_follow_the_output_size(monkeypatch, channels, batch, threshold, expected):
+    from fastconv import keras, ops
+    monkeypatch.setattr(ops, "_streaming_bytes", lambda: threshold)
+    model = keras.Sequential([keras.Input((12, 12, channels)), keras.layers.DepthwiseConv2D(3, padding="same")])
+    families = []
+    monkeypatch.setattr(compilation, "prepare", lambda names: families.extend(names))
+    model._prepare_kernels(training=True, batch_size=batch)
+    assert {f for f in families if f.endswith("_stream")} == expected
+    families.clear()
+    model._prepare_kernels(training=False, batch_size=batch)
+    assert {f for f in families if f.endswith("_stream")} == expected - {"depthwise_grad_stream"}
+
+
 def _prepared_families(model, monkeypatch):
     families = []
     monkeypatch.setattr(compilation, "prepare", lambda names: families.extend(names))

@@ -106,6 +106,12 @@ class Layer:
     ``gradient_kernel_families``: a training step runs them only if a layer before this one needs the
     gradient (a model's first layer gets none)."""
 
+    def streamed_kernel_families(self, batch_size, training):
+        """Kernel families this layer runs only at large batches, for batches of ``batch_size`` (with
+        ``training``, in a training step too): none, but for a depthwise convolution's passes that write past
+        the caches (``fastconv.compilation.streamed_depthwise_families``)."""
+        return ()
+
     takes_list = False
     """Whether the layer is called on a list of tensors (a merging layer): its ``forward`` then takes a list of
     arrays and its ``backward`` returns a list of gradients, one for each."""

@@ -28,6 +28,17 @@ class _DepthwiseBase(Layer):
     kernel_families = ("depthwise",)
     gradient_kernel_families = ("depthwise_grad",)
 
+    def streamed_kernel_families(self, batch_size, training):
+        try:
+            input_shape, output_shape = self.input_shape, self.output_shape
+        except (AttributeError, ValueError):  # not called on a symbolic input: the variants compile when used
+            return ()
+        if not isinstance(input_shape, tuple) or None in input_shape[1:] or None in output_shape[1:]:
+            return ()
+        channels = input_shape[-1] * self.depth_multiplier  # the depthwise stage's output channels
+        return compilation.streamed_depthwise_families((*input_shape[1:3], channels), (*output_shape[1:3], channels),
+                                                       batch_size, training)
+
     def __init__(self, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier, activation,
                  use_bias, depthwise_initializer, bias_initializer, unsupported, **kwargs):
         super().__init__(**kwargs)

@@ -1132,7 +1132,7 @@ def dense(inputs, kernel, bias=None):
     bias : array_like, shape ``(N,)``, or None
 
     Returns ``(..., N)``. float32 runs on the SIMD-tiled kernels of
-    ``fastconv/kernels/dense.py`` in numba's threads, float64 on numpy.
+    ``fastconv/kernels/dense.py`` on fastconv's threads, float64 on numpy.
 
     >>> import numpy as np
     >>> dense(np.ones((2, 3), np.float32), np.ones((3, 4), np.float32), np.arange(4, dtype=np.float32))

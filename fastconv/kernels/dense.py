@@ -13,8 +13,9 @@ lone vector: the kernel then has no one-vector tiles to compile). A Dense
 kernel of at least one block is read in place, its last columns that make
 no whole block as the block that ends at its last column (the textbook's
 100 units: columns 68-99, of which 96-99 are kept); ``fastconv.ops``
-zero-pads only a kernel narrower than a block, and the output gradient
-(small) to whole vectors.
+zero-pads only a kernel narrower than a block, the output gradient (small)
+to whole vectors for the kernel gradient, and its transpose to whole blocks
+for the input gradient.
 
 - :func:`_matmul_tiled`: ``out = act(a @ b + bias)``, the forward pass, and
   (with ``a`` the kernel and ``b`` the output gradient transposed) the input
@@ -48,8 +49,9 @@ def _as_4d(matrix):
     return matrix.reshape(1, 1, matrix.shape[0], matrix.shape[1])
 
 
-VECTORS_PER_TASK = 2
-"""Output column vectors per task of :func:`_matmul_tiled` (one two-vector tile wide)."""
+VECTORS_PER_TASK = CHANNEL_BLOCK_VECTORS
+"""Output column vectors per task of :func:`_matmul_tiled`: one two-vector tile wide, the block of columns
+that ``fastconv.ops`` pads narrow kernels to (``_channel_block``)."""
 
 
 @helper
@@ -73,11 +75,11 @@ def _matmul_tiled(job, a, b, bias, out, rows_per_task, relu, transposed, tail):
     columns, each written by one task (to both), each sum in a fixed order.
     The blocks that lie within ``NB`` read ``b`` in place (the columns of
     theirs beyond ``N`` are read, never written out: no task has a lone
-    vector, so this kernel has no one-vector tiles). The last ``N`` columns
-    that make no whole block (``NB == N``, as a Dense kernel read in place)
-    are computed as the block that ends at ``b``'s last column, into ``tail``
-    (``(P, block)``; ``(0, 0)`` where every block lies within ``NB``), and
-    copied from there: so the product never copies ``b``. Consecutive tasks
+    vector, so this kernel has no one-vector tiles). The last of ``N``
+    columns that make no whole block within ``NB`` (a Dense kernel read in
+    place, ``NB == N``) are computed as the block that ends at ``b``'s last
+    column, into ``tail`` (``(P, block)``; ``(0, 0)`` where every block lies
+    within ``NB``), and copied from there: so the product never copies ``b``. Consecutive tasks
     are consecutive row blocks of one column block: a thread's chunk of them
     reuses that block of ``b`` from its cache.
     """
@@ -100,15 +102,15 @@ def _matmul_tiled(job, a, b, bias, out, rows_per_task, relu, transposed, tail):
         one = min(1, n_rows)
         # Blocks within b are written in place; the last one (see above) into tail, then copied. One call
         # site of _conv_row for both: each inlined copy of it took the kernel 0.7 s longer to compile.
-        in_place = column_block < within_b
-        first_column = f0 if in_place else n_b - columns  # of b and of bias
-        dst = out if in_place else tail
-        dst_columns = n_out if in_place else columns
+        written_in_place = column_block < within_b
+        first_column = f0 if written_in_place else n_b - columns  # of b and of bias
+        dst = out if written_in_place else tail
+        dst_columns = n_out if written_in_place else columns
         _conv_row(_as_4d(a), first_row * depth, depth, depth, depth, one, one, depth,
                   _as_5d(b), first_column, n_b, n_b, n_b, CHANNEL_BLOCK_VECTORS * lanes_of(b),
-                  _as_4d(dst), first_row * dst_columns + (f0 if in_place else 0), dst_columns, count,
-                  min(columns, n_out - f0) if in_place else columns, bias[first_column:], relu, None)
-        if not in_place:
+                  _as_4d(dst), first_row * dst_columns + (f0 if written_in_place else 0), dst_columns, count,
+                  min(columns, n_out - f0) if written_in_place else columns, bias[first_column:], relu, None)
+        if not written_in_place:
             for r in range(first_row, first_row + count):
                 for c in range(f0, n_out):
                     out[r, c] = tail[r, c - first_column]
@@ -140,7 +142,7 @@ def _matmul_tn_tiled(job, a, b, out, tail, rows_per_task):
         first = task * rows_per_task
         count = min(rows_per_task, depth - first)
         one = min(1, n_rows)  # as in _matmul_tiled: one block row, whose stride is never used
-        zero = first - first  # a runtime 0 (offsets into b, and the first of all n_pad channels), as `one`
+        zero = first - first  # a runtime 0 (offsets into b and the first channel summed), as `one`
         # Two parts, through one call site of _grad_kernel_block (a second inlined copy took 0.6 s more to
         # compile): the whole vectors into out, then the last partial one into tail.
         for part in range(1 if in_place == n_out else 2):

@@ -40,11 +40,12 @@ of a row of ``K`` channels that is not a whole number of vectors is loaded
 and stored with a lane mask.
 
 The forward pass and the input gradient write outputs larger than the
-caches with non-temporal stores (``stream``, chosen by ``fastconv.ops``:
-``simd.vstore_stream``, fenced with ``simd.store_fence`` before a chunk of
-tasks is counted done): such an output would go back to memory anyway, and
-a store that misses the cache first reads the line it writes, so writing it
-past the caches halves its memory traffic.
+caches, in rows of whole vectors, with non-temporal stores (``stream``,
+chosen by ``fastconv.ops._streams``: ``simd.vstore_stream``, fenced with
+``simd.store_fence`` before the tasks that wrote them are counted done):
+such an output would go back to memory anyway, and a store that misses the
+cache first reads the line it writes, so writing whole lines past the
+caches halves their memory traffic.
 
 - Forward: one task per output row; ``acc = bias``, then one fused
   multiply-add per tap in row-major tap order, then the optional ReLU.

@@ -278,8 +278,9 @@ def vstore_stream(typingctx, arr, offset, value, count, stream):
     """:func:`vstore_first`, or with ``stream`` true, for a whole vector at an address that is a multiple of
     the vector's size, a non-temporal store: written to memory without first reading the cache line (a store
     to a line that is not in the cache reads it from memory first) and without keeping it in the caches. For
-    outputs larger than the caches, which would go back to memory anyway: the memory traffic of writing them
-    halves. Other threads see these stores only after :func:`store_fence`.
+    outputs larger than the caches, which would go back to memory anyway, written in whole lines: the memory
+    traffic of writing them halves (lines written partly this way and partly through the caches are far
+    slower). Other threads see these stores only after :func:`store_fence`.
 
     ``stream`` is None (the plain :func:`vstore_first`, nothing more compiled) or a bool (tested at run time).
     """

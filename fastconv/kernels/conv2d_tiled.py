@@ -51,7 +51,7 @@ from fastconv.kernels.conv2d_tiles import (
     conv_main_v1, conv_main_v2, conv_short_alt_v2, conv_short_v2, conv_tail_v1, conv_tail_v2,
     dot_main, dot_tail, grad_kernel_alt_v2, grad_kernel_main_v1, grad_kernel_main_v2, grad_kernel_tail_v1,
     grad_kernel_tail_v2, packed_grad_kernel_tile, packed_tile)
-from fastconv.kernels.simd import lanes_of, vadd, vload_first, vstore, vstore_first, vzeros
+from fastconv.kernels.simd import lanes_of, prefetch, vadd, vload_first, vstore, vstore_first, vzeros
 
 CHANNEL_BLOCK_VECTORS = 2
 """Vectors of channels that a two-vector tile computes: the width of the weights' channel blocks."""
@@ -62,6 +62,13 @@ of output rows reads, at most (but at least one row): the tiles of one block go 
 once for every few kernel-gradient rows, so they should stay in the L2 cache; the more rows a call takes,
 the fewer times each tile loads and stores its accumulators (48 output pixels a call ran a one-channel
 first layer's kernel gradient 1.3 times as long as whole images, and 1-3% slower on larger layers)."""
+
+
+PREFETCH_ROWS_AHEAD = 4
+"""How many output rows ahead a grouped forward pass asks for the input rows it will read (see
+:func:`_conv2d_forward_tiled`)."""
+
+CACHE_LINE_BYTES = 64
 
 
 TILE_MIN_FMAS = 10
@@ -212,6 +219,12 @@ def _conv2d_forward_tiled(job, x, w, bias, out, stride_h, stride_w, pad_top, pad
     task = first_task(job, n_tasks)
     while task < n_tasks:
         g, n, oh, top, j0, nj = _forward_task(task, groups, out_h, stride_h, pad_top, pad_bottom, in_h, k_h)
+        if groups > 1 and g == 0:
+            # A group's task reads its slice of each input pixel's channels, a pattern the CPU's prefetchers
+            # do not follow: a row's first task asks for the input rows that the row PREFETCH_ROWS_AHEAD
+            # later reads first (32x32x64 in 2 to 8 groups, batch 32: 0.87-0.95 of the time).
+            ahead = (n * in_h + top + k_h + (PREFETCH_ROWS_AHEAD - 1) * stride_h) * in_w * n_in
+            _prefetch(x, ahead, ahead + stride_h * in_w * n_in)
         xo = (n * in_h + top + j0) * in_w * n_in + g * in_group
         wo = (g * group_blocks * k_h + j0) * k_w * tap_weights * block
         oo = (n * out_h + oh) * out_w * n_out + g * out_group
@@ -224,6 +237,13 @@ def _conv2d_forward_tiled(job, x, w, bias, out, stride_h, stride_w, pad_top, pad
                         k_w * tap_weights * block, tap_weights * block, block, out, oo, n_out, out_w, out_group,
                         bias, g * out_group, relu, run)
         task = next_task(job, task)
+
+
+@helper
+def _prefetch(x, first, end):
+    """Ask for ``x.flat[first:end]`` (clipped to ``x``) in the L2 cache, a line at a time (``simd.prefetch``)."""
+    for offset in range(max(first, 0), min(end, x.size), CACHE_LINE_BYTES // x.itemsize):
+        prefetch(x, offset)
 
 
 @helper

@@ -310,6 +310,27 @@ def vstore_stream(typingctx, arr, offset, value, count, stream):
 
 
 @intrinsic
+def prefetch(typingctx, arr, offset):
+    """A hint to fetch the cache line that holds ``arr.flat[offset]`` into the L2 cache (``prefetcht1`` on
+    x86): for data a kernel reads soon in a pattern that the CPU's own prefetchers do not follow. Only a hint,
+    but ``offset`` must lie within ``arr``."""
+    if not (_contiguous_float_array(arr) and isinstance(offset, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        pointer = builder.bitcast(_element_pointer(context, builder, sig.args[0], args[0], args[1], sig.args[1]),
+                                  ir.IntType(8).as_pointer())
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [pointer.type, i32, i32, i32])
+        hint = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        # read, locality 2 (the L2 cache), data
+        builder.call(hint, [pointer, ir.Constant(i32, 0), ir.Constant(i32, 2), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.none(arr, offset), codegen
+
+
+@intrinsic
 def store_fence(typingctx):
     """Order this thread's :func:`vstore_stream` stores before its later stores (``sfence`` on x86; a release
     fence elsewhere), such as the count of tasks done that tells other threads the results are there."""

@@ -346,6 +346,9 @@ def _conv2d_grad_input_tiled(job, gp, w_t, bias, grad_x, zero_h, zero_w, out_h, 
     task = first_task(job, n_tasks)
     while task < n_tasks:
         g, n, ih, j0, nj, oh0 = _grad_input_task(task, groups, in_h, k_h, pad_top, stride_h, out_h)
+        if groups > 1 and g == 0:  # as in the forward pass: the gradient row the rows ahead read last
+            ahead = (n * g_h + zero_h + oh0 + nj - 1 + -(-PREFETCH_ROWS_AHEAD // stride_h)) * g_w * g_c
+            _prefetch(gp, ahead, ahead + g_w * g_c)
         for phase in range(min(stride_w, in_w)):
             l0, nl, ow0 = _taps(phase, k_w, pad_left, stride_w)
             count = (in_w - phase + stride_w - 1) // stride_w

@@ -241,7 +241,8 @@ class Trainer:
         callback_list = self._callback_list(callbacks, verbose, steps, epochs=epochs, add_history=True)
         self.stop_training = False
         self._metrics = None
-        self._prepare_kernels(training=True, batch_size=max(batch_size, validation_batch_size))
+        largest_batch = max(min(batch_size, len(x)), 0 if x_val is None else min(validation_batch_size, len(x_val)))
+        self._prepare_kernels(training=True, batch_size=largest_batch)
         strategy = distribution.current()
         strategy.synchronize(self)
         interrupt = _InterruptFlag()
@@ -310,7 +311,7 @@ class Trainer:
         x, y = self._check_data(x, y)
         _check_samples(x, "x", "evaluate")
         callback_list = self._callback_list(callbacks, verbose, math.ceil(len(x) / batch_size))
-        self._prepare_kernels(training=False, batch_size=batch_size)
+        self._prepare_kernels(training=False, batch_size=min(batch_size, len(x)))
         distribution.current().synchronize(self)
         with buffers.reuse():
             logs = self._test_loop(x, y, batch_size, callback_list)
@@ -357,7 +358,7 @@ class Trainer:
         x = self._check_inputs(x)
         starts = range(0, len(x), batch_size)
         callback_list = self._callback_list(callbacks, verbose, len(starts))
-        self._prepare_kernels(training=False, batch_size=batch_size)
+        self._prepare_kernels(training=False, batch_size=min(batch_size, len(x)))
         strategy = distribution.current()
         strategy.synchronize(self)
         self.stop_predicting = False

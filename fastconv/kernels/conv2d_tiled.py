@@ -69,6 +69,7 @@ PREFETCH_ROWS_AHEAD = 4
 :func:`_conv2d_forward_tiled`)."""
 
 CACHE_LINE_BYTES = 64
+"""What one prefetch fetches (x86's and most ARM cores' cache line)."""
 
 
 TILE_MIN_FMAS = 10

@@ -158,12 +158,26 @@ def _conv_forward(spec):
         weights = (_packed_weights(spec.kernel, spec.groups, run) if run > 1
                    else _channel_blocks(spec.kernel, spec.groups, 3))
         lone_vector = None if run > 1 else _lone_vector(n_filters // spec.groups, spec.dtype)
-        parallel.run(_tiled._conv2d_forward_tiled, spec.padded_inputs(), weights, bias, out, *spec.strides,
-                     *spec.pads[0], relu, spec.groups, lone_vector, run if run > 1 else None)
+        threads = parallel.get_num_threads()
+        parallel.run(_tiled._conv2d_forward_tiled, spec.inputs, _input_bands(spec, threads), weights, bias, out,
+                     *spec.strides, *spec.pads[0], *spec.pads[1], relu, spec.groups, lone_vector,
+                     run if run > 1 else None, threads=threads)
     else:
         parallel.run(_conv2d._conv2d_forward, spec.padded_inputs(), spec.kernel, spec.bias, out, *spec.strides,
                                 *spec.dilation_rate, spec.activation)
     return out
+
+
+def _input_bands(spec, threads):
+    """The tiled forward kernel's bands of padded input rows, one for each of ``threads`` threads, zeros
+    (``_tiled._conv2d_forward_tiled``); the inputs themselves where no padding column needs one."""
+    (top, bottom), (left, right) = spec.pads
+    if left == right == 0:
+        return spec.inputs
+    n_batch, height, width, channels = spec.inputs.shape
+    row_bytes = (width + left + right) * channels * spec.inputs.itemsize
+    rows = min(height + top + bottom, max(spec.kernel.shape[0], _tiled.BAND_BYTES // row_bytes))
+    return buffers.zeros((threads, rows, width + left + right, channels), spec.dtype)
 
 
 def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, padding="valid",

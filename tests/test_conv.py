@@ -178,6 +178,30 @@ def test_hand_computed_same_padding_is_asymmetric():
                                                    [8 + 9 + 10 + 12 + 13 + 14, 10 + 11 + 14 + 15]])
 
 
+@pytest.mark.parametrize("kernel, strides", [((3, 3), 1), ((3, 3), 2), ((2, 4), (1, 3)), ((5, 5), (2, 1))], ids=str)
+@pytest.mark.parametrize("groups, filters", [(1, 20), (2, 40), (4, 32)], ids=str)  # (4, 32): the packed tiles
+def test_forward_bands_of_padded_rows(rng, monkeypatch, restore_threads, kernel, strides, groups, filters):
+    """The tiled forward pass reads 'same' padding from per-thread bands of input rows: bands of the fewest
+    rows (refilled at almost every output row) and of whole images give the same bits on 1 to 3 threads, and
+    the reference's values (images taller than a band, asymmetric padding, several images per thread)."""
+    from fastconv import parallel
+    from fastconv.kernels import conv2d_tiled
+
+    x = reference.random(rng, (5, 11, 9, 4 * groups), np.float32)
+    w = reference.random(rng, (*kernel, 4, filters), np.float32)
+    bias = reference.random(rng, (filters,), np.float32)
+    expected = reference.grouped(reference.conv, x, w, groups, strides, "same", 1, bias=bias, activation="relu")
+    results = []
+    for band_bytes in (1, conv2d_tiled.BAND_BYTES):
+        monkeypatch.setattr(conv2d_tiled, "BAND_BYTES", band_bytes)
+        for threads in (1, 2, 3):
+            parallel.set_num_threads(threads)
+            results.append(ops.conv_bias_activation(x, w, bias, strides, "same", activation="relu", groups=groups))
+    reference.assert_close(results[0], expected, np.float32)
+    for result in results[1:]:
+        assert result.tobytes() == results[0].tobytes()
+
+
 # ----------------------------------------------------------------------------- property tests
 
 

@@ -49,6 +49,8 @@ ENTERED = 2
 """``job[ENTERED]``: threads that have entered the kernel (the first one wakes the pool's helpers)."""
 LEFT = 3
 """``job[LEFT]``: helpers that have left the kernel and are waiting for the next one again."""
+SLOTS = 4
+"""``job[SLOTS]``: threads that have taken a slot of per-thread scratch (:func:`thread_slot`)."""
 TOTAL = 8
 """``job[TOTAL]``: the kernel's number of tasks (written by every thread that enters it, all the same).
 In the second 64-byte cache line, with the other values read at every task: the first one, with the
@@ -180,6 +182,14 @@ def first_task(job, n_tasks):
             job[NUMBER] = fetch_add_at(job[SIGNAL] + 8 * STARTED, 1) + 1
         return first
     return _claim(job, n_tasks)
+
+
+@helper
+def thread_slot(job):
+    """This thread's own index among the call's threads, ``0 .. job[THREADS] - 1``: its part of scratch
+    arrays that the caller passes, one part for each thread the call runs on (every thread of a call
+    enters the kernel once, and at most ``job[THREADS]`` do)."""
+    return fetch_add(job, SLOTS, 1)
 
 
 @helper

@@ -81,6 +81,16 @@ def _conv_packed(need_grad_inputs=False, need_grad_kernel=False):
                                       need_grad_inputs=need_grad_inputs, need_grad_kernel=need_grad_kernel)
 
 
+def _conv_grad_kernel_rows():
+    from fastconv import ops
+    # 2 groups of 16 input channels and 16 filters: the kernel gradient's rows in the short tiles
+    # (fastconv.ops._grad_kernel_rows), a one-vector group's 16 rows on vectors of 16 lanes, two vectors'
+    # on vectors of 8 (and 4) lanes.
+    x, out = np.ones((2, 6, 6, 32), np.float32), np.ones((2, 6, 6, 32), np.float32)
+    ops.conv_bias_activation_grad(x, np.ones((3, 3, 16, 32), np.float32), out, out, padding="same",
+                                  activation="relu", groups=2, need_grad_inputs=False)
+
+
 def _dense():
     from fastconv import ops
     ops.dense(np.ones((2, 5), np.float32), np.ones((5, 3), np.float32), np.zeros(3, np.float32))
@@ -188,6 +198,9 @@ FAMILIES = {
     # model's first layer, which gets no input gradient (about a second of compiling the textbook CNN saved).
     "conv_grad_input_dot": (lambda: _conv_grad(True, False, channels=1), 1.0, None),
     "conv_grad_kernel": (lambda: _conv_grad(False, True), 1.2, "grad"),
+    # Groups whose channels the main kernel-gradient tiles leave rows of (fastconv.ops._grad_kernel_rows): the
+    # kernel with the short tiles too.
+    "conv_grad_kernel_rows": (_conv_grad_kernel_rows, 1.8, "grad"),
     # Groups of a few channels (fastconv.ops._packed_run): the packed tiles, their own.
     "conv_packed": (_conv_packed, 1.5, None),
     "conv_packed_grad_input": (lambda: _conv_packed(need_grad_inputs=True), 1.5, None),
@@ -235,22 +248,25 @@ def conv_families(channels, filters, groups=1):
     """``(forward, input gradient, kernel gradient)``: the kernel families (tuples) of the passes of a
     convolution of ``channels`` input channels (None: not known yet, every family it may use) into ``filters``
     filters in ``groups`` groups, as ``fastconv.ops`` chooses its kernels: one input channel a group is a
-    depthwise convolution, groups of a few channels run on the packed tiles."""
+    depthwise convolution, groups of a few channels run on the packed tiles, and the kernel gradient of
+    groups whose channels make rows that the main tiles leave takes the short tiles too."""
     from fastconv import ops
     if groups == 1:
         return conv_forward_family(filters), conv_grad_input_family(channels), ("conv_grad_kernel",)
     if channels is None:
         return ((*conv_forward_family(filters, groups), "conv_packed", "depthwise"),
                 (*conv_grad_input_family(None), "conv_packed_grad_input", "depthwise_grad"),
-                ("conv_grad_kernel", "conv_packed_grad_kernel", "depthwise_grad"))
+                ("conv_grad_kernel", "conv_grad_kernel_rows", "conv_packed_grad_kernel", "depthwise_grad"))
     if channels == groups:
         return ("depthwise",), ("depthwise_grad",), ("depthwise_grad",)
     group_channels, group_filters = channels // groups, filters // groups
     packed_forward = ops._packed_run(groups, group_filters, group_channels, np.float32) > 1
     packed_input = ops._packed_run(groups, group_channels, group_filters, np.float32) > 1
+    rows = ops._grad_kernel_rows(groups, group_channels) is not None
     return (("conv_packed",) if packed_forward else conv_forward_family(filters, groups),
             ("conv_packed_grad_input",) if packed_input else conv_grad_input_family(channels, groups),
-            ("conv_packed_grad_kernel",) if packed_forward else ("conv_grad_kernel",))
+            ("conv_packed_grad_kernel",) if packed_forward
+            else ("conv_grad_kernel_rows",) if rows else ("conv_grad_kernel",))
 
 
 def conv_forward_family(filters, groups=1):

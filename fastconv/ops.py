@@ -27,6 +27,7 @@ array([[4., 6., 6., 6., 4.],
 
 import functools
 import glob
+import itertools
 import math
 
 import numpy as np
@@ -293,7 +294,8 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel, bias=Non
     partial_kernel = buffers.empty((chunks, k_h, k_w * group_channels, f_pad), spec.dtype)
     partial_bias = buffers.empty((chunks, f_pad), spec.dtype)
     parallel.run(_tiled._conv2d_grad_kernel_tiled, spec.padded_inputs(), gp, zero_h, zero_w, out_h, out_w,
-                 partial_kernel, partial_bias, stride_h, stride_w, *spec.pads[0], groups)
+                 partial_kernel, partial_bias, stride_h, stride_w, *spec.pads[0], groups,
+                 _grad_kernel_rows(groups, group_channels))
     grad_kernel = buffers.empty(spec.kernel.shape, spec.dtype)
     parts = partial_kernel.reshape(chunks, k_h, k_w, group_channels, groups, group_pad)[..., :group_filters]
     np.sum(parts, axis=0, out=grad_kernel.reshape(k_h, k_w, group_channels, groups, group_filters))
@@ -347,6 +349,56 @@ def _bias_relu(array, bias, relu):
     if relu:
         np.maximum(array, 0, out=array)
     return array
+
+
+def _grad_kernel_rows(groups, group_channels):
+    """The ``plan`` of the tiled kernel gradient (``_tiled._grad_kernel_block``) of a convolution in
+    ``groups`` groups of ``group_channels`` input channels: None (the main tiles, then what fits) without
+    groups, whose kernel rows of ``KW*C`` gradient rows that covers well, and for groups it covers as well
+    as :func:`_grad_kernel_plan`; else that plan, on the kernel compiled with the short tiles (family
+    ``conv_grad_kernel_rows``).
+
+    >>> _grad_kernel_rows(1, 32), _grad_kernel_rows(4, 12), _grad_kernel_rows(4, 16)
+    (None, None, (2, 0, 1, 0, 2))
+    """
+    if groups == 1:
+        return None
+    plan = _grad_kernel_plan(group_channels)
+    return None if plan[2] == plan[4] == 0 else plan
+
+
+@functools.cache
+def _grad_kernel_plan(n_rows):
+    """``(mains, alts, shorts, mains_v1, alts_v1)``: how many kernel-gradient tiles of each size
+    (``_tiled._grad_kernel_block``) cover ``n_rows`` gradient rows, two vectors wide (tiles of
+    ``ROWS_V2``, ``ROWS_V2_ALT`` and ``ROWS_V2_SHORT`` rows, the rest one by one) and one vector wide
+    (``ROWS_V1``, ``ROWS_V1_ALT``): at the lowest cost, a tile costed by its accumulators, those too few to
+    hide the FMA latency as ``TILE_MIN_FMAS`` (a one-row tile is a single chain of multiply-adds a vector).
+
+    >>> _grad_kernel_plan(32)[:3], _grad_kernel_plan(16)[3:]  # 6x4 + 4x2 rows; 8 + 8, not 12 + 1 + 1 + 1 + 1
+    ((4, 0, 2), (0, 2))
+    """
+    two = _rows_in_tiles(n_rows, (_tiles.ROWS_V2, _tiles.ROWS_V2_ALT, _tiles.ROWS_V2_SHORT), 2)
+    one = _rows_in_tiles(n_rows, (_tiles.ROWS_V1, _tiles.ROWS_V1_ALT), 1)
+    return (*two, *one)
+
+
+def _rows_in_tiles(n_rows, sizes, vectors):
+    """How many tiles of each of ``sizes`` rows (the first the largest), then one-row tiles, cover ``n_rows``
+    rows exactly at the lowest cost (see :func:`_grad_kernel_plan`)."""
+    def cost(rows):
+        return max(rows * vectors, _tiled.TILE_MIN_FMAS)
+
+    mains = max(0, n_rows // sizes[0] - 1)  # the choice is in the last two main tiles' worth of rows
+    left = n_rows - mains * sizes[0]
+    best = None
+    for counts in itertools.product(*(range(left // size + 1) for size in sizes)):
+        rest = left - sum(c * size for c, size in zip(counts, sizes))
+        if rest >= 0:
+            total = sum(c * cost(size) for c, size in zip(counts, sizes)) + rest * cost(1)
+            if best is None or total < best[0]:
+                best = (total, counts)
+    return (best[1][0] + mains, *best[1][1:])
 
 
 def _grad_kernel_chunks(n_batch, k_h, f_pad, dtype):

@@ -279,18 +279,27 @@ def test_grouped_convolutions_prepare_the_families_their_kernels_are_in(monkeypa
     assert {"conv", "conv_grad_input", "conv_grad_kernel"} <= whole
     assert not {"conv_packed", "conv_packed_grad_input", "conv_packed_grad_kernel", "depthwise"} & whole
     assert not {"conv_lone_vector", "conv_grad_input_lone_vector"} & whole
+    assert "conv_grad_kernel_rows" in whole  # 2 vectors of channels a group: rows the main tiles leave
+    assert "conv_grad_kernel_rows" not in model(24, 24, 2)  # 12 a group: two main tiles of 6 rows
     lone = model(2 * lanes, 2 * lanes, 2)  # one vector a group: the one-vector tiles
     assert {"conv_lone_vector", "conv_grad_input_lone_vector", "conv_grad_kernel"} <= lone
+    assert "conv_grad_kernel_rows" in lone
     assert not {"conv_grad_input", "conv_packed"} & lone  # ("conv": the first layer, 2 vectors)
     unbuilt = keras.layers.Conv2D(8, 3, groups=2)
     assert {"conv_lone_vector", "conv_packed", "depthwise"} <= set(unbuilt.kernel_families)
-    assert {"conv_grad_kernel", "conv_packed_grad_kernel"} <= set(unbuilt.gradient_kernel_families)
+    assert {"conv_grad_kernel", "conv_grad_kernel_rows", "conv_packed_grad_kernel"} <= set(
+        unbuilt.gradient_kernel_families)
 
 
 def test_lone_vector_families_compile_what_training_runs(tmp_path):
     # 16 channels and 16 filters, a single vector (AVX-512) or two (AVX2): the kernels with the one-vector
     # tiles, or without them.
     _assert_prepared_families_cover_the_step(tmp_path, channels=16, filters=16, groups=1)
+
+
+def test_grouped_kernel_gradient_rows_family_compiles_what_training_runs(tmp_path):
+    # 2 groups of 16 channels: rows that the main kernel-gradient tiles leave (conv_grad_kernel_rows).
+    _assert_prepared_families_cover_the_step(tmp_path, channels=32, filters=32, groups=2)
 
 
 def test_lone_vector_families_follow_the_channels(monkeypatch):

@@ -99,6 +99,40 @@ def test_one_vector_rows_take_the_tiles_that_compute_the_fewest_pixels():
     assert conv2d_tiled._one_vector_tile(P1 + 1) == P1_ALT  # 3 short tiles, not 2 long ones
 
 
+def test_kernel_gradient_rows_take_tiles_that_hide_the_fma_latency():
+    """Each kernel row's gradient rows are covered exactly by the kernel-gradient tiles, the one-row tiles
+    (one FMA chain per vector) only where nothing else fits: a group's 16 input channels in two 8-row tiles of
+    one vector (not 12 + four single rows), 32 in 6x4 + 4x2 rows of two vectors (not 6x5 + 1 + 1)."""
+    sizes = (conv2d_tiles.ROWS_V2, conv2d_tiles.ROWS_V2_ALT, conv2d_tiles.ROWS_V2_SHORT)
+    sizes_v1 = (conv2d_tiles.ROWS_V1, conv2d_tiles.ROWS_V1_ALT)
+    for n_rows in range(80):
+        mains, alts, shorts, mains_v1, alts_v1 = ops._grad_kernel_plan(n_rows)
+        assert min(mains, alts, shorts, mains_v1, alts_v1) >= 0
+        single = n_rows - (mains * sizes[0] + alts * sizes[1] + shorts * sizes[2])
+        single_v1 = n_rows - (mains_v1 * sizes_v1[0] + alts_v1 * sizes_v1[1])
+        assert 0 <= single <= 2 and 0 <= single_v1 <= sizes_v1[1] - 1, n_rows
+        if n_rows >= 2 * sizes[0]:
+            assert single == 0, n_rows  # e.g. 13 = 6 + 4 + 3, 14 = 6 + 4 + 4
+    assert ops._grad_kernel_plan(16)[3:] == (0, 2)
+    assert ops._grad_kernel_plan(32)[:3] == (4, 0, 2)
+    assert ops._grad_kernel_plan(9)[:3] == (1, 1, 0)  # a first layer's 3x3 taps of 3 channels
+
+
+@pytest.mark.parametrize("filters_per_group", [LANES, 2 * LANES], ids=["one vector", "two vectors"])
+@pytest.mark.parametrize("per_group", [1, 2, 3, 4, 5, 7, 8, 10, 13, 16, 17, 20, 32])
+def test_kernel_gradient_of_every_row_count(rng, per_group, filters_per_group):
+    """Grouped layers' kernel gradients go a kernel column at a time, ``per_group`` rows: every mix of tiles
+    against the reference (the other gradients with them)."""
+    x = reference.random(rng, (2, 5, 6, 2 * per_group), np.float32)
+    w = reference.random(rng, (3, 3, per_group, 2 * filters_per_group), np.float32)
+    out = ops.conv_bias_activation(x, w, None, 1, "same", groups=2)
+    g = reference.random(rng, out.shape, np.float32)
+    grads = ops.conv_bias_activation_grad(x, w, None, g, 1, "same", groups=2)
+    wanted = reference.grouped_grad(x, w, g, 2, 1, "same", 1)
+    for actual, expected in zip(grads, wanted):
+        reference.assert_close(actual, expected, np.float32)
+
+
 @pytest.mark.parametrize("channels", CHANNELS.values(), ids=list(CHANNELS))
 @pytest.mark.parametrize("kernel_size", [(1, 1), (3, 3), (2, 3), (5, 5)], ids=str)
 def test_channel_counts(rng, kernel_size, channels):

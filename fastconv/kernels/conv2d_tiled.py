@@ -48,10 +48,11 @@ from fastconv.kernels.conv2d import _copy_flat
 from fastconv.kernels.tasks import first_task, next_task, thread_slot
 from fastconv.kernels.conv2d_tiles import (
     DOT_PIXELS, PACKED_GRAD_KERNEL_ROWS, PACKED_PIXELS, PIXELS_V1, PIXELS_V1_ALT, PIXELS_V2,
-    PIXELS_V2_ALT, PIXELS_V2_SHORT, PIXELS_V2_SHORT_ALT, ROWS_V1, ROWS_V2, ROWS_V2_ALT, conv_alt_v1, conv_alt_v2,
-    conv_main_v1, conv_main_v2, conv_short_alt_v2, conv_short_v2, conv_tail_v1, conv_tail_v2,
-    dot_main, dot_tail, grad_kernel_alt_v2, grad_kernel_main_v1, grad_kernel_main_v2, grad_kernel_tail_v1,
-    grad_kernel_tail_v2, packed_grad_kernel_tile, packed_tile)
+    PIXELS_V2_ALT, PIXELS_V2_SHORT, PIXELS_V2_SHORT_ALT, ROWS_V1, ROWS_V1_ALT, ROWS_V2, ROWS_V2_ALT, ROWS_V2_SHORT,
+    conv_alt_v1, conv_alt_v2, conv_main_v1, conv_main_v2, conv_short_alt_v2, conv_short_v2, conv_tail_v1,
+    conv_tail_v2, dot_main, dot_tail, grad_kernel_alt_v1, grad_kernel_alt_v2, grad_kernel_main_v1,
+    grad_kernel_main_v2, grad_kernel_short_v2, grad_kernel_tail_v1, grad_kernel_tail_v2, packed_grad_kernel_tile,
+    packed_tile)
 from fastconv.kernels.simd import lanes_of, prefetch, vadd, vload_first, vstore, vstore_first, vzeros
 
 CHANNEL_BLOCK_VECTORS = 2
@@ -472,32 +473,55 @@ def _conv2d_grad_input_dot(job, gp, w_f, grad_x, zero_h, zero_w, out_h, pad_top,
 
 
 @helper
-def _grad_kernel_block(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, n_rows, n_pad, f_first, f_end):
+def _grad_kernel_block(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, n_rows, n_pad, f_first, f_end, plan):
     """Add one block of output pixels (``na`` rows of ``nb``) to channels ``f_first:f_end`` of one kernel
     row's gradient ``out[oo:]`` ``(n_rows, n_pad)``.
 
-    Kernel-gradient rows go a main tile at a time, then (two vectors) a
-    smaller tile, the remainder one by one (tiles add to ``out``, so they
-    cannot overlap); channels two vectors at a time, the last odd vector
-    alone. ``f_first`` is a multiple of the vector width.
+    Kernel-gradient rows go in tiles (they add to ``out``, so they cannot
+    overlap), channels two vectors at a time, the last odd vector alone.
+    With ``plan`` None, as many main tiles as fit (``ROWS_V2`` or ``ROWS_V1``
+    rows), then for two vectors the ``ROWS_V2_ALT``-row tiles, then row by
+    row; else ``plan`` (``fastconv.ops._grad_kernel_plan``) counts the tiles
+    of each size, ``(mains, alts, shorts, mains_v1, alts_v1)`` of
+    ``ROWS_V2``, ``ROWS_V2_ALT``, ``ROWS_V2_SHORT``, ``ROWS_V1`` and
+    ``ROWS_V1_ALT`` rows, the rest row by row. numba compiles the two apart
+    (a None argument prunes the other's tiles): layers that need no short
+    tile never compile them. Every row sums the block's pixels in the same
+    order whichever tile computes it. ``f_first`` is a multiple of the
+    vector width.
     """
     lanes = lanes_of(g)
     pairs_end = f_first + (f_end - f_first) // (2 * lanes) * (2 * lanes)
+    if plan is None:
+        mains, alts, shorts = n_rows // ROWS_V2, n_rows % ROWS_V2 // ROWS_V2_ALT, 0
+        mains_v1, alts_v1 = n_rows // ROWS_V1, 0
+    else:
+        mains, alts, shorts, mains_v1, alts_v1 = plan
     for f0 in range(f_first, pairs_end, 2 * lanes):
         q = 0
-        while q + ROWS_V2 <= n_rows:
+        for _ in range(mains):
             grad_kernel_main_v2(x, xo + q, xa, xb, g, go + f0, ga, gb, na, nb, out, oo + q * n_pad + f0, n_pad)
             q += ROWS_V2
-        while q + ROWS_V2_ALT <= n_rows:
+        for _ in range(alts):
             grad_kernel_alt_v2(x, xo + q, xa, xb, g, go + f0, ga, gb, na, nb, out, oo + q * n_pad + f0, n_pad)
             q += ROWS_V2_ALT
+        if plan is not None:
+            for _ in range(shorts):
+                grad_kernel_short_v2(x, xo + q, xa, xb, g, go + f0, ga, gb, na, nb, out, oo + q * n_pad + f0,
+                                     n_pad)
+                q += ROWS_V2_SHORT
         for q in range(q, n_rows):
             grad_kernel_tail_v2(x, xo + q, xa, xb, g, go + f0, ga, gb, na, nb, out, oo + q * n_pad + f0, n_pad)
     for f0 in range(pairs_end, f_end, lanes):
         q = 0
-        while q + ROWS_V1 <= n_rows:
+        for _ in range(mains_v1):
             grad_kernel_main_v1(x, xo + q, xa, xb, g, go + f0, ga, gb, na, nb, out, oo + q * n_pad + f0, n_pad)
             q += ROWS_V1
+        if plan is not None:
+            for _ in range(alts_v1):
+                grad_kernel_alt_v1(x, xo + q, xa, xb, g, go + f0, ga, gb, na, nb, out, oo + q * n_pad + f0,
+                                   n_pad)
+                q += ROWS_V1_ALT
         for q in range(q, n_rows):
             grad_kernel_tail_v1(x, xo + q, xa, xb, g, go + f0, ga, gb, na, nb, out, oo + q * n_pad + f0, n_pad)
 
@@ -512,7 +536,7 @@ def _grad_kernel_span(p, kh, n_chunks, n_batch, out_h, in_h, stride_h, pad_top, 
 
 @kernel
 def _conv2d_grad_kernel_tiled(job, x, gp, zero_h, zero_w, out_h, out_w, partial_kernel, partial_bias,
-                              stride_h, stride_w, pad_top, pad_bottom, groups):
+                              stride_h, stride_w, pad_top, pad_bottom, groups, plan):
     """Per-chunk partial sums of the kernel and bias gradients.
 
     ``x`` is the padded input ``(N, HP, WP, C)``; ``gp`` the prepared output
@@ -527,6 +551,9 @@ def _conv2d_grad_kernel_tiled(job, x, gp, zero_h, zero_w, out_h, out_w, partial_
     0, that block of the chunk's bias row. The caller adds the ``P`` partials
     in order. ``pad_top`` and ``pad_bottom`` rows of ``x`` are zero padding: a
     kernel row skips the output rows whose input row is one of them.
+    ``plan``: None, or the tiles of a kernel row's gradient rows (all
+    ``KW*C``, or one kernel column's ``C/G`` in groups), see
+    :func:`_grad_kernel_block`.
 
     In ``groups`` groups, ``gp``'s channels are ``G`` equal parts of whole
     vectors (group ``g``'s output channels first in each, zeros after) and
@@ -569,7 +596,7 @@ def _conv2d_grad_kernel_tiled(job, x, gp, zero_h, zero_w, out_h, out_w, partial_
                                        + g * segment_rows, stride_h * in_w * n_in, stride_w * n_in, gp,
                                        ((n * g_h + zero_h + oh) * g_w + zero_w) * g_c, g_w * g_c, g_c, na, out_w,
                                        partial_kernel, oo + s * segment_rows * n_pad, segment_rows, n_pad,
-                                       f_first, f_end)
+                                       f_first, f_end, plan)
         if kh == 0:
             for f0 in range(f_first, f_end, lanes):
                 vstore(partial_bias, p * n_pad + f0,

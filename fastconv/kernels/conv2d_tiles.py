@@ -16,7 +16,7 @@ from fastconv.kernels.simd import (
 CONV_TILES = {32: ((7, 2), (8, 2), (6, 2), (5, 2), (1, 2), (16, 1), (7, 1), (1, 1)), 16: ((6, 2), (5, 2), (4, 2), (3, 2), (1, 2), (12, 1), (6, 1), (1, 1))}
 """``(pixels, vectors)`` of the convolution tiles below, by the number of vector registers."""
 
-GRAD_KERNEL_TILES = {32: ((6, 2), (3, 2), (1, 2), (12, 1), (1, 1)), 16: ((6, 2), (3, 2), (1, 2), (12, 1), (1, 1))}
+GRAD_KERNEL_TILES = {32: ((6, 2), (3, 2), (4, 2), (1, 2), (12, 1), (8, 1), (1, 1)), 16: ((6, 2), (3, 2), (4, 2), (1, 2), (12, 1), (8, 1), (1, 1))}
 """``(rows, vectors)`` of the kernel-gradient tiles below, by the number of vector registers."""
 
 PACKED_TILES = {32: (16, 14, 12, 8, 1), 16: (12, 10, 8, 6, 1)}
@@ -1045,6 +1045,51 @@ def _grad_kernel_tile_r3_v2(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, ostri
     vstore(out, oo + 2 * ostride + 1 * lanes, a2_1)
 
 @microkernel
+def _grad_kernel_tile_r4_v2(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, ostride):
+    """4 rows x 2 vector(s) of the kernel gradient, added to ``out``.
+
+    For row ``r`` and lane ``f`` of vector ``v``::
+
+        out[oo + r*ostride + v*LANES + f] += sum_{a<na, b<nb} x[xo + a*xa + b*xb + r]
+                                                               * g[go + a*ga + b*gb + v*LANES + f]
+
+    summed in the order a, b, after the value already in ``out``.
+    """
+    lanes = lanes_of(g)
+    a0_0 = vload(out, oo); a0_1 = vload(out, oo + 1 * lanes)
+    a1_0 = vload(out, oo + 1 * ostride); a1_1 = vload(out, oo + 1 * ostride + 1 * lanes)
+    a2_0 = vload(out, oo + 2 * ostride); a2_1 = vload(out, oo + 2 * ostride + 1 * lanes)
+    a3_0 = vload(out, oo + 3 * ostride); a3_1 = vload(out, oo + 3 * ostride + 1 * lanes)
+    for a in range(na):
+        xr = xo + a * xa
+        gr = go + a * ga
+        for b in range(nb):
+            g0 = vload(g, gr + 0 * lanes)
+            g1 = vload(g, gr + 1 * lanes)
+            s = vbroadcast(x, xr)
+            a0_0 = vfma(s, g0, a0_0)
+            a0_1 = vfma(s, g1, a0_1)
+            s = vbroadcast(x, xr + 1)
+            a1_0 = vfma(s, g0, a1_0)
+            a1_1 = vfma(s, g1, a1_1)
+            s = vbroadcast(x, xr + 2)
+            a2_0 = vfma(s, g0, a2_0)
+            a2_1 = vfma(s, g1, a2_1)
+            s = vbroadcast(x, xr + 3)
+            a3_0 = vfma(s, g0, a3_0)
+            a3_1 = vfma(s, g1, a3_1)
+            xr += xb
+            gr += gb
+    vstore(out, oo, a0_0)
+    vstore(out, oo + 1 * lanes, a0_1)
+    vstore(out, oo + 1 * ostride, a1_0)
+    vstore(out, oo + 1 * ostride + 1 * lanes, a1_1)
+    vstore(out, oo + 2 * ostride, a2_0)
+    vstore(out, oo + 2 * ostride + 1 * lanes, a2_1)
+    vstore(out, oo + 3 * ostride, a3_0)
+    vstore(out, oo + 3 * ostride + 1 * lanes, a3_1)
+
+@microkernel
 def _grad_kernel_tile_r1_v2(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, ostride):
     """1 rows x 2 vector(s) of the kernel gradient, added to ``out``.
 
@@ -1138,6 +1183,58 @@ def _grad_kernel_tile_r12_v1(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, ostr
     vstore(out, oo + 9 * ostride, a9_0)
     vstore(out, oo + 10 * ostride, a10_0)
     vstore(out, oo + 11 * ostride, a11_0)
+
+@microkernel
+def _grad_kernel_tile_r8_v1(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, ostride):
+    """8 rows x 1 vector(s) of the kernel gradient, added to ``out``.
+
+    For row ``r`` and lane ``f`` of vector ``v``::
+
+        out[oo + r*ostride + v*LANES + f] += sum_{a<na, b<nb} x[xo + a*xa + b*xb + r]
+                                                               * g[go + a*ga + b*gb + v*LANES + f]
+
+    summed in the order a, b, after the value already in ``out``.
+    """
+    lanes = lanes_of(g)
+    a0_0 = vload(out, oo)
+    a1_0 = vload(out, oo + 1 * ostride)
+    a2_0 = vload(out, oo + 2 * ostride)
+    a3_0 = vload(out, oo + 3 * ostride)
+    a4_0 = vload(out, oo + 4 * ostride)
+    a5_0 = vload(out, oo + 5 * ostride)
+    a6_0 = vload(out, oo + 6 * ostride)
+    a7_0 = vload(out, oo + 7 * ostride)
+    for a in range(na):
+        xr = xo + a * xa
+        gr = go + a * ga
+        for b in range(nb):
+            g0 = vload(g, gr + 0 * lanes)
+            s = vbroadcast(x, xr)
+            a0_0 = vfma(s, g0, a0_0)
+            s = vbroadcast(x, xr + 1)
+            a1_0 = vfma(s, g0, a1_0)
+            s = vbroadcast(x, xr + 2)
+            a2_0 = vfma(s, g0, a2_0)
+            s = vbroadcast(x, xr + 3)
+            a3_0 = vfma(s, g0, a3_0)
+            s = vbroadcast(x, xr + 4)
+            a4_0 = vfma(s, g0, a4_0)
+            s = vbroadcast(x, xr + 5)
+            a5_0 = vfma(s, g0, a5_0)
+            s = vbroadcast(x, xr + 6)
+            a6_0 = vfma(s, g0, a6_0)
+            s = vbroadcast(x, xr + 7)
+            a7_0 = vfma(s, g0, a7_0)
+            xr += xb
+            gr += gb
+    vstore(out, oo, a0_0)
+    vstore(out, oo + 1 * ostride, a1_0)
+    vstore(out, oo + 2 * ostride, a2_0)
+    vstore(out, oo + 3 * ostride, a3_0)
+    vstore(out, oo + 4 * ostride, a4_0)
+    vstore(out, oo + 5 * ostride, a5_0)
+    vstore(out, oo + 6 * ostride, a6_0)
+    vstore(out, oo + 7 * ostride, a7_0)
 
 @microkernel
 def _grad_kernel_tile_r1_v1(x, xo, xa, xb, g, go, ga, gb, na, nb, out, oo, ostride):
@@ -2825,9 +2922,13 @@ if VECTOR_REGISTERS >= 32:
     grad_kernel_main_v2 = _grad_kernel_tile_r6_v2
     ROWS_V2_ALT = 3
     grad_kernel_alt_v2 = _grad_kernel_tile_r3_v2
+    ROWS_V2_SHORT = 4
+    grad_kernel_short_v2 = _grad_kernel_tile_r4_v2
     grad_kernel_tail_v2 = _grad_kernel_tile_r1_v2
     ROWS_V1 = 12
     grad_kernel_main_v1 = _grad_kernel_tile_r12_v1
+    ROWS_V1_ALT = 8
+    grad_kernel_alt_v1 = _grad_kernel_tile_r8_v1
     grad_kernel_tail_v1 = _grad_kernel_tile_r1_v1
     PACKED_PIXELS = (16, 14, 12, 8)
     packed_tile = _packed_tile_32
@@ -2850,9 +2951,13 @@ else:
     grad_kernel_main_v2 = _grad_kernel_tile_r6_v2
     ROWS_V2_ALT = 3
     grad_kernel_alt_v2 = _grad_kernel_tile_r3_v2
+    ROWS_V2_SHORT = 4
+    grad_kernel_short_v2 = _grad_kernel_tile_r4_v2
     grad_kernel_tail_v2 = _grad_kernel_tile_r1_v2
     ROWS_V1 = 12
     grad_kernel_main_v1 = _grad_kernel_tile_r12_v1
+    ROWS_V1_ALT = 8
+    grad_kernel_alt_v1 = _grad_kernel_tile_r8_v1
     grad_kernel_tail_v1 = _grad_kernel_tile_r1_v1
     PACKED_PIXELS = (12, 10, 8, 6)
     packed_tile = _packed_tile_16

@@ -151,7 +151,7 @@ def _matmul_tn_tiled(job, a, b, out, tail, rows_per_task):
             dst[first:first + count] = 0
             _grad_kernel_block(_as_4d(a), first, depth, depth, _as_4d(b), zero if part == 0 else in_place, n_b, n_b,
                                one, n_rows, _as_4d(dst), first * dst_columns, count, dst_columns, zero,
-                               in_place if part == 0 else lanes)
+                               in_place if part == 0 else lanes, None)
         for r in range(first, first + count):
             for c in range(in_place, n_out):
                 out[r, c] = tail[r, c - in_place]

@@ -353,10 +353,10 @@ def _bias_relu(array, bias, relu):
 
 def _grad_kernel_rows(groups, group_channels):
     """The ``plan`` of the tiled kernel gradient (``_tiled._grad_kernel_block``) of a convolution in
-    ``groups`` groups of ``group_channels`` input channels: None (the main tiles, then what fits) without
-    groups, whose kernel rows of ``KW*C`` gradient rows that covers well, and for groups it covers as well
-    as :func:`_grad_kernel_plan`; else that plan, on the kernel compiled with the short tiles (family
-    ``conv_grad_kernel_rows``).
+    ``groups`` groups of ``group_channels`` input channels: :func:`_grad_kernel_plan` of a group's rows
+    where it takes the short tiles (the kernel compiled with them, family ``conv_grad_kernel_rows``), else
+    None (the main tiles as long as they fit, then what does; the same tiles as the plan). Without groups
+    always None: a kernel row's ``KW*C`` rows are few, or whole main tiles, for the layers people build.
 
     >>> _grad_kernel_rows(1, 32), _grad_kernel_rows(4, 12), _grad_kernel_rows(4, 16)
     (None, None, (2, 0, 1, 0, 2))

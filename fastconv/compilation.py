@@ -59,14 +59,15 @@ def _conv(filters=32):
                              padding="same", activation="relu")
 
 
-def _conv_grad(need_grad_inputs, need_grad_kernel, channels=32):
+def _conv_grad(need_grad_inputs, need_grad_kernel, channels=32, filters=4, groups=1):
     from fastconv import ops
     # 32 input channels: the input gradient on the tiles, whole channel blocks; _one_vector() channels: with
     # the one-vector tiles. One channel: by dot products over the filters (conv_grad_input_family), the
-    # family "conv_grad_input_dot".
-    x, w = np.ones((2, 6, 6, channels), np.float32), np.ones((3, 3, channels, 4), np.float32)
-    out = np.ones((2, 6, 6, 4), np.float32)
-    ops.conv_bias_activation_grad(x, w, out, out, padding="same", activation="relu",
+    # family "conv_grad_input_dot". 2 groups of 16 channels and 16 filters: the kernel gradient with the short
+    # tiles (ops._grad_kernel_tile_plan; 8 + 8 rows of one vector at 16 lanes, 6 + 6 + 4 of two at 8 or 4).
+    x, w = np.ones((2, 6, 6, channels), np.float32), np.ones((3, 3, channels // groups, filters), np.float32)
+    out = np.ones((2, 6, 6, filters), np.float32)
+    ops.conv_bias_activation_grad(x, w, out, out, padding="same", activation="relu", groups=groups,
                                   need_grad_inputs=need_grad_inputs, need_grad_kernel=need_grad_kernel)
 
 
@@ -79,16 +80,6 @@ def _conv_packed(need_grad_inputs=False, need_grad_kernel=False):
     if need_grad_inputs or need_grad_kernel:
         ops.conv_bias_activation_grad(x, w, out, out, padding="same", activation="relu", groups=2,
                                       need_grad_inputs=need_grad_inputs, need_grad_kernel=need_grad_kernel)
-
-
-def _conv_grad_kernel_rows():
-    from fastconv import ops
-    # 2 groups of 16 input channels and 16 filters: the kernel gradient's rows in the short tiles
-    # (fastconv.ops._grad_kernel_rows), a one-vector group's 16 rows on vectors of 16 lanes, two vectors'
-    # on vectors of 8 (and 4) lanes.
-    x, out = np.ones((2, 6, 6, 32), np.float32), np.ones((2, 6, 6, 32), np.float32)
-    ops.conv_bias_activation_grad(x, np.ones((3, 3, 16, 32), np.float32), out, out, padding="same",
-                                  activation="relu", groups=2, need_grad_inputs=False)
 
 
 def _dense():
@@ -198,9 +189,9 @@ FAMILIES = {
     # model's first layer, which gets no input gradient (about a second of compiling the textbook CNN saved).
     "conv_grad_input_dot": (lambda: _conv_grad(True, False, channels=1), 1.0, None),
     "conv_grad_kernel": (lambda: _conv_grad(False, True), 1.2, "grad"),
-    # Groups whose channels the main kernel-gradient tiles leave rows of (fastconv.ops._grad_kernel_rows): the
+    # Layers whose kernel rows the main kernel-gradient tiles leave rows of (conv_grad_kernel_family): the
     # kernel with the short tiles too.
-    "conv_grad_kernel_rows": (_conv_grad_kernel_rows, 1.8, "grad"),
+    "conv_grad_kernel_short_tiles": (lambda: _conv_grad(False, True, filters=32, groups=2), 1.8, "grad"),
     # Groups of a few channels (fastconv.ops._packed_run): the packed tiles, their own.
     "conv_packed": (_conv_packed, 1.5, None),
     "conv_packed_grad_input": (lambda: _conv_packed(need_grad_inputs=True), 1.5, None),
@@ -244,29 +235,39 @@ def streamed_depthwise_families(input_shape, output_shape, batch_size, training)
     return tuple(families)
 
 
-def conv_families(channels, filters, groups=1):
+def conv_families(channels, filters, groups=1, kernel_width=None):
     """``(forward, input gradient, kernel gradient)``: the kernel families (tuples) of the passes of a
     convolution of ``channels`` input channels (None: not known yet, every family it may use) into ``filters``
-    filters in ``groups`` groups, as ``fastconv.ops`` chooses its kernels: one input channel a group is a
-    depthwise convolution, groups of a few channels run on the packed tiles, and the kernel gradient of
-    groups whose channels make rows that the main tiles leave takes the short tiles too."""
+    filters in ``groups`` groups with a kernel ``kernel_width`` wide, as ``fastconv.ops`` chooses its kernels:
+    one input channel a group is a depthwise convolution, groups of a few channels run on the packed tiles."""
     from fastconv import ops
     if groups == 1:
-        return conv_forward_family(filters), conv_grad_input_family(channels), ("conv_grad_kernel",)
+        return (conv_forward_family(filters), conv_grad_input_family(channels),
+                conv_grad_kernel_family(kernel_width, channels, filters))
     if channels is None:
         return ((*conv_forward_family(filters, groups), "conv_packed", "depthwise"),
                 (*conv_grad_input_family(None), "conv_packed_grad_input", "depthwise_grad"),
-                ("conv_grad_kernel", "conv_grad_kernel_rows", "conv_packed_grad_kernel", "depthwise_grad"))
+                (*conv_grad_kernel_family(None, None, filters), "conv_packed_grad_kernel", "depthwise_grad"))
     if channels == groups:
         return ("depthwise",), ("depthwise_grad",), ("depthwise_grad",)
     group_channels, group_filters = channels // groups, filters // groups
     packed_forward = ops._packed_run(groups, group_filters, group_channels, np.float32) > 1
     packed_input = ops._packed_run(groups, group_channels, group_filters, np.float32) > 1
-    rows = ops._grad_kernel_rows(groups, group_channels) is not None
     return (("conv_packed",) if packed_forward else conv_forward_family(filters, groups),
             ("conv_packed_grad_input",) if packed_input else conv_grad_input_family(channels, groups),
             ("conv_packed_grad_kernel",) if packed_forward
-            else ("conv_grad_kernel_rows",) if rows else ("conv_grad_kernel",))
+            else conv_grad_kernel_family(kernel_width, channels, filters, groups))
+
+
+def conv_grad_kernel_family(kernel_width, channels, filters, groups=1):
+    """The family of a convolution's tiled kernel gradient, ``kernel_width`` wide, from ``channels`` input
+    channels (either None: not known yet, both) into ``filters`` in ``groups`` groups: with the short tiles
+    where a kernel row's gradient rows take one (``fastconv.ops._grad_kernel_tile_plan``)."""
+    from fastconv import ops
+    if channels is None or filters is None or (kernel_width is None and groups == 1):
+        return ("conv_grad_kernel", "conv_grad_kernel_short_tiles")
+    short = ops._grad_kernel_tile_plan(kernel_width, channels, filters, groups, np.float32) is not None
+    return ("conv_grad_kernel_short_tiles",) if short else ("conv_grad_kernel",)
 
 
 def conv_forward_family(filters, groups=1):

@@ -170,15 +170,18 @@ def _conv_forward(spec):
 
 
 def _input_bands(spec, threads):
-    """The tiled forward kernel's bands of padded input rows, one for each of ``threads`` threads, zeros
-    (``_tiled._conv2d_forward_tiled``); the inputs themselves where no padding column needs one."""
+    """The tiled forward kernel's bands of padded input rows, one for each of ``threads`` threads
+    (``_tiled._conv2d_forward_tiled``, which writes them); the inputs themselves where no padding column
+    needs one. ``BAND_BYTES`` of rows, but at least ``BAND_OUTPUT_ROWS`` output rows' worth and no more
+    than the padded image."""
     (top, bottom), (left, right) = spec.pads
     if left == right == 0:
         return spec.inputs
     n_batch, height, width, channels = spec.inputs.shape
-    row_bytes = (width + left + right) * channels * spec.inputs.itemsize
-    rows = min(height + top + bottom, max(spec.kernel.shape[0], _tiled.BAND_BYTES // row_bytes))
-    return buffers.zeros((threads, rows, width + left + right, channels), spec.dtype)
+    row_bytes = max(1, (width + left + right) * channels * spec.inputs.itemsize)
+    least = spec.kernel.shape[0] + (_tiled.BAND_OUTPUT_ROWS - 1) * spec.strides[0]
+    rows = min(height + top + bottom, max(least, _tiled.BAND_BYTES // row_bytes))
+    return buffers.empty((threads, rows, width + left + right, channels), spec.dtype)
 
 
 def conv_bias_activation_grad(inputs, kernel, outputs, grad_output, strides=1, padding="valid",
@@ -295,7 +298,7 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel, bias=Non
     partial_bias = buffers.empty((chunks, f_pad), spec.dtype)
     parallel.run(_tiled._conv2d_grad_kernel_tiled, spec.padded_inputs(), gp, zero_h, zero_w, out_h, out_w,
                  partial_kernel, partial_bias, stride_h, stride_w, *spec.pads[0], groups,
-                 _grad_kernel_rows(groups, group_channels))
+                 _grad_kernel_tile_plan(k_w, channels, n_filters, groups, spec.dtype))
     grad_kernel = buffers.empty(spec.kernel.shape, spec.dtype)
     parts = partial_kernel.reshape(chunks, k_h, k_w, group_channels, groups, group_pad)[..., :group_filters]
     np.sum(parts, axis=0, out=grad_kernel.reshape(k_h, k_w, group_channels, groups, group_filters))
@@ -351,20 +354,25 @@ def _bias_relu(array, bias, relu):
     return array
 
 
-def _grad_kernel_rows(groups, group_channels):
-    """The ``plan`` of the tiled kernel gradient (``_tiled._grad_kernel_block``) of a convolution in
-    ``groups`` groups of ``group_channels`` input channels: :func:`_grad_kernel_plan` of a group's rows
-    where it takes the short tiles (the kernel compiled with them, family ``conv_grad_kernel_rows``), else
-    None (the main tiles as long as they fit, then what does; the same tiles as the plan). Without groups
-    always None: a kernel row's ``KW*C`` rows are few, or whole main tiles, for the layers people build.
+def _grad_kernel_tile_plan(kernel_width, channels, filters, groups, dtype):
+    """The ``plan`` of the tiled kernel gradient (``_tiled._grad_kernel_block``) of a convolution of
+    ``channels`` input channels into ``filters`` in ``groups`` groups with a kernel ``kernel_width`` wide:
+    :func:`_grad_kernel_plan` of its kernel rows' gradient rows (``KW*C``, or a group's ``C/G`` a kernel
+    column) where the channel blocks it has take a short tile (the kernel compiled with them, family
+    ``conv_grad_kernel_short_tiles``), else None (the main tiles as long as they fit, then what does: the
+    same tiles as the plan for those blocks). Blocks of two vectors take the plan's first three counts, a
+    last lone vector (an odd number of vectors of filters) the last two.
 
-    >>> _grad_kernel_rows(1, 32), _grad_kernel_rows(4, 12), _grad_kernel_rows(4, 16)
-    (None, None, (2, 0, 1, 0, 2))
+    >>> lanes = _simd.lanes(np.float32)
+    >>> _grad_kernel_tile_plan(3, 32, 2 * lanes, 1, np.float32)  # 96 rows: 16 main tiles of 6
+    >>> _grad_kernel_tile_plan(3, 3, lanes, 1, np.float32)  # RGB, one vector of filters: 9 rows = 8 + 1
+    (1, 1, 0, 0, 1)
     """
-    if groups == 1:
-        return None
-    plan = _grad_kernel_plan(group_channels)
-    return None if plan[2] == plan[4] == 0 else plan
+    rows = kernel_width * channels if groups == 1 else channels // groups
+    vectors = _padded_channels(filters // groups, dtype) // _simd.lanes(dtype)
+    plan = _grad_kernel_plan(rows)
+    shorts, alts_v1 = plan[2] if vectors >= 2 else 0, plan[4] if vectors % 2 else 0
+    return plan if shorts or alts_v1 else None
 
 
 @functools.cache

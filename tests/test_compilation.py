@@ -279,15 +279,15 @@ def test_grouped_convolutions_prepare_the_families_their_kernels_are_in(monkeypa
     assert {"conv", "conv_grad_input", "conv_grad_kernel"} <= whole
     assert not {"conv_packed", "conv_packed_grad_input", "conv_packed_grad_kernel", "depthwise"} & whole
     assert not {"conv_lone_vector", "conv_grad_input_lone_vector"} & whole
-    assert "conv_grad_kernel_rows" in whole  # 2 vectors of channels a group: rows the main tiles leave
-    assert "conv_grad_kernel_rows" not in model(24, 24, 2)  # 12 a group: two main tiles of 6 rows
+    assert "conv_grad_kernel_short_tiles" in whole  # 2 vectors of channels a group: rows the main tiles leave
+    assert "conv_grad_kernel_short_tiles" not in model(24, 24, 2)  # 12 a group: two main tiles of 6 rows
     lone = model(2 * lanes, 2 * lanes, 2)  # one vector a group: the one-vector tiles
     assert {"conv_lone_vector", "conv_grad_input_lone_vector", "conv_grad_kernel"} <= lone
-    assert "conv_grad_kernel_rows" in lone
+    assert "conv_grad_kernel_short_tiles" in lone
     assert not {"conv_grad_input", "conv_packed"} & lone  # ("conv": the first layer, 2 vectors)
     unbuilt = keras.layers.Conv2D(8, 3, groups=2)
     assert {"conv_lone_vector", "conv_packed", "depthwise"} <= set(unbuilt.kernel_families)
-    assert {"conv_grad_kernel", "conv_grad_kernel_rows", "conv_packed_grad_kernel"} <= set(
+    assert {"conv_grad_kernel", "conv_grad_kernel_short_tiles", "conv_packed_grad_kernel"} <= set(
         unbuilt.gradient_kernel_families)
 
 
@@ -297,9 +297,37 @@ def test_lone_vector_families_compile_what_training_runs(tmp_path):
     _assert_prepared_families_cover_the_step(tmp_path, channels=16, filters=16, groups=1)
 
 
-def test_grouped_kernel_gradient_rows_family_compiles_what_training_runs(tmp_path):
-    # 2 groups of 16 channels: rows that the main kernel-gradient tiles leave (conv_grad_kernel_rows).
+def test_kernel_gradient_short_tiles_family_compiles_what_training_runs(tmp_path):
+    # 2 groups of 16 channels: rows that the main kernel-gradient tiles leave (conv_grad_kernel_short_tiles).
     _assert_prepared_families_cover_the_step(tmp_path, channels=32, filters=32, groups=2)
+
+
+def test_kernel_gradient_short_tiles_follow_the_rows(monkeypatch):
+    """The kernel gradient takes the short tiles where its kernel rows' gradient rows leave what the main
+    tiles do not cover in the channel blocks it has: 3 input channels of a 3x3 kernel are 9 rows, 8 + 1 for
+    a single vector of filters; 32 channels are 96 rows, whole main tiles; 1 channel, 3 rows, the 3-row
+    tile of two vectors."""
+    from fastconv import keras
+    from fastconv.kernels import simd
+    lanes = simd.lanes(np.float32)
+
+    def families(channels, filters):
+        model = keras.Sequential([keras.Input((8, 8, channels)), keras.layers.Conv2D(filters, 3)])
+        model.compile(optimizer="adam", loss="mse")
+        return _prepared_families(model, monkeypatch)
+
+    assert "conv_grad_kernel_short_tiles" in families(3, lanes)
+    assert "conv_grad_kernel_short_tiles" not in families(32, lanes)
+    assert "conv_grad_kernel_short_tiles" not in families(1, 2 * lanes)
+    transpose = keras.Sequential([keras.Input((8, 8, lanes)), keras.layers.Conv2DTranspose(3, 3)])
+    transpose.compile(optimizer="adam", loss="mse")
+    assert "conv_grad_kernel_short_tiles" in _prepared_families(transpose, monkeypatch)  # 3 filters: 9 rows
+
+
+def test_ungrouped_short_tiles_family_compiles_what_training_runs(tmp_path):
+    # The second convolution: 3 input channels (9 rows of a 3x3 kernel), one vector of filters.
+    from fastconv.kernels import simd
+    _assert_prepared_families_cover_the_step(tmp_path, channels=3, filters=simd.lanes(np.float32), groups=1)
 
 
 def test_lone_vector_families_follow_the_channels(monkeypatch):

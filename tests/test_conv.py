@@ -156,6 +156,16 @@ def test_kernel_gradient_chunks_follow_the_shapes_alone():
     assert ops._grad_kernel_chunks(4, 3, 0, np.float32) == 4              # no filters: no division by zero
 
 
+def test_same_padding_without_channels_gives_the_bias(rng):
+    """No input channels: the output is the bias ('same', whose padded rows the forward pass keeps in
+    bands, as 'valid')."""
+    bias = reference.random(rng, (4,), np.float32)
+    for padding in ("same", "valid"):
+        out = ops.conv_bias_activation(np.ones((2, 4, 5, 0), np.float32), np.ones((3, 3, 0, 4), np.float32), bias,
+                                       1, padding)
+        np.testing.assert_array_equal(out, np.broadcast_to(bias, out.shape))
+
+
 def test_kernel_gradient_without_filters_is_empty(rng):
     x, w = np.ones((2, 5, 5, 3), np.float32), np.ones((3, 3, 3, 0), np.float32)
     g = np.ones((2, 5, 5, 0), np.float32)
@@ -179,7 +189,7 @@ def test_hand_computed_same_padding_is_asymmetric():
 
 
 @pytest.mark.parametrize("kernel, strides", [((3, 3), 1), ((3, 3), 2), ((2, 4), (1, 3)), ((5, 5), (2, 1))], ids=str)
-@pytest.mark.parametrize("groups, filters", [(1, 20), (2, 40), (4, 32)], ids=str)  # (4, 32): the packed tiles
+@pytest.mark.parametrize("groups, filters", [(1, 20), (2, 40), (4, 32)], ids=str)  # (4, 32): packed at 16 lanes
 def test_forward_bands_of_padded_rows(rng, monkeypatch, restore_threads, kernel, strides, groups, filters):
     """The tiled forward pass reads 'same' padding from per-thread bands of input rows: bands of the fewest
     rows (refilled at almost every output row) and of whole images give the same bits on 1 to 3 threads, and

@@ -125,6 +125,30 @@ def test_every_task_runs_exactly_once(count, threads, n_tasks, restore_threads):
         assert claims[:n_tasks].tolist() == [1] * n_tasks
 
 
+@numba.njit(nogil=True)
+def _take_slots(job, n_tasks, slots):
+    slot = tasks.thread_slot(job)
+    slots[slot] += 1
+    task = tasks.first_task(job, n_tasks)
+    while task < n_tasks:
+        task = tasks.next_task(job, task)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_every_thread_of_a_call_takes_its_own_slot(threads, restore_threads):
+    """``tasks.thread_slot`` gives each thread that enters a call its own index below the call's thread
+    count (the forward convolution's bands of padded rows are one slot each), also after the pool grew
+    beyond the call's threads."""
+    parallel.set_num_threads(8)
+    parallel.run(_take_slots, 64, np.zeros(8, np.int64))  # a pool of 7 helpers
+    parallel.set_num_threads(threads)
+    for _ in range(20):
+        slots = np.zeros(threads + 8, np.int64)
+        parallel.run(_take_slots, 64, slots)  # enough tasks for every helper to join
+        assert slots.max() == 1 and slots[threads:].sum() == 0
+        assert slots.sum() >= 1
+
+
 def test_many_python_threads_share_the_pool(restore_threads):
     parallel.set_num_threads(3)
     errors = []

@@ -9,6 +9,8 @@ vector (masked stores), and both ways of computing the input gradient (tiles
 over input channels, or dot products when there are only a few).
 """
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -99,30 +101,45 @@ def test_one_vector_rows_take_the_tiles_that_compute_the_fewest_pixels():
     assert conv2d_tiled._one_vector_tile(P1 + 1) == P1_ALT  # 3 short tiles, not 2 long ones
 
 
-def test_kernel_gradient_rows_take_tiles_that_hide_the_fma_latency():
-    """Each kernel row's gradient rows are covered exactly by the kernel-gradient tiles, the one-row tiles
-    (one FMA chain per vector) only where nothing else fits: a group's 16 input channels in two 8-row tiles of
-    one vector (not 12 + four single rows), 32 in 6x4 + 4x2 rows of two vectors (not 6x5 + 1 + 1)."""
-    sizes = (conv2d_tiles.ROWS_V2, conv2d_tiles.ROWS_V2_ALT, conv2d_tiles.ROWS_V2_SHORT)
-    sizes_v1 = (conv2d_tiles.ROWS_V1, conv2d_tiles.ROWS_V1_ALT)
-    for n_rows in range(80):
-        mains, alts, shorts, mains_v1, alts_v1 = ops._grad_kernel_plan(n_rows)
-        assert min(mains, alts, shorts, mains_v1, alts_v1) >= 0
-        single = n_rows - (mains * sizes[0] + alts * sizes[1] + shorts * sizes[2])
-        single_v1 = n_rows - (mains_v1 * sizes_v1[0] + alts_v1 * sizes_v1[1])
-        assert 0 <= single <= 2 and 0 <= single_v1 <= sizes_v1[1] - 1, n_rows
-        if n_rows >= 2 * sizes[0]:
-            assert single == 0, n_rows  # e.g. 13 = 6 + 4 + 3, 14 = 6 + 4 + 4
+def _cheapest_cover(n_rows, sizes, vectors):
+    """The lowest cost of covering ``n_rows`` rows with tiles of ``sizes`` rows and one-row tiles, each tile
+    costed by its accumulators but at least ``TILE_MIN_FMAS``: every combination tried."""
+    def cost(rows):
+        return max(rows * vectors, conv2d_tiled.TILE_MIN_FMAS)
+    best = n_rows * cost(1)
+    for counts in itertools.product(*(range(n_rows // size + 1) for size in sizes)):
+        covered = sum(c * size for c, size in zip(counts, sizes))
+        if covered <= n_rows:
+            best = min(best, sum(c * cost(size) for c, size in zip(counts, sizes)) + (n_rows - covered) * cost(1))
+    return best
+
+
+def test_kernel_gradient_rows_take_the_cheapest_tiles():
+    """A kernel row's gradient rows are covered exactly by the kernel-gradient tiles at the lowest cost that
+    any combination of them has: the one-row tiles (one FMA chain per vector) only where nothing else fits,
+    e.g. a group's 16 input channels in two 8-row tiles of one vector, not 12 + four single rows."""
+    two = (conv2d_tiles.ROWS_V2, conv2d_tiles.ROWS_V2_ALT, conv2d_tiles.ROWS_V2_SHORT)
+    one = (conv2d_tiles.ROWS_V1, conv2d_tiles.ROWS_V1_ALT)
+
+    def cost(counts, sizes, n_rows, vectors):
+        covered = sum(c * size for c, size in zip(counts, sizes))
+        assert 0 <= covered <= n_rows and min(counts) >= 0
+        return (sum(c * max(size * vectors, conv2d_tiled.TILE_MIN_FMAS) for c, size in zip(counts, sizes))
+                + (n_rows - covered) * conv2d_tiled.TILE_MIN_FMAS)
+
+    for n_rows in range(60):
+        plan = ops._grad_kernel_plan(n_rows)
+        assert cost(plan[:3], two, n_rows, 2) == _cheapest_cover(n_rows, two, 2), n_rows
+        assert cost(plan[3:], one, n_rows, 1) == _cheapest_cover(n_rows, one, 1), n_rows
     assert ops._grad_kernel_plan(16)[3:] == (0, 2)
     assert ops._grad_kernel_plan(32)[:3] == (4, 0, 2)
-    assert ops._grad_kernel_plan(9)[:3] == (1, 1, 0)  # a first layer's 3x3 taps of 3 channels
 
 
 @pytest.mark.parametrize("filters_per_group", [LANES, 2 * LANES], ids=["one vector", "two vectors"])
-@pytest.mark.parametrize("per_group", [1, 2, 3, 4, 5, 7, 8, 10, 13, 16, 17, 20, 32])
+@pytest.mark.parametrize("per_group", [2, 3, 4, 5, 7, 8, 10, 13, 16, 17, 20, 32])
 def test_kernel_gradient_of_every_row_count(rng, per_group, filters_per_group):
     """Grouped layers' kernel gradients go a kernel column at a time, ``per_group`` rows: every mix of tiles
-    against the reference (the other gradients with them)."""
+    against the reference (the other gradients with them). (One channel a group is a depthwise layer.)"""
     x = reference.random(rng, (2, 5, 6, 2 * per_group), np.float32)
     w = reference.random(rng, (3, 3, per_group, 2 * filters_per_group), np.float32)
     out = ops.conv_bias_activation(x, w, None, 1, "same", groups=2)
@@ -131,6 +148,23 @@ def test_kernel_gradient_of_every_row_count(rng, per_group, filters_per_group):
     wanted = reference.grouped_grad(x, w, g, 2, 1, "same", 1)
     for actual, expected in zip(grads, wanted):
         reference.assert_close(actual, expected, np.float32)
+
+
+@pytest.mark.parametrize("channels, groups", [(3, 1), (5, 1), (32, 2), (26, 2), (40, 4)], ids=str)
+def test_kernel_gradient_short_tiles_give_the_same_bits(rng, monkeypatch, channels, groups):
+    """Every row sums the same pixels in the same order whichever tile computes it: the kernel gradient
+    with the short tiles (the plan) and without (None) are bitwise equal, one and two vectors of filters."""
+    x = reference.random(rng, (3, 7, 9, channels), np.float32)
+    w = reference.random(rng, (3, 3, channels // groups, 3 * LANES * groups), np.float32)
+    g = reference.random(rng, ops.conv_bias_activation(x, w, None, 1, "same", groups=groups).shape, np.float32)
+    results = []
+    for choose in (lambda kw, c, f, groups, dtype: ops._grad_kernel_plan(kw * c if groups == 1 else c // groups),
+                   lambda *args: None):
+        monkeypatch.setattr(ops, "_grad_kernel_tile_plan", choose)
+        results.append(ops.conv_bias_activation_grad(x, w, None, g, 1, "same", groups=groups,
+                                                     need_grad_inputs=False)[1])
+    assert results[0].tobytes() == results[1].tobytes()
+    reference.assert_close(results[0], reference.grouped_grad(x, w, g, groups, 1, "same", 1)[1], np.float32)
 
 
 @pytest.mark.parametrize("channels", CHANNELS.values(), ids=list(CHANNELS))

@@ -2,7 +2,8 @@
 
 The fast path for float32 (``fastconv.ops`` chooses it); ``conv2d.py`` keeps
 the general scalar loops (float64, dilation). Kernels only: every argument is
-preallocated, padded and checked by ``fastconv.ops``; nothing here validates.
+preallocated and checked by ``fastconv.ops`` (padded where a docstring says
+so: the forward pass reads its input unpadded); nothing here validates.
 
 The work is done by register tiles generated into ``conv2d_tiles.py`` (one
 local vector variable per accumulator, see ``simd.py``); the kernels here cut
@@ -45,7 +46,7 @@ number of threads.
 
 from fastconv._jit import helper, kernel
 from fastconv.kernels.conv2d import _copy_flat
-from fastconv.kernels.tasks import first_task, next_task, thread_slot
+from fastconv.kernels.tasks import chunk_end, first_task, next_task, thread_slot
 from fastconv.kernels.conv2d_tiles import (
     DOT_PIXELS, PACKED_GRAD_KERNEL_ROWS, PACKED_PIXELS, PIXELS_V1, PIXELS_V1_ALT, PIXELS_V2,
     PIXELS_V2_ALT, PIXELS_V2_SHORT, PIXELS_V2_SHORT_ALT, ROWS_V1, ROWS_V1_ALT, ROWS_V2, ROWS_V2_ALT, ROWS_V2_SHORT,
@@ -75,8 +76,13 @@ CACHE_LINE_BYTES = 64
 
 BAND_BYTES = 128 * 1024
 """Bytes of padded input rows a thread of a padded forward pass keeps in its band (see
-:func:`_conv2d_forward_tiled`), at least the kernel's rows: with 3x3 kernels every row of a band of R is
-copied once for R - 2 output rows, in a band that stays in the L2 cache."""
+:func:`_conv2d_forward_tiled`), in its L2 cache: with 3x3 kernels, a row is copied again each time the
+band starts again, every R - 2 output rows."""
+
+BAND_OUTPUT_ROWS = 4
+"""Output rows a band holds the input rows of, at least (wide rows make bands beyond ``BAND_BYTES``): with
+the kernel's rows alone, a 3x3 layer's band started again at every output row and copied every input row
+three times."""
 
 
 TILE_MIN_FMAS = 10
@@ -203,15 +209,19 @@ def _conv2d_forward_tiled(job, x, bands, w, bias, out, stride_h, stride_w, pad_t
     another); each row skips the kernel rows that would fall on padding rows
     (their products are zeros).
 
-    With padding columns, each thread copies the input rows its tasks read
-    into a band of its own, ``bands[thread_slot(job)]`` ``(R, WP, C)`` with
-    ``WP = W + pad_left + pad_right``, whose side columns are zeros and stay
-    so (:func:`_fill_band` writes between them), and the tiles read the
-    band: its rows stay in the thread's L2 cache while the tasks of the next
-    few output rows read them, and no padded copy of the whole input is
-    written and read again (32x32x64 at batch 32, paired calls: 0.84 of the
-    time in 8 groups, 0.86 in 4, 0.94 in 2; the textbook's first layer
-    0.94). Without padding columns ``bands`` is not read.
+    With padding columns, each thread copies the input rows its tasks read,
+    with their zero columns, into a band of its own,
+    ``bands[thread_slot(job)]`` ``(R, WP, C)`` with ``WP = W + pad_left +
+    pad_right`` (:func:`_fill_band`, only the rows its chunk of tasks reads,
+    each once while it stays in the band; the band starts again at the
+    task's first row when the next task reads rows past its end, or another
+    image), and the tiles
+    read the band: its rows stay in the thread's L2 cache while the tasks of
+    the next few output rows read them, and no padded copy of the whole
+    input is written and read again (32x32x64 at batch 32, paired calls:
+    0.84 of the time in 8 groups, 0.86 in 4, 0.94 in 2; the textbook's first
+    layer 0.94). ``bands`` may come from ``np.empty``; without padding
+    columns it is not read.
 
     ``run`` is None for the ordinary tiles. For groups of at most ``LANES/run``
     filters it is the run of the packed tiles (:func:`_packed_row`), and
@@ -237,9 +247,8 @@ def _conv2d_forward_tiled(job, x, bands, w, bias, out, stride_h, stride_w, pad_t
     taps, tap_length = (1, k_w * tap_weights) if groups == 1 else (k_w, tap_weights)
     width = in_w + pad_left + pad_right
     banded = pad_left + pad_right > 0
-    band_rows = bands.shape[1]
-    band = thread_slot(job) * band_rows * width * n_in if banded else 0  # this thread's band in bands
-    band_image, band_top = -1, 0
+    band = thread_slot(job) * bands.shape[1] * width * n_in if banded else 0  # this thread's band in bands
+    band_image, band_top, band_end = -1, 0, 0  # the band holds image band_image's padded rows band_top..band_end
     task = first_task(job, n_tasks)
     while task < n_tasks:
         g, n, oh, top, j0, nj = _forward_task(task, groups, out_h, stride_h, pad_top, pad_bottom,
@@ -255,9 +264,15 @@ def _conv2d_forward_tiled(job, x, bands, w, bias, out, stride_h, stride_w, pad_t
                 _prefetch(x, ahead, ahead + stride_h * in_w * n_in)
             src, xo = x, (n * in_h + first - pad_top) * in_w * n_in + g * in_group
         else:
-            if nj > 0 and (n != band_image or first < band_top or first + nj > band_top + band_rows):
-                band_image, band_top = n, first
-                _fill_band(x, bands, band, n, first, pad_top, pad_left)
+            if nj > 0 and (n != band_image or first < band_top or first + nj > band_top + bands.shape[1]):
+                band_image, band_top, band_end = n, first, first  # start again from this task's rows
+            if first + nj > band_end:  # rows it reads that the band lacks (a thread's tasks go forward): those
+                # and the rows that the rest of its chunk of tasks reads in this image, as far as the band goes
+                last_row = (chunk_end(job, task) - 1) // groups
+                rest = (min(last_row, (n + 1) * out_h - 1) - n * out_h - oh) * stride_h
+                end = min(first + nj + rest, band_top + bands.shape[1])
+                _fill_band(x, bands, band, n, band_top, band_end, end, pad_top, pad_left, pad_right)
+                band_end = end
             src, xo = bands, band + (first - band_top) * width * n_in + g * in_group
         wo = (g * group_blocks * k_h + j0) * k_w * tap_weights * block
         oo = (n * out_h + oh) * out_w * n_out + g * out_group
@@ -273,15 +288,26 @@ def _conv2d_forward_tiled(job, x, bands, w, bias, out, stride_h, stride_w, pad_t
 
 
 @helper
-def _fill_band(x, bands, offset, n, first, pad_top, pad_left):
-    """Copy image ``n``'s rows that fall on the padded rows ``first ..`` of the band at ``bands.flat[offset:]``
-    (``R`` rows of ``bands``'s width) into it, between its zero side columns; the band's rows on padding rows
-    are left as they are (the kernels skip the kernel rows that fall there)."""
+def _fill_band(x, bands, offset, n, top, first, end, pad_top, pad_left, pad_right):
+    """Write the padded rows ``first .. end`` of image ``n`` into the band at ``bands.flat[offset:]`` whose first
+    row is padded row ``top`` (see :func:`_conv2d_forward_tiled`): each real row's pixels between
+    ``pad_left`` and ``pad_right`` zero pixels. Rows of padding are left as they are: the kernels skip the
+    kernel rows that fall there."""
     _, in_h, in_w, n_in = x.shape
-    _, rows, width, _ = bands.shape
-    for row in range(max(first, pad_top), min(first + rows, pad_top + in_h)):
-        _copy_flat(x, (n * in_h + row - pad_top) * in_w * n_in, bands,
-                   offset + ((row - first) * width + pad_left) * n_in, in_w * n_in)
+    width = bands.shape[2]
+    for row in range(max(first, pad_top), min(end, pad_top + in_h)):
+        start = offset + (row - top) * width * n_in
+        _zero_flat(bands, start, pad_left * n_in)
+        _copy_flat(x, (n * in_h + row - pad_top) * in_w * n_in, bands, start + pad_left * n_in, in_w * n_in)
+        _zero_flat(bands, start + (pad_left + in_w) * n_in, pad_right * n_in)
+
+
+@helper
+def _zero_flat(arr, offset, count):
+    """``arr.flat[offset:offset + count] = 0``, a vector at a time."""
+    lanes = lanes_of(arr)
+    for k in range(0, count, lanes):
+        vstore_first(arr, offset + k, vzeros(arr), count - k)
 
 
 @helper

@@ -50,7 +50,7 @@ class ConvBase(Layer):
         """The kernel families of the forward pass, input gradient and kernel gradient (``compilation``)."""
         kernel = getattr(self, "kernel", None)  # None until built
         channels = None if kernel is None else kernel.shape[-2] * self.groups
-        return compilation.conv_families(channels, self.filters, self.groups)
+        return compilation.conv_families(channels, self.filters, self.groups, self.kernel_size[-1])
 
     def __init__(self, filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation,
                  use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer,

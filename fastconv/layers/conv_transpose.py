@@ -43,7 +43,10 @@ class Conv2DTranspose(ConvBase):
         # the kernel gradient and the bias gradient's sums.
         kernel = getattr(self, "kernel", None)
         channels = None if kernel is None else kernel.shape[-1]
-        return (*compilation.conv_forward_family(channels), "conv_grad_kernel", "channel_totals")
+        # The kernel gradient: of a convolution from this layer's filters into its input channels.
+        return (*compilation.conv_forward_family(channels),
+                *compilation.conv_grad_kernel_family(self.kernel_size[-1], self.filters, channels),
+                "channel_totals")
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None, data_format=None,
                  dilation_rate=(1, 1), activation=None, use_bias=True, kernel_initializer="glorot_uniform",

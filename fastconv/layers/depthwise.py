@@ -203,7 +203,8 @@ class SeparableConv2D(_DepthwiseBase):
         # The pointwise stage's input gradient always flows back, to the depthwise stage's weights.
         pointwise = getattr(self, "pointwise_kernel", None)  # None until built
         channels = None if pointwise is None else pointwise.shape[2]
-        return ("depthwise_grad", "conv_grad_kernel", *compilation.conv_grad_input_family(channels))
+        return ("depthwise_grad", *compilation.conv_grad_kernel_family(1, channels, self.filters),
+                *compilation.conv_grad_input_family(channels))
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,

@@ -19,7 +19,7 @@ LLVM vectorises it.
 
 
 from fastconv._jit import helper, kernel
-from fastconv.kernels.simd import lanes_of, vload, vload_first, vstore, vstore_first
+from fastconv.kernels.simd import lanes_of, vload, vload_first, vstore, vstore_first, vzeros
 from fastconv.kernels.tasks import first_task, next_task
 
 LINEAR = 0
@@ -35,6 +35,22 @@ def _copy_flat(src, src_offset, dst, dst_offset, count):
         vstore(dst, dst_offset + k, vload(src, src_offset + k))
     if whole < count:
         vstore_first(dst, dst_offset + whole, vload_first(src, src_offset + whole, count - whole), count - whole)
+
+
+@helper
+def _copy_padded_row(src, src_offset, dst, dst_offset, count, left, right):
+    """``dst.flat[dst_offset:]`` = ``left`` zeros, ``src.flat[src_offset:][:count]``, ``right`` zeros: a padded
+    row whose pixels are contiguous in both arrays, a vector at a time."""
+    _zero_flat(dst, dst_offset, left)
+    _copy_flat(src, src_offset, dst, dst_offset + left, count)
+    _zero_flat(dst, dst_offset + left + count, right)
+
+
+@helper
+def _zero_flat(arr, offset, count):
+    """``arr.flat[offset:offset + count] = 0``, a vector at a time."""
+    for k in range(0, count, lanes_of(arr)):
+        vstore_first(arr, offset + k, vzeros(arr), count - k)
 
 
 @kernel
@@ -58,23 +74,22 @@ def _zero_pad(job, x, padded, top, left, relu, mask):
         dst_row = padded[n, row - n * pad_h]
         if ih < 0 or ih >= in_h:
             dst_row[:] = 0
+        elif not relu and n_channels == padded.shape[3]:
+            # The row's pixels are contiguous in both: one flat copy (a loop per pixel cost more than the
+            # copy for few channels, the first layer's one).
+            _copy_padded_row(x, (n * in_h + ih) * in_w * n_channels, padded, row * padded.shape[2] * n_channels,
+                             in_w * n_channels, left * n_channels, (padded.shape[2] - left - in_w) * n_channels)
         else:
             dst_row[:left] = 0
             dst_row[left + in_w:] = 0
-            if not relu and n_channels == padded.shape[3]:
-                # The row's pixels are contiguous in both: one flat copy (a loop per pixel cost more than
-                # the copy for few channels, the first layer's one).
-                _copy_flat(x, (n * in_h + ih) * in_w * n_channels, padded,
-                           (row * padded.shape[2] + left) * n_channels, in_w * n_channels)
-            else:
-                for iw in range(in_w):
-                    dst = dst_row[left + iw]
-                    for c in range(n_channels):
-                        v = x[n, ih, iw, c]
-                        if relu and not mask[n, ih, iw, c] > 0:
-                            v = 0
-                        dst[c] = v
-                    dst[n_channels:] = 0
+            for iw in range(in_w):
+                dst = dst_row[left + iw]
+                for c in range(n_channels):
+                    v = x[n, ih, iw, c]
+                    if relu and not mask[n, ih, iw, c] > 0:
+                        v = 0
+                    dst[c] = v
+                dst[n_channels:] = 0
         row = next_task(job, row)
 
 

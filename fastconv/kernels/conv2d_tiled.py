@@ -45,7 +45,7 @@ number of threads.
 
 
 from fastconv._jit import helper, kernel
-from fastconv.kernels.conv2d import _copy_flat
+from fastconv.kernels.conv2d import _copy_padded_row
 from fastconv.kernels.tasks import chunk_end, first_task, next_task, thread_slot
 from fastconv.kernels.conv2d_tiles import (
     DOT_PIXELS, PACKED_GRAD_KERNEL_ROWS, PACKED_PIXELS, PIXELS_V1, PIXELS_V1_ALT, PIXELS_V2,
@@ -296,18 +296,8 @@ def _fill_band(x, bands, offset, n, top, first, end, pad_top, pad_left, pad_righ
     _, in_h, in_w, n_in = x.shape
     width = bands.shape[2]
     for row in range(max(first, pad_top), min(end, pad_top + in_h)):
-        start = offset + (row - top) * width * n_in
-        _zero_flat(bands, start, pad_left * n_in)
-        _copy_flat(x, (n * in_h + row - pad_top) * in_w * n_in, bands, start + pad_left * n_in, in_w * n_in)
-        _zero_flat(bands, start + (pad_left + in_w) * n_in, pad_right * n_in)
-
-
-@helper
-def _zero_flat(arr, offset, count):
-    """``arr.flat[offset:offset + count] = 0``, a vector at a time."""
-    lanes = lanes_of(arr)
-    for k in range(0, count, lanes):
-        vstore_first(arr, offset + k, vzeros(arr), count - k)
+        _copy_padded_row(x, (n * in_h + row - pad_top) * in_w * n_in, bands, offset + (row - top) * width * n_in,
+                         in_w * n_in, pad_left * n_in, pad_right * n_in)
 
 
 @helper

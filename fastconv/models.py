@@ -68,9 +68,40 @@ class Model(Trainer):
         self._single_output = isinstance(outputs, KerasTensor)
         # How the inputs were given, which `get_config` writes back: one tensor, a list, or a dict's keys.
         self._input_keys = list(inputs) if isinstance(inputs, dict) else isinstance(inputs, KerasTensor)
+        self._given_inputs = dict(inputs) if isinstance(inputs, dict) else inputs if self._input_keys else list(inputs)
         self.inputs = _tensor_list(list(inputs.values()) if isinstance(inputs, dict) else inputs, "inputs")
         self.outputs = _tensor_list(outputs, "outputs")
         self._nodes, self._first_seen = _walk_graph(self.inputs, self.outputs)
+
+    @property
+    def input(self):
+        """The input tensor(s) as given to the model (one ``KerasTensor``, a list or a dict), Keras's
+        ``model.input``: ``keras.Model(model.input, model.layers[-2].output)`` is a feature extractor."""
+        self._check_called("input")
+        return self._given_inputs
+
+    @property
+    def output(self):
+        """The output tensor, or the list of them for a model with several."""
+        self._check_called("output")
+        return self.outputs[0] if self._single_output else list(self.outputs)
+
+    @property
+    def input_shape(self):
+        """The input's shape (the batch axis ``None``), or a list of shapes for a model with several."""
+        self._check_called("input")
+        return _shape_or_shapes(self.inputs)
+
+    @property
+    def output_shape(self):
+        """The output's shape (the batch axis ``None``), or a list of shapes for a model with several."""
+        self._check_called("output")
+        return _shape_or_shapes(self.outputs)
+
+    def _check_called(self, what):
+        if not self.outputs:  # a Sequential model without its input shape yet
+            raise AttributeError(f"The model {self.name} has never been called and thus has no defined {what}. "
+                                 "Give its first layer `input_shape=` or start it with `keras.Input`.")
 
     @property
     def layers(self):
@@ -441,6 +472,11 @@ class Model(Trainer):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+def _shape_or_shapes(tensors):
+    shapes = [tuple(t.shape) for t in tensors]
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
 class Sequential(Model):
     """A plain stack of layers (``keras.Sequential``), each called on the previous one's output.
 
@@ -613,8 +649,9 @@ _FLOAT32_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"n
 # The layer classes for which Keras writes a `build_config` (the input shape the layer was built for).
 _LAYERS_WITH_BUILD_CONFIG = {"Conv2D", "Dense", "BatchNormalization", "Flatten", "ZeroPadding2D", "Cropping2D",
                              "UpSampling2D", "Permute", "Rescaling"}
-_LAYERS_WITH_BUILD_CONFIG |= {"Conv1D"}
-_LAYERS_WITH_BUILD_CONFIG |= {"DepthwiseConv2D", "SeparableConv2D"}
+_LAYERS_WITH_BUILD_CONFIG |= {"Conv1D", "Conv1DTranspose", "Conv2DTranspose", "ZeroPadding1D", "Cropping1D",
+                              "UpSampling1D"}
+_LAYERS_WITH_BUILD_CONFIG |= {"DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"}
 _LAYERS_WITH_BUILD_CONFIG |= {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}
 _LAYERS_WITH_BUILD_CONFIG |= {"RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomContrast"}
 

@@ -218,23 +218,26 @@ def conv_transpose_output_shape(input_shape, kernel_size, filters, strides, padd
 
 
 def normalize_output_padding(value, strides):
-    """``output_padding`` as Keras's transposed convolutions keep it: ``None``, or a pair of ints ``>= 0``,
-    each less than its stride (``strides``, a normalised pair). Raises ``ValueError`` otherwise.
+    """``output_padding`` as Keras's transposed convolutions keep it: ``None``, or a tuple of ints ``>= 0``,
+    one for each of ``strides`` (a normalised tuple: a pair in 2-D, one value in 1-D), each less than its
+    stride. Raises ``ValueError`` otherwise.
 
-    >>> normalize_output_padding(None, (2, 2)), normalize_output_padding(1, (2, 3))
-    (None, (1, 1))
+    >>> normalize_output_padding(None, (2, 2)), normalize_output_padding(1, (2, 3)), normalize_output_padding(1, (2,))
+    (None, (1, 1), (1,))
     """
     if value is None:
         return None
-    items = (value, value) if _is_int(value) else tuple(value) if isinstance(value, (list, tuple)) else ()
-    if len(items) != 2 or not all(_is_int(v) and v >= 0 for v in items):
+    rank = len(strides)
+    items = (value,) * rank if _is_int(value) else tuple(value) if isinstance(value, (list, tuple)) else ()
+    if len(items) != rank or not all(_is_int(v) and v >= 0 for v in items):
+        expected = "1 non-negative integer" if rank == 1 else f"{rank} non-negative integers"
         raise ValueError("Invalid value for argument `output_padding`. Expected None, a non-negative integer or a "
-                         f"tuple of 2 non-negative integers. Received: output_padding={value!r}")
-    pair = (int(items[0]), int(items[1]))
-    for axis, (pad, stride) in enumerate(zip(pair, strides)):
+                         f"tuple of {expected}. Received: output_padding={value!r}")
+    paddings = tuple(int(v) for v in items)
+    for axis, (pad, stride) in enumerate(zip(paddings, strides)):
         if pad >= stride:
             raise ValueError(
                 "`output_padding` must be strictly less than `strides` for all dimensions. At dimension "
-                f"{axis}, `output_padding` is {pad} but `strides` is {stride}. Received: output_padding={pair}, "
-                f"strides={tuple(strides)}")
-    return pair
+                f"{axis}, `output_padding` is {pad} but `strides` is {stride}. Received: "
+                f"output_padding={paddings}, strides={tuple(strides)}")
+    return paddings

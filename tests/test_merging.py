@@ -398,3 +398,41 @@ def test_merge_gradients_through_a_model_equal_float64_finite_differences():
             w.value[index] = saved
             numeric[index] = (up - down) / (2 * eps)
         np.testing.assert_allclose(grads[id(w)], numeric, rtol=1e-6, atol=1e-8, err_msg=w.path)
+
+
+def _structures(namespace):
+    """The same five models in fastconv or Keras: one input, lists of one, two inputs and outputs, a dict of
+    inputs, and a Sequential model."""
+    a, b = namespace.Input((4,), name="a"), namespace.Input((3,), name="b")
+    dense = namespace.layers.Dense(2)(a)
+    return [namespace.Model(a, dense), namespace.Model([a], [dense]),
+            namespace.Model([a, b], [dense, namespace.layers.Dense(1)(b)]), namespace.Model({"a": a}, dense),
+            namespace.Sequential([namespace.Input((4,)), namespace.layers.Dense(2)])]
+
+
+def _structure(value):
+    if isinstance(value, dict):
+        return {key: _structure(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_structure(v) for v in value]
+    return ("tensor", tuple(value.shape))
+
+
+def test_model_input_output_and_their_shapes_as_keras():
+    *models, sequential = _structures(fkeras)
+    *references, keras_sequential = _structures(keras)
+    for ours, theirs in zip(models, references, strict=True):
+        assert _structure(ours.input) == _structure(theirs.input)
+        assert _structure(ours.output) == _structure(theirs.output)
+        assert ours.input_shape == theirs.input_shape
+        assert ours.output_shape == theirs.output_shape
+    # Keras's torch backend lacks a Sequential model's `input` (TensorFlow's has it): its tensor lists instead.
+    assert _structure(sequential.input) == _structure(keras_sequential.inputs[0])
+    assert sequential.output_shape == tuple(keras_sequential.outputs[0].shape)
+    # A feature extractor from a trained model's input and an inner layer's output, as in Keras.
+    model = _structures(fkeras)[2]
+    features = fkeras.Model(model.input, model.layers[-2].output)
+    x = [np.ones((2, 4), np.float32), np.ones((2, 3), np.float32)]
+    np.testing.assert_array_equal(features.predict(x, verbose=0), model.predict(x, verbose=0)[0])
+    with pytest.raises(AttributeError, match="never been called"):
+        fkeras.Sequential([fkeras.layers.Dense(2)]).output_shape

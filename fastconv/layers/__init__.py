@@ -1,10 +1,10 @@
 """Keras layers over ``fastconv.ops``: thin classes that hold weights and configuration.
 
 ``base`` (Layer, Input, InputLayer, KerasTensor), ``conv`` (Conv2D), ``conv1d``
-(Conv1D), ``conv_transpose`` (Conv2DTranspose), ``depthwise`` (DepthwiseConv2D,
-SeparableConv2D), ``pooling`` (Max/Average/Global pooling in 2-D), ``pooling1d`` (the same
-in 1-D), ``core`` (Dense, Flatten, Dropout, Activation, ReLU), ``normalization``
-(BatchNormalization), ``reshaping`` (ZeroPadding2D, Cropping2D, UpSampling2D,
+(Conv1D, Conv1DTranspose, DepthwiseConv1D, SeparableConv1D), ``conv_transpose`` (Conv2DTranspose),
+``depthwise`` (DepthwiseConv2D, SeparableConv2D), ``pooling`` (Max/Average/Global pooling in 2-D),
+``pooling1d`` (the same in 1-D), ``core`` (Dense, Flatten, Dropout, SpatialDropout1D/2D, Activation, ReLU),
+``normalization`` (BatchNormalization), ``reshaping`` (ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D,
 Reshape, Permute, Rescaling, LeakyReLU), ``augmentation`` (RandomFlip, RandomTranslation,
 RandomRotation, RandomZoom, RandomContrast), ``merging`` (Add, Subtract, Multiply,
 Average, Maximum, Minimum, Concatenate and their functional forms).
@@ -14,30 +14,33 @@ from fastconv.layers.augmentation import (RandomContrast, RandomFlip, RandomRota
                                           RandomZoom)
 from fastconv.layers.base import Input, InputLayer, KerasTensor, Layer
 from fastconv.layers.conv import Conv2D
-from fastconv.layers.conv1d import Conv1D
+from fastconv.layers.conv1d import Conv1D, Conv1DTranspose, DepthwiseConv1D, SeparableConv1D
 from fastconv.layers.conv_transpose import Conv2DTranspose
-from fastconv.layers.core import Activation, Dense, Dropout, Flatten, ReLU
+from fastconv.layers.core import Activation, Dense, Dropout, Flatten, ReLU, SpatialDropout1D, SpatialDropout2D
 from fastconv.layers.depthwise import DepthwiseConv2D, SeparableConv2D
 from fastconv.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average,
                                      concatenate, maximum, minimum, multiply, subtract)
 from fastconv.layers.normalization import BatchNormalization
 from fastconv.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from fastconv.layers.pooling1d import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
-from fastconv.layers.reshaping import (Cropping2D, LeakyReLU, Permute, Reshape, Rescaling, UpSampling2D,
-                                       ZeroPadding2D)
+from fastconv.layers.reshaping import (Cropping1D, Cropping2D, LeakyReLU, Permute, Reshape, Rescaling,
+                                       UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D)
 
 LAYER_CLASSES = {cls.__name__: cls for cls in (
-    InputLayer, Conv1D, Conv2D, Conv2DTranspose,
-    DepthwiseConv2D, SeparableConv2D, MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
+    InputLayer, Conv1D, Conv2D, Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
+    SeparableConv2D, MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
     GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Dense, Flatten, Dropout,
-    Activation, ReLU, LeakyReLU, BatchNormalization, ZeroPadding2D, Cropping2D, UpSampling2D, Reshape, Permute,
+    SpatialDropout1D, SpatialDropout2D, Activation, ReLU, LeakyReLU, BatchNormalization, ZeroPadding1D, ZeroPadding2D,
+    Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, Reshape, Permute,
     RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomContrast,
     Rescaling, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)}
 """Layer classes by Keras class name, for ``from_config`` and the ``.keras`` loader."""
 
 Convolution1D = Conv1D
 Convolution2D = Conv2D
+Convolution1DTranspose = Conv1DTranspose
 Convolution2DTranspose = Conv2DTranspose
+SeparableConvolution1D = SeparableConv1D
 SeparableConvolution2D = SeparableConv2D
 MaxPool1D = MaxPooling1D
 MaxPool2D = MaxPooling2D
@@ -51,13 +54,14 @@ GlobalMaxPool2D = GlobalMaxPooling2D
 __all__ = ["Activation", "Add", "Average", "Concatenate", "Maximum", "Minimum", "Multiply", "Subtract", "add",
            "average", "concatenate", "maximum", "minimum", "multiply", "subtract",
            "AveragePool1D", "AveragePool2D", "AveragePooling1D", "AveragePooling2D", "AvgPool1D",
-           "AvgPool2D", "BatchNormalization", "Conv1D", "Conv2D", "Conv2DTranspose", "Convolution1D", "Convolution2D",
-           "Convolution2DTranspose", "Cropping2D",
-           "DepthwiseConv2D", "SeparableConv2D", "SeparableConvolution2D",
+           "AvgPool2D", "BatchNormalization", "Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose",
+           "Convolution1D", "Convolution1DTranspose", "Convolution2D", "Convolution2DTranspose", "Cropping1D",
+           "Cropping2D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
+           "SeparableConvolution1D", "SeparableConvolution2D", "SpatialDropout1D", "SpatialDropout2D",
            "Dense", "Dropout", "Flatten", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAvgPool1D",
            "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
            "Input", "InputLayer", "KerasTensor", "LAYER_CLASSES", "Layer", "LeakyReLU", "MaxPool1D", "MaxPool2D",
            "MaxPooling1D", "MaxPooling2D", "Permute",
            "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
-           "ReLU", "Rescaling", "Reshape", "UpSampling2D",
-           "ZeroPadding2D"]
+           "ReLU", "Rescaling", "Reshape", "UpSampling1D", "UpSampling2D",
+           "ZeroPadding1D", "ZeroPadding2D"]

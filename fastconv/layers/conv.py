@@ -1,5 +1,6 @@
 """``Conv2D``: holds a kernel and a bias and calls ``fastconv.ops``' fused convolution (``ConvBase``: what it
-shares with ``Conv1D`` and ``Conv2DTranspose``), grouped or not.
+shares with ``Conv1D`` and ``Conv2DTranspose``), grouped or not; ``StepsAsImages``: how a 1-D layer runs the
+2-D ops.
 
 Bias add and a ``relu`` (or no) activation are fused into the convolution
 kernel's store, and the activation's mask into the backward kernels' loads;
@@ -18,7 +19,39 @@ def check_image_input(layer, input_shape):
                          f"Full shape received: {tuple(input_shape)}")
 
 
-class ConvBase(Layer):
+class StepsAsImages:
+    """How a layer of ``rank`` 1 runs the 2-D ops: its inputs ``(batch, steps, channels)`` viewed as
+    ``(batch, 1, steps, channels)`` and each weight of shape ``(k, ...)`` as ``(1, k, ...)`` (what Keras's
+    TensorFlow backend does too), and the results viewed back. A layer of ``rank`` 2 passes its arrays as
+    they are."""
+
+    rank = 2
+
+    def _images(self, values):
+        """``values`` as the 2-D op's NHWC array (a height of 1 inserted for a 1-D layer)."""
+        return values if self.rank == 2 else values[:, None]
+
+    def _from_images(self, images):
+        return images if self.rank == 2 else images[:, 0]
+
+    def _image_weight(self, variable):
+        """``variable``'s value as the 2-D op's weight (a leading axis of 1 for a 1-D layer)."""
+        return variable.value if self.rank == 2 else variable.value[None]
+
+    def _from_image_weight(self, gradient):
+        """A 2-D op's weight gradient as the gradient of the layer's own weight (``None`` stays ``None``)."""
+        return gradient if gradient is None or self.rank == 2 else gradient[0]
+
+    def _spatial_args(self, **arguments):
+        """Sizes along the steps (``strides=(s,)``...) as the 2-D op's pairs (``(1, s)``...) for a 1-D layer:
+        a height of 1, with an ``output_padding`` of 0 along it; strings and ``None`` as they are."""
+        if self.rank == 2:
+            return arguments
+        return {name: value if value is None or isinstance(value, str) else
+                (0 if name == "output_padding" else 1, *value) for name, value in arguments.items()}
+
+
+class ConvBase(StepsAsImages, Layer):
     """What ``Conv2D`` and ``Conv1D`` share: Keras's arguments and their checks, the fused forward and
     backward through ``fastconv.ops``' 2-D convolution, and Keras's config.
 
@@ -31,8 +64,6 @@ class ConvBase(Layer):
     ``(batch, 1, steps, channels)`` view of its inputs with a ``(1, k, in, out)``
     view of its kernel, and may pad its inputs first (``_pad``, ``_unpad``).
     """
-
-    rank = 2
 
     @property
     def kernel_families(self):
@@ -104,7 +135,8 @@ class ConvBase(Layer):
         return (*self.kernel_size, channels // self.groups, self.filters)
 
     def _conv_args(self):
-        return dict(strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate, groups=self.groups)
+        return dict(**self._spatial_args(strides=self.strides, padding=self.padding,
+                                         dilation_rate=self.dilation_rate), groups=self.groups)
 
     def _pad(self, images):
         """The op's input: ``images`` with any padding the layer adds itself (none here)."""
@@ -114,21 +146,11 @@ class ConvBase(Layer):
         """The input gradient without the rows of ``_pad``'s padding."""
         return grad_inputs
 
-    def _images(self, values):
-        """``values`` as the 2-D op's NHWC array (a height of 1 inserted for a 1-D layer)."""
-        return values if self.rank == 2 else values[:, None]
-
-    def _from_images(self, images):
-        return images if self.rank == 2 else images[:, 0]
-
-    def _image_kernel(self):
-        return self.kernel.value if self.rank == 2 else self.kernel.value[None]
-
     def forward(self, inputs, training):
         bias = None if self.bias is None else self.bias.value
         images = self._pad(self._images(inputs))
-        outputs = self._from_images(self._op(images, self._image_kernel(), bias, activation=self._fused_activation,
-                                             **self._conv_args()))
+        outputs = self._from_images(self._op(images, self._image_weight(self.kernel), bias,
+                                             activation=self._fused_activation, **self._conv_args()))
         if self._fused_activation is not None:
             return outputs, (images, outputs, None)
         activated = self.activation(outputs)
@@ -142,12 +164,11 @@ class ConvBase(Layer):
             outputs = pre_activation
         # With skip_activation, grad_outputs is already the gradient before a fused ReLU (a pooling folded its mask).
         grad_images, grad_kernel, grad_bias = self._op_grad(
-            images, self._image_kernel(), self._images(outputs), self._images(grad_outputs),
+            images, self._image_weight(self.kernel), self._images(outputs), self._images(grad_outputs),
             activation=None if skip_activation else self._fused_activation, need_grad_inputs=need_grad_inputs,
             need_grad_kernel=self.trainable, **self._conv_args())
         grad_inputs = None if grad_images is None else self._unpad(self._from_images(grad_images))
-        if grad_kernel is not None and self.rank == 1:
-            grad_kernel = grad_kernel[0]
+        grad_kernel = self._from_image_weight(grad_kernel)
         return grad_inputs, [grad_kernel, grad_bias] if self.use_bias else [grad_kernel]
 
     @property

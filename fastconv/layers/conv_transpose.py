@@ -61,8 +61,8 @@ class Conv2DTranspose(ConvBase):
         return (*self.kernel_size, self.filters, channels)
 
     def _conv_args(self):
-        return dict(strides=self.strides, padding=self.padding, output_padding=self.output_padding,
-                    dilation_rate=self.dilation_rate)
+        return self._spatial_args(strides=self.strides, padding=self.padding, output_padding=self.output_padding,
+                                  dilation_rate=self.dilation_rate)
 
     def compute_output_shape(self, input_shape):
         return shapes.conv_transpose_output_shape(input_shape, self.kernel_size, self.filters, self.strides,

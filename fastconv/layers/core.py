@@ -1,4 +1,4 @@
-"""Core layers: ``Dense``, ``Flatten``, ``Dropout``, ``Activation`` and ``ReLU``.
+"""Core layers: ``Dense``, ``Flatten``, ``Dropout`` (and ``SpatialDropout1D``/``2D``), ``Activation`` and ``ReLU``.
 
 ``Dense`` calls ``fastconv.ops.dense`` (its matrix products run on the
 convolution's SIMD tiles, in numba's threads); the convolution and pooling
@@ -8,7 +8,7 @@ layers live in ``conv.py`` and ``pooling.py``.
 import numpy as np
 
 from fastconv import activations, distribution, initializers, ops, utils
-from fastconv.layers.base import Layer, reject_unsupported
+from fastconv.layers.base import Layer, check_channels_last, reject_unsupported
 
 
 class Dense(Layer):
@@ -102,29 +102,60 @@ class Flatten(Layer):
 
 class Dropout(Layer):
     """Inverted dropout (``keras.layers.Dropout``): in training, zero a ``rate`` fraction and scale the rest
-    by ``1 / (1 - rate)``; at inference, the identity."""
+    by ``1 / (1 - rate)``; at inference, the identity.
+
+    ``noise_shape`` (Keras's): the shape of the mask, broadcast over the inputs; ``None`` entries take the
+    inputs' size, and a 1 shares one draw along that axis (``(None, 1, 1, channels)`` drops whole feature
+    maps, as ``SpatialDropout2D`` does).
+
+    >>> mask = Dropout(0.5, noise_shape=(None, 1, 3), seed=0)(np.ones((2, 4, 3), "float32"), training=True)
+    >>> bool((mask == mask[:, :1]).all())  # one draw per sample and channel, shared by the 4 steps
+    True
+    """
 
     built_on_construction = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not (isinstance(rate, (int, float)) and 0 <= rate <= 1):
+        if not (isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0 <= rate <= 1):
             raise ValueError(f"Invalid value for argument `rate`. Expected a float value between 0 and 1. "
                              f"Received: rate={rate!r}")
-        reject_unsupported(self, noise_shape=(noise_shape, None))
+        if noise_shape is not None:
+            if not (isinstance(noise_shape, (list, tuple))
+                    and all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0)
+                            for d in noise_shape)):
+                raise ValueError(f"Invalid value for argument `noise_shape`. Expected None or a tuple of positive "
+                                 f"integers and None. Received: noise_shape={noise_shape!r}")
+            noise_shape = tuple(noise_shape)
         self.rate = rate
+        self.noise_shape = noise_shape
         self.seed = seed
         self._rng = None if seed is None else np.random.default_rng(seed)
 
+    def _mask_shape(self, input_shape):
+        """The mask's shape for inputs of ``input_shape``: ``noise_shape`` with its ``None`` resolved, each
+        entry the input's size or 1."""
+        if self.noise_shape is None:
+            return tuple(input_shape)
+        shape = tuple(size if d is None else d for d, size in zip(self.noise_shape, input_shape))
+        if len(self.noise_shape) != len(input_shape) or any(d not in (1, size) for d, size in zip(shape, input_shape)):
+            raise ValueError(f"Layer '{self.name}': `noise_shape` {self.noise_shape} does not broadcast to the "
+                             f"inputs' shape {tuple(input_shape)}: each entry must be None, 1 or the inputs' size.")
+        return shape
+
     def forward(self, inputs, training):
+        mask_shape = self._mask_shape(inputs.shape)
         if not training or self.rate == 0:
             return inputs, None
         rng = self._rng or utils.rng()
         keep = np.float32(1.0 - self.rate)
-        # Under data parallelism (fastconv.distribution) `inputs` is one process's shard: every process draws
-        # the global batch's mask and keeps its own rows, so each sample's mask is the one-process run's.
-        start, total = distribution.current().shard(len(inputs))
-        draw = rng.random((total, *inputs.shape[1:]), dtype=np.float32)[start:start + len(inputs)]
+        if mask_shape[0] == len(inputs):
+            # Under data parallelism (fastconv.distribution) `inputs` is one process's shard: every process draws
+            # the global batch's mask and keeps its own rows, so each sample's mask is the one-process run's.
+            start, total = distribution.current().shard(len(inputs))
+            draw = rng.random((total, *mask_shape[1:]), dtype=np.float32)[start:start + len(inputs)]
+        else:  # one mask for the whole batch, the same draw in every process
+            draw = rng.random(mask_shape, dtype=np.float32)
         mask = (draw < keep).astype(np.float32)
         mask /= keep if keep > 0 else 1
         return inputs * mask, mask
@@ -133,7 +164,45 @@ class Dropout(Layer):
         return (grad_outputs if context is None else grad_outputs * context), []
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed, "noise_shape": None}
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed, "noise_shape": self.noise_shape}
+
+
+class SpatialDropout1D(Dropout):
+    """Dropout of whole channels of ``(batch, steps, channels)`` sequences (``keras.layers.SpatialDropout1D``):
+    in training each sample's channel is kept (scaled by ``1 / (1 - rate)``) or zeroed at every step."""
+
+    _rank = 3
+
+    def __init__(self, rate, seed=None, name=None, dtype=None):
+        super().__init__(rate, (None,) + (1,) * (self._rank - 2) + (None,), seed, name=name, dtype=dtype)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != self._rank:
+            raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected '
+                             f"ndim={self._rank}, found ndim={len(input_shape)}. Full shape received: "
+                             f"{tuple(input_shape)}")
+        return tuple(input_shape)
+
+    def forward(self, inputs, training):
+        self.compute_output_shape(inputs.shape)
+        return super().forward(inputs, training)
+
+    def get_config(self):  # Keras's: no `trainable`, the dtype by name
+        return {"rate": self.rate, "seed": self.seed, "name": self.name, "dtype": "float32"}
+
+
+class SpatialDropout2D(SpatialDropout1D):
+    """Dropout of whole feature maps of NHWC images (``keras.layers.SpatialDropout2D``): in training each
+    sample's channel is kept (scaled by ``1 / (1 - rate)``) or zeroed at every pixel."""
+
+    _rank = 4
+
+    def __init__(self, rate, data_format=None, seed=None, name=None, dtype=None):
+        super().__init__(rate, seed, name, dtype)
+        check_channels_last(self, data_format)
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": "channels_last"}
 
 
 class Activation(Layer):

@@ -6,11 +6,13 @@ for ``DepthwiseConv2D``; ``depthwise_kernel``, ``pointwise_kernel``
 (``(1, 1, C*m, filters)``) and ``bias`` for ``SeparableConv2D``. As in
 ``Conv2D``, a ``relu`` (or no) activation is fused into the last kernel's
 store and its mask into the backward kernels' loads; any other activation
-runs afterwards from ``fastconv.activations``.
+runs afterwards from ``fastconv.activations``. Their 1-D twins (``conv1d``) run the same ops over a height
+of 1 (``conv.StepsAsImages``).
 """
 
 from fastconv import activations, compilation, initializers, ops, shapes
 from fastconv.layers.base import Layer, check_channels_last, reject_unsupported
+from fastconv.layers.conv import StepsAsImages
 
 
 def _check_positive(value, name):
@@ -20,10 +22,14 @@ def _check_positive(value, name):
                          f"Received {name}={value}.")
 
 
-class _DepthwiseBase(Layer):
+class _DepthwiseBase(StepsAsImages, Layer):
     """What both layers share: the depthwise stage's arguments and checks, the activation around the last
     op, and the common part of Keras's config. A subclass adds its weights, ``_forward`` (the ops up to the
-    fused activation) and ``_backward``."""
+    fused activation) and ``_backward``; a 1-D one sets ``rank``, how it reads sizes (``_normalize_size``)
+    and checks its inputs' rank (``_check_rank``)."""
+
+    _normalize_size = staticmethod(shapes.normalize_tuple)
+    _normalize_padding = staticmethod(shapes.normalize_padding)
 
     kernel_families = ("depthwise",)
     gradient_kernel_families = ("depthwise_grad",)
@@ -36,8 +42,9 @@ class _DepthwiseBase(Layer):
         if not isinstance(input_shape, tuple) or None in input_shape[1:] or None in output_shape[1:]:
             return ()
         channels = input_shape[-1] * self.depth_multiplier  # the depthwise stage's output channels
-        return compilation.streamed_depthwise_families((*input_shape[1:3], channels), (*output_shape[1:3], channels),
-                                                       batch_size, training)
+        height = (1,) * (2 - self.rank)  # the 2-D op's height of 1 for a 1-D layer
+        return compilation.streamed_depthwise_families((*height, *input_shape[1:-1], channels),
+                                                       (*height, *output_shape[1:-1], channels), batch_size, training)
 
     def __init__(self, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier, activation,
                  use_bias, depthwise_initializer, bias_initializer, unsupported, **kwargs):
@@ -46,10 +53,10 @@ class _DepthwiseBase(Layer):
         _check_positive(depth_multiplier, "depth_multiplier")
         reject_unsupported(self, **{name: (value, None) for name, value in unsupported.items()})
         self.depth_multiplier = depth_multiplier
-        self.kernel_size = shapes.normalize_tuple(kernel_size, "kernel_size")
-        self.strides = shapes.normalize_tuple(strides, "strides")
-        self.padding = shapes.normalize_padding(padding)
-        self.dilation_rate = shapes.normalize_tuple(dilation_rate, "dilation_rate")
+        self.kernel_size = self._normalize_size(kernel_size, "kernel_size")
+        self.strides = self._normalize_size(strides, "strides")
+        self.padding = self._normalize_padding(padding)
+        self.dilation_rate = self._normalize_size(dilation_rate, "dilation_rate")
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.depthwise_initializer = initializers.get(depthwise_initializer, "depthwise_initializer")
@@ -58,7 +65,7 @@ class _DepthwiseBase(Layer):
         self._fused_activation = name if name in ops.ACTIVATIONS else None
 
     def _depthwise_args(self):
-        return dict(strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate)
+        return self._spatial_args(strides=self.strides, padding=self.padding, dilation_rate=self.dilation_rate)
 
     def _check_rank(self, input_shape):
         if len(input_shape) != 4:
@@ -80,6 +87,8 @@ class _DepthwiseBase(Layer):
         return None if self.bias is None else self.bias.value
 
     def forward(self, inputs, training):
+        if self.rank == 1:
+            self.compute_output_shape(inputs.shape)  # Keras's error for inputs shorter than the window
         outputs, saved = self._forward(inputs)
         if self._fused_activation is not None:
             return outputs, (saved, outputs, None)
@@ -170,14 +179,18 @@ class DepthwiseConv2D(_DepthwiseBase):
         self.bias = self.add_weight((channels,), self.bias_initializer, name="bias") if self.use_bias else None
 
     def _forward(self, inputs):
-        outputs = ops.depthwise_conv_bias_activation(inputs, self.kernel.value, self._bias(),
+        images = self._images(inputs)
+        outputs = ops.depthwise_conv_bias_activation(images, self._image_weight(self.kernel), self._bias(),
                                                      activation=self._fused_activation, **self._depthwise_args())
-        return outputs, inputs
+        return self._from_images(outputs), images
 
-    def _backward(self, inputs, outputs, grad_outputs, need_grad_inputs):
-        grad_inputs, grad_kernel, grad_bias = ops.depthwise_conv_bias_activation_grad(
-            inputs, self.kernel.value, outputs, grad_outputs, activation=self._fused_activation,
-            need_grad_inputs=need_grad_inputs, need_grad_kernel=self.trainable, **self._depthwise_args())
+    def _backward(self, images, outputs, grad_outputs, need_grad_inputs):
+        grad_images, grad_kernel, grad_bias = ops.depthwise_conv_bias_activation_grad(
+            images, self._image_weight(self.kernel), self._images(outputs), self._images(grad_outputs),
+            activation=self._fused_activation, need_grad_inputs=need_grad_inputs, need_grad_kernel=self.trainable,
+            **self._depthwise_args())
+        grad_inputs = None if grad_images is None else self._from_images(grad_images)
+        grad_kernel = self._from_image_weight(grad_kernel)
         return grad_inputs, [grad_kernel, grad_bias] if self.use_bias else [grad_kernel]
 
 
@@ -202,7 +215,7 @@ class SeparableConv2D(_DepthwiseBase):
     def gradient_kernel_families(self):
         # The pointwise stage's input gradient always flows back, to the depthwise stage's weights.
         pointwise = getattr(self, "pointwise_kernel", None)  # None until built
-        channels = None if pointwise is None else pointwise.shape[2]
+        channels = None if pointwise is None else pointwise.shape[-2]
         return ("depthwise_grad", *compilation.conv_grad_kernel_family(1, channels, self.filters),
                 *compilation.conv_grad_input_family(channels))
 
@@ -231,27 +244,30 @@ class SeparableConv2D(_DepthwiseBase):
         channels = input_shape[-1]
         self.depthwise_kernel = self.add_weight((*self.kernel_size, channels, self.depth_multiplier),
                                                 self.depthwise_initializer, name="depthwise_kernel")
-        self.pointwise_kernel = self.add_weight((1, 1, channels * self.depth_multiplier, self.filters),
+        self.pointwise_kernel = self.add_weight((*(1,) * self.rank, channels * self.depth_multiplier, self.filters),
                                                 self.pointwise_initializer, name="pointwise_kernel")
         self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias") if self.use_bias else None
 
     def _forward(self, inputs):
-        depthwise = ops.depthwise_conv(inputs, self.depthwise_kernel.value, **self._depthwise_args())
-        outputs = ops.conv_bias_activation(depthwise, self.pointwise_kernel.value, self._bias(),
+        images = self._images(inputs)
+        depthwise = ops.depthwise_conv(images, self._image_weight(self.depthwise_kernel), **self._depthwise_args())
+        outputs = ops.conv_bias_activation(depthwise, self._image_weight(self.pointwise_kernel), self._bias(),
                                            activation=self._fused_activation)
-        return outputs, (inputs, depthwise)
+        return self._from_images(outputs), (images, depthwise)
 
     def _backward(self, saved, outputs, grad_outputs, need_grad_inputs):
-        inputs, depthwise = saved
+        images, depthwise = saved
         grad_depthwise, grad_pointwise, grad_bias = ops.conv_bias_activation_grad(
-            depthwise, self.pointwise_kernel.value, outputs, grad_outputs, activation=self._fused_activation,
-            need_grad_inputs=need_grad_inputs or self.trainable, need_grad_kernel=self.trainable)
-        grad_inputs, grad_kernel = None, None
+            depthwise, self._image_weight(self.pointwise_kernel), self._images(outputs), self._images(grad_outputs),
+            activation=self._fused_activation, need_grad_inputs=need_grad_inputs or self.trainable,
+            need_grad_kernel=self.trainable)
+        grad_images, grad_kernel = None, None
         if grad_depthwise is not None:
-            grad_inputs, grad_kernel, _ = ops.depthwise_conv_bias_activation_grad(
-                inputs, self.depthwise_kernel.value, None, grad_depthwise, need_grad_inputs=need_grad_inputs,
-                need_grad_kernel=self.trainable, **self._depthwise_args())
-        grads = [grad_kernel, grad_pointwise]
+            grad_images, grad_kernel, _ = ops.depthwise_conv_bias_activation_grad(
+                images, self._image_weight(self.depthwise_kernel), None, grad_depthwise,
+                need_grad_inputs=need_grad_inputs, need_grad_kernel=self.trainable, **self._depthwise_args())
+        grad_inputs = None if grad_images is None else self._from_images(grad_images)
+        grads = [self._from_image_weight(grad_kernel), self._from_image_weight(grad_pointwise)]
         return grad_inputs, grads + [grad_bias] if self.use_bias else grads
 
     def _filters_config(self):

@@ -1,5 +1,6 @@
 """Layers that move, repeat or rescale values without weights: ``ZeroPadding2D``, ``Cropping2D``,
-``UpSampling2D``, ``Reshape``, ``Permute``, ``Rescaling`` and ``LeakyReLU``.
+``UpSampling2D`` (and their 1-D twins ``ZeroPadding1D``, ``Cropping1D``, ``UpSampling1D`` over
+``(batch, steps, channels)``), ``Reshape``, ``Permute``, ``Rescaling`` and ``LeakyReLU``.
 
 Each is a memory move (or an elementwise map) in numpy, so none has a numba kernel; their backward passes
 are the transposed moves. Arguments, defaults, errors and ``get_config`` follow Keras 3's
@@ -146,6 +147,105 @@ class Cropping2D(Layer):
 
     def get_config(self):
         return {**super().get_config(), "cropping": self.cropping, "data_format": "channels_last"}
+
+
+class ZeroPadding1D(Layer):
+    """Pads the steps of ``(batch, steps, channels)`` sequences with zeros (``keras.layers.ZeroPadding1D``):
+    ``padding`` an int (both sides) or ``(left, right)``.
+
+    >>> ZeroPadding1D((1, 2))(np.ones((1, 3, 2), "float32")).shape
+    (1, 6, 2)
+    """
+
+    def __init__(self, padding=1, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        check_channels_last(self, data_format)
+        self.padding = _standardize_tuple(padding, 2, "padding", allow_zero=True)
+
+    def build(self, input_shape):
+        _check_ndim(self, input_shape, 3)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], _plus(input_shape[1], sum(self.padding)), input_shape[2])
+
+    def forward(self, inputs, training):
+        return np.pad(inputs, ((0, 0), self.padding, (0, 0))), None
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True):
+        left, right = self.padding
+        return np.ascontiguousarray(grad_outputs[:, left:grad_outputs.shape[1] - right]), []
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding, "data_format": "channels_last"}
+
+
+class Cropping1D(Layer):
+    """Crops steps off ``(batch, steps, channels)`` sequences (``keras.layers.Cropping1D``): ``cropping`` an int
+    (both ends) or ``(start, end)``.
+
+    >>> Cropping1D((1, 2))(np.ones((1, 5, 2), "float32")).shape
+    (1, 2, 2)
+    """
+
+    def __init__(self, cropping=(1, 1), **kwargs):
+        super().__init__(**kwargs)
+        self.cropping = _standardize_tuple(cropping, 2, "cropping", allow_zero=True)
+
+    def _check_fits(self, shape):
+        if shape[1] is not None and sum(self.cropping) >= shape[1]:
+            raise ValueError(f"`cropping` parameter of `Cropping1D` layer must be smaller than the input length. "
+                             f"Received: inputs.shape={tuple(shape)}, cropping={self.cropping}")
+
+    def build(self, input_shape):
+        _check_ndim(self, input_shape, 3)
+
+    def compute_output_shape(self, input_shape):
+        self._check_fits(input_shape)
+        return (input_shape[0], _plus(input_shape[1], -sum(self.cropping)), input_shape[2])
+
+    def forward(self, inputs, training):
+        self._check_fits(inputs.shape)
+        start, end = self.cropping
+        return np.ascontiguousarray(inputs[:, start:inputs.shape[1] - end]), None
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True):
+        return np.pad(grad_outputs, ((0, 0), self.cropping, (0, 0))), []
+
+    def get_config(self):
+        return {**super().get_config(), "cropping": self.cropping}
+
+
+class UpSampling1D(Layer):
+    """Repeats each step of ``(batch, steps, channels)`` sequences ``size`` times
+    (``keras.layers.UpSampling1D``).
+
+    >>> UpSampling1D(3)(np.arange(2, dtype="float32").reshape(1, 2, 1))[0, :, 0].tolist()
+    [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+    """
+
+    def __init__(self, size=2, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(size, (int, np.integer)) or isinstance(size, bool):
+            raise TypeError(f"Expected an integer value for `size`, got {type(size)}.")
+        if size <= 0:
+            raise ValueError(f"Argument `size` should be a positive integer. Received: size={size}")
+        self.size = int(size)
+
+    def build(self, input_shape):
+        _check_ndim(self, input_shape, 3)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None if input_shape[1] is None else input_shape[1] * self.size, input_shape[2])
+
+    def forward(self, inputs, training):
+        return inputs.repeat(self.size, axis=1), None
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True):
+        batch, steps, channels = grad_outputs.shape
+        return grad_outputs.reshape(batch, steps // self.size, self.size, channels).sum(axis=2), []
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
 
 
 def _bilinear_matrix(in_size, factor):

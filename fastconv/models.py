@@ -205,20 +205,21 @@ class Model(Trainer):
 
     def forward(self, x, training):
         """Run the graph on checked inputs (``_check_inputs``'s): returns ``(outputs list, tape)`` where the
-        tape feeds ``backward``."""
+        tape feeds ``backward``. ``training`` None (a call without it) runs each layer's ``default_training``."""
         arrays = x.arrays if isinstance(x, InputArrays) else [x]
         values = {id(tensor): array for tensor, array in zip(self.inputs, arrays)}
         tape = []
         relu_takers, taken_relus = self._relu_fusions()
         for node in self._nodes:
+            layer_training = node.layer.default_training if training is None else training
             if isinstance(node.inputs, list):
-                y, context = node.layer.forward([values[id(t)] for t in node.inputs], training)
+                y, context = node.layer.forward([values[id(t)] for t in node.inputs], layer_training)
             elif id(node) in taken_relus:  # the layer before applied it
                 y, context = values[id(node.inputs)], None
             elif id(node) in relu_takers:
-                y, context = node.layer.forward(values[id(node.inputs)], training, relu=True)
+                y, context = node.layer.forward(values[id(node.inputs)], layer_training, relu=True)
             else:
-                y, context = node.layer.forward(values[id(node.inputs)], training)
+                y, context = node.layer.forward(values[id(node.inputs)], layer_training)
             values[id(node.output)] = y
             tape.append(context)
         return [values[id(t)] for t in self.outputs], tape
@@ -309,12 +310,12 @@ class Model(Trainer):
             self._fused_pairs_key = key
         return self._fused_pairs_plan
 
-    def __call__(self, inputs, training=False):
+    def __call__(self, inputs, training=None):
         if isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple, dict)) and any(
                 isinstance(t, KerasTensor) for t in (inputs.values() if isinstance(inputs, dict) else inputs))):
             raise NotImplementedError("Calling a fastconv model on a symbolic tensor (nesting models) is not "
                                       "supported yet.")
-        outputs, _ = self.forward(self._check_inputs(inputs), bool(training))
+        outputs, _ = self.forward(self._check_inputs(inputs), None if training is None else bool(training))
         return outputs[0] if self._single_output else outputs
 
     # -- summary and config -----------------------------------------------------------------------------
@@ -720,8 +721,10 @@ def _node_input_history(layer, node_data):
             any(not isinstance(t, dict) or t.get("class_name") != "__keras_tensor__" for t in tensors)):
         raise NotImplementedError(f"Layer '{layer.name}' is called on {len(args)} arguments or on a non-tensor "
                                   "argument; fastconv layers take one tensor (merging layers a list of them).")
+    # Keras records the `training` a layer was called with (its default, True for an augmentation layer), and
+    # the model's own `training` (fit's, predict's) decides: ignored here too.
     for key, value in node_data.get("kwargs", {}).items():
-        if value is not None and not (key == "training" and value is False):
+        if value is not None and not (key == "training" and isinstance(value, bool)):
             raise NotImplementedError(f"Layer '{layer.name}' is called with the argument `{key}`={value!r}, which "
                                       "fastconv does not support.")
     if isinstance(args[0], list) and layer.takes_list:

@@ -157,13 +157,42 @@ def test_flip_flips_about_half_the_images_each_way_keras_flips_them(mode):
     assert all((k == _flip(i, mode)).all() or (k == i).all() for i, k in zip(x, keras_out))
 
 
-@pytest.mark.parametrize(("name", "arguments"), CERTAIN, ids=CERTAIN_IDS)
-def test_inference_is_the_identity_and_keras_agrees(name, arguments):
+@pytest.mark.parametrize(("name", "arguments"), DRAWN, ids=[f"{n}-{a}" for n, a in DRAWN])
+def test_inference_is_the_identity_and_a_plain_call_augments_as_keras(name, arguments):
     ours, theirs = _pair(name, arguments)
     x = _images((2, 5, 6, 3), seed=3)
-    np.testing.assert_array_equal(ours(x), x)
+    np.testing.assert_array_equal(ours(x, training=False), x)
     np.testing.assert_array_equal(ours(x, training=False), keras.ops.convert_to_numpy(theirs(x, training=False)))
+    # Called without `training`, an augmentation layer augments, in Keras too (its call's default).
+    np.testing.assert_allclose(ours(x), keras.ops.convert_to_numpy(theirs(x)), atol=1e-4)
+    assert not np.allclose(ours(x), x)
     assert ours.weights == [] and ours.count_params() == 0 and ours.built
+
+
+def test_a_model_called_without_training_augments_and_predict_does_not():
+    # keras.io's loop that shows a few augmented images calls the augmentation model on them.
+    x = _images((16, 6, 6, 1), seed=4)
+    augmenter = fastconv_keras.Sequential([fastconv_keras.layers.RandomFlip("horizontal", seed=1),
+                                           fastconv_keras.layers.RandomRotation(0.2, seed=2),
+                                           fastconv_keras.layers.Dropout(0.5)])
+    changed = augmenter(x)
+    assert not np.allclose(changed, x) and (changed != 0).mean() > 0.9  # augmented, Dropout's default off
+    np.testing.assert_array_equal(augmenter(x, training=False), x)
+    np.testing.assert_array_equal(augmenter.predict(x, verbose=0), x)
+
+
+def test_keras_functional_file_with_augmentation_loads(tmp_path):
+    # Keras records each augmentation layer's call as made with training=True (its default) in the file.
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.RandomFlip(seed=1)(inputs)
+    x = keras.layers.RandomRotation(0.1, seed=2)(x)
+    theirs = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+    theirs.save(tmp_path / "functional.keras")
+    assert '"training": true' in _config_text(tmp_path / "functional.keras")
+    ours = fastconv_keras.models.load_model(tmp_path / "functional.keras")
+    images = _images((4, 8, 8, 3), seed=5)
+    np.testing.assert_allclose(ours.predict(images, verbose=0), theirs.predict(images, verbose=0), rtol=1e-5,
+                               atol=1e-5)
 
 
 @pytest.mark.parametrize(("name", "arguments"), CERTAIN, ids=CERTAIN_IDS)
@@ -305,6 +334,7 @@ def test_augmentation_after_a_layer_with_weights_refuses_to_train():
                                                   r"has trainable weights.*Put the augmentation layers first"):
         model.fit(x, y, verbose=0)
     assert model.predict(x, verbose=0).shape == (4, 2)  # inference needs no gradient
+    assert model(x).shape == (4, 2)  # nor a call that augments
 
 
 def test_augmentation_after_a_layer_without_weights_trains_also_in_a_branching_graph():
@@ -324,6 +354,11 @@ def test_augmentation_after_a_layer_without_weights_trains_also_in_a_branching_g
 
 def _json(config):
     return json.loads(json.dumps(config))
+
+
+def _config_text(path):
+    with zipfile.ZipFile(path) as archive:
+        return archive.read("config.json").decode()
 
 
 def _layer_entries(path):

@@ -94,6 +94,8 @@ def _upstream_layer_with_weights(layer):
 class _RandomImageLayer(Layer):
     """What the augmentation layers share: the seed, training-only application, no input gradient."""
 
+    default_training = True  # Keras's: a layer (or a model) called on images augments them
+
     def __init__(self, seed=None, data_format=None, **kwargs):
         super().__init__(**kwargs)
         check_channels_last(self, data_format)
@@ -106,12 +108,6 @@ class _RandomImageLayer(Layer):
                              f"Received: data.shape={inputs.shape}")
         if not training:
             return inputs, None
-        upstream = _upstream_layer_with_weights(self)
-        if upstream is not None:
-            raise NotImplementedError(
-                f"`{type(self).__name__}` layer '{self.name}' comes after '{upstream.name}', which has trainable "
-                "weights: fastconv computes no gradient through random augmentation layers. Put the augmentation "
-                "layers first in the model, right after the input.")
         batch = inputs.reshape((-1, *inputs.shape[-3:]))
         return self.augment(batch, self._rng or utils.rng()).reshape(inputs.shape), None
 
@@ -120,7 +116,14 @@ class _RandomImageLayer(Layer):
         raise NotImplementedError(f"{type(self).__name__}.augment")
 
     def backward(self, context, grad_outputs, need_grad_inputs=True):
-        # No gradient reaches the layers before (forward refused to train any with weights there).
+        # No gradient reaches the layers before: refused where one of them has weights to train. (A model
+        # called on images without `training` augments too, with no backward pass: no refusal there.)
+        upstream = _upstream_layer_with_weights(self) if need_grad_inputs else None
+        if upstream is not None:
+            raise NotImplementedError(
+                f"`{type(self).__name__}` layer '{self.name}' comes after '{upstream.name}', which has trainable "
+                "weights: fastconv computes no gradient through random augmentation layers. Put the augmentation "
+                "layers first in the model, right after the input.")
         return None, []
 
     def get_config(self):

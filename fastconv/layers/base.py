@@ -132,6 +132,11 @@ class Layer:
     """Whether the layer is ``max(x, 0)`` and nothing else, so that the layer before may apply it instead."""
 
     built_on_construction = False
+
+    default_training = False
+    """What a call without ``training`` runs (``layer(x)``, ``model(x)``): Keras's default of the layer's
+    ``call``, the inference pass for most layers, training for the augmentation layers. ``fit`` passes
+    ``True`` and ``predict`` and ``evaluate`` pass ``False`` to every layer."""
     """Whether ``built`` is true from the start, as Keras has it for layers without weights that do not
     override ``build`` (pooling, ``Dropout``, ``Activation``, ``ReLU``)."""
 
@@ -257,7 +262,7 @@ class Layer:
             inputs = _as_float32(inputs)
         self._maybe_build(_shape_of(inputs))
         self.check_input_shape(_shape_of(inputs))
-        return self.forward(inputs, bool(training))[0]
+        return self.forward(inputs, self.default_training if training is None else bool(training))[0]
 
     def call(self, inputs, training=False):
         return self.forward(inputs, training)[0]

@@ -166,7 +166,7 @@ class Model(Trainer):
     def _check_inputs(self, x):
         """The model's data as ``forward`` takes it: an array for a model with one input, else an
         ``InputArrays`` (one array for each input, in the order of ``self.inputs``), each checked."""
-        arrays = self._input_list(x)
+        arrays = [_adjust_rank(array, tensor.shape) for tensor, array in zip(self.inputs, self._input_list(x))]
         for index, (tensor, array) in enumerate(zip(self.inputs, arrays)):
             expected = tensor.shape
             if array.ndim != len(expected) or any(e is not None and e != a
@@ -471,6 +471,21 @@ class Model(Trainer):
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _adjust_rank(array, expected):
+    """Keras's rank adjustment of a model's data: an axis of size 1 added at the end where the input has
+    one more axis and its last is 1 (``(N, 28, 28)`` images for ``Input((28, 28, 1))``), or dropped where the
+    data has one more axis and its last is 1; a view either way. Other shapes are the caller's to check.
+
+    >>> _adjust_rank(np.zeros((5, 28, 28)), (None, 28, 28, 1)).shape, _adjust_rank(np.zeros((5, 3, 1)), (None, 3)).shape
+    ((5, 28, 28, 1), (5, 3))
+    """
+    if array.ndim == len(expected) - 1 and expected[-1] == 1:
+        return array[..., None]
+    if array.ndim == len(expected) + 1 and array.shape[-1] == 1:
+        return array[..., 0]
+    return array
 
 
 def _shape_or_shapes(tensors):

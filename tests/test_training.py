@@ -291,3 +291,27 @@ def test_train_and_test_on_batch():
     logs = model.test_on_batch(x, y, return_dict=True)
     assert set(logs) == {"loss", "accuracy"}
     assert model.predict_on_batch(x).shape == (8, 10)
+
+
+def _image_and_vector_model(library):
+    inputs = [library.Input((6, 6, 1)), library.Input((4,))]
+    image = library.layers.Flatten()(library.layers.Conv2D(2, 3)(inputs[0]))
+    return library.Model(inputs, library.layers.Dense(3)(library.layers.Concatenate()([image, inputs[1]])))
+
+
+def test_data_one_axis_short_or_long_of_the_inputs_is_adjusted_as_keras():
+    # (N, 6, 6) images for Input((6, 6, 1)) get the channel axis, (N, 4, 1) vectors for Input((4,)) lose theirs.
+    ours, theirs = _image_and_vector_model(keras), _image_and_vector_model(real_keras)
+    ours.set_weights([np.asarray(w) for w in theirs.get_weights()])
+    rng = np.random.default_rng(3)
+    images, vectors = rng.random((5, 6, 6)).astype(np.float32), rng.random((5, 4, 1)).astype(np.float32)
+    expected = np.asarray(theirs.predict([images, vectors], verbose=0))
+    np.testing.assert_allclose(ours.predict([images, vectors], verbose=0), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours([images, vectors]), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(ours.predict([images, vectors], verbose=0),
+                                  ours.predict([images[..., None], vectors[..., 0]], verbose=0))
+    ours.compile(optimizer="sgd", loss="mse")
+    history = ours.fit([images, vectors], expected, epochs=1, verbose=0, validation_data=([images, vectors], expected))
+    assert sorted(history.history) == ["loss", "val_loss"]
+    with pytest.raises(ValueError, match="incompatible"):  # two axes short: not adjusted
+        ours.predict([images[:, 0], vectors], verbose=0)

@@ -169,6 +169,11 @@ def _relu():
     ops.relu_grad(ops.relu(x), x)
 
 
+def _erf():
+    from fastconv import ops
+    ops.erf(np.ones(3, np.float32))
+
+
 def _adam():
     from fastconv import optimizers
     from fastconv.variables import Variable
@@ -211,6 +216,7 @@ FAMILIES = {
     "batch_normalization_grad": (_batch_normalization_grad, 1.4, None),
     "channel_totals": (_channel_totals, 0.9, None),  # a transposed convolution's bias gradient
     "relu": (_relu, 0.5, None),  # the ReLU layer's forward and backward passes
+    "erf": (_erf, 0.3, None),  # the gelu activation's
     "adam": (_adam, 0.4, None),
 }
 """Kernel families: the work that compiles each, about how long that takes on one core of the 2-core

@@ -1577,6 +1577,18 @@ def relu_grad(x, grad_output):
     return out.reshape(np.shape(x)).astype(result_dtype, copy=False)
 
 
+def erf(x):
+    """The error function elementwise (``keras.ops.erf``), in ``x``'s float dtype: ``gelu``'s.
+
+    >>> erf(np.array([0.0, 1.0, -np.inf]))
+    array([ 0.        ,  0.84270079, -1.        ])
+    """
+    array, result_dtype, dtype = _computed(x, "x")
+    out = buffers.empty(array.size, dtype)
+    parallel.run(_elementwise._erf, array.reshape(-1), out)
+    return out.reshape(np.shape(x)).astype(result_dtype, copy=False)
+
+
 def softmax(x, axis=-1):
     """``exp(x) / sum(exp(x))`` along ``axis`` (``keras.ops.softmax``), shifted by the maximum so that
     ``exp`` never overflows; in ``x``'s float dtype. The one softmax of fastconv: the ``softmax`` activation

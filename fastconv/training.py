@@ -95,6 +95,8 @@ class Trainer:
         ``training`` a training step, of this model runs (on batches of ``batch_size``, where the batch size
         chooses some: ``Layer.streamed_kernel_families``) (``fastconv.compilation``)."""
         families = [family for layer in self.layers for family in layer.kernel_families]
+        families += [family for layer in self.layers
+                     for family in getattr(layer, "activation", activations.linear).kernel_families]
         if batch_size:
             families += [family for layer in self.layers
                          for family in layer.streamed_kernel_families(batch_size, training)]

@@ -77,3 +77,72 @@ def test_relu_keeps_nan_and_zeroes_minus_infinity():
                                   [0, np.nan, 1, np.nan, 1])
     with pytest.raises(ValueError, match=r"Invalid shape for argument `grad_output`. Expected \(5,\)"):
         ops.relu_grad(x, np.ones(4, np.float32))
+
+
+# Each of Keras 3's activations by name, in torch from its definition (torch's own function where it has one).
+TORCH_DEFINITIONS = {
+    "relu6": torch.nn.functional.relu6,
+    "leaky_relu": lambda t: torch.nn.functional.leaky_relu(t, 0.2),
+    "gelu": torch.nn.functional.gelu,
+    "hard_sigmoid": lambda t: torch.nn.functional.relu6(t + 3) / 6,  # torch's own multiplies by a float32 1/6
+    "hard_silu": torch.nn.functional.hardswish,
+    "hard_swish": torch.nn.functional.hardswish,
+    "mish": torch.nn.functional.mish,
+    "softsign": torch.nn.functional.softsign,
+    "exponential": torch.exp,
+    "log_sigmoid": torch.nn.functional.logsigmoid,
+    "celu": torch.nn.functional.celu,
+    "tanh_shrink": torch.nn.functional.tanhshrink,
+    "hard_tanh": torch.nn.functional.hardtanh,
+    "sparse_plus": lambda t: torch.where(t <= -1, 0 * t, torch.where(t >= 1, t, (t + 1) ** 2 / 4)),
+    "sparse_sigmoid": lambda t: torch.clamp((t + 1) / 2, 0, 1),
+    "squareplus": lambda t: (t + torch.sqrt(t * t + 4)) / 2,
+    "soft_shrink": lambda t: torch.nn.functional.softshrink(t, 0.5),
+    "hard_shrink": lambda t: torch.nn.functional.hardshrink(t, 0.5),
+    "log_softmax": lambda t: torch.log_softmax(t, -1),
+    "silu": torch.nn.functional.silu,
+    "swish": torch.nn.functional.silu,
+    "elu": torch.nn.functional.elu,
+    "selu": torch.nn.functional.selu,
+    "softplus": torch.nn.functional.softplus,
+}
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_DEFINITIONS))
+def test_activation_and_gradient_match_keras_and_torch(name):
+    from keras_reference import keras
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 3, (4, 7)).astype(np.float32)
+    activation = activations.get(name)
+    y = activation(x)
+    assert y.dtype == np.float32 and y.shape == x.shape
+    np.testing.assert_allclose(y, keras.ops.convert_to_numpy(keras.activations.get(name)(x)), rtol=2e-6, atol=2e-6)
+    x64 = x.astype(np.float64)
+    t = torch.tensor(x64, requires_grad=True)
+    out = TORCH_DEFINITIONS[name](t)
+    g = rng.standard_normal(x.shape)
+    out.backward(torch.tensor(g))
+    np.testing.assert_allclose(activation(x64), out.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(activation.gradient(x64, activation(x64), g), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+    assert activations.serialize(name) == keras.activations.serialize(keras.activations.get(name))
+
+
+def test_a_layer_with_gelu_trains_and_saves_its_name(tmp_path):
+    from fastconv import keras as fk
+    model = fk.Sequential([fk.Input((6,)), fk.layers.Dense(4, activation="gelu"),
+                           fk.layers.Dense(2, activation=fk.activations.relu6)])
+    model.compile(optimizer="adam", loss="mse")
+    x = np.random.default_rng(3).random((8, 6)).astype(np.float32)
+    model.fit(x, np.ones((8, 2), np.float32), epochs=1, verbose=0)
+    assert [layer.get_config()["activation"] for layer in model.layers] == ["gelu", "relu6"]
+    model.save(tmp_path / "gelu.keras")
+    np.testing.assert_array_equal(fk.models.load_model(tmp_path / "gelu.keras").predict(x, verbose=0),
+                                  model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("name", activations.KERAS_ONLY)
+def test_keras_activations_fastconv_lacks_raise_not_implemented(name):
+    with pytest.raises(NotImplementedError, match=name):
+        activations.get(name)
+    with pytest.raises(ValueError, match="activation"):
+        activations.get("no_such_activation")

@@ -216,3 +216,13 @@ def test_learning_rate_schedules_are_all_there():
     assert set(keras.optimizers.schedules.__all__) == set(fastconv.schedules.KERAS_SCHEDULES)
     with pytest.raises(AttributeError, match="has no attribute 'ExponentialDecayy'"):
         keras.optimizers.schedules.ExponentialDecayy
+
+
+def test_numpy_integer_filters_are_accepted_as_in_keras():
+    # A loop over `2 ** np.arange(...)` filter counts, as tutorials write it.
+    layers = [keras.layers.Conv2D(f, 3) for f in 2 ** np.arange(2, 4)]
+    assert [layer.filters for layer in layers] == [4, 8] and all(type(layer.filters) is int for layer in layers)
+    separable = keras.layers.SeparableConv2D(np.int64(4), 3, depth_multiplier=np.int32(2))
+    assert (separable.filters, separable.depth_multiplier) == (4, 2)
+    assert keras.layers.Conv1D(np.int64(6), 3, groups=np.int64(2)).get_config()["groups"] == 2
+    assert real_keras.layers.Conv2D(np.int64(4), 3).get_config()["filters"] == 4  # Keras accepts them too

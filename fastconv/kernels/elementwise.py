@@ -1,9 +1,11 @@
-"""Elementwise kernels: the ReLU and its gradient, over flat arrays.
+"""Elementwise kernels: the ReLU and its gradient, and the error function (``gelu``'s), over flat arrays.
 
 Kernels only: ``fastconv.ops`` passes contiguous 1-D views, preallocated.
 One pass over memory, shared out in blocks of ``BLOCK`` elements between the
 pool's threads (numpy's ``maximum`` runs on one thread).
 """
+
+import math
 
 from fastconv._jit import kernel
 from fastconv.kernels.tasks import first_task, next_task
@@ -38,4 +40,18 @@ def _relu_grad(job, x, grad_out, grad_x):
         source, grad, target = x[start:stop], grad_out[start:stop], grad_x[start:stop]
         for i in range(stop - start):
             target[i] = grad[i] * (1 if source[i] >= 0 else 0)
+        block = next_task(job, block)
+
+
+@kernel
+def _erf(job, x, out):
+    """``out = erf(x)`` (the C library's, through numba: numpy has none)."""
+    size = x.shape[0]
+    n_tasks = (size + BLOCK - 1) // BLOCK
+    block = first_task(job, n_tasks)
+    while block < n_tasks:
+        start, stop = block * BLOCK, min(size, (block + 1) * BLOCK)
+        source, target = x[start:stop], out[start:stop]
+        for i in range(stop - start):
+            target[i] = math.erf(source[i])
         block = next_task(job, block)

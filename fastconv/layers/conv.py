@@ -7,6 +7,8 @@ kernel's store, and the activation's mask into the backward kernels' loads;
 any other activation runs afterwards from ``fastconv.activations``.
 """
 
+import numpy as np
+
 from fastconv import activations, compilation, initializers, ops, shapes
 from fastconv.layers.base import Layer, check_channels_last, reject_unsupported
 
@@ -88,10 +90,10 @@ class ConvBase(StepsAsImages, Layer):
                  activity_regularizer, kernel_constraint, bias_constraint, lora_rank, lora_alpha, **kwargs):
         super().__init__(**kwargs)
         check_channels_last(self, data_format)
-        if not (isinstance(filters, int) and not isinstance(filters, bool) and filters > 0):
+        if not (isinstance(filters, (int, np.integer)) and not isinstance(filters, bool) and filters > 0):
             raise ValueError(f"Invalid value for argument `filters`. Expected a positive integer. "
                              f"Received: filters={filters!r}")
-        if not (isinstance(groups, int) and groups > 0):
+        if not (isinstance(groups, (int, np.integer)) and not isinstance(groups, bool) and groups > 0):
             raise ValueError(f"The number of groups must be a positive integer. Received: groups={groups!r}.")
         if filters % groups != 0:
             raise ValueError(f"The number of filters must be evenly divisible by the number of groups. "
@@ -101,8 +103,8 @@ class ConvBase(StepsAsImages, Layer):
                            activity_regularizer=(activity_regularizer, None),
                            kernel_constraint=(kernel_constraint, None), bias_constraint=(bias_constraint, None),
                            lora_rank=(lora_rank, None))
-        self.filters = filters
-        self.groups = groups
+        self.filters = int(filters)  # numpy integers too (`2 ** np.arange(4, 7)`), as Keras accepts them
+        self.groups = int(groups)
         self.kernel_size = self._normalize_size(kernel_size, "kernel_size")
         self.strides = self._normalize_size(strides, "strides")
         self.padding = self._normalize_padding(padding)

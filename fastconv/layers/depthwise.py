@@ -10,16 +10,20 @@ runs afterwards from ``fastconv.activations``. Their 1-D twins (``conv1d``) run 
 of 1 (``conv.StepsAsImages``).
 """
 
+import numpy as np
+
 from fastconv import activations, compilation, initializers, ops, shapes
 from fastconv.layers.base import Layer, check_channels_last, reject_unsupported
 from fastconv.layers.conv import StepsAsImages
 
 
 def _check_positive(value, name):
-    """Keras's check (and message) for ``filters`` and ``depth_multiplier``."""
-    if not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+    """Keras's check (and message) for ``filters`` and ``depth_multiplier``: ``value`` as an int (numpy
+    integers accepted, as in Keras)."""
+    if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0):
         raise ValueError(f"Invalid value for argument `{name}`. Expected a strictly positive value. "
                          f"Received {name}={value}.")
+    return int(value)
 
 
 class _DepthwiseBase(StepsAsImages, Layer):
@@ -50,7 +54,7 @@ class _DepthwiseBase(StepsAsImages, Layer):
                  use_bias, depthwise_initializer, bias_initializer, unsupported, **kwargs):
         super().__init__(**kwargs)
         check_channels_last(self, data_format)
-        _check_positive(depth_multiplier, "depth_multiplier")
+        depth_multiplier = _check_positive(depth_multiplier, "depth_multiplier")
         reject_unsupported(self, **{name: (value, None) for name, value in unsupported.items()})
         self.depth_multiplier = depth_multiplier
         self.kernel_size = self._normalize_size(kernel_size, "kernel_size")
@@ -225,7 +229,7 @@ class SeparableConv2D(_DepthwiseBase):
                  bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
                  bias_regularizer=None, activity_regularizer=None, depthwise_constraint=None,
                  pointwise_constraint=None, bias_constraint=None, **kwargs):
-        _check_positive(filters, "filters")
+        filters = _check_positive(filters, "filters")
         super().__init__(kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier, activation,
                          use_bias, depthwise_initializer, bias_initializer,
                          dict(depthwise_regularizer=depthwise_regularizer,

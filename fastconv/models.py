@@ -15,6 +15,7 @@ runs one way, from here to there.
 
 import inspect
 import json
+import shutil
 import sys
 
 import numpy as np
@@ -461,6 +462,11 @@ class Model(Trainer):
         """Save to a Keras 3 ``.keras`` file (``fastconv.saving.save_model``), atomically."""
         saving.save_model(self, filepath, overwrite=overwrite, zipped=zipped)
 
+    def to_json(self, **kwargs):
+        """The model's architecture (Keras's serialized model, as ``config.json`` in a ``.keras`` file holds it)
+        as a JSON string; ``json.dumps``'s ``kwargs`` (``indent=2``...). :func:`model_from_json` reads it back."""
+        return json.dumps(serialize_model(self), **kwargs)
+
     def save_weights(self, filepath, overwrite=True, max_shard_size=None):
         """Save the weights to a ``.weights.h5`` file in Keras's layout (``fastconv.saving.save_weights``)."""
         saving.save_weights(self, filepath, overwrite=overwrite, max_shard_size=max_shard_size)
@@ -704,6 +710,38 @@ def serialize_model(model):
     return serialized
 
 
+def model_from_json(json_string, custom_objects=None):
+    """A model with fresh weights from :meth:`Model.to_json`'s string (or Keras's ``model.to_json()``).
+
+    >>> from fastconv import layers
+    >>> model = Sequential([layers.Dense(2, input_shape=(3,))])
+    >>> [w.shape for w in model_from_json(model.to_json()).weights]
+    [(3, 2), (2,)]
+    """
+    return deserialize_model(json.loads(json_string), custom_objects)
+
+
+def clone_model(model, input_tensors=None, clone_function=None, call_function=None, recursive=False, **kwargs):
+    """A new model of ``model``'s architecture with new layers and fresh weights (``keras.models.clone_model``):
+    built from its config, uncompiled. Keras's hooks to change the clone (``input_tensors``,
+    ``clone_function``, ``call_function``) raise ``NotImplementedError``.
+
+    >>> from fastconv import layers
+    >>> model = Sequential([layers.Dense(2, input_shape=(3,))])
+    >>> clone = clone_model(model)
+    >>> clone.layers[0] is model.layers[0], [w.shape for w in clone.weights]
+    (False, [(3, 2), (2,)])
+    """
+    if kwargs:
+        raise TypeError(f"Unrecognized keyword arguments passed to clone_model: {kwargs}")
+    for name, value in (("input_tensors", input_tensors), ("clone_function", clone_function),
+                        ("call_function", call_function)):
+        if value is not None:
+            raise NotImplementedError(f"`clone_model` in fastconv does not support `{name}` yet: it clones the "
+                                      "model as it is.")
+    return type(model).from_config(model.get_config())
+
+
 def deserialize_model(config, custom_objects=None):
     """A model (without its weights) from a ``config.json`` dict; compiled if it has a ``compile_config``."""
     class_name = config.get("class_name")
@@ -719,7 +757,11 @@ def deserialize_model(config, custom_objects=None):
     model.build_from_config(config.get("build_config") or {})
     compile_config = config.get("compile_config")
     if compile_config:
-        model.compile_from_config(compile_config)
+        try:
+            model.compile_from_config(compile_config)
+        except NotImplementedError as error:
+            raise NotImplementedError(f"{error} The model was saved compiled: `load_model(..., compile=False)` "
+                                      "loads it without its training configuration, for `predict`.") from error
     return model
 
 
@@ -958,7 +1000,8 @@ def _connections(model, layer):
 def print_summary(model, line_length=None, print_fn=None):
     """Keras's model summary table, drawn with rich (plain text when ``print_fn`` is given)."""
     chain = _sequential_like(model)
-    line_length = line_length or (88 if chain else 108)
+    # Keras's width: 88 or 108 columns, at most the terminal's (80 columns when the output is not a terminal) less 4
+    line_length = line_length or min(88 if chain else 108, shutil.get_terminal_size().columns - 4)
     positions = (0.45, 0.84, 1.0) if chain else (0.3, 0.56, 0.74, 1.0)
     ends = [int(position * line_length) for position in positions]
     widths = [end - start for start, end in zip([0] + ends, ends)]

@@ -88,7 +88,7 @@ class Trainer:
 
     def _assert_compiled(self, method):
         if not self.compiled:
-            raise RuntimeError(f"You must call `compile()` before using the model in `{method}()`.")
+            raise ValueError(f"You must call `compile()` before using the model in `{method}()`.")  # Keras's type
 
     def _prepare_kernels(self, training, batch_size=None):
         """Compile (or check that this machine has compiled) the kernels a forward pass, or with

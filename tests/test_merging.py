@@ -351,6 +351,15 @@ def test_summary_has_keras_connected_to_column(monkeypatch):
     assert "Connected to" not in _summary(Model(x, fkeras.layers.Dense(2)(x)), 88)
 
 
+@pytest.mark.parametrize("columns", ["80", "100", "200"])
+def test_summary_is_as_wide_as_keras_makes_it_for_the_terminal(monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", columns)  # a narrow terminal, or a pipe (80 columns)
+    for build in (residual_block, two_inputs):
+        ours, theirs = _summary(build(fkeras), None), _summary(build(keras), None)
+        assert ours == theirs
+        assert max(len(line) for line in ours.splitlines()) <= min(int(columns) - 4, 108)
+
+
 def test_plot_model_draws_an_edge_from_every_input_of_a_merge():
     model = two_inputs(fkeras)
     dot = fkeras.utils.model_to_dot(model, show_shapes=True)

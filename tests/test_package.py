@@ -136,6 +136,34 @@ def test_every_keras_layer_name_is_there_or_raises_not_implemented():
     assert not isinstance(raised.value, NotImplementedError)
 
 
+@pytest.mark.parametrize("module", ["keras", "keras.models"])
+def test_keras_names_fastconv_lacks_raise_not_implemented_naming_them(module):
+    # `keras.ops.sigmoid(...)` or `keras.regularizers.l2(...)` in a program says what fastconv lacks, and probing
+    # (`hasattr`) finds it absent; a typo stays a plain AttributeError.
+    import importlib
+
+    from keras_reference import keras  # noqa: F401 (the installed Keras, on its torch backend)
+
+    from fastconv.layers.keras_names import KERAS_MODELS_NAMES, KERAS_TOP_LEVEL_NAMES
+
+    theirs = importlib.import_module(module)
+    ours = importlib.import_module("fastconv." + module)
+    public = {name for name in dir(theirs) if not name.startswith("_")}
+    if module == "keras":
+        public -= set(ours.__all__)
+        assert public == set(KERAS_TOP_LEVEL_NAMES), "KERAS_TOP_LEVEL_NAMES differs from the installed Keras"
+    else:
+        assert public == set(KERAS_MODELS_NAMES), "KERAS_MODELS_NAMES differs from the installed Keras"
+        assert set(ours.__all__) == public  # every one implemented
+    for name in sorted(public - set(ours.__all__)):
+        with pytest.raises(NotImplementedError, match=rf"`{module}\.{name}` is not implemented in fastconv"):
+            getattr(ours, name)
+        assert not hasattr(ours, name)
+    with pytest.raises(AttributeError, match="has no attribute 'opz'") as raised:
+        ours.opz
+    assert not isinstance(raised.value, NotImplementedError)
+
+
 def test_probing_for_a_missing_keras_layer_finds_it_absent():
     """Programs written for several Keras versions probe for a layer before using it; a layer fastconv lacks
     must read as absent there (as in a Keras without it), not crash the probe, and still name itself when

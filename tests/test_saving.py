@@ -285,6 +285,12 @@ def test_keras_functional_with_branches_loads_in_keras_layer_order(tmp_path):
     for a, b in zip(theirs.predict(x, verbose=0), model.predict(x, verbose=0), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
 
+    keras_model.compile(optimizer="adam", loss="mse")  # a compiled two-output model: fastconv cannot train it
+    keras_model.save(tmp_path / "heads_compiled.keras")
+    with pytest.raises(NotImplementedError, match=r"one output.*`load_model\(\.\.\., compile=False\)`"):
+        models.load_model(tmp_path / "heads_compiled.keras")
+    assert len(models.load_model(tmp_path / "heads_compiled.keras", compile=False).predict(x, verbose=0)) == 2
+
 
 def test_compile_objects_round_trip_through_both_libraries(tmp_path):
     """A loss object, metric objects and an optimizer with non-default arguments, written by Keras."""
@@ -815,3 +821,20 @@ def test_one_place_for_the_skipping_variable_loading_warning():
     holders = sorted(path.relative_to(FASTCONV).as_posix() for path in FASTCONV.rglob("*.py")
                      if "Skipping variable loading" in path.read_text())
     assert holders == ["optimizers.py"]
+
+
+def test_json_architecture_moves_both_ways_and_clones_have_fresh_weights():
+    from fastconv import keras as fk
+    ours = textbook_cnn(fk.layers, fk.Sequential)
+    theirs = keras.models.model_from_json(ours.to_json())
+    assert [type(layer).__name__ for layer in theirs.layers] == [type(layer).__name__ for layer in ours.layers]
+    assert theirs.count_params() == ours.count_params()
+    back = fk.models.model_from_json(textbook_cnn(keras.layers, keras.Sequential).to_json(indent=2))
+    assert json.loads(back.to_json())["config"]["layers"][1]["config"]["filters"] == 32
+    clone = fk.models.clone_model(ours)
+    assert clone.get_config() == ours.get_config()
+    assert all(a is not b for a, b in zip(clone.layers, ours.layers))
+    assert [w.shape for w in clone.weights] == [w.shape for w in ours.weights]
+    assert any((a != b).any() for a, b in zip(clone.get_weights(), ours.get_weights()))  # newly initialized
+    with pytest.raises(NotImplementedError, match="clone_function"):
+        fk.models.clone_model(ours, clone_function=lambda layer: layer)

@@ -216,8 +216,11 @@ def test_bad_input_errors_say_what_and_where(call, message):
 
 def test_fit_before_compile_is_a_clear_error():
     model = keras.Sequential(textbook_layers(keras, filters=(4, 8), dense=16))
-    with pytest.raises(RuntimeError, match="You must call `compile\\(\\)`"):
-        model.fit(np.zeros((4, 28, 28, 1)), np.zeros(4))
+    for method in (model.fit, model.evaluate, model.train_on_batch):  # Keras's ValueError, naming the method
+        with pytest.raises(ValueError, match=rf"You must call `compile\(\)` before using the model in `{method.__name__}"):
+            method(np.zeros((4, 28, 28, 1)), np.zeros(4))
+    with pytest.raises(ValueError, match="compile"):
+        real_keras.Sequential([real_keras.Input((3,)), real_keras.layers.Dense(2)]).fit(np.ones((2, 3)), np.ones(2))
 
 
 def test_feature_maps_from_a_trained_sequential_model():

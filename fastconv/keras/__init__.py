@@ -12,8 +12,13 @@ from fastconv.keras_switch import load_ipython_extension, unload_ipython_extensi
 from fastconv.keras import (activations, callbacks, datasets, distribution, initializers, layers, losses, metrics,
                             models, optimizers, saving, utils)
 from fastconv.layers import Input, Layer
+from fastconv.layers.keras_names import KERAS_TOP_LEVEL_NAMES, missing_name
 from fastconv.models import Model, Sequential
 from fastconv.variables import Variable
 
 __all__ = ["activations", "callbacks", "datasets", "distribution", "initializers", "layers", "losses", "metrics",
            "models", "optimizers", "saving", "utils", "Input", "Layer", "Model", "Sequential", "Variable"]
+
+
+def __getattr__(name):  # PEP 562: a Keras name fastconv lacks (`keras.ops`, `keras.regularizers`...) names itself
+    raise missing_name(__name__, "keras", KERAS_TOP_LEVEL_NAMES, name)

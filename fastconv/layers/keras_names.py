@@ -48,6 +48,37 @@ class MissingKerasName(NotImplementedError, AttributeError):
     ``AttributeError`` so that ``hasattr`` and ``getattr`` with a default treat the name as absent."""
 
 
+KERAS_TOP_LEVEL_NAMES = (
+    'DTypePolicy', 'FloatDTypePolicy', 'Function', 'Initializer', 'InputSpec', 'KerasTensor', 'Loss', 'Metric',
+    'Operation', 'Optimizer', 'Quantizer', 'Regularizer', 'RematScope', 'StatelessScope', 'SymbolicScope',
+    'applications', 'backend', 'config', 'constraints', 'device', 'distillation', 'dtype_policies', 'export',
+    'legacy', 'mixed_precision', 'name_scope', 'ops', 'preprocessing', 'quantizers', 'random', 'regularizers',
+    'remat', 'src', 'tree', 'version', 'visualization', 'wrappers',
+)
+"""Keras 3.15's top-level ``keras`` names that ``fastconv.keras`` lacks (its modules and classes)."""
+
+KERAS_MODELS_NAMES = ('Model', 'Sequential', 'clone_model', 'load_model', 'model_from_json', 'save_model')
+"""Keras 3.15's ``keras.models``."""
+
+
+def missing_name(module_name, keras_module, keras_names, name):
+    """The error for ``module.name`` missing from one of ``fastconv.keras``'s namespaces (PEP 562's
+    ``__getattr__`` raises it): :class:`MissingKerasName` for a name of ``keras_module`` in Keras
+    (``keras_names``), a plain ``AttributeError`` (a typo) otherwise.
+
+    >>> type(missing_name("fastconv.keras", "keras", KERAS_TOP_LEVEL_NAMES, "ops")).__name__
+    'MissingKerasName'
+    >>> type(missing_name("fastconv.keras", "keras", KERAS_TOP_LEVEL_NAMES, "opz")).__name__
+    'AttributeError'
+    """
+    if name in keras_names:
+        what = "layer" if keras_module == "keras.layers" else "name"
+        return MissingKerasName(
+            f"The Keras {what} `{keras_module}.{name}` is not implemented in fastconv yet. "
+            "What fastconv implements is listed in docs/keras-compatibility.md.")
+    return AttributeError(f"module {module_name!r} has no attribute {name!r}")
+
+
 def missing_layer(module_name, name):
     """The error for ``module.name`` missing from a layers namespace (PEP 562's ``__getattr__`` raises it).
 
@@ -56,8 +87,4 @@ def missing_layer(module_name, name):
     >>> type(missing_layer("fastconv.keras.layers", "Conv2d")).__name__  # not a Keras name: a typo
     'AttributeError'
     """
-    if name in KERAS_LAYER_NAMES:
-        return MissingKerasName(
-            f"The Keras layer `keras.layers.{name}` is not implemented in fastconv yet. "
-            "The layers fastconv implements are listed in docs/keras-compatibility.md.")
-    return AttributeError(f"module {module_name!r} has no attribute {name!r}")
+    return missing_name(module_name, "keras.layers", KERAS_LAYER_NAMES, name)

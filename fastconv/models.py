@@ -462,11 +462,6 @@ class Model(Trainer):
         """Save to a Keras 3 ``.keras`` file (``fastconv.saving.save_model``), atomically."""
         saving.save_model(self, filepath, overwrite=overwrite, zipped=zipped)
 
-    def to_json(self, **kwargs):
-        """The model's architecture (Keras's serialized model, as ``config.json`` in a ``.keras`` file holds it)
-        as a JSON string; ``json.dumps``'s ``kwargs`` (``indent=2``...). :func:`model_from_json` reads it back."""
-        return json.dumps(serialize_model(self), **kwargs)
-
     def save_weights(self, filepath, overwrite=True, max_shard_size=None):
         """Save the weights to a ``.weights.h5`` file in Keras's layout (``fastconv.saving.save_weights``)."""
         saving.save_weights(self, filepath, overwrite=overwrite, max_shard_size=max_shard_size)

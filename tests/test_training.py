@@ -199,9 +199,9 @@ def test_nan_loss_stops_training_with_a_message():
 @pytest.mark.parametrize("call, message", [
     (lambda m: m.fit(np.zeros((10, 28, 28, 1)), np.zeros(9), verbose=0),
      "Data cardinality is ambiguous.*'x' sizes: 10 'y' sizes: 9"),
-    (lambda m: m.fit(np.zeros((4, 28, 28)), np.zeros(4), verbose=0),
+    (lambda m: m.fit(np.zeros((4, 28, 28, 3)), np.zeros(4), verbose=0),  # (4, 28, 28) would get its axis
      r'Input 0 of layer "sequential.*" is incompatible with the layer: expected shape=\(None, 28, 28, 1\), '
-     r"found shape=\(4, 28, 28\)"),
+     r"found shape=\(4, 28, 28, 3\)"),
     (lambda m: m.fit(np.zeros((4, 28, 28, 1)), np.array([0, 1, 10, 2]), verbose=0),
      r"Expected class labels in the range \[0, 10\).*Received: y_true=10"),
     (lambda m: m.fit(np.zeros((4, 28, 28, 1)), np.zeros(4), batch_size=0, verbose=0),
@@ -217,7 +217,8 @@ def test_bad_input_errors_say_what_and_where(call, message):
 def test_fit_before_compile_is_a_clear_error():
     model = keras.Sequential(textbook_layers(keras, filters=(4, 8), dense=16))
     for method in (model.fit, model.evaluate, model.train_on_batch):  # Keras's ValueError, naming the method
-        with pytest.raises(ValueError, match=rf"You must call `compile\(\)` before using the model in `{method.__name__}"):
+        message = rf"You must call `compile\(\)` before using the model in `{method.__name__}"
+        with pytest.raises(ValueError, match=message):
             method(np.zeros((4, 28, 28, 1)), np.zeros(4))
     with pytest.raises(ValueError, match="compile"):
         real_keras.Sequential([real_keras.Input((3,)), real_keras.layers.Dense(2)]).fit(np.ones((2, 3)), np.ones(2))

@@ -49,7 +49,8 @@ configs with ``lr``, ``decay``, ``jit_compile``, ``is_legacy_optimizer`` and
 tf.keras 2.11's ``Custom>`` names; losses with ``reduction="auto"``; metrics
 nested per output. What fastconv lacks raises ``NotImplementedError`` naming
 it: files of Keras 1, layers, activations, initializers and arguments it does
-not have (regularizers, constraints, ``Lambda``, ...), ``sample_weight_mode``.
+not have (constraints, ``Lambda``, ...), ``sample_weight_mode``, and Keras 2's
+``hard_sigmoid``, whose formula Keras 3 changed.
 
 Not here: the ``.keras`` archive and ``.weights.h5`` (``fastconv.saving``), the
 model classes (``load_model`` takes a ``build(config)`` function from
@@ -297,6 +298,10 @@ def _keras3_layer(layer_data):
         if key.endswith("_initializer") and value is not None:
             config[key] = _keras3_initializer(value, f"{class_name}.{key} of layer '{name}'")
     activation = config.get("activation")
+    if activation == "hard_sigmoid":
+        raise NotImplementedError(f"The activation `hard_sigmoid` (layer '{name}') of Keras 2, clip(0.2 * x + 0.5, 0, "
+                                  "1), is not Keras 3's, clip(x / 6 + 0.5, 0, 1), which fastconv computes: the model "
+                                  "would load with other numbers. Not supported yet.")
     if isinstance(activation, str):
         try:
             activations.get(activation)

@@ -175,8 +175,22 @@ class Trainer:
             if getattr(last_layer, "activation", None) is self._loss_on_logits.output_activation:
                 logits = last_layer.pre_activation(tape[-1])
                 if logits is not None:
-                    return self._loss_on_logits(y, logits)
-        return self.loss(y, y_pred)
+                    return self._loss_on_logits(y, logits) + self._penalty()
+        return self.loss(y, y_pred) + self._penalty()
+
+    def _regularized_weights(self):
+        """``[(variable, regularizer)]``: the trainable weights that have a regularizer (Keras's ``losses``
+        count those only)."""
+        return [(v, v.regularizer) for v in self.trainable_weights if v.regularizer is not None]
+
+    def _penalty(self):
+        """The sum of the weights' regularization penalties, which Keras adds to the loss it reports."""
+        return sum((regularizer(v.value) for v, regularizer in self._regularized_weights()), np.float32(0))
+
+    @property
+    def losses(self):
+        """The weights' regularization penalties (``model.losses`` in Keras), one for each regularized weight."""
+        return [regularizer(v.value) for v, regularizer in self._regularized_weights()]
 
     def _train_step(self, x, y, strategy=distribution.ONE_PROCESS):
         """One optimizer step; under a distribution (``fit``'s ``strategy``) ``x`` is this process's shard of the
@@ -190,6 +204,10 @@ class Trainer:
             # optimizer divides the gradients by again): its gradient is the loss's times the factor.
             grad = self.optimizer.scale_loss(grad).astype(np.float32, copy=False)
             weight_grads = self.backward(tape, grad, through_softmax)
+            for variable, regularizer in self._regularized_weights():
+                if id(variable) in weight_grads:
+                    weight_grads[id(variable)] = weight_grads[id(variable)] + self.optimizer.scale_loss(
+                        regularizer.gradient(variable.value))
         else:
             loss_value, y_pred, weight_grads = 0.0, self._empty_outputs(single=True), {}
         variables, grads = strategy.average_gradients(self.trainable_weights, weight_grads, len(x))

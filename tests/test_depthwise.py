@@ -300,9 +300,9 @@ def test_streaming_threshold_is_a_quarter_of_the_largest_cache(monkeypatch, tmp_
      "depth_multiplier=0."),
     (lambda: layers.SeparableConv2D(0, 3), ValueError,
      "Invalid value for argument `filters`. Expected a strictly positive value. Received filters=0."),
-    (lambda: layers.DepthwiseConv2D(3, depthwise_regularizer="l2"), NotImplementedError,
-     "`DepthwiseConv2D` in fastconv does not support the argument `depthwise_regularizer` yet. "
-     "Received: depthwise_regularizer='l2'"),
+    (lambda: layers.DepthwiseConv2D(3, activity_regularizer="l2"), NotImplementedError,
+     "`DepthwiseConv2D` in fastconv does not support the argument `activity_regularizer` yet. "
+     "Received: activity_regularizer='l2'"),
     (lambda: layers.SeparableConv2D(4, 3, pointwise_constraint="non_neg"), NotImplementedError,
      "`SeparableConv2D` in fastconv does not support the argument `pointwise_constraint` yet."),
     (lambda: layers.DepthwiseConv2D(3, data_format="channels_first"), NotImplementedError,

@@ -144,7 +144,7 @@ UNSUPPORTED_CASES = [
      _CHANNELS_FIRST),
     ("conv_test.test_lora_rank_argument", "Conv2D",
      dict(filters=5, kernel_size=3, activation="sigmoid", data_format="channels_last", kernel_regularizer="l2",
-          lora_rank=2), "`kernel_regularizer`"),
+          lora_rank=2), "`lora_rank`"),
     ("derived[lora_rank=2 alone]", "Conv2D", dict(filters=5, kernel_size=3, lora_rank=2),
      "`lora_rank`"),
     ("conv_test.test_conv_constraints[kernel]", "Conv2D", dict(filters=4, kernel_size=3, kernel_constraint="non_neg"),

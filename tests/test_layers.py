@@ -154,7 +154,7 @@ def test_glorot_uniform_limits_and_seeded_initializers_repeat():
 @pytest.mark.parametrize("kwargs, message", [
     (dict(filters=8, kernel_size=3, data_format="channels_first"), "data_format='channels_last'"),
     (dict(filters=8, kernel_size=3, lora_rank=2), "`lora_rank`"),
-    (dict(filters=8, kernel_size=3, kernel_regularizer="l2"), "`kernel_regularizer`"),
+    (dict(filters=8, kernel_size=3, activity_regularizer="l2"), "`activity_regularizer`"),
 ])
 def test_unsupported_arguments_are_named(kwargs, message):
     with pytest.raises(NotImplementedError, match=message):

@@ -699,13 +699,13 @@ def test_optimizer_state_of_another_optimizer_warns_and_starts_afresh(keras_cnn_
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda c: c["config"]["layers"][0]["config"].update(kernel_regularizer={"class_name": "L2",
-                                                                                "config": {"l2": 0.01}}),
-     "does not support the argument `kernel_regularizer`"),
+    (lambda c: c["config"]["layers"][0]["config"].update(kernel_constraint={"class_name": "NonNeg",
+                                                                               "config": {}}),
+     "does not support the argument `kernel_constraint`"),
     (lambda c: c["config"]["layers"].insert(1, {"class_name": "Lambda", "config": {"name": "lambda", "function": []}}),
      r"The Keras layer `Lambda` \(layer 'lambda'\) is not supported"),
     (lambda c: c["config"]["layers"][0]["config"].update(activation="hard_sigmoid"),
-     r"The activation `hard_sigmoid` \(layer 'conv2d'\) is not supported"),
+     r"The activation `hard_sigmoid` \(layer 'conv2d'\) of Keras 2, clip\(0.2 \* x \+ 0.5, 0, 1\), is not Keras 3's"),
     (lambda c: c["config"]["layers"][0]["config"].update(kernel_initializer={"class_name": "Orthogonal",
                                                                                 "config": {"gain": 1.0}}),
      r"The initializer `Orthogonal` \(Conv2D.kernel_initializer of layer 'conv2d'\) is not supported"),

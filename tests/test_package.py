@@ -136,15 +136,15 @@ def test_every_keras_layer_name_is_there_or_raises_not_implemented():
     assert not isinstance(raised.value, NotImplementedError)
 
 
-@pytest.mark.parametrize("module", ["keras", "keras.models"])
+@pytest.mark.parametrize("module", ["keras", "keras.models", "keras.regularizers"])
 def test_keras_names_fastconv_lacks_raise_not_implemented_naming_them(module):
-    # `keras.ops.sigmoid(...)` or `keras.regularizers.l2(...)` in a program says what fastconv lacks, and probing
+    # `keras.ops.sigmoid(...)` or `keras.regularizers.OrthogonalRegularizer()` says what fastconv lacks, and probing
     # (`hasattr`) finds it absent; a typo stays a plain AttributeError.
     import importlib
 
     from keras_reference import keras  # noqa: F401 (the installed Keras, on its torch backend)
 
-    from fastconv.layers.keras_names import KERAS_MODELS_NAMES, KERAS_TOP_LEVEL_NAMES
+    from fastconv.layers.keras_names import KERAS_MODELS_NAMES, KERAS_REGULARIZERS_NAMES, KERAS_TOP_LEVEL_NAMES
 
     theirs = importlib.import_module(module)
     ours = importlib.import_module("fastconv." + module)
@@ -152,9 +152,12 @@ def test_keras_names_fastconv_lacks_raise_not_implemented_naming_them(module):
     if module == "keras":
         public -= set(ours.__all__)
         assert public == set(KERAS_TOP_LEVEL_NAMES), "KERAS_TOP_LEVEL_NAMES differs from the installed Keras"
-    else:
+    elif module == "keras.models":
         assert public == set(KERAS_MODELS_NAMES), "KERAS_MODELS_NAMES differs from the installed Keras"
         assert set(ours.__all__) == public  # every one implemented
+    else:
+        assert public == set(KERAS_REGULARIZERS_NAMES), "KERAS_REGULARIZERS_NAMES differs from the installed Keras"
+        assert public - set(ours.__all__) == {"OrthogonalRegularizer", "orthogonal_regularizer"}
     for name in sorted(public - set(ours.__all__)):
         with pytest.raises(NotImplementedError, match=rf"`{module}\.{name}` is not implemented in fastconv"):
             getattr(ours, name)

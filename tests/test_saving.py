@@ -488,9 +488,9 @@ def test_unsupported_layers_and_arguments_raise_not_implemented(keras_cnn, tmp_p
                        match=r"The Keras layer `Conv3D` \(layer '.*'\) is not supported"):
         models.load_model(tmp_path / "conv3d.keras")
 
-    regularized = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(2, 3, kernel_regularizer="l2")])
+    regularized = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(2, 3, activity_regularizer="l2")])
     regularized.save(tmp_path / "regularized.keras")
-    with pytest.raises(NotImplementedError, match="does not support the argument `kernel_regularizer`"):
+    with pytest.raises(NotImplementedError, match="does not support the argument `activity_regularizer`"):
         models.load_model(tmp_path / "regularized.keras")
 
     def future_key(config):

@@ -9,7 +9,7 @@ any other activation runs afterwards from ``fastconv.activations``.
 
 import numpy as np
 
-from fastconv import activations, compilation, initializers, ops, shapes
+from fastconv import activations, compilation, initializers, ops, regularizers, shapes
 from fastconv.layers.base import Layer, check_channels_last, reject_unsupported
 
 
@@ -98,9 +98,9 @@ class ConvBase(StepsAsImages, Layer):
         if filters % groups != 0:
             raise ValueError(f"The number of filters must be evenly divisible by the number of groups. "
                              f"Received: groups={groups}, filters={filters}.")
-        reject_unsupported(self, kernel_regularizer=(kernel_regularizer, None),
-                           bias_regularizer=(bias_regularizer, None),
-                           activity_regularizer=(activity_regularizer, None),
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        reject_unsupported(self, activity_regularizer=(activity_regularizer, None),
                            kernel_constraint=(kernel_constraint, None), bias_constraint=(bias_constraint, None),
                            lora_rank=(lora_rank, None))
         self.filters = int(filters)  # numpy integers too (`2 ** np.arange(4, 7)`), as Keras accepts them
@@ -126,8 +126,10 @@ class ConvBase(StepsAsImages, Layer):
 
     def build(self, input_shape):
         self._check_input_rank(input_shape)
-        self.kernel = self.add_weight(self._kernel_shape(input_shape[-1]), self.kernel_initializer, name="kernel")
-        self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias") if self.use_bias else None
+        self.kernel = self.add_weight(self._kernel_shape(input_shape[-1]), self.kernel_initializer, name="kernel",
+                                      regularizer=self.kernel_regularizer)
+        self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
 
     def _kernel_shape(self, channels):
         """The kernel's shape for inputs of ``channels`` channels: ``(*kernel_size, channels / groups, filters)``."""
@@ -197,8 +199,8 @@ class ConvBase(StepsAsImages, Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": None,
-            "bias_regularizer": None,
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
             "activity_regularizer": None,
             "kernel_constraint": None,
             "bias_constraint": None,

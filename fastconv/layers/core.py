@@ -7,7 +7,7 @@ layers live in ``conv.py`` and ``pooling.py``.
 
 import numpy as np
 
-from fastconv import activations, distribution, initializers, ops, utils
+from fastconv import activations, distribution, initializers, ops, regularizers, utils
 from fastconv.layers.base import Layer, check_channels_last, reject_unsupported
 
 
@@ -26,11 +26,11 @@ class Dense(Layer):
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None, lora_rank=None,
                  lora_alpha=None, **kwargs):
         super().__init__(**kwargs)
-        reject_unsupported(self, kernel_regularizer=(kernel_regularizer, None),
-                           bias_regularizer=(bias_regularizer, None),
-                           activity_regularizer=(activity_regularizer, None),
+        reject_unsupported(self, activity_regularizer=(activity_regularizer, None),
                            kernel_constraint=(kernel_constraint, None), bias_constraint=(bias_constraint, None),
                            lora_rank=(lora_rank, None))
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
         if not (isinstance(units, int) and units > 0):
             raise ValueError(f"Invalid value for argument `units`. Expected a positive integer. "
                              f"Received: units={units!r}")
@@ -44,8 +44,10 @@ class Dense(Layer):
         if input_shape[-1] is None:
             raise ValueError(f'The last dimension of the inputs to layer "{self.name}" should be defined. '
                              f"Found None. Full input shape received: {tuple(input_shape)}")
-        self.kernel = self.add_weight((input_shape[-1], self.units), self.kernel_initializer, name="kernel")
-        self.bias = self.add_weight((self.units,), self.bias_initializer, name="bias") if self.use_bias else None
+        self.kernel = self.add_weight((input_shape[-1], self.units), self.kernel_initializer, name="kernel",
+                                      regularizer=self.kernel_regularizer)
+        self.bias = self.add_weight((self.units,), self.bias_initializer, name="bias",
+                                    regularizer=self.bias_regularizer) if self.use_bias else None
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
@@ -72,7 +74,8 @@ class Dense(Layer):
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": None, "bias_regularizer": None, "kernel_constraint": None,
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer), "kernel_constraint": None,
                 "bias_constraint": None}
 
 

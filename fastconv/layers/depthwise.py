@@ -12,7 +12,7 @@ of 1 (``conv.StepsAsImages``).
 
 import numpy as np
 
-from fastconv import activations, compilation, initializers, ops, shapes
+from fastconv import activations, compilation, initializers, ops, regularizers, shapes
 from fastconv.layers.base import Layer, check_channels_last, reject_unsupported
 from fastconv.layers.conv import StepsAsImages
 
@@ -51,11 +51,16 @@ class _DepthwiseBase(StepsAsImages, Layer):
                                                        (*height, *output_shape[1:-1], channels), batch_size, training)
 
     def __init__(self, kernel_size, strides, padding, data_format, dilation_rate, depth_multiplier, activation,
-                 use_bias, depthwise_initializer, bias_initializer, unsupported, **kwargs):
+                 use_bias, depthwise_initializer, bias_initializer, weight_arguments, **kwargs):
         super().__init__(**kwargs)
         check_channels_last(self, data_format)
         depth_multiplier = _check_positive(depth_multiplier, "depth_multiplier")
-        reject_unsupported(self, **{name: (value, None) for name, value in unsupported.items()})
+        # The regularizers of the weights (`depthwise_`, `pointwise_`, `bias_regularizer`); the constraints and
+        # the activity regularizer are not supported yet.
+        self.regularizers = {name: regularizers.get(value) for name, value in weight_arguments.items()
+                             if name.endswith("_regularizer") and name != "activity_regularizer"}
+        reject_unsupported(self, **{name: (value, None) for name, value in weight_arguments.items()
+                                    if name not in self.regularizers})
         self.depth_multiplier = depth_multiplier
         self.kernel_size = self._normalize_size(kernel_size, "kernel_size")
         self.strides = self._normalize_size(strides, "strides")
@@ -129,9 +134,7 @@ class _DepthwiseBase(StepsAsImages, Layer):
             "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
             **self._initializers_config(),
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            "depthwise_regularizer": None,
-            **self._off_config("regularizer"),
-            "bias_regularizer": None,
+            **{name: regularizers.serialize(regularizer) for name, regularizer in self.regularizers.items()},
             "activity_regularizer": None,
             "depthwise_constraint": None,
             **self._off_config("constraint"),
@@ -146,6 +149,10 @@ class _DepthwiseBase(StepsAsImages, Layer):
 
     def _off_config(self, kind):
         return {}
+
+    def _weight(self, shape, initializer, name, kind):
+        """A weight regularized by the layer's ``{kind}_regularizer``."""
+        return self.add_weight(shape, initializer, name=name, regularizer=self.regularizers[f"{kind}_regularizer"])
 
 
 class DepthwiseConv2D(_DepthwiseBase):
@@ -177,10 +184,10 @@ class DepthwiseConv2D(_DepthwiseBase):
 
     def build(self, input_shape):
         self._check_rank(input_shape)
-        self.kernel = self.add_weight((*self.kernel_size, input_shape[-1], self.depth_multiplier),
-                                      self.depthwise_initializer, name="kernel")
+        self.kernel = self._weight((*self.kernel_size, input_shape[-1], self.depth_multiplier),
+                                   self.depthwise_initializer, "kernel", "depthwise")
         channels = input_shape[-1] * self.depth_multiplier
-        self.bias = self.add_weight((channels,), self.bias_initializer, name="bias") if self.use_bias else None
+        self.bias = self._weight((channels,), self.bias_initializer, "bias", "bias") if self.use_bias else None
 
     def _forward(self, inputs):
         images = self._images(inputs)
@@ -246,11 +253,11 @@ class SeparableConv2D(_DepthwiseBase):
     def build(self, input_shape):
         self._check_rank(input_shape)
         channels = input_shape[-1]
-        self.depthwise_kernel = self.add_weight((*self.kernel_size, channels, self.depth_multiplier),
-                                                self.depthwise_initializer, name="depthwise_kernel")
-        self.pointwise_kernel = self.add_weight((*(1,) * self.rank, channels * self.depth_multiplier, self.filters),
-                                                self.pointwise_initializer, name="pointwise_kernel")
-        self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias") if self.use_bias else None
+        self.depthwise_kernel = self._weight((*self.kernel_size, channels, self.depth_multiplier),
+                                             self.depthwise_initializer, "depthwise_kernel", "depthwise")
+        self.pointwise_kernel = self._weight((*(1,) * self.rank, channels * self.depth_multiplier, self.filters),
+                                             self.pointwise_initializer, "pointwise_kernel", "pointwise")
+        self.bias = self._weight((self.filters,), self.bias_initializer, "bias", "bias") if self.use_bias else None
 
     def _forward(self, inputs):
         images = self._images(inputs)

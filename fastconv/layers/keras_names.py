@@ -50,12 +50,16 @@ class MissingKerasName(NotImplementedError, AttributeError):
 
 KERAS_TOP_LEVEL_NAMES = (
     'DTypePolicy', 'FloatDTypePolicy', 'Function', 'Initializer', 'InputSpec', 'KerasTensor', 'Loss', 'Metric',
-    'Operation', 'Optimizer', 'Quantizer', 'Regularizer', 'RematScope', 'StatelessScope', 'SymbolicScope',
+    'Operation', 'Optimizer', 'Quantizer', 'RematScope', 'StatelessScope', 'SymbolicScope',
     'applications', 'backend', 'config', 'constraints', 'device', 'distillation', 'dtype_policies', 'export',
-    'legacy', 'mixed_precision', 'name_scope', 'ops', 'preprocessing', 'quantizers', 'random', 'regularizers',
+    'legacy', 'mixed_precision', 'name_scope', 'ops', 'preprocessing', 'quantizers', 'random',
     'remat', 'src', 'tree', 'version', 'visualization', 'wrappers',
 )
 """Keras 3.15's top-level ``keras`` names that ``fastconv.keras`` lacks (its modules and classes)."""
+
+KERAS_REGULARIZERS_NAMES = ('L1', 'L1L2', 'L2', 'OrthogonalRegularizer', 'Regularizer', 'deserialize', 'get', 'l1',
+                            'l1_l2', 'l2', 'orthogonal_regularizer', 'serialize')
+"""Keras 3.15's ``keras.regularizers``."""
 
 KERAS_MODELS_NAMES = ('Model', 'Sequential', 'clone_model', 'load_model', 'model_from_json', 'save_model')
 """Keras 3.15's ``keras.models``."""

@@ -60,8 +60,10 @@ class Model(Trainer):
                 "subclassed models (overriding `call`) are not supported yet.")
         super().__init__()
         self.name = name or unique_name("functional")
-        self.trainable = trainable
+        self._trainable = True
         self._set_graph(inputs, outputs)
+        if not trainable:
+            self.trainable = False
 
     # -- the graph ------------------------------------------------------------------------------------
 
@@ -73,6 +75,18 @@ class Model(Trainer):
         self.inputs = _tensor_list(list(inputs.values()) if isinstance(inputs, dict) else inputs, "inputs")
         self.outputs = _tensor_list(outputs, "outputs")
         self._nodes, self._first_seen = _walk_graph(self.inputs, self.outputs)
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        """Freeze (``False``) or unfreeze every layer of the model, as Keras's setter does; while the model is
+        frozen it has no trainable weights, whatever its layers say."""
+        self._trainable = bool(value)
+        for layer in self.layers:
+            layer.trainable = bool(value)
 
     @property
     def input(self):
@@ -314,9 +328,33 @@ class Model(Trainer):
     def __call__(self, inputs, training=None):
         if isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple, dict)) and any(
                 isinstance(t, KerasTensor) for t in (inputs.values() if isinstance(inputs, dict) else inputs))):
-            raise NotImplementedError("Calling a fastconv model on a symbolic tensor (nesting models) is not "
-                                      "supported yet.")
+            return self._call_symbolic(inputs)
         outputs, _ = self.forward(self._check_inputs(inputs), None if training is None else bool(training))
+        return outputs[0] if self._single_output else outputs
+
+    def _call_symbolic(self, inputs):
+        """The model called on symbolic tensors, as a part of another model (``x = augmenter(inputs)``): each of
+        its layers is called in turn on them, so the other model's graph holds this model's layers themselves
+        (the same objects, with their weights: training one trains the other). The other model lists them one
+        by one, in its ``layers``, its summary and its ``.keras`` file, where Keras lists this model as one
+        layer; the numbers are the same."""
+        given = _tensor_list(list(inputs.values()) if isinstance(inputs, dict) else inputs, "inputs")
+        if len(given) != len(self.inputs):
+            raise ValueError(f'Model "{self.name}" expects {len(self.inputs)} input(s), but it was called on '
+                             f"{len(given)} tensors.")
+        for index, (expected, tensor) in enumerate(zip(self.inputs, given)):
+            if len(expected.shape) != len(tensor.shape) or any(
+                    e is not None and t is not None and e != t for e, t in zip(expected.shape[1:], tensor.shape[1:])):
+                raise ValueError(f'Input {index} of model "{self.name}" is incompatible with it: expected '
+                                 f"shape={expected.shape}, found shape={tensor.shape}")
+        produced = {id(inner): outer for inner, outer in zip(self.inputs, given)}
+        for node in self._nodes:
+            if isinstance(node.inputs, list):
+                output = node.layer([produced[id(t)] for t in node.inputs])
+            else:
+                output = node.layer(produced[id(node.inputs)])
+            produced[id(node.output)] = output
+        outputs = [produced[id(t)] for t in self.outputs]
         return outputs[0] if self._single_output else outputs
 
     # -- summary and config -----------------------------------------------------------------------------
@@ -510,17 +548,31 @@ class Sequential(Model):
     def __init__(self, layers=None, trainable=True, name=None):
         Trainer.__init__(self)
         self.name = name or unique_name("sequential")
-        self.trainable = trainable
+        self._trainable = True
         self._stack = []
         self._input_layer = None
         self.inputs = self.outputs = None
         self._nodes = []
         for layer in layers or []:
             self.add(layer)
+        if not trainable:
+            self.trainable = False
 
     def add(self, layer):
+        """Append ``layer``; a ``Sequential`` model appends its layers, one by one (the same objects, as
+        :meth:`Model._call_symbolic` puts a model's layers in another model's graph)."""
         if isinstance(layer, KerasTensor) and isinstance(layer.node.layer, InputLayer):
             layer = layer.node.layer
+        if isinstance(layer, Sequential):
+            if not self._stack and self._input_layer is None and layer._input_layer is not None:
+                self._input_layer = InputLayer(batch_shape=layer._input_layer.batch_shape)
+            for inner in layer.layers:
+                self.add(inner)
+            return
+        if isinstance(layer, Model):
+            raise NotImplementedError(f"A functional model ('{layer.name}') in a Sequential model is not supported "
+                                      "yet: call it on a tensor in a functional model (`x = model(x)`), or add a "
+                                      "Sequential model.")
         if not isinstance(layer, Layer):
             raise TypeError(f"Only instances of `keras.Layer` can be added to a Sequential model. "
                             f"Received: {layer!r} (of type {type(layer).__name__})")
@@ -570,6 +622,11 @@ class Sequential(Model):
         if not self.built:
             self.build(np.shape(x))
         return super()._check_inputs(x)
+
+    def _call_symbolic(self, inputs):
+        if not self.built and isinstance(inputs, KerasTensor):  # built for the tensor, as Keras builds it
+            self.build(inputs.shape)
+        return super()._call_symbolic(inputs)
 
     def count_params(self):
         if not self.built:

@@ -406,14 +406,20 @@ class Model(Trainer):
         """The model (new layers, fresh weights) that ``get_config()``'s dict, or Keras's, describes.
 
         Layers are created in the config's order; their calls are replayed as
-        soon as their inputs exist, as Keras does, so shared layers work.
+        soon as their inputs exist, as Keras does, so shared layers work. A model
+        in the config (Keras nests them) is rebuilt and called as a model in code
+        is (:meth:`_call_symbolic`); where Keras keeps its weights in the file is
+        remembered for loading them (``_weight_paths_in_keras_files``).
         """
         created = {}
+        calls = {}  # a nested model's outputs, call by call (it has no nodes of its own)
         pending = []  # [layer, [node data, ...]] in the config's order
         for layer_data in config["layers"]:
             layer = _deserialize_layer(layer_data, custom_objects)
             created[layer_data["name"]] = layer
             nodes = layer_data.get("inbound_nodes", [])
+            if isinstance(layer, Model):
+                calls[layer_data["name"]] = []
             if isinstance(layer, InputLayer):
                 continue
             pending.append([layer, list(nodes)])
@@ -422,13 +428,14 @@ class Model(Trainer):
             name, node_index, tensor_index = history
             if name not in created:
                 raise ValueError(f"The layer '{name}' is used as an input but is not among the model's layers.")
-            if tensor_index != 0:
+            layer = created[name]
+            outputs = calls[name] if name in calls else [node.output for node in layer._inbound_nodes]
+            if tensor_index != 0 and not (name in calls and not layer._single_output):
                 raise NotImplementedError(f"Layers with several outputs are not supported. Received: "
                                           f"keras_history={history}")
-            layer = created[name]
-            if node_index >= len(layer._inbound_nodes):
+            if node_index >= len(outputs):
                 return None  # not called yet: try again on the next pass
-            return layer._inbound_nodes[node_index].output
+            return outputs[node_index][tensor_index] if isinstance(outputs[node_index], list) else outputs[node_index]
 
         while any(nodes for _, nodes in pending):
             progress = False
@@ -439,7 +446,9 @@ class Model(Trainer):
                     inputs = [tensor(h) for h in history] if isinstance(history[0], list) else tensor(history)
                     if inputs is None or (isinstance(inputs, list) and None in inputs):
                         break
-                    layer(inputs)
+                    outputs = layer(inputs)
+                    if isinstance(layer, Model):
+                        calls[layer.name].append(outputs)
                     nodes.pop(0)
                     progress = True
             if not progress:
@@ -455,8 +464,11 @@ class Model(Trainer):
                 return tensor(ends)
             return [tensors(end) for end in ends]
 
-        return cls(inputs=tensors(config["input_layers"]), outputs=tensors(config["output_layers"]),
-                   name=config.get("name"), trainable=config.get("trainable", True))
+        model = cls(inputs=tensors(config["input_layers"]), outputs=tensors(config["output_layers"]),
+                    name=config.get("name"), trainable=config.get("trainable", True))
+        if calls:
+            model._weight_paths_in_keras_files = _nested_weight_paths([created[d["name"]] for d in config["layers"]])
+        return model
 
     def get_build_config(self):
         """Keras's build config: a functional model writes ``{"input_shape": None}`` (its inputs say it all)."""
@@ -852,9 +864,26 @@ def _serialize_layer(layer):
     return serialized
 
 
+def _nested_weight_paths(layers):
+    """``[(path, layer)]``: where a Keras ``.weights.h5`` keeps each layer's weights, for ``layers`` in Keras's
+    order, where a model among them (nested) keeps its own layers under its group (``sequential/layers/conv2d``).
+    """
+    paths = []
+    for key, layer in saving.weight_keys(layers):
+        if isinstance(layer, Model):
+            inner = getattr(layer, "_weight_paths_in_keras_files", None) or _nested_weight_paths(layer.layers)
+            paths += [(f"{key}/layers/{inner_key}", inner_layer) for inner_key, inner_layer in inner]
+        else:
+            paths.append((key, layer))
+    return paths
+
+
 def _deserialize_layer(layer_data, custom_objects):
-    """A layer from Keras's serialized form, accepting the keys newer Keras releases add at their "off" values."""
+    """A layer from Keras's serialized form, accepting the keys newer Keras releases add at their "off" values;
+    a nested model (``Sequential``, ``Functional``) as a model."""
     class_name = layer_data.get("class_name")
+    if class_name in ("Sequential", "Functional", "Model"):
+        return deserialize_model({**layer_data, "compile_config": None}, custom_objects)
     config = dict(layer_data.get("config") or {})
     name = config.get("name", layer_data.get("name"))
     custom_objects = custom_objects or {}

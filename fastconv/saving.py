@@ -271,17 +271,18 @@ def load_weights(model, filepath, skip_mismatch=False):
 # -- weights (model.weights.h5) --------------------------------------------------------------------------------
 
 
-def weight_keys(model):
-    """``[(key, layer)]``: each layer's group key in the weights file (``"conv2d_1"``), in Keras's order.
+def weight_keys(layers):
+    """``[(key, layer)]``: each of ``layers``' (a model's ``layers``, in Keras's order) group key in the weights
+    file (``"conv2d_1"``).
 
     >>> from fastconv import layers, models
     >>> model = models.Sequential([layers.Dense(4, input_shape=(3,)), layers.Dense(2), layers.Flatten()])
-    >>> [key for key, _ in weight_keys(model)]
+    >>> [key for key, _ in weight_keys(model.layers)]
     ['dense', 'dense_1', 'flatten']
     """
     counts, keys = {}, []
-    for layer in model.layers:
-        base = to_snake_case(type(layer).__name__)
+    for layer in layers:
+        base = to_snake_case("Functional" if type(layer).__name__ == "Model" else type(layer).__name__)  # Keras's
         count = counts.get(base)
         counts[base] = 0 if count is None else count + 1
         keys.append((base if count is None else f"{base}_{count + 1}", layer))
@@ -297,7 +298,7 @@ def _weights_h5_bytes(model):
 
 def _write_h5(model, h5):
     layers_group = h5.create_group("layers")
-    for key, layer in weight_keys(model):
+    for key, layer in weight_keys(model.layers):
         variables = layers_group.create_group(key).create_group("vars")
         variables.attrs["name"] = layer.name
         for i, variable in enumerate(layer.weights):
@@ -339,8 +340,8 @@ def _read_and_check(model, h5, load_optimizer):
     variables' dtypes, and what does not fit."""
     layer_arrays, problems = [], []
     stored_layers = set(h5["layers"].keys()) if "layers" in h5 else set()
-    for key, layer in weight_keys(model):
-        stored_layers.discard(key)
+    for key, layer in _weight_paths(model, h5):
+        stored_layers.discard(key.split("/")[0])
         stored = _vars_group(h5, f"layers/{key}")
         owner = f"layer '{layer.name}' (group `layers/{key}`)"
         variables = layer.weights
@@ -365,6 +366,16 @@ def _read_and_check(model, h5, load_optimizer):
             problems.extend(optimizer_problems)
             store = None if optimizer_problems else {str(i): array for i, array in enumerate(arrays)}
     return layer_arrays, store, problems
+
+
+def _weight_paths(model, h5):
+    """``[(path, layer)]`` to read ``h5`` into ``model``: Keras's groups for its layers, or, for a model loaded
+    from a Keras file that nests models (``fastconv.models``' ``_nested_weight_paths``), the nested groups
+    where the file has them."""
+    nested = getattr(model, "_weight_paths_in_keras_files", None)
+    if nested and all(f"layers/{path}" in h5 for path, _ in nested):
+        return nested
+    return weight_keys(model.layers)
 
 
 def _vars_group(h5, path):

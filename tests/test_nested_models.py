@@ -112,3 +112,30 @@ def test_nested_models_save_to_keras_files_keras_loads(tmp_path):
                                atol=1e-6)
     np.testing.assert_array_equal(fk.models.load_model(tmp_path / "nested.keras").predict(x, verbose=0),
                                   ours.predict(x, verbose=0))
+
+
+def _nesting_both_kinds(library):
+    layers = library.layers
+    block = library.Sequential([layers.Conv2D(4, 3, padding="same", activation="relu"), layers.MaxPooling2D()])
+    head_input = library.Input((4, 4, 4))
+    head = library.Model(head_input, layers.Conv2D(2, 1)(head_input))
+    inputs = library.Input((8, 8, 1))
+    return library.Model(inputs, layers.Dense(3)(layers.Flatten()(head(block(inputs)))))
+
+
+def test_keras_files_that_nest_models_load_and_go_back(tmp_path):
+    theirs = _nesting_both_kinds(keras)
+    theirs.set_weights([np.asarray(w) + 0.1 for w in theirs.get_weights()])  # non-zero biases
+    theirs.save(tmp_path / "keras_nested.keras")
+    ours = fk.models.load_model(tmp_path / "keras_nested.keras")
+    x = RNG.standard_normal((3, 8, 8, 1)).astype(np.float32)
+    expected = np.asarray(theirs.predict(x, verbose=0))
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    assert ours.count_params() == theirs.count_params()
+    ours.save(tmp_path / "back.keras")  # flat: Keras reads it as the same numbers
+    np.testing.assert_allclose(np.asarray(keras.models.load_model(tmp_path / "back.keras").predict(x, verbose=0)),
+                               expected, rtol=1e-5, atol=1e-6)
+    theirs.save_weights(tmp_path / "keras_nested.weights.h5")
+    ours.set_weights([np.zeros_like(w) for w in ours.get_weights()])
+    ours.load_weights(tmp_path / "keras_nested.weights.h5")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)

@@ -166,7 +166,7 @@ class Trainer:
             metric.update_state(y, y_pred)
         return _returned(_logs(loss_value, metrics), return_dict, [metric.name for metric in metrics])
 
-    def _loss_value(self, y, y_pred, tape):
+    def _loss_value(self, y, y_pred, tape, trainable_weights=None):
         """The batch's loss as Keras computes it under TensorFlow: a cross-entropy on the probabilities of a
         softmax (or sigmoid) output layer is taken from that layer's logits, not from the probabilities, which
         it would clip at ``1e-7`` (TensorFlow's ``_keras_logits``; the gradient is the logits' already)."""
@@ -175,42 +175,40 @@ class Trainer:
             if getattr(last_layer, "activation", None) is self._loss_on_logits.output_activation:
                 logits = last_layer.pre_activation(tape[-1])
                 if logits is not None:
-                    return self._loss_on_logits(y, logits) + self._penalty()
-        return self.loss(y, y_pred) + self._penalty()
+                    return self._loss_on_logits(y, logits) + self._penalty(trainable_weights)
+        return self.loss(y, y_pred) + self._penalty(trainable_weights)
 
-    def _regularized_weights(self):
-        """``[(variable, regularizer)]``: the trainable weights that have a regularizer (Keras's ``losses``
-        count those only)."""
-        return [(v, v.regularizer) for v in self.trainable_weights if v.regularizer is not None]
-
-    def _penalty(self):
-        """The sum of the weights' regularization penalties, which Keras adds to the loss it reports."""
-        return sum((regularizer(v.value) for v, regularizer in self._regularized_weights()), np.float32(0))
+    def _penalty(self, trainable_weights=None):
+        """The sum of the trainable weights' regularization penalties (``trainable_weights``, by default the
+        model's), which Keras adds to the loss it reports."""
+        weights = self.trainable_weights if trainable_weights is None else trainable_weights
+        return sum((regularizer(v.value) for v, regularizer in _regularized(weights)), np.float32(0))
 
     @property
     def losses(self):
         """The weights' regularization penalties (``model.losses`` in Keras), one for each regularized weight."""
-        return [regularizer(v.value) for v, regularizer in self._regularized_weights()]
+        return [regularizer(v.value) for v, regularizer in _regularized(self.trainable_weights)]
 
     def _train_step(self, x, y, strategy=distribution.ONE_PROCESS):
         """One optimizer step; under a distribution (``fit``'s ``strategy``) ``x`` is this process's shard of the
         global batch, perhaps empty, and the gradients are averaged over all processes."""
+        trainable_weights = self.trainable_weights
         if len(x):
             outputs, tape = self.forward(x, training=True)
             y_pred = outputs[0]
-            loss_value = self._loss_value(y, y_pred, tape)
+            loss_value = self._loss_value(y, y_pred, tape, trainable_weights)
             grad, through_softmax = self._loss_gradient(y, y_pred)
             # Keras differentiates `optimizer.scale_loss(loss)`, the loss times `loss_scale_factor` (which the
             # optimizer divides the gradients by again): its gradient is the loss's times the factor.
             grad = self.optimizer.scale_loss(grad).astype(np.float32, copy=False)
             weight_grads = self.backward(tape, grad, through_softmax)
-            for variable, regularizer in self._regularized_weights():
+            for variable, regularizer in _regularized(trainable_weights):
                 if id(variable) in weight_grads:
                     weight_grads[id(variable)] = weight_grads[id(variable)] + self.optimizer.scale_loss(
                         regularizer.gradient(variable.value))
         else:
             loss_value, y_pred, weight_grads = 0.0, self._empty_outputs(single=True), {}
-        variables, grads = strategy.average_gradients(self.trainable_weights, weight_grads, len(x))
+        variables, grads = strategy.average_gradients(trainable_weights, weight_grads, len(x))
         self.optimizer.apply(grads, variables)
         return loss_value, y_pred
 
@@ -540,3 +538,9 @@ class _InterruptFlag:
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
         return False
+
+
+def _regularized(weights):
+    """``[(variable, regularizer)]`` of ``weights`` that have a regularizer (Keras's ``losses`` count the
+    trainable weights' only)."""
+    return [(v, v.regularizer) for v in weights if v.regularizer is not None]

@@ -180,6 +180,7 @@ def load_model(filepath, build, compile=True):
             raise ValueError(f"No model config found in the file at {filepath}. It may hold weights only: build the "
                              "model and load them with `model.load_weights`.")
         _refuse_keras_1(h5, filepath)
+        _refuse_keras_2_hard_sigmoid(h5, model_config, filepath)
         training_config = _json_attribute(h5, "training_config", filepath) if compile else None
         model = rebuild(lambda: build(keras3_model_config(model_config)), filepath)
         if "model_weights" not in h5:
@@ -298,10 +299,6 @@ def _keras3_layer(layer_data):
         if key.endswith("_initializer") and value is not None:
             config[key] = _keras3_initializer(value, f"{class_name}.{key} of layer '{name}'")
     activation = config.get("activation")
-    if activation == "hard_sigmoid":
-        raise NotImplementedError(f"The activation `hard_sigmoid` (layer '{name}') of Keras 2, clip(0.2 * x + 0.5, 0, "
-                                  "1), is not Keras 3's, clip(x / 6 + 0.5, 0, 1), which fastconv computes: the model "
-                                  "would load with other numbers. Not supported yet.")
     if isinstance(activation, str):
         try:
             activations.get(activation)
@@ -507,6 +504,23 @@ def _refuse_keras_1(h5, filepath):
     if isinstance(version, str) and version.startswith("1."):
         raise NotImplementedError(f"Cannot load {filepath}: it was written by Keras {version}, whose layer configs "
                                   "fastconv does not read (Keras 2 and 3 files are supported).")
+
+
+def _refuse_keras_2_hard_sigmoid(h5, model_config, filepath):
+    """Keras 2's ``hard_sigmoid`` is ``clip(0.2 * x + 0.5, 0, 1)``, Keras 3's (fastconv's) ``clip(x / 6 + 0.5, 0,
+    1)``: a Keras 2 layer with it would load with other numbers, so it is refused (Keras 3 files load)."""
+    version = _text(h5.attrs.get("keras_version", ""))
+    if not (isinstance(version, str) and version.startswith("2.")):
+        return
+    layers = model_config.get("config") if isinstance(model_config, dict) else None
+    layers = layers.get("layers", []) if isinstance(layers, dict) else layers or []
+    for layer in layers:
+        config = layer.get("config", {}) if isinstance(layer, dict) else {}
+        if config.get("activation") == "hard_sigmoid":
+            raise NotImplementedError(
+                f"Cannot load {filepath}: the activation `hard_sigmoid` (layer '{config.get('name')}') of Keras "
+                f"{version}, clip(0.2 * x + 0.5, 0, 1), is not Keras 3's, clip(x / 6 + 0.5, 0, 1), which fastconv "
+                "computes: the model would load with other numbers. Not supported yet.")
 
 
 def _names(group, name):

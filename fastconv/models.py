@@ -60,10 +60,8 @@ class Model(Trainer):
                 "subclassed models (overriding `call`) are not supported yet.")
         super().__init__()
         self.name = name or unique_name("functional")
-        self._trainable = True
+        self._trainable = bool(trainable)  # the model's flag only: its layers may be in other models too
         self._set_graph(inputs, outputs)
-        if not trainable:
-            self.trainable = False
 
     # -- the graph ------------------------------------------------------------------------------------
 
@@ -347,6 +345,8 @@ class Model(Trainer):
                     e is not None and t is not None and e != t for e, t in zip(expected.shape[1:], tensor.shape[1:])):
                 raise ValueError(f'Input {index} of model "{self.name}" is incompatible with it: expected '
                                  f"shape={expected.shape}, found shape={tensor.shape}")
+        if not self._trainable:  # frozen here, its layers stay frozen in the other model (whose weights they become)
+            self.trainable = False
         produced = {id(inner): outer for inner, outer in zip(self.inputs, given)}
         for node in self._nodes:
             if isinstance(node.inputs, list):
@@ -560,15 +560,13 @@ class Sequential(Model):
     def __init__(self, layers=None, trainable=True, name=None):
         Trainer.__init__(self)
         self.name = name or unique_name("sequential")
-        self._trainable = True
         self._stack = []
         self._input_layer = None
         self.inputs = self.outputs = None
         self._nodes = []
+        self._trainable = bool(trainable)
         for layer in layers or []:
             self.add(layer)
-        if not trainable:
-            self.trainable = False
 
     def add(self, layer):
         """Append ``layer``; a ``Sequential`` model appends its layers, one by one (the same objects, as
@@ -842,10 +840,11 @@ def _node_input_history(layer, node_data):
             any(not isinstance(t, dict) or t.get("class_name") != "__keras_tensor__" for t in tensors)):
         raise NotImplementedError(f"Layer '{layer.name}' is called on {len(args)} arguments or on a non-tensor "
                                   "argument; fastconv layers take one tensor (merging layers a list of them).")
-    # Keras records the `training` a layer was called with (its default, True for an augmentation layer), and
-    # the model's own `training` (fit's, predict's) decides: ignored here too.
+    # Keras records the `training` a layer was called with: its default (True for an augmentation layer) unless
+    # the program passed another, and the model's own `training` (fit's, predict's) decides. fastconv reads the
+    # default; another (Monte Carlo dropout's `training=True`) it does not support.
     for key, value in node_data.get("kwargs", {}).items():
-        if value is not None and not (key == "training" and isinstance(value, bool)):
+        if value is not None and not (key == "training" and value is getattr(layer, "default_training", False)):
             raise NotImplementedError(f"Layer '{layer.name}' is called with the argument `{key}`={value!r}, which "
                                       "fastconv does not support.")
     if isinstance(args[0], list) and layer.takes_list:

@@ -17,7 +17,7 @@ import numpy as np
 
 def _factor(value, name):
     """Keras's check of a penalty factor: a non-negative finite number, as a float."""
-    if isinstance(value, bool) or not isinstance(value, (float, int, np.floating, np.integer)) or (
+    if not isinstance(value, (float, int, np.floating, np.integer)) or (
             math.isinf(value) or math.isnan(value) or value < 0):
         raise ValueError(f"Invalid value for argument {name}: expected a non-negative float. Received: {name}={value}")
     return float(value)
@@ -91,7 +91,8 @@ class L2(L1L2):
 
 
 l1, l2, l1_l2 = L1, L2, L1L2
-_BY_NAME = {"L1": L1, "L2": L2, "L1L2": L1L2, "l1": L1, "l2": L2, "l1_l2": L1L2}
+_BY_NAME = {"L1": L1, "L2": L2, "L1L2": L1L2, "l1": L1, "l2": L2, "l1l2": L1L2}
+"""The names Keras reads: the class names and their snake case (``"l1l2"``; not the alias ``"l1_l2"``)."""
 
 
 def get(identifier):

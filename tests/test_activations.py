@@ -142,7 +142,11 @@ def test_a_layer_with_gelu_trains_and_saves_its_name(tmp_path):
 
 @pytest.mark.parametrize("name", activations.KERAS_ONLY)
 def test_keras_activations_fastconv_lacks_raise_not_implemented(name):
+    from fastconv import keras as fk
     with pytest.raises(NotImplementedError, match=name):
         activations.get(name)
+    with pytest.raises(NotImplementedError, match=rf"`keras\.activations\.{name}` is not implemented"):
+        getattr(fk.activations, name)
+    assert not hasattr(fk.activations, name)
     with pytest.raises(ValueError, match="activation"):
         activations.get("no_such_activation")

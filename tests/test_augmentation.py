@@ -181,6 +181,15 @@ def test_a_model_called_without_training_augments_and_predict_does_not():
     np.testing.assert_array_equal(augmenter.predict(x, verbose=0), x)
 
 
+def test_a_keras_file_with_a_layer_called_in_training_mode_is_refused(tmp_path):
+    # Monte Carlo dropout: `Dropout(0.5)(x, training=True)` drops at inference too in Keras; fastconv would not.
+    inputs = keras.Input((4,))
+    theirs = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dropout(0.5)(inputs, training=True)))
+    theirs.save(tmp_path / "mc_dropout.keras")
+    with pytest.raises(NotImplementedError, match=r"called with the argument `training`=True"):
+        fastconv_keras.models.load_model(tmp_path / "mc_dropout.keras")
+
+
 def test_keras_functional_file_with_augmentation_loads(tmp_path):
     # Keras records each augmentation layer's call as made with training=True (its default) in the file.
     inputs = keras.Input((8, 8, 3))

@@ -272,6 +272,7 @@ def test_dropout_noise_shape_broadcasts_one_draw():
     assert {0.0, 2.0} == set(np.unique(outputs).tolist())
     with pytest.raises(ValueError, match="noise_shape"):
         fk.layers.Dropout(0.5, noise_shape=(None, 3, 1)).forward(x, training=True)  # 3 is not 6 nor 1
+    np.testing.assert_array_equal(fk.layers.Dropout(0.5, noise_shape=(None, 3, 1))(x), x)  # inference: as Keras
     with pytest.raises(ValueError, match="noise_shape"):
         fk.layers.Dropout(0.5, noise_shape=(None, 0))
     with pytest.raises(ValueError, match="incompatible"):

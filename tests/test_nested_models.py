@@ -43,7 +43,7 @@ def _same_weights(ours, theirs):
     ours.set_weights(weights)
 
 
-def test_augmentation_model_inside_a_model_predicts_and_trains_as_keras():
+def test_augmentation_model_inside_a_model_predicts_as_keras_and_trains():
     ours, theirs = _augmented_classifier(fk), _augmented_classifier(keras)
     assert len(ours.weights) == len(theirs.weights) == 4 and ours.count_params() == theirs.count_params()
     _same_weights(ours, theirs)
@@ -80,6 +80,17 @@ def test_a_frozen_part_keeps_its_weights_as_in_keras():
     assert all((a == b).all() for a, b in zip(encoder.get_weights(), frozen))
     encoder.trainable = True
     assert all(layer.trainable for layer in encoder.layers) and len(ours.trainable_weights) == 4
+
+
+def test_a_model_built_frozen_leaves_the_layers_it_shares_alone_as_in_keras():
+    # keras.Model(inputs, hidden, trainable=False): a frozen feature extractor over another model's layers.
+    for library in (fk, keras):
+        inputs = library.Input((4,))
+        hidden = library.layers.Dense(3)(inputs)
+        base = library.Model(inputs, library.layers.Dense(2)(hidden))
+        extractor = library.Model(inputs, hidden, trainable=False)
+        assert len(base.trainable_weights) == 4 and extractor.trainable_weights == []
+        assert [layer.trainable for layer in base.layers] == [True, True, True]
 
 
 def test_sequential_inside_sequential_adds_its_layers():

@@ -37,7 +37,7 @@ def test_penalty_equals_keras_and_gradient_equals_torch(name, kwargs):
 
 
 IDENTIFIERS = [  # (fastconv's, Keras's)
-    ("l1", "l1"), ("l2", "l2"), ("L1L2", "L1L2"), (regularizers.L2, keras.regularizers.L2),
+    ("l1", "l1"), ("l2", "l2"), ("L1L2", "L1L2"), ("l1l2", "l1l2"), (regularizers.L2, keras.regularizers.L2),
     (regularizers.l1_l2(0.1), keras.regularizers.l1_l2(0.1)),
     ({"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.3}, "registered_name": None},) * 2,
 ]
@@ -51,19 +51,29 @@ def test_get_reads_what_keras_reads(ours, theirs):
 
 
 def test_bad_factors_and_unsupported_regularizers():
-    for bad in (-1, float("nan"), "a", True):
+    for bad in (-1, float("nan"), float("inf"), "a"):
         with pytest.raises(ValueError, match="Invalid value for argument l2"):
             regularizers.L2(bad)
     with pytest.raises(ValueError):
         keras.regularizers.L2(-1)
-    with pytest.raises(ValueError, match="Could not interpret regularizer identifier: l3"):
-        regularizers.get("l3")
+    for name in ("l3", "l1_l2"):  # Keras reads neither name (`l1_l2` is a function's alias only)
+        with pytest.raises(ValueError, match=f"Could not interpret regularizer identifier: {name}"):
+            regularizers.get(name)
+        with pytest.raises(ValueError):
+            keras.regularizers.get(name)
     with pytest.raises(NotImplementedError, match="function"):
         fk.layers.Dense(2, kernel_regularizer=lambda w: 0.01 * np.sum(w ** 2))
     with pytest.raises(NotImplementedError, match="OrthogonalRegularizer"):
         fk.regularizers.OrthogonalRegularizer
     with pytest.raises(NotImplementedError, match="activity_regularizer"):
         fk.layers.Conv2D(2, 3, activity_regularizer="l2")
+
+
+def test_layers_keep_their_regularizers_under_keras_names():
+    layer = fk.layers.SeparableConv2D(2, 3, depthwise_regularizer="l1", pointwise_regularizer="l2")
+    assert type(layer.depthwise_regularizer).__name__ == "L1" and type(layer.pointwise_regularizer).__name__ == "L2"
+    assert layer.bias_regularizer is None
+    assert fk.layers.Dense(2, kernel_regularizer="l2").kernel_regularizer.get_config() == {"l2": 0.01}
 
 
 def _model(library, regularized=True):

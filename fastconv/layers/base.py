@@ -132,13 +132,13 @@ class Layer:
     """Whether the layer is ``max(x, 0)`` and nothing else, so that the layer before may apply it instead."""
 
     built_on_construction = False
+    """Whether ``built`` is true from the start, as Keras has it for layers without weights that do not
+    override ``build`` (pooling, ``Dropout``, ``Activation``, ``ReLU``)."""
 
     default_training = False
     """What a call without ``training`` runs (``layer(x)``, ``model(x)``): Keras's default of the layer's
     ``call``, the inference pass for most layers, training for the augmentation layers. ``fit`` passes
     ``True`` and ``predict`` and ``evaluate`` pass ``False`` to every layer."""
-    """Whether ``built`` is true from the start, as Keras has it for layers without weights that do not
-    override ``build`` (pooling, ``Dropout``, ``Activation``, ``ReLU``)."""
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_input_shape=None,
                  input_dim=None, **kwargs):

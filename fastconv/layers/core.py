@@ -147,9 +147,9 @@ class Dropout(Layer):
         return shape
 
     def forward(self, inputs, training):
-        mask_shape = self._mask_shape(inputs.shape)
         if not training or self.rate == 0:
             return inputs, None
+        mask_shape = self._mask_shape(inputs.shape)
         rng = self._rng or utils.rng()
         keep = np.float32(1.0 - self.rate)
         if mask_shape[0] == len(inputs):

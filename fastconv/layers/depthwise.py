@@ -57,10 +57,13 @@ class _DepthwiseBase(StepsAsImages, Layer):
         depth_multiplier = _check_positive(depth_multiplier, "depth_multiplier")
         # The regularizers of the weights (`depthwise_`, `pointwise_`, `bias_regularizer`); the constraints and
         # the activity regularizer are not supported yet.
-        self.regularizers = {name: regularizers.get(value) for name, value in weight_arguments.items()
-                             if name.endswith("_regularizer") and name != "activity_regularizer"}
+        regularized = [name for name in weight_arguments
+                       if name.endswith("_regularizer") and name != "activity_regularizer"]
+        for name in regularized:  # `depthwise_regularizer`, ... as Keras's attributes
+            setattr(self, name, regularizers.get(weight_arguments[name]))
+        self._regularizer_names = regularized
         reject_unsupported(self, **{name: (value, None) for name, value in weight_arguments.items()
-                                    if name not in self.regularizers})
+                                    if name not in regularized})
         self.depth_multiplier = depth_multiplier
         self.kernel_size = self._normalize_size(kernel_size, "kernel_size")
         self.strides = self._normalize_size(strides, "strides")
@@ -134,7 +137,7 @@ class _DepthwiseBase(StepsAsImages, Layer):
             "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
             **self._initializers_config(),
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            **{name: regularizers.serialize(regularizer) for name, regularizer in self.regularizers.items()},
+            **{name: regularizers.serialize(getattr(self, name)) for name in self._regularizer_names},
             "activity_regularizer": None,
             "depthwise_constraint": None,
             **self._off_config("constraint"),
@@ -152,7 +155,7 @@ class _DepthwiseBase(StepsAsImages, Layer):
 
     def _weight(self, shape, initializer, name, kind):
         """A weight regularized by the layer's ``{kind}_regularizer``."""
-        return self.add_weight(shape, initializer, name=name, regularizer=self.regularizers[f"{kind}_regularizer"])
+        return self.add_weight(shape, initializer, name=name, regularizer=getattr(self, f"{kind}_regularizer"))
 
 
 class DepthwiseConv2D(_DepthwiseBase):

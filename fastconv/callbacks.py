@@ -90,8 +90,10 @@ class CallbackList:
             callback.set_params(params)
 
     def _call(self, hook, *args):
+        *leading, logs = args
+        logs = {} if logs is None else logs  # Keras's hooks always get a dict (`logs["key"] = ...` works)
         for callback in self.callbacks:
-            getattr(callback, hook)(*args)
+            getattr(callback, hook)(*leading, logs)
 
     def on_train_begin(self, logs=None):
         self._call("on_train_begin", logs)

@@ -356,6 +356,8 @@ class Trainer:
             if metrics is None:
                 metrics = [metrics_module.resolve_metric(m, yb, y_pred, self.loss)
                            for m in self._metric_identifiers]
+                for metric in metrics:  # a Metric object given to `compile` is the same object every time
+                    metric.reset_state()
                 self._metrics = self._metrics or metrics
             for metric in metrics:
                 metric.update_state(yb, y_pred)

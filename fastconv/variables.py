@@ -5,6 +5,8 @@ returns a copy of it, ``.assign(v)`` writes in place so that every
 holder of the variable sees the new value.
 """
 
+import operator
+
 import numpy as np
 
 
@@ -55,5 +57,45 @@ class Variable:
     def __array__(self, dtype=None, copy=None):
         return self.value if dtype is None else self.value.astype(dtype)
 
+    # As a number, as Keras's variables are: `float(optimizer.learning_rate)`, `optimizer.learning_rate * 0.5`,
+    # `optimizer.learning_rate > 1e-4` give numpy values of the current value (equality stays identity: a
+    # variable is an object that models and optimizers hold).
+
+    def __float__(self):
+        return float(self.value)
+
+    def __int__(self):
+        return int(self.value)
+
+    def __neg__(self):
+        return -self.value
+
+    def __abs__(self):
+        return abs(self.value)
+
     def __repr__(self):
         return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
+
+
+def _operand(value):
+    return value.value if isinstance(value, Variable) else value
+
+
+def _arithmetic(name):
+    function = getattr(operator, name)
+
+    def forward(self, other):
+        return function(self.value, _operand(other))
+
+    def reflected(self, other):
+        return function(_operand(other), self.value)
+
+    return forward, reflected
+
+
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"):
+    _forward, _reflected = _arithmetic(_name)
+    setattr(Variable, f"__{_name}__", _forward)
+    setattr(Variable, f"__r{_name}__", _reflected)
+for _name in ("lt", "le", "gt", "ge"):
+    setattr(Variable, f"__{_name}__", _arithmetic(_name)[0])

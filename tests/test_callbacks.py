@@ -36,9 +36,11 @@ def data(rng):
 
 
 def _describe(logs):
-    if logs and "outputs" in logs:
+    if logs is None:  # Keras passes a dict to every hook, `{}` where it has nothing to say
+        return None
+    if "outputs" in logs:
         return "outputs", tuple(logs["outputs"].shape)
-    return tuple(sorted(logs or {}))
+    return tuple(sorted(logs))
 
 
 def recorder(api):

@@ -183,3 +183,29 @@ def test_get_errors():
         metrics.get("nope")
     assert metrics.get("accuracy") is metrics.accuracy  # the exact-match function, as keras.metrics.get
     assert type(metrics.get("Mean")) is metrics.Mean
+
+
+def test_metric_objects_start_afresh_for_validation_and_every_evaluate_as_in_keras():
+    # compile(metrics=[SparseCategoricalAccuracy()]) shares one object between the training batches, the
+    # validation pass and evaluate: each pass counts its own samples only, as Keras's.
+    from fastconv import keras as fastconv_keras
+    rng = np.random.default_rng(7)
+    x, y = rng.standard_normal((48, 6)).astype(np.float32), rng.integers(0, 3, 48)
+    xv, yv = rng.standard_normal((16, 6)).astype(np.float32), rng.integers(0, 3, 16)
+    results = []
+    for library in (fastconv_keras, keras):
+        model = library.Sequential([library.Input((6,)), library.layers.Dense(3, activation="softmax")])
+        if results:
+            model.set_weights(results[0]["weights"])
+        model.compile(optimizer=library.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy",
+                      metrics=[library.metrics.SparseCategoricalAccuracy()])
+        weights = [np.asarray(w) for w in model.get_weights()]
+        history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, validation_data=(xv, yv), verbose=0)
+        results.append(dict(weights=weights, history=history.history,
+                            evaluate=[model.evaluate(xv, yv, verbose=0)[1] for _ in range(2)],
+                            one=model.evaluate(xv[:1], yv[:1], verbose=0)[1]))
+    ours, theirs = results
+    for key in theirs["history"]:
+        np.testing.assert_allclose(ours["history"][key], theirs["history"][key], rtol=1e-5, err_msg=key)
+    np.testing.assert_allclose(ours["evaluate"], theirs["evaluate"], rtol=1e-6)
+    assert ours["evaluate"][0] == ours["evaluate"][1] and ours["one"] == theirs["one"]

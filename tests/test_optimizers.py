@@ -390,3 +390,17 @@ def test_errors():
         sgd.apply([np.array([1.0, 2.0])], [w])
     with pytest.raises(TypeError, match="Received: variables\\[0\\] of type ndarray"):
         optimizers.SGD().apply([np.array([1.0])], [np.array([1.0])])
+
+
+def test_learning_rate_works_as_a_number_as_in_keras():
+    # A custom callback's `float(self.model.optimizer.learning_rate)` and `lr = lr * factor`.
+    from fastconv import keras as fastconv_keras
+    values = []
+    for library in (fastconv_keras, keras):
+        optimizer = library.optimizers.Adam(0.05)
+        rate = optimizer.learning_rate
+        values.append([float(rate), float(rate * 0.5), float(2 * rate), float(rate / 4), float(1 - rate),
+                       bool(rate > 0.01), bool(rate <= 0.01), float(-rate)])
+        optimizer.learning_rate = optimizer.learning_rate * 0.5
+        values[-1].append(float(optimizer.learning_rate))
+    np.testing.assert_allclose(values[0], values[1], rtol=1e-7)

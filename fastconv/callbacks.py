@@ -215,7 +215,7 @@ class ProgbarLogger(Callback):
         self._called_in_fit = True   # validation inside fit draws nothing of its own
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.verbose:
+        if self.verbose and (self.epochs or 0) > 1:  # as Keras: no "Epoch 1/1" for a one-epoch fit
             print(f"Epoch {epoch + 1}/{self.epochs}", flush=True)
         self._reset()
 
@@ -380,7 +380,8 @@ class EarlyStopping(Callback, _MonitorMixin):
 
 
 class ModelCheckpoint(Callback, _MonitorMixin):
-    """Save the model (``.keras``) or its weights (``.weights.h5``) at the end of each epoch.
+    """Save the model (``.keras``, or Keras's legacy ``.h5``) or its weights (``.weights.h5``) at the end of each
+    epoch.
 
     ``filepath`` may hold ``{epoch:02d}`` and log keys (``{val_loss:.2f}``); a
     key the epoch's logs lack raises ``KeyError`` naming it and the filepath.
@@ -397,9 +398,9 @@ class ModelCheckpoint(Callback, _MonitorMixin):
         if save_freq != "epoch":
             raise NotImplementedError(f"fastconv's ModelCheckpoint saves once per epoch. "
                                       f"Received: save_freq={save_freq!r}")
-        suffix = ".weights.h5" if save_weights_only else ".keras"
-        if not filepath.endswith(suffix):
-            expected = "end in `.weights.h5`" if save_weights_only else "end in `.keras`"
+        suffixes = (".weights.h5",) if save_weights_only else (".keras", ".h5")  # `.h5`: the legacy format, as Keras
+        if not filepath.endswith(suffixes):
+            expected = "end in `.weights.h5`" if save_weights_only else "end in `.keras` (or the legacy `.h5`)"
             raise ValueError(f"The filepath provided must {expected} when save_weights_only={save_weights_only}. "
                              f"Received: filepath={filepath}")
         self.filepath, self.monitor, self.verbose = filepath, monitor, verbose

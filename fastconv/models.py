@@ -197,6 +197,7 @@ class Model(Trainer):
         """One float32 array for each of the model's inputs, from an array, a list or a dict of them."""
         if isinstance(x, InputArrays):
             return x.arrays
+        _reject_streams(x)
         if isinstance(x, dict):
             keys = self._input_keys if isinstance(self._input_keys, list) else [t.node.layer.name
                                                                                for t in self.inputs]
@@ -522,6 +523,19 @@ class Model(Trainer):
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _reject_streams(x):
+    """Raise ``NotImplementedError`` for data that comes a batch at a time (a generator, a
+    ``keras.utils.PyDataset``, a ``tf.data.Dataset``): fastconv takes arrays."""
+    if isinstance(x, (np.ndarray, list, tuple, dict, str, bytes)) or hasattr(x, "__array__") or np.isscalar(x):
+        return
+    if hasattr(x, "__next__") or hasattr(x, "__iter__") or (hasattr(x, "__getitem__") and hasattr(x, "__len__")):
+        raise NotImplementedError(
+            f"fastconv's fit, evaluate and predict take numpy arrays (a list or dict of them for several inputs); "
+            f"data given a batch at a time, as this {type(x).__name__} gives it (a Python generator, a "
+            "keras.utils.PyDataset, a tf.data.Dataset), is not supported yet. Collect it into arrays first, e.g. "
+            "`x, y = map(np.concatenate, zip(*batches))`.")
 
 
 def _adjust_rank(array, expected):

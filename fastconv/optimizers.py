@@ -691,11 +691,33 @@ class Adagrad(Optimizer):
         return config
 
 
-ALL_OBJECTS = (SGD, Adam, RMSprop, Adagrad)
+class AdamW(Adam):
+    """Adam with decoupled weight decay (``keras.optimizers.AdamW``): ``Adam`` whose ``weight_decay``
+    (0.004 by default, required) shrinks each weight by ``learning_rate * weight_decay`` of itself before its
+    step, as every Keras optimizer's ``weight_decay`` does.
+
+    >>> AdamW().get_config()["weight_decay"]
+    0.004
+    """
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, clipnorm=None, clipvalue=None, global_clipnorm=None, use_ema=False, ema_momentum=0.99,
+                 ema_overwrite_frequency=None, loss_scale_factor=None, gradient_accumulation_steps=None, name=None,
+                 **kwargs):
+        if weight_decay is None:
+            raise ValueError("Argument `weight_decay` must be a float. Received: weight_decay=None")
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+                         amsgrad=amsgrad, weight_decay=weight_decay, clipnorm=clipnorm, clipvalue=clipvalue,
+                         global_clipnorm=global_clipnorm, use_ema=use_ema, ema_momentum=ema_momentum,
+                         ema_overwrite_frequency=ema_overwrite_frequency, loss_scale_factor=loss_scale_factor,
+                         gradient_accumulation_steps=gradient_accumulation_steps, name=name, **kwargs)
+
+
+ALL_OBJECTS = (SGD, Adam, AdamW, RMSprop, Adagrad)
 ALL_OBJECTS_DICT = {cls.__name__.lower(): cls for cls in ALL_OBJECTS}
 
 # Keras 3 optimizers that fastconv does not implement yet: named, rather than "could not interpret".
-_KERAS_ONLY = ("adadelta", "adafactor", "adamax", "adamw", "ftrl", "lion", "lossscaleoptimizer", "muon",
+_KERAS_ONLY = ("adadelta", "adafactor", "adamax", "ftrl", "lion", "lossscaleoptimizer", "muon",
                "nadam", "multioptimizer", "schedulefreeadamw")
 
 

@@ -5,6 +5,7 @@ import ast
 import inspect
 import os
 import signal
+import sys
 import types
 
 import numpy as np
@@ -164,6 +165,22 @@ def test_model_checkpoint_passes_over_a_nan_first_value(tmp_path, capsys, data, 
     assert checkpoint.best == 0.5 and path.exists()
 
 
+def test_model_checkpoint_takes_the_filepaths_keras_takes(tmp_path, data):
+    # `best_model.h5` (the legacy format, common in tutorials) saves a whole model, as in Keras.
+    x, y = data
+    path = tmp_path / "best_model.h5"
+    model = tiny_model(keras)
+    with pytest.warns(UserWarning, match="legacy"):
+        model.fit(x, y, validation_data=(x, y), epochs=1, verbose=0,
+                  callbacks=[keras.callbacks.ModelCheckpoint(path, save_best_only=True)])
+    np.testing.assert_array_equal(keras.models.load_model(path).predict(x, verbose=0), model.predict(x, verbose=0))
+    for api in (keras, real_keras):
+        for filepath, weights_only in (("w.h5", True), ("model", False), ("model.weights", True)):
+            with pytest.raises(ValueError, match="must end in"):
+                api.callbacks.ModelCheckpoint(str(tmp_path / filepath), save_weights_only=weights_only)
+        api.callbacks.ModelCheckpoint(str(tmp_path / "m.h5"))
+
+
 def test_model_checkpoint_names_a_filepath_key_the_logs_lack(tmp_path, data):
     x, y = data
     path = str(tmp_path / "m-{epoch:02d}-{val_loss:.2f}.keras")
@@ -178,6 +195,7 @@ def test_model_checkpoint_names_a_filepath_key_the_logs_lack(tmp_path, data):
 @pytest.mark.parametrize("verbose, expected", [(1, " 3/10 " + "\u2501" * 6 + " " * 14 + " 6s 2s/step - accuracy: "),
                                                (2, "3/10 - 6s - 2s/step - accuracy: ")])
 def test_ctrl_c_progress_line_counts_and_times_the_steps_that_ran(capsys, monkeypatch, rng, verbose, expected):
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)  # as not in Jupyter, whatever ran before
     clock = [0.0]
     monkeypatch.setattr(fastconv.callbacks, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
 

@@ -35,6 +35,8 @@ CASES = [
     ("SGD", {"clipvalue": 0.1, "momentum": 0.5}),
     ("SGD", {"weight_decay": 0.1, "learning_rate": 0.1}),
     ("Adam", {"loss_scale_factor": 128.0}),
+    ("AdamW", {}),
+    ("AdamW", {"weight_decay": 0.1, "learning_rate": 0.01, "amsgrad": True}),
 ]
 CASE_IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'defaults'}" for name, kw in CASES]
 
@@ -354,8 +356,8 @@ def test_get_passes_objects_through_and_rejects_the_rest():
     assert optimizers.get(adam) is adam and optimizers.get(None) is None
     with pytest.raises(ValueError, match=re.escape("Could not interpret optimizer identifier: nope")):
         optimizers.get("nope")
-    with pytest.raises(NotImplementedError, match=re.escape("The Keras optimizer `AdamW` is not implemented")):
-        optimizers.get("AdamW")
+    with pytest.raises(NotImplementedError, match=re.escape("The Keras optimizer `Nadam` is not implemented")):
+        optimizers.get("Nadam")
     with pytest.raises(ValueError, match="Could not interpret optimizer identifier"):
         optimizers.get(3)
 

@@ -319,3 +319,22 @@ def test_data_one_axis_short_or_long_of_the_inputs_is_adjusted_as_keras():
     assert sorted(history.history) == ["loss", "val_loss"]
     with pytest.raises(ValueError, match="incompatible"):  # two axes short: not adjusted
         ours.predict([images[:, 0], vectors], verbose=0)
+
+
+@pytest.mark.parametrize("epochs, header", [(1, False), (2, True)])
+def test_epoch_header_only_for_several_epochs_as_keras(capsys, epochs, header):
+    small_model().fit(np.zeros((8, 28, 28, 1)), np.zeros(8, int), epochs=epochs, verbose=2)
+    assert ("Epoch 1/" in capsys.readouterr().out) is header
+
+
+@pytest.mark.parametrize("data", [
+    (lambda: (batch for batch in [np.zeros((4, 28, 28, 1))])),  # a Python generator
+    (lambda: type("Batches", (), {"__len__": lambda self: 1,  # a keras.utils.PyDataset-like object
+                                  "__getitem__": lambda self, i: (np.zeros((4, 28, 28, 1)), np.zeros(4))})()),
+])
+def test_data_given_a_batch_at_a_time_is_refused_by_name(data):
+    model = small_model()
+    for call in (lambda: model.fit(data(), verbose=0), lambda: model.predict(data(), verbose=0),
+                 lambda: model.evaluate(data(), verbose=0)):
+        with pytest.raises(NotImplementedError, match="take numpy arrays.*a Python generator, a keras.utils.PyDataset"):
+            call()

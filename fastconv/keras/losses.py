@@ -1,5 +1,6 @@
 """``keras.losses``."""
 
+from fastconv.layers.keras_names import KERAS_MODULE_NAMES, missing_name
 from fastconv.losses import (MSE, BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanSquaredError,
                              SparseCategoricalCrossentropy, binary_crossentropy, categorical_crossentropy,
                              deserialize, get, mean_squared_error, mse, serialize,
@@ -8,3 +9,7 @@ from fastconv.losses import (MSE, BinaryCrossentropy, CategoricalCrossentropy, L
 __all__ = ["MSE", "BinaryCrossentropy", "CategoricalCrossentropy", "Loss", "MeanSquaredError",
            "SparseCategoricalCrossentropy", "binary_crossentropy", "categorical_crossentropy", "deserialize", "get",
            "mean_squared_error", "mse", "serialize", "sparse_categorical_crossentropy"]
+
+
+def __getattr__(name):  # PEP 562: a Keras name fastconv lacks raises NotImplementedError naming it
+    raise missing_name(__name__, "keras.losses", KERAS_MODULE_NAMES["keras.losses"], name)

@@ -1,5 +1,6 @@
 """``keras.metrics``."""
 
+from fastconv.layers.keras_names import KERAS_MODULE_NAMES, missing_name
 from fastconv.metrics import (Accuracy, BinaryAccuracy, CategoricalAccuracy, Mean, Metric,
                               SparseCategoricalAccuracy, accuracy, binary_accuracy, categorical_accuracy,
                               deserialize, get, serialize, sparse_categorical_accuracy)
@@ -7,3 +8,7 @@ from fastconv.metrics import (Accuracy, BinaryAccuracy, CategoricalAccuracy, Mea
 __all__ = ["Accuracy", "BinaryAccuracy", "CategoricalAccuracy", "Mean", "Metric", "SparseCategoricalAccuracy",
            "accuracy", "binary_accuracy", "categorical_accuracy", "deserialize", "get", "serialize",
            "sparse_categorical_accuracy"]
+
+
+def __getattr__(name):  # PEP 562: a Keras name fastconv lacks raises NotImplementedError naming it
+    raise missing_name(__name__, "keras.metrics", KERAS_MODULE_NAMES["keras.metrics"], name)

@@ -57,12 +57,72 @@ KERAS_TOP_LEVEL_NAMES = (
 )
 """Keras 3.15's top-level ``keras`` names that ``fastconv.keras`` lacks (its modules and classes)."""
 
-KERAS_REGULARIZERS_NAMES = ('L1', 'L1L2', 'L2', 'OrthogonalRegularizer', 'Regularizer', 'deserialize', 'get', 'l1',
-                            'l1_l2', 'l2', 'orthogonal_regularizer', 'serialize')
-"""Keras 3.15's ``keras.regularizers``."""
-
-KERAS_MODELS_NAMES = ('Model', 'Sequential', 'clone_model', 'load_model', 'model_from_json', 'save_model')
-"""Keras 3.15's ``keras.models``."""
+KERAS_MODULE_NAMES = {
+    "keras.callbacks": (
+        'BackupAndRestore', 'CSVLogger', 'Callback', 'CallbackList', 'EarlyStopping', 'History', 'LambdaCallback',
+        'LearningRateScheduler', 'ModelCheckpoint', 'OrbaxCheckpoint', 'ProgbarLogger', 'ReduceLROnPlateau',
+        'RemoteMonitor', 'SwapEMAWeights', 'TensorBoard', 'TerminateOnNaN'),
+    "keras.datasets": (
+        'boston_housing', 'california_housing', 'cifar10', 'cifar100', 'fashion_mnist', 'imdb', 'mnist', 'reuters'),
+    "keras.initializers": (
+        'Constant', 'GlorotNormal', 'GlorotUniform', 'HeNormal', 'HeUniform', 'Identity', 'IdentityInitializer',
+        'Initializer', 'LecunNormal', 'LecunUniform', 'Ones', 'Orthogonal', 'OrthogonalInitializer', 'RandomNormal',
+        'RandomUniform', 'STFT', 'STFTInitializer', 'TruncatedNormal', 'VarianceScaling', 'Zeros', 'constant',
+        'deserialize', 'get', 'glorot_normal', 'glorot_uniform', 'he_normal', 'he_uniform', 'identity',
+        'lecun_normal', 'lecun_uniform', 'ones', 'orthogonal', 'random_normal', 'random_uniform', 'serialize', 'stft',
+        'truncated_normal', 'variance_scaling', 'zeros'),
+    "keras.losses": (
+        'BinaryCrossentropy', 'BinaryFocalCrossentropy', 'CTC', 'CategoricalCrossentropy',
+        'CategoricalFocalCrossentropy', 'CategoricalGeneralizedCrossEntropy', 'CategoricalHinge', 'Circle',
+        'CosineSimilarity', 'Dice', 'Hinge', 'Huber', 'KLDivergence', 'LogCosh', 'Loss', 'MeanAbsoluteError',
+        'MeanAbsolutePercentageError', 'MeanSquaredError', 'MeanSquaredLogarithmicError', 'Poisson',
+        'SparseCategoricalCrossentropy', 'SquaredHinge', 'Tversky', 'binary_crossentropy',
+        'binary_focal_crossentropy', 'categorical_crossentropy', 'categorical_focal_crossentropy',
+        'categorical_generalized_cross_entropy', 'categorical_hinge', 'circle', 'cosine_similarity', 'ctc',
+        'deserialize', 'dice', 'get', 'hinge', 'huber', 'kl_divergence', 'log_cosh', 'mean_absolute_error',
+        'mean_absolute_percentage_error', 'mean_squared_error', 'mean_squared_logarithmic_error', 'poisson',
+        'serialize', 'sparse_categorical_crossentropy', 'squared_hinge', 'tversky'),
+    "keras.metrics": (
+        'AUC', 'Accuracy', 'BinaryAccuracy', 'BinaryCrossentropy', 'BinaryIoU', 'CategoricalAccuracy',
+        'CategoricalCrossentropy', 'CategoricalHinge', 'ConcordanceCorrelation', 'CosineSimilarity', 'F1Score',
+        'FBetaScore', 'FalseNegatives', 'FalsePositives', 'Hinge', 'IoU', 'KLDivergence', 'LogCoshError', 'Mean',
+        'MeanAbsoluteError', 'MeanAbsolutePercentageError', 'MeanIoU', 'MeanMetricWrapper', 'MeanSquaredError',
+        'MeanSquaredLogarithmicError', 'Metric', 'OneHotIoU', 'OneHotMeanIoU', 'PearsonCorrelation', 'Poisson',
+        'Precision', 'PrecisionAtRecall', 'R2Score', 'Recall', 'RecallAtPrecision', 'RootMeanSquaredError',
+        'SensitivityAtSpecificity', 'SparseCategoricalAccuracy', 'SparseCategoricalCrossentropy',
+        'SparseTopKCategoricalAccuracy', 'SpecificityAtSensitivity', 'SquaredHinge', 'Sum', 'TopKCategoricalAccuracy',
+        'TrueNegatives', 'TruePositives', 'binary_accuracy', 'binary_crossentropy', 'binary_focal_crossentropy',
+        'categorical_accuracy', 'categorical_crossentropy', 'categorical_focal_crossentropy', 'categorical_hinge',
+        'concordance_correlation', 'deserialize', 'get', 'hinge', 'huber', 'kl_divergence', 'log_cosh',
+        'mean_absolute_error', 'mean_absolute_percentage_error', 'mean_squared_error',
+        'mean_squared_logarithmic_error', 'pearson_correlation', 'poisson', 'serialize',
+        'sparse_categorical_accuracy', 'sparse_categorical_crossentropy', 'sparse_top_k_categorical_accuracy',
+        'squared_hinge', 'top_k_categorical_accuracy'),
+    "keras.models": ('Model', 'Sequential', 'clone_model', 'load_model', 'model_from_json', 'save_model'),
+    "keras.optimizers": (
+        'Adadelta', 'Adafactor', 'Adagrad', 'Adam', 'AdamW', 'Adamax', 'Ftrl', 'Lamb', 'Lion', 'LossScaleOptimizer',
+        'MultiOptimizer', 'Muon', 'Nadam', 'Optimizer', 'OptimizerMap', 'RMSprop', 'SGD', 'ScheduleFreeAdamW',
+        'deserialize', 'get', 'legacy', 'schedules', 'serialize'),
+    "keras.regularizers": ('L1', 'L1L2', 'L2', 'OrthogonalRegularizer', 'Regularizer', 'deserialize', 'get', 'l1',
+                           'l1_l2', 'l2', 'orthogonal_regularizer', 'serialize'),
+    "keras.saving": (
+        'CustomObjectScope', 'KerasFileEditor', 'custom_object_scope', 'deserialize_keras_object',
+        'get_custom_objects', 'get_registered_name', 'get_registered_object', 'load_model', 'load_weights',
+        'register_keras_serializable', 'save_model', 'save_weights', 'serialize_keras_object'),
+    "keras.utils": (
+        'Config', 'CustomObjectScope', 'FeatureSpace', 'Progbar', 'PyDataset', 'Sequence', 'array_to_img',
+        'audio_dataset_from_directory', 'bounding_boxes', 'clear_session', 'custom_object_scope',
+        'deserialize_keras_object', 'disable_interactive_logging', 'enable_interactive_logging', 'get_custom_objects',
+        'get_file', 'get_registered_name', 'get_registered_object', 'get_source_inputs',
+        'image_dataset_from_directory', 'img_to_array', 'is_interactive_logging_enabled', 'is_keras_tensor', 'legacy',
+        'load_img', 'model_to_dot', 'normalize', 'pack_x_y_sample_weight', 'pad_sequences', 'plot_model',
+        'register_keras_serializable', 'save_img', 'serialize_keras_object', 'set_random_seed', 'split_dataset',
+        'standardize_dtype', 'text_dataset_from_directory', 'timeseries_dataset_from_array', 'to_categorical',
+        'unpack_x_y_sample_weight'),
+}
+"""Keras 3.15's public names of its submodules (``dir(keras.utils)``, ...), so that one ``fastconv.keras``
+lacks raises ``NotImplementedError`` naming it (``tests/test_package.py`` checks them against the installed
+Keras)."""
 
 
 def missing_name(module_name, keras_module, keras_names, name):

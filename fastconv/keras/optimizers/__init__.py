@@ -1,6 +1,11 @@
 """``keras.optimizers``, and ``keras.optimizers.schedules``."""
 
 from fastconv.keras.optimizers import schedules
-from fastconv.optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop, deserialize, get, serialize
+from fastconv.layers.keras_names import KERAS_MODULE_NAMES, missing_name
+from fastconv.optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, deserialize, get, serialize
 
-__all__ = ["SGD", "Adagrad", "Adam", "Optimizer", "RMSprop", "deserialize", "get", "schedules", "serialize"]
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "deserialize", "get", "schedules", "serialize"]
+
+
+def __getattr__(name):  # PEP 562: a Keras name fastconv lacks raises NotImplementedError naming it
+    raise missing_name(__name__, "keras.optimizers", KERAS_MODULE_NAMES["keras.optimizers"], name)

@@ -118,7 +118,7 @@ class Trainer:
 
     # -- one step ---------------------------------------------------------------------------------------
 
-    def _loss_gradient(self, y, y_pred):
+    def _loss_gradient(self, y, y_pred, sample_weight=None):
         """Gradient of the mean loss with respect to the model's output, or to its softmax's logits.
 
         When the last layer ends in a softmax and the loss is a cross-entropy on
@@ -129,29 +129,30 @@ class Trainer:
         last_layer = self._nodes[-1].layer if self._nodes else None
         if (getattr(last_layer, "activation", None) is activations.softmax
                 and hasattr(self.loss, "gradient_through_softmax") and not getattr(self.loss, "from_logits", False)):
-            return self.loss.gradient_through_softmax(y, y_pred), True
-        return self.loss.gradient(y, y_pred), False
+            return self.loss.gradient_through_softmax(y, y_pred, sample_weight), True
+        return self.loss.gradient(y, y_pred, sample_weight), False
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; returns the loss and metrics of that batch."""
         self._assert_compiled("train_on_batch")
-        _reject(sample_weight=sample_weight, class_weight=class_weight)
         x, y = self._check_data(x, y)
+        sample_weight = _sample_weights(y, sample_weight, class_weight)
         self._prepare_kernels(training=True, batch_size=len(x))
         with buffers.reuse(self._batch_buffers):
-            loss_value, y_pred = self._train_step(x, y)
+            loss_value, y_pred = self._train_step(x, y, sample_weight=sample_weight)
         return self._batch_logs(loss_value, y, y_pred, return_dict)
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """Loss and metrics of one batch, without training."""
         self._assert_compiled("test_on_batch")
-        _reject(sample_weight=sample_weight)
         x, y = self._check_data(x, y)
+        sample_weight = _sample_weights(y, sample_weight)
         self._prepare_kernels(training=False, batch_size=len(x))
         with buffers.reuse(self._batch_buffers):
             outputs, tape = self.forward(x, training=False)
             y_pred = outputs[0]
-            return self._batch_logs(self._loss_value(y, y_pred, tape), y, y_pred, return_dict)
+            return self._batch_logs(self._loss_value(y, y_pred, tape, sample_weight=sample_weight), y, y_pred,
+                                    return_dict)
 
     def predict_on_batch(self, x):
         x = self._check_inputs(x)
@@ -166,17 +167,18 @@ class Trainer:
             metric.update_state(y, y_pred)
         return _returned(_logs(loss_value, metrics), return_dict, [metric.name for metric in metrics])
 
-    def _loss_value(self, y, y_pred, tape, trainable_weights=None):
+    def _loss_value(self, y, y_pred, tape, trainable_weights=None, sample_weight=None):
         """The batch's loss as Keras computes it under TensorFlow: a cross-entropy on the probabilities of a
         softmax (or sigmoid) output layer is taken from that layer's logits, not from the probabilities, which
-        it would clip at ``1e-7`` (TensorFlow's ``_keras_logits``; the gradient is the logits' already)."""
+        it would clip at ``1e-7`` (TensorFlow's ``_keras_logits``; the gradient is the logits' already). With
+        ``sample_weight``, each sample's loss weighted, their sum divided by the batch's size, as Keras's."""
         if self._loss_on_logits is not None and self._nodes and self._nodes[-1].output is self.outputs[0]:
             last_layer = self._nodes[-1].layer
             if getattr(last_layer, "activation", None) is self._loss_on_logits.output_activation:
                 logits = last_layer.pre_activation(tape[-1])
                 if logits is not None:
-                    return self._loss_on_logits(y, logits) + self._penalty(trainable_weights)
-        return self.loss(y, y_pred) + self._penalty(trainable_weights)
+                    return self._loss_on_logits(y, logits, sample_weight) + self._penalty(trainable_weights)
+        return self.loss(y, y_pred, sample_weight) + self._penalty(trainable_weights)
 
     def _penalty(self, trainable_weights=None):
         """The sum of the trainable weights' regularization penalties (``trainable_weights``, by default the
@@ -189,15 +191,16 @@ class Trainer:
         """The weights' regularization penalties (``model.losses`` in Keras), one for each regularized weight."""
         return [regularizer(v.value) for v, regularizer in _regularized(self.trainable_weights)]
 
-    def _train_step(self, x, y, strategy=distribution.ONE_PROCESS):
+    def _train_step(self, x, y, strategy=distribution.ONE_PROCESS, sample_weight=None):
         """One optimizer step; under a distribution (``fit``'s ``strategy``) ``x`` is this process's shard of the
-        global batch, perhaps empty, and the gradients are averaged over all processes."""
+        global batch, perhaps empty, and the gradients are averaged over all processes. ``sample_weight``
+        weights each sample's loss (``fit``'s ``sample_weight`` or ``class_weight``)."""
         trainable_weights = self.trainable_weights
         if len(x):
             outputs, tape = self.forward(x, training=True)
             y_pred = outputs[0]
-            loss_value = self._loss_value(y, y_pred, tape, trainable_weights)
-            grad, through_softmax = self._loss_gradient(y, y_pred)
+            loss_value = self._loss_value(y, y_pred, tape, trainable_weights, sample_weight)
+            grad, through_softmax = self._loss_gradient(y, y_pred, sample_weight)
             # Keras differentiates `optimizer.scale_loss(loss)`, the loss times `loss_scale_factor` (which the
             # optimizer divides the gradients by again): its gradient is the loss's times the factor.
             grad = self.optimizer.scale_loss(grad).astype(np.float32, copy=False)
@@ -235,23 +238,29 @@ class Trainer:
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
         """Train for ``epochs`` epochs; returns a ``History`` whose ``history`` dict holds each epoch's logs."""
         self._assert_compiled("fit")
-        _reject(class_weight=class_weight, sample_weight=sample_weight, steps_per_epoch=steps_per_epoch,
-                validation_steps=validation_steps)
+        _reject(steps_per_epoch=steps_per_epoch, validation_steps=validation_steps)
         batch_size = _check_batch_size(batch_size)
         validation_batch_size = _check_batch_size(validation_batch_size, "validation_batch_size", batch_size)
         verbose = _verbosity(verbose)
         _check_validation_freq(validation_freq)
         x, y = self._check_data(x, y)
         _check_samples(x, "x", "fit")
+        sample_weight = _sample_weights(y, sample_weight, class_weight)
         _check_validation_split(validation_split)
+        weight_val = None
         if validation_data is not None:
-            if len(validation_data) != 2:
-                raise NotImplementedError("`validation_data` must be a tuple `(x_val, y_val)`; sample weights "
-                                          "are not supported.")
-            x_val, y_val = self._check_data(*validation_data)
+            if len(validation_data) not in (2, 3):
+                raise ValueError("`validation_data` must be a tuple `(x_val, y_val)` or `(x_val, y_val, "
+                                 f"val_sample_weight)`. Received: a {type(validation_data).__name__} of "
+                                 f"{len(validation_data)} items")
+            x_val, y_val = self._check_data(*validation_data[:2])
             _check_samples(x_val, "validation_data", "fit")
+            if len(validation_data) == 3:
+                weight_val = _sample_weights(y_val, validation_data[2])
         elif validation_split:
             x, y, x_val, y_val = _split_for_validation(x, y, validation_split)
+            if sample_weight is not None:  # the weights split with the samples, as Keras splits them
+                sample_weight, weight_val = sample_weight[:len(x)], sample_weight[len(x):]
         else:
             x_val = y_val = None
 
@@ -278,7 +287,8 @@ class Trainer:
                     callback_list.on_train_batch_begin(step)
                     batch = strategy.local(order[step * batch_size:(step + 1) * batch_size])
                     xb, yb = x[batch], y[batch]
-                    loss_value, y_pred = self._train_step(xb, yb, strategy)
+                    loss_value, y_pred = self._train_step(xb, yb, strategy,
+                                                          None if sample_weight is None else sample_weight[batch])
                     loss_mean.update_state(loss_value, sample_weight=len(batch))
                     metrics = self._resolve_metrics(yb, y_pred)
                     for metric in metrics:
@@ -299,7 +309,7 @@ class Trainer:
                         break
                 epoch_logs = dict(logs)
                 if x_val is not None and not interrupt.raised and _should_validate(epoch, validation_freq):
-                    val_logs = self._test_loop(x_val, y_val, validation_batch_size, callback_list)
+                    val_logs = self._test_loop(x_val, y_val, validation_batch_size, callback_list, weight_val)
                     epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
                 callback_list.on_epoch_end(epoch, epoch_logs)
                 training_logs = epoch_logs
@@ -323,21 +333,23 @@ class Trainer:
                  callbacks=None, return_dict=False):
         """Mean loss and metrics over ``(x, y)``: ``[loss, *metrics]`` (or a dict with ``return_dict=True``)."""
         self._assert_compiled("evaluate")
-        _reject(sample_weight=sample_weight, steps=steps)
+        _reject(steps=steps)
         batch_size = _check_batch_size(batch_size)
         verbose = _verbosity(verbose)
         x, y = self._check_data(x, y)
         _check_samples(x, "x", "evaluate")
+        sample_weight = _sample_weights(y, sample_weight)
         callback_list = self._callback_list(callbacks, verbose, math.ceil(len(x) / batch_size))
         self._prepare_kernels(training=False, batch_size=min(batch_size, len(x)))
         distribution.current().synchronize(self)
         with buffers.reuse():
-            logs = self._test_loop(x, y, batch_size, callback_list)
+            logs = self._test_loop(x, y, batch_size, callback_list, sample_weight)
         return _returned(logs, return_dict, [metric.name for metric in self._metrics or []])
 
-    def _test_loop(self, x, y, batch_size, callback_list):
+    def _test_loop(self, x, y, batch_size, callback_list, sample_weight=None):
         """The batches of ``evaluate`` (and of ``fit``'s validation) between the ``on_test_*`` hooks; returns
-        the logs of all of them: the mean loss and the metrics over every sample."""
+        the logs of all of them: the mean loss (each sample's weighted by ``sample_weight``) and the metrics
+        (unweighted, as Keras's ``compile(metrics=...)``) over every sample."""
         self.stop_evaluating = False
         strategy = distribution.current()
         loss_mean = metrics_module.Mean(name="loss")
@@ -347,10 +359,11 @@ class Trainer:
         for step, start in enumerate(range(0, len(x), batch_size)):
             callback_list.on_test_batch_begin(step)
             xb, yb = strategy.local(x[start:start + batch_size]), strategy.local(y[start:start + batch_size])
+            wb = None if sample_weight is None else strategy.local(sample_weight[start:start + batch_size])
             if len(xb):
                 outputs, tape = self.forward(xb, training=False)
                 y_pred = outputs[0]
-                loss_mean.update_state(self._loss_value(yb, y_pred, tape), sample_weight=len(xb))
+                loss_mean.update_state(self._loss_value(yb, y_pred, tape, sample_weight=wb), sample_weight=len(xb))
             else:  # this process's shard of a global batch smaller than the number of processes
                 y_pred = self._empty_outputs(single=True)
             if metrics is None:
@@ -421,6 +434,32 @@ def _returned(logs, return_dict, metric_names):
         return logs
     values = [logs["loss"], *(logs[name] for name in metric_names)]
     return values[0] if len(values) == 1 else values
+
+
+def _sample_weights(y, sample_weight=None, class_weight=None):
+    """Each sample's loss weight, a float32 array ``(n,)``, or None: ``sample_weight`` as given, or
+    ``class_weight[label]`` (1 for a class it leaves out) for each sample's label (the largest entry of a one-hot
+    row), as Keras turns ``class_weight`` into sample weights."""
+    if sample_weight is not None and class_weight is not None:
+        raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
+    if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise ValueError(f"Invalid value for argument `class_weight`. Expected a dict mapping class indices to "
+                             f"weights. Received: class_weight={class_weight!r}")
+        labels = np.asarray(y)
+        if labels.ndim > 1:
+            labels = np.argmax(labels, axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
+        labels = np.round(labels).astype(np.int64).reshape(len(labels), -1)[:, 0]
+        return np.array([class_weight.get(int(label), 1.0) for label in labels], np.float32)
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=np.float32)
+    if weights.ndim == 2 and weights.shape[1] == 1:
+        weights = weights[:, 0]
+    if weights.shape != (len(y),):
+        raise ValueError(f"Invalid value for argument `sample_weight`. Expected one weight per sample, shape "
+                         f"({len(y)},). Received: sample_weight.shape={weights.shape}")
+    return weights
 
 
 def _reject(**arguments):

@@ -206,8 +206,8 @@ def test_nan_loss_stops_training_with_a_message():
      r"Expected class labels in the range \[0, 10\).*Received: y_true=10"),
     (lambda m: m.fit(np.zeros((4, 28, 28, 1)), np.zeros(4), batch_size=0, verbose=0),
      "Invalid value for argument `batch_size`"),
-    (lambda m: m.fit(np.zeros((4, 28, 28, 1)), np.zeros(4), sample_weight=np.ones(4), verbose=0),
-     "`sample_weight`"),
+    (lambda m: m.fit(np.zeros((4, 28, 28, 1)), np.zeros(4), sample_weight=np.ones(3), verbose=0),
+     r"`sample_weight`. Expected one weight per sample, shape \(4,\)"),
 ])
 def test_bad_input_errors_say_what_and_where(call, message):
     with pytest.raises((ValueError, NotImplementedError), match=message):

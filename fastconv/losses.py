@@ -366,11 +366,39 @@ def _mean_squared_error_backward(y_true, y_pred, upstream):
 
 mse = MSE = mean_squared_error
 
+
+def mean_absolute_error(y_true, y_pred):
+    """Mean of absolute differences over the last axis: ``mean(|y_true - y_pred|, axis=-1)``.
+
+    >>> mean_absolute_error([[1.0, 0.0]], [[0.5, 1.0]])
+    array([0.75], dtype=float32)
+    """
+    y_pred = _float_array(y_pred)
+    y_true = _float_array(y_true, y_pred.dtype)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    _check_same_shape(y_true, y_pred, "mean_absolute_error")
+    return np.mean(np.abs(y_true - y_pred), axis=-1)
+
+
+def _mean_absolute_error_backward(y_true, y_pred, upstream):
+    """``sign(y_pred - y_true) / d`` (0 where they are equal, as autograd's ``abs``)."""
+    y_pred = _float_array(y_pred)
+    shape = y_pred.shape
+    y_true = _float_array(y_true, y_pred.dtype)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    _check_same_shape(y_true, y_pred, "mean_absolute_error")
+    dt = y_pred.dtype.type
+    return (np.sign(y_pred - y_true) * (np.expand_dims(upstream, -1) / dt(y_pred.shape[-1]))).reshape(shape)
+
+
+mae = MAE = mean_absolute_error
+
 _BACKWARD = {
     sparse_categorical_crossentropy: _sparse_categorical_crossentropy_backward,
     categorical_crossentropy: _categorical_crossentropy_backward,
     binary_crossentropy: _binary_crossentropy_backward,
     mean_squared_error: _mean_squared_error_backward,
+    mean_absolute_error: _mean_absolute_error_backward,
 }
 
 
@@ -744,10 +772,24 @@ class MeanSquaredError(LossFunctionWrapper):
         return Loss.get_config(self)
 
 
+class MeanAbsoluteError(LossFunctionWrapper):
+    """Mean of absolute errors (``mean_absolute_error``, reduced).
+
+    >>> round(float(MeanAbsoluteError()([1.0, 0.0, 1.0], [0.9, 0.1, 0.8])), 4)
+    0.1333
+    """
+
+    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
+        super().__init__(mean_absolute_error, name=name, reduction=reduction, dtype=dtype)
+
+    def get_config(self):
+        return Loss.get_config(self)
+
+
 # -- lookup and serialization -----------------------------------------------------------------------------
 
 ALL_OBJECTS = (Loss, LossFunctionWrapper, SparseCategoricalCrossentropy, CategoricalCrossentropy,
-               BinaryCrossentropy, MeanSquaredError)
+               BinaryCrossentropy, MeanSquaredError, MeanAbsoluteError)
 _CLASSES = {cls.__name__: cls for cls in ALL_OBJECTS}
 _FUNCTIONS = {
     "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
@@ -756,16 +798,20 @@ _FUNCTIONS = {
     "mean_squared_error": mean_squared_error,
     "mse": mean_squared_error,
     "MSE": mean_squared_error,
+    "mean_absolute_error": mean_absolute_error,
+    "mae": mean_absolute_error,
+    "MAE": mean_absolute_error,
 }
 _CLASS_OF_FUNCTION = {
     sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
     categorical_crossentropy: CategoricalCrossentropy,
     binary_crossentropy: BinaryCrossentropy,
     mean_squared_error: MeanSquaredError,
+    mean_absolute_error: MeanAbsoluteError,
 }
 # Keras 3 losses that fastconv does not implement yet: named, rather than "could not interpret".
 _KERAS_ONLY = {
-    "mean_absolute_error", "mae", "mean_absolute_percentage_error", "mape", "mean_squared_logarithmic_error",
+    "mean_absolute_percentage_error", "mape", "mean_squared_logarithmic_error",
     "msle", "cosine_similarity", "huber", "log_cosh", "logcosh", "kl_divergence", "kld", "kullback_leibler_divergence",
     "poisson", "hinge", "squared_hinge", "categorical_hinge", "binary_focal_crossentropy",
     "categorical_focal_crossentropy", "ctc", "dice", "tversky", "circle", "categorical_generalized_cross_entropy",

@@ -1,4 +1,5 @@
-"""Streaming metrics with Keras 3's names and arithmetic: ``Mean`` and the accuracies.
+"""Streaming metrics with Keras 3's names and arithmetic: ``Mean``, the accuracies (top-k too), the mean
+absolute, squared and root mean squared errors, ``Precision`` and ``Recall``.
 
 A metric accumulates over batches (``update_state``), reports
 (``result()``, a float32 numpy scalar) and starts again (``reset_state``).
@@ -17,7 +18,7 @@ the shapes of the first batch's targets and predictions:
 named as the user wrote it (``'accuracy'`` or ``'acc'``), which is the
 key in ``History.history``.
 
-Not here: the other Keras metrics (AUC, precision, ...), which raise
+Not here: the other Keras metrics (AUC, F1, ...), which raise
 ``NotImplementedError`` by name.
 """
 
@@ -222,6 +223,31 @@ def sparse_categorical_accuracy(y_true, y_pred):
     return matches
 
 
+def top_k_categorical_accuracy(y_true, y_pred, k=5):
+    """1.0 where the one-hot label's class is among the ``k`` largest predictions (ties at the boundary
+    count as in, as TensorFlow's ``in_top_k``), else 0.0.
+
+    >>> top_k_categorical_accuracy([[0, 0, 1], [0, 1, 0]], [[0.1, 0.5, 0.4], [0.6, 0.1, 0.3]], k=2)
+    array([1., 0.], dtype=float32)
+    """
+    return sparse_top_k_categorical_accuracy(np.argmax(y_true, axis=-1), y_pred, k)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False):
+    """1.0 where the integer label is among the ``k`` largest predictions (see
+    :func:`top_k_categorical_accuracy`), else 0.0; labels of shape (n,) or (n, 1).
+
+    >>> sparse_top_k_categorical_accuracy([2, 1], [[0.1, 0.5, 0.4], [0.6, 0.1, 0.3]], k=2)
+    array([1., 0.], dtype=float32)
+    """
+    if from_sorted_ids:
+        raise NotImplementedError("`from_sorted_ids=True` is not supported by fastconv yet.")
+    y_pred = np.asarray(y_pred)
+    labels = np.asarray(y_true).reshape(len(y_pred), -1)[:, 0].astype(np.int64)
+    target = np.take_along_axis(y_pred, labels[:, None], axis=-1)
+    return (np.sum(y_pred > target, axis=-1) < k).astype(np.float32)
+
+
 # -- classes ----------------------------------------------------------------------------------------------
 
 class Accuracy(MeanMetricWrapper):
@@ -289,11 +315,153 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
+class TopKCategoricalAccuracy(MeanMetricWrapper):
+    """How often the one-hot label's class is among the ``k`` largest predictions (``top_k_categorical_accuracy``)."""
+
+    def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
+        super().__init__(top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
+        self.k = k
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "k": self.k}
+
+
+class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+    """How often the integer label is among the ``k`` largest predictions
+    (``sparse_top_k_categorical_accuracy``)."""
+
+    def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None, from_sorted_ids=False):
+        super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k,
+                         from_sorted_ids=from_sorted_ids)
+        self.k, self.from_sorted_ids = k, from_sorted_ids
+
+    def get_config(self):  # Keras 3.15's: without `from_sorted_ids`
+        return {"name": self.name, "dtype": self.dtype, "k": self.k}
+
+
+class MeanAbsoluteError(MeanMetricWrapper):
+    """The mean absolute error (``mean_absolute_error``) over every sample."""
+
+    def __init__(self, name="mean_absolute_error", dtype=None):
+        super().__init__(losses.mean_absolute_error, name=name, dtype=dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
+class MeanSquaredError(MeanMetricWrapper):
+    """The mean squared error (``mean_squared_error``) over every sample."""
+
+    def __init__(self, name="mean_squared_error", dtype=None):
+        super().__init__(losses.mean_squared_error, name=name, dtype=dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
+class RootMeanSquaredError(Mean):
+    """``sqrt`` of the mean of the squared errors over every element of every batch.
+
+    >>> m = RootMeanSquaredError()
+    >>> m.update_state([[0.0, 1.0], [1.0, 1.0]], [[1.0, 1.0], [1.0, 0.0]])
+    >>> round(float(m.result()), 4)
+    0.7071
+    """
+
+    def __init__(self, name="root_mean_squared_error", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = np.asarray(y_pred, dtype=self.dtype)
+        y_true = np.asarray(y_true, dtype=self.dtype)
+        y_true, y_pred = losses.squeeze_or_expand_to_same_rank(y_true, y_pred)
+        super().update_state(np.square(y_pred - y_true), sample_weight)
+
+    def result(self):
+        return np.sqrt(super().result())
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
+class _ConfusionRatio(Metric):
+    """``Precision`` and ``Recall``: counts of true positives and of the other kind of error (false positives
+    or false negatives) over every element of every batch, a prediction above ``thresholds`` (0.5 by default)
+    counting as positive; ``class_id`` counts one class (one column) only. The result is
+    ``true_positives / (true_positives + errors)``, 0 with nothing counted."""
+
+    _errors = None  # "false_positives" or "false_negatives"
+
+    def __init__(self, thresholds=None, top_k=None, class_id=None, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if top_k is not None:
+            raise NotImplementedError(f"`{type(self).__name__}` in fastconv does not support `top_k` yet. "
+                                      f"Received: top_k={top_k!r}")
+        if thresholds is not None and not isinstance(thresholds, (int, float)):
+            raise NotImplementedError(f"`{type(self).__name__}` in fastconv takes one threshold. "
+                                      f"Received: thresholds={thresholds!r}")
+        if thresholds is not None and not 0 <= thresholds <= 1:
+            raise ValueError(f"Threshold values must be in [0, 1]. Received: {thresholds}")
+        self.thresholds, self.top_k, self.class_id = thresholds, top_k, class_id
+        self.true_positives = self.add_variable("true_positives")
+        self.errors = self.add_variable(self._errors)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = np.asarray(y_pred, dtype=np.float32)
+        y_true = np.asarray(y_true)
+        y_true, y_pred = losses.squeeze_or_expand_to_same_rank(y_true, y_pred)
+        if self.class_id is not None:
+            y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
+        threshold = np.float32(0.5 if self.thresholds is None else self.thresholds)
+        predicted, actual = y_pred > threshold, y_true.astype(bool)
+        weight = 1 if sample_weight is None else np.broadcast_to(
+            np.asarray(sample_weight, self.dtype).reshape(len(y_pred), *(1,) * (y_pred.ndim - 1)), y_pred.shape)
+        errors = predicted & ~actual if self._errors == "false_positives" else ~predicted & actual
+        self.true_positives.value += np.sum((predicted & actual) * weight, dtype=self.dtype)
+        self.errors.value += np.sum(errors * weight, dtype=self.dtype)
+
+    def result(self):
+        dt = np.dtype(self.dtype).type
+        denominator = self.true_positives.value + self.errors.value
+        return dt(0) if denominator == 0 else dt(self.true_positives.value / denominator)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "thresholds": self.thresholds, "top_k": self.top_k,
+                "class_id": self.class_id}
+
+
+class Precision(_ConfusionRatio):
+    """The fraction of positive predictions that are right (``keras.metrics.Precision``).
+
+    >>> m = Precision()
+    >>> m.update_state([0, 1, 1, 1], [1, 0, 1, 1])
+    >>> round(float(m.result()), 4)
+    0.6667
+    """
+
+    _errors = "false_positives"
+
+
+class Recall(_ConfusionRatio):
+    """The fraction of positive labels that are predicted positive (``keras.metrics.Recall``).
+
+    >>> m = Recall()
+    >>> m.update_state([0, 1, 1, 1], [1, 0, 1, 1])
+    >>> round(float(m.result()), 4)
+    0.6667
+    """
+
+    _errors = "false_negatives"
+
+
 # -- lookup, serialization and compile's rule -------------------------------------------------------------
 
 ALL_OBJECTS = (Metric, Mean, MeanMetricWrapper, Accuracy, BinaryAccuracy, CategoricalAccuracy,
-               SparseCategoricalAccuracy)
+               SparseCategoricalAccuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanAbsoluteError,
+               MeanSquaredError, RootMeanSquaredError, Precision, Recall)
 _CLASSES = {cls.__name__: cls for cls in ALL_OBJECTS}
+_SNAKE_CASE_CLASSES = {to_snake_case(name): cls for name, cls in _CLASSES.items()
+                       if name not in ("Metric", "MeanMetricWrapper")}
 _FUNCTIONS = {
     "accuracy": accuracy,
     "binary_accuracy": binary_accuracy,
@@ -305,11 +473,15 @@ _FUNCTIONS = {
     "mean_squared_error": losses.mean_squared_error,
     "mse": losses.mean_squared_error,
     "MSE": losses.mean_squared_error,
+    "mean_absolute_error": losses.mean_absolute_error,
+    "mae": losses.mean_absolute_error,
+    "MAE": losses.mean_absolute_error,
+    "top_k_categorical_accuracy": top_k_categorical_accuracy,
+    "sparse_top_k_categorical_accuracy": sparse_top_k_categorical_accuracy,
 }
 # Keras 3 metrics that fastconv does not implement yet: named, rather than "could not interpret".
 _KERAS_ONLY = {
-    "auc", "precision", "recall", "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
-    "mean_absolute_error", "mae", "mean_absolute_percentage_error", "mape", "root_mean_squared_error",
+    "auc", "mean_absolute_percentage_error", "mape",
     "kl_divergence", "kld", "poisson", "hinge", "squared_hinge", "categorical_hinge", "cosine_similarity",
     "log_cosh_error", "mean_squared_logarithmic_error", "msle", "f1_score", "fbeta_score", "mean_io_u",
     "r2_score", "sum", "true_positives", "true_negatives", "false_positives", "false_negatives",
@@ -345,10 +517,12 @@ def get(identifier):
             return _CLASSES[identifier]()
         if identifier in _FUNCTIONS:
             return _FUNCTIONS[identifier]
+        if identifier in _SNAKE_CASE_CLASSES:  # 'precision', 'recall', 'root_mean_squared_error', as Keras reads them
+            return _SNAKE_CASE_CLASSES[identifier]()
         if identifier.lower() in _KERAS_ONLY or to_snake_case(identifier) in _KERAS_ONLY:
             raise NotImplementedError(
                 f"The Keras metric `{identifier}` is not implemented in fastconv yet. Supported: 'accuracy', "
-                + ", ".join(repr(n) for n in sorted(_FUNCTIONS) if n != "accuracy") + ".")
+                + ", ".join(repr(n) for n in sorted({*_FUNCTIONS, *_SNAKE_CASE_CLASSES}) if n != "accuracy") + ".")
         raise ValueError(f"Could not interpret metric identifier: {identifier}")
     if isinstance(identifier, type) and issubclass(identifier, Metric):
         return identifier()

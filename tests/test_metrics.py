@@ -209,3 +209,76 @@ def test_metric_objects_start_afresh_for_validation_and_every_evaluate_as_in_ker
         np.testing.assert_allclose(ours["history"][key], theirs["history"][key], rtol=1e-5, err_msg=key)
     np.testing.assert_allclose(ours["evaluate"], theirs["evaluate"], rtol=1e-6)
     assert ours["evaluate"][0] == ours["evaluate"][1] and ours["one"] == theirs["one"]
+
+
+NEW_METRICS = [
+    ("Precision", {}, "binary"), ("Precision", {"thresholds": 0.3}, "binary"), ("Recall", {}, "binary"),
+    ("Recall", {"thresholds": 0.7}, "binary"), ("Precision", {"class_id": 1}, "one_hot"),
+    ("Recall", {}, "one_hot"), ("MeanAbsoluteError", {}, "regression"), ("MeanSquaredError", {}, "regression"),
+    ("RootMeanSquaredError", {}, "regression"), ("TopKCategoricalAccuracy", {"k": 2}, "one_hot"),
+    ("TopKCategoricalAccuracy", {}, "one_hot"), ("SparseTopKCategoricalAccuracy", {"k": 2}, "sparse"),
+]
+
+
+def _two_batches(kind, rng):
+    for _ in range(2):
+        if kind == "binary":
+            yield rng.integers(0, 2, (6, 1)).astype(np.float32), rng.random((6, 1)).astype(np.float32)
+        elif kind == "regression":
+            yield rng.standard_normal((6, 3)).astype(np.float32), rng.standard_normal((6, 3)).astype(np.float32)
+        else:
+            labels = rng.integers(0, 6, 6)
+            scores = rng.random((6, 6)).astype(np.float32)
+            scores[0, :] = 0.5  # a tie at the top-k boundary
+            yield (labels if kind == "sparse" else np.eye(6, dtype=np.float32)[labels]), scores
+
+
+@pytest.mark.parametrize("name, kwargs, kind", NEW_METRICS, ids=str)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_more_metrics_match_keras(name, kwargs, kind, weighted):
+    rng = np.random.default_rng(9)
+    ours, theirs = getattr(metrics, name)(name="m", **kwargs), getattr(keras.metrics, name)(name="m", **kwargs)
+    for y_true, y_pred in _two_batches(kind, rng):
+        weight = rng.uniform(0, 2, len(y_true)).astype(np.float32) if weighted else None
+        ours.update_state(y_true, y_pred, sample_weight=weight)
+        theirs.update_state(y_true, y_pred, sample_weight=weight)
+    np.testing.assert_allclose(ours.result(), keras.ops.convert_to_numpy(theirs.result()), rtol=1e-6, atol=1e-7)
+    assert ours.get_config() == theirs.get_config()
+    ours.reset_state()
+    assert float(ours.result()) == 0
+
+
+@pytest.mark.parametrize("identifier, loss, kind", [("precision", "binary_crossentropy", "binary"),
+                                                    ("recall", "binary_crossentropy", "binary"),
+                                                    ("mae", "mse", "regression"),
+                                                    ("root_mean_squared_error", "mae", "regression"),
+                                                    ("top_k_categorical_accuracy", "categorical_crossentropy",
+                                                     "one_hot")])
+def test_metric_and_loss_names_in_compile_train_as_keras(identifier, loss, kind):
+    from fastconv import keras as fastconv_keras
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((16, 5)).astype(np.float32)
+    y = np.concatenate([batch[0] for batch in _two_batches(kind, rng)] + [next(_two_batches(kind, rng))[0]])[:16]
+    units, activation = {"binary": (1, "sigmoid"), "regression": (3, None), "one_hot": (6, "softmax")}[kind]
+    histories, start = [], None
+    for library in (fastconv_keras, keras):
+        model = library.Sequential([library.Input((5,)), library.layers.Dense(units, activation=activation)])
+        start = start or [np.asarray(w) for w in model.get_weights()]
+        model.set_weights(start)
+        model.compile(optimizer=library.optimizers.SGD(0.1), loss=loss, metrics=[identifier])
+        histories.append(model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history)
+    assert sorted(histories[0]) == sorted(histories[1])
+    for key in histories[1]:
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-5, err_msg=key)
+
+
+def test_mean_absolute_error_loss_gradient_matches_torch():
+    import torch
+    rng = np.random.default_rng(11)
+    y_true, y_pred = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    y_pred[0, 0] = y_true[0, 0]  # |0|'s gradient: 0, as autograd's
+    t = torch.tensor(y_pred, requires_grad=True)
+    torch.mean(torch.abs(t - torch.tensor(y_true))).backward()
+    np.testing.assert_allclose(losses.MeanAbsoluteError().gradient(y_true, y_pred), t.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(losses.get("mae")(y_true, y_pred),
+                               keras.ops.convert_to_numpy(keras.losses.get("mae")(y_true, y_pred)).mean(), rtol=1e-6)

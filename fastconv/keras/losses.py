@@ -1,14 +1,15 @@
 """``keras.losses``."""
 
 from fastconv.layers.keras_names import KERAS_MODULE_NAMES, missing_name
-from fastconv.losses import (MSE, BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanSquaredError,
-                             SparseCategoricalCrossentropy, binary_crossentropy, categorical_crossentropy,
-                             deserialize, get, mean_squared_error, mse, serialize,
-                             sparse_categorical_crossentropy)
+from fastconv.losses import (MAE, MSE, BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanAbsoluteError,
+                             MeanSquaredError, SparseCategoricalCrossentropy, binary_crossentropy,
+                             categorical_crossentropy, deserialize, get, mae, mean_absolute_error, mean_squared_error,
+                             mse, serialize, sparse_categorical_crossentropy)
 
-__all__ = ["MSE", "BinaryCrossentropy", "CategoricalCrossentropy", "Loss", "MeanSquaredError",
-           "SparseCategoricalCrossentropy", "binary_crossentropy", "categorical_crossentropy", "deserialize", "get",
-           "mean_squared_error", "mse", "serialize", "sparse_categorical_crossentropy"]
+__all__ = ["MAE", "MSE", "BinaryCrossentropy", "CategoricalCrossentropy", "Loss", "MeanAbsoluteError",
+           "MeanSquaredError", "SparseCategoricalCrossentropy", "binary_crossentropy", "categorical_crossentropy",
+           "deserialize", "get", "mae", "mean_absolute_error", "mean_squared_error", "mse", "serialize",
+           "sparse_categorical_crossentropy"]
 
 
 def __getattr__(name):  # PEP 562: a Keras name fastconv lacks raises NotImplementedError naming it

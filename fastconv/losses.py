@@ -346,19 +346,23 @@ def mean_squared_error(y_true, y_pred):
     >>> mean_squared_error([[1.0, 0.0]], [[0.5, 0.5]])
     array([0.25], dtype=float32)
     """
-    y_pred = _float_array(y_pred)
-    y_true = _float_array(y_true, y_pred.dtype)
-    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
-    _check_same_shape(y_true, y_pred, "mean_squared_error")
+    y_true, y_pred = _regression_pair(y_true, y_pred, "mean_squared_error")
     return np.mean(np.square(y_true - y_pred), axis=-1)
 
 
-def _mean_squared_error_backward(y_true, y_pred, upstream):
+def _regression_pair(y_true, y_pred, fn_name):
+    """``(y_true, y_pred)`` as float arrays of ``y_pred``'s dtype and the same shape (a trailing size-1 axis
+    aligned), or ``ValueError`` naming ``fn_name``."""
     y_pred = _float_array(y_pred)
-    shape = y_pred.shape
     y_true = _float_array(y_true, y_pred.dtype)
     y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
-    _check_same_shape(y_true, y_pred, "mean_squared_error")
+    _check_same_shape(y_true, y_pred, fn_name)
+    return y_true, y_pred
+
+
+def _mean_squared_error_backward(y_true, y_pred, upstream):
+    shape = np.shape(y_pred)
+    y_true, y_pred = _regression_pair(y_true, y_pred, "mean_squared_error")
     dt = y_pred.dtype.type
     grad = dt(2) * (y_pred - y_true) * (np.expand_dims(upstream, -1) / dt(y_pred.shape[-1]))
     return grad.reshape(shape)
@@ -373,20 +377,14 @@ def mean_absolute_error(y_true, y_pred):
     >>> mean_absolute_error([[1.0, 0.0]], [[0.5, 1.0]])
     array([0.75], dtype=float32)
     """
-    y_pred = _float_array(y_pred)
-    y_true = _float_array(y_true, y_pred.dtype)
-    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
-    _check_same_shape(y_true, y_pred, "mean_absolute_error")
+    y_true, y_pred = _regression_pair(y_true, y_pred, "mean_absolute_error")
     return np.mean(np.abs(y_true - y_pred), axis=-1)
 
 
 def _mean_absolute_error_backward(y_true, y_pred, upstream):
     """``sign(y_pred - y_true) / d`` (0 where they are equal, as autograd's ``abs``)."""
-    y_pred = _float_array(y_pred)
-    shape = y_pred.shape
-    y_true = _float_array(y_true, y_pred.dtype)
-    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
-    _check_same_shape(y_true, y_pred, "mean_absolute_error")
+    shape = np.shape(y_pred)
+    y_true, y_pred = _regression_pair(y_true, y_pred, "mean_absolute_error")
     dt = y_pred.dtype.type
     return (np.sign(y_pred - y_true) * (np.expand_dims(upstream, -1) / dt(y_pred.shape[-1]))).reshape(shape)
 

@@ -147,7 +147,7 @@ CONFIG_CASES = [
 
 def _without_initializer_off_values(config):
     config = dict(config)
-    for key in ("kernel_initializer", "bias_initializer"):
+    for key in ("kernel_initializer", "bias_initializer", "depthwise_initializer", "pointwise_initializer"):
         if key in config:
             initializer = dict(config[key])
             initializer["config"] = {k: v for k, v in initializer["config"].items()
@@ -158,6 +158,11 @@ def _without_initializer_off_values(config):
 
 @pytest.mark.parametrize("name, kwargs", CONFIG_CASES, ids=lambda case: str(case))
 def test_get_config_equals_keras_and_round_trips(name, kwargs):
+    config_equals_keras_and_round_trips(name, kwargs)
+
+
+def config_equals_keras_and_round_trips(name, kwargs):
+    """Layer ``name``'s config with ``kwargs`` is Keras's, and each library rebuilds the same layer from it."""
     ours = getattr(fk.layers, name)(name="layer", **kwargs)
     theirs = getattr(keras.layers, name)(name="layer", **kwargs)
     config = ours.get_config()
@@ -343,33 +348,43 @@ def _sequence_data(count=64):
     return x, y
 
 
-def test_sequential_1d_cnn_trains_and_saves_to_keras(tmp_path):
-    # Seeded: the weights and the shuffling came from the generator seeded at import, and one run in many CI runs
-    # of the whole suite ended its 25 epochs at 0.75 of the first epoch's loss, above the bound.
-    fk.utils.set_random_seed(1)
+def trains_and_moves_to_keras(model, tmp_path, epochs):
+    """Fit ``model`` (fastconv) on the sequence data until its loss falls under 0.6 of the first epoch's and its
+    accuracy passes 0.8, save it, and check that real Keras loads it with the same layers and predictions."""
     x, y = _sequence_data()
-    model = _model(fk)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(x, y, batch_size=16, epochs=25, verbose=0)
+    history = model.fit(x, y, batch_size=16, epochs=epochs, verbose=0)
     losses = history.history["loss"]
     assert losses[-1] < 0.6 * losses[0] and history.history["accuracy"][-1] > 0.8
-    path = tmp_path / "conv1d.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
     np.testing.assert_allclose(np.asarray(loaded.predict(x, verbose=0)), model.predict(x, verbose=0),
                                rtol=1e-5, atol=1e-6)
     assert [type(layer).__name__ for layer in loaded.layers] == [type(layer).__name__ for layer in model.layers]
 
 
-def test_keras_1d_cnn_loads_in_fastconv(tmp_path):
+def loads_from_keras(keras_model, tmp_path):
+    """Save ``keras_model`` (real Keras) and check that fastconv loads it with the same predictions; returns the
+    loaded model."""
     x, _ = _sequence_data(16)
+    keras_model.save(tmp_path / "keras_model.keras")
+    loaded = fk.models.load_model(tmp_path / "keras_model.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), np.asarray(keras_model.predict(x, verbose=0)),
+                               rtol=1e-5, atol=1e-6)
+    return loaded
+
+
+def test_sequential_1d_cnn_trains_and_saves_to_keras(tmp_path):
+    # Seeded: the weights and the shuffling came from the generator seeded at import, and one run in many CI runs
+    # of the whole suite ended its 25 epochs at 0.75 of the first epoch's loss, above the bound.
+    fk.utils.set_random_seed(1)
+    trains_and_moves_to_keras(_model(fk), tmp_path, epochs=25)
+
+
+def test_keras_1d_cnn_loads_in_fastconv(tmp_path):
     model = _model(keras)
     model.layers[0].set_weights([w + 0.1 for w in model.layers[0].get_weights()])  # a non-zero bias too
-    path = tmp_path / "keras_conv1d.keras"
-    model.save(path)
-    loaded = fk.models.load_model(path)
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), np.asarray(model.predict(x, verbose=0)),
-                               rtol=1e-5, atol=1e-6)
+    loaded = loads_from_keras(model, tmp_path)
     for ours, theirs in zip(loaded.layers[:-1], model.layers[:-1]):  # the 1-D layers (Dense has tests of its own)
         assert ours.get_config() == _without_initializer_off_values(theirs.get_config())
 

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from fastconv import keras as fk
 from keras_reference import keras
 from test_compilation import _run
-from test_conv1d import _sequence_data, _torch_pads, _without_initializer_off_values
+from test_conv1d import (_torch_pads, _without_initializer_off_values, config_equals_keras_and_round_trips,
+                         loads_from_keras, trains_and_moves_to_keras)
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning",  # Keras's torch backend
@@ -296,25 +297,9 @@ CONFIG_CASES = [
 ]
 
 
-def _without_off_values(config):
-    config = _without_initializer_off_values(config)
-    for key in ("depthwise_initializer", "pointwise_initializer"):
-        if key in config:
-            config[key] = _without_initializer_off_values({"kernel_initializer": config[key]})["kernel_initializer"]
-    return config
-
-
 @pytest.mark.parametrize("name, kwargs", CONFIG_CASES, ids=lambda case: str(case))
 def test_get_config_equals_keras_and_round_trips(name, kwargs):
-    ours = getattr(fk.layers, name)(name="layer", **kwargs)
-    theirs = getattr(keras.layers, name)(name="layer", **kwargs)
-    config = ours.get_config()
-    expected = theirs.get_config()
-    assert sorted(config) == sorted(expected)
-    assert config == _without_off_values(expected)
-    clone = type(ours).from_config(config)
-    assert clone.get_config() == config
-    assert getattr(keras.layers, name).from_config(config).get_config() == expected
+    config_equals_keras_and_round_trips(name, kwargs)
 
 
 def test_aliases():
@@ -343,32 +328,16 @@ def _model(namespace):
 
 def test_1d_model_trains_and_saves_to_keras(tmp_path):
     fk.utils.set_random_seed(1)
-    x, y = _sequence_data()
-    model = _model(fk)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(x, y, batch_size=16, epochs=40, verbose=0)
-    losses = history.history["loss"]
-    assert losses[-1] < 0.6 * losses[0] and history.history["accuracy"][-1] > 0.8
-    path = tmp_path / "conv1d_family.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(np.asarray(loaded.predict(x, verbose=0)), model.predict(x, verbose=0),
-                               rtol=1e-5, atol=1e-6)
-    assert [type(layer).__name__ for layer in loaded.layers] == [type(layer).__name__ for layer in model.layers]
+    trains_and_moves_to_keras(_model(fk), tmp_path, epochs=40)
 
 
 def test_keras_1d_model_loads_in_fastconv(tmp_path):
-    x, _ = _sequence_data(16)
     model = _model(keras)
     for layer in model.layers:  # non-zero biases
         layer.set_weights([w + 0.05 for w in layer.get_weights()])
-    path = tmp_path / "keras_conv1d_family.keras"
-    model.save(path)
-    loaded = fk.models.load_model(path)
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), np.asarray(model.predict(x, verbose=0)),
-                               rtol=1e-5, atol=1e-6)
+    loaded = loads_from_keras(model, tmp_path)
     for ours, theirs in zip(loaded.layers[:-1], model.layers[:-1]):  # the 1-D layers (Dense has tests of its own)
-        assert ours.get_config() == _without_off_values(theirs.get_config())
+        assert ours.get_config() == _without_initializer_off_values(theirs.get_config())
 
 
 # ----------------------------------------------------------------------------- bad arguments

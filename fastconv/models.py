@@ -122,11 +122,16 @@ class Model(Trainer):
         return _keras_layer_order(self.inputs, self._nodes, self._first_seen)
 
     def get_layer(self, name=None, index=None):
+        """The layer at ``index`` or named ``name``; a model called inside this one (whose layers this one
+        lists) by its name too, as Keras finds it (``autoencoder.get_layer("encoder")``)."""
         if index is not None:
             return self.layers[index]
         for layer in self.layers:
             if layer.name == name:
                 return layer
+        for node in self._nodes:
+            if node.output.model is not None and node.output.model.name == name:
+                return node.output.model
         raise ValueError(f"No such layer: {name}. Existing layers are: {[layer.name for layer in self.layers]}.")
 
     @property
@@ -356,6 +361,8 @@ class Model(Trainer):
                 output = node.layer(produced[id(node.inputs)])
             produced[id(node.output)] = output
         outputs = [produced[id(t)] for t in self.outputs]
+        for output in outputs:
+            output.model = self  # so that the outer model's `get_layer` finds this model by its name
         return outputs[0] if self._single_output else outputs
 
     # -- summary and config -----------------------------------------------------------------------------

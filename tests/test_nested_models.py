@@ -69,6 +69,17 @@ def test_autoencoder_of_two_models_trains_as_keras():
         np.testing.assert_allclose(a, np.asarray(b), rtol=1e-5, atol=1e-6)
 
 
+def test_get_layer_finds_an_inner_model_by_name_as_in_keras():
+    # autoencoder.get_layer("encoder"): the encoder alone, for the codes of new data.
+    (ours, encoder, decoder), (theirs, *_) = _autoencoder(fk), _autoencoder(keras)
+    assert ours.get_layer("encoder") is encoder and ours.get_layer("decoder") is decoder
+    assert type(theirs.get_layer("encoder")).__name__ == "Functional"
+    x = RNG.standard_normal((3, 10)).astype(np.float32)
+    assert ours.get_layer("encoder").predict(x, verbose=0).shape == (3, 4)
+    with pytest.raises(ValueError, match="No such layer: nope"):
+        ours.get_layer("nope")
+
+
 def test_a_frozen_part_keeps_its_weights_as_in_keras():
     (ours, encoder, _), (theirs, keras_encoder, _) = _autoencoder(fk), _autoencoder(keras)
     encoder.trainable = keras_encoder.trainable = False
@@ -139,6 +150,7 @@ def test_keras_files_that_nest_models_load_and_go_back(tmp_path):
     theirs.set_weights([np.asarray(w) + 0.1 for w in theirs.get_weights()])  # non-zero biases
     theirs.save(tmp_path / "keras_nested.keras")
     ours = fk.models.load_model(tmp_path / "keras_nested.keras")
+    assert [type(ours.get_layer(layer.name)).__name__ for layer in theirs.layers[1:3]] == ["Sequential", "Model"]
     x = RNG.standard_normal((3, 8, 8, 1)).astype(np.float32)
     expected = np.asarray(theirs.predict(x, verbose=0))
     np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)

@@ -32,6 +32,7 @@ class KerasTensor:
         self.dtype = dtype
         self.node = node
         self.name = name or unique_name("keras_tensor")
+        self.model = None  # the model whose output this is, where a model was called on tensors (nesting)
 
     @property
     def ndim(self):

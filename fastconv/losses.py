@@ -391,12 +391,36 @@ def _mean_absolute_error_backward(y_true, y_pred, upstream):
 
 mae = MAE = mean_absolute_error
 
+
+def huber(y_true, y_pred, delta=1.0):
+    """The Huber loss over the last axis: ``0.5 * e**2`` where ``|e| <= delta``, ``delta * (|e| - delta / 2)``
+    beyond, ``e = y_pred - y_true``, averaged (Keras's ``huber``).
+
+    >>> huber([[0.0, 0.0]], [[0.5, 3.0]])
+    array([1.3125], dtype=float32)
+    """
+    y_true, y_pred = _regression_pair(y_true, y_pred, "huber")
+    error = np.abs(y_pred - y_true)
+    delta = y_pred.dtype.type(delta)
+    quadratic = np.minimum(error, delta)
+    return np.mean(y_pred.dtype.type(0.5) * quadratic * quadratic + delta * (error - quadratic), axis=-1)
+
+
+def _huber_backward(y_true, y_pred, upstream, delta=1.0):
+    """``clip(e, -delta, delta) / d``: the error where it is small, ``±delta`` beyond."""
+    shape = np.shape(y_pred)
+    y_true, y_pred = _regression_pair(y_true, y_pred, "huber")
+    dt = y_pred.dtype.type
+    error = np.clip(y_pred - y_true, -dt(delta), dt(delta))
+    return (error * (np.expand_dims(upstream, -1) / dt(y_pred.shape[-1]))).reshape(shape)
+
 _BACKWARD = {
     sparse_categorical_crossentropy: _sparse_categorical_crossentropy_backward,
     categorical_crossentropy: _categorical_crossentropy_backward,
     binary_crossentropy: _binary_crossentropy_backward,
     mean_squared_error: _mean_squared_error_backward,
     mean_absolute_error: _mean_absolute_error_backward,
+    huber: _huber_backward,
 }
 
 
@@ -784,10 +808,24 @@ class MeanAbsoluteError(LossFunctionWrapper):
         return Loss.get_config(self)
 
 
+class Huber(LossFunctionWrapper):
+    """The Huber loss (``huber``, reduced): quadratic for errors up to ``delta``, linear beyond.
+
+    >>> round(float(Huber()([[0.0, 0.0]], [[0.5, 3.0]])), 4)
+    1.3125
+    """
+
+    def __init__(self, delta=1.0, reduction="sum_over_batch_size", name="huber_loss", dtype=None):
+        super().__init__(huber, name=name, reduction=reduction, dtype=dtype, delta=delta)
+
+    def get_config(self):  # Keras 3.15's: name and reduction, without `delta`
+        return Loss.get_config(self)
+
+
 # -- lookup and serialization -----------------------------------------------------------------------------
 
 ALL_OBJECTS = (Loss, LossFunctionWrapper, SparseCategoricalCrossentropy, CategoricalCrossentropy,
-               BinaryCrossentropy, MeanSquaredError, MeanAbsoluteError)
+               BinaryCrossentropy, MeanSquaredError, MeanAbsoluteError, Huber)
 _CLASSES = {cls.__name__: cls for cls in ALL_OBJECTS}
 _FUNCTIONS = {
     "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
@@ -799,6 +837,7 @@ _FUNCTIONS = {
     "mean_absolute_error": mean_absolute_error,
     "mae": mean_absolute_error,
     "MAE": mean_absolute_error,
+    "huber": huber,
 }
 _CLASS_OF_FUNCTION = {
     sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
@@ -806,11 +845,12 @@ _CLASS_OF_FUNCTION = {
     binary_crossentropy: BinaryCrossentropy,
     mean_squared_error: MeanSquaredError,
     mean_absolute_error: MeanAbsoluteError,
+    huber: Huber,
 }
 # Keras 3 losses that fastconv does not implement yet: named, rather than "could not interpret".
 _KERAS_ONLY = {
     "mean_absolute_percentage_error", "mape", "mean_squared_logarithmic_error",
-    "msle", "cosine_similarity", "huber", "log_cosh", "logcosh", "kl_divergence", "kld", "kullback_leibler_divergence",
+    "msle", "cosine_similarity", "log_cosh", "logcosh", "kl_divergence", "kld", "kullback_leibler_divergence",
     "poisson", "hinge", "squared_hinge", "categorical_hinge", "binary_focal_crossentropy",
     "categorical_focal_crossentropy", "ctc", "dice", "tversky", "circle", "categorical_generalized_cross_entropy",
 }

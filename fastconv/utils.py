@@ -81,6 +81,19 @@ def set_random_seed(seed):
     _rng = np.random.default_rng(seed)
 
 
+def normalize(x, axis=-1, order=2):
+    """``x`` divided by its ``order``-norm along ``axis`` (``keras.utils.normalize``); zero vectors stay zero.
+
+    >>> normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    array([[0.6, 0.8],
+           [0. , 0. ]])
+    """
+    x = np.asarray(x)
+    norm = np.atleast_1d(np.linalg.norm(x, order, axis))
+    norm[norm == 0] = 1
+    return x / np.expand_dims(norm, axis)
+
+
 def to_categorical(x, num_classes=None):
     """One-hot encode integer class labels, as ``keras.utils.to_categorical`` does.
 

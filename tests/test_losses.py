@@ -364,8 +364,8 @@ def test_get_rejects_unknown_and_unimplemented_losses():
         losses.get("nope")
     with pytest.raises(NotImplementedError, match=re.escape("The Keras loss `mape` is not implemented")):
         losses.get("mape")
-    with pytest.raises(NotImplementedError, match=re.escape("The Keras loss `Huber` is not implemented")):
-        losses.get("Huber")
+    with pytest.raises(NotImplementedError, match=re.escape("The Keras loss `LogCosh` is not implemented")):
+        losses.get("LogCosh")
 
 
 def test_a_custom_callable_computes_but_has_no_gradient():
@@ -411,3 +411,18 @@ def test_loss_function_wrapper_config_round_trip():
                              "registered_name": "function"}}
     again = losses.LossFunctionWrapper.from_config(config)
     assert again.fn is losses.binary_crossentropy and again.get_config() == config
+
+
+@pytest.mark.parametrize("delta", [1.0, 0.3, 2.5])
+def test_huber_matches_keras_and_its_gradient_torch(delta):
+    rng = np.random.default_rng(12)
+    y_true, y_pred = rng.standard_normal((5, 4)) * 2, rng.standard_normal((5, 4)) * 2
+    np.testing.assert_allclose(losses.huber(y_true.astype(np.float32), y_pred.astype(np.float32), delta),
+                               keras.ops.convert_to_numpy(keras.losses.huber(y_true, y_pred, delta)), rtol=1e-5)
+    ours, theirs = losses.Huber(delta=delta), keras.losses.Huber(delta=delta)
+    np.testing.assert_allclose(ours(y_true, y_pred), keras.ops.convert_to_numpy(theirs(y_true, y_pred)), rtol=1e-5)
+    assert ours.get_config() == theirs.get_config()
+    t = torch.tensor(y_pred, requires_grad=True)
+    torch.nn.functional.huber_loss(t, torch.tensor(y_true), delta=delta).backward()
+    np.testing.assert_allclose(ours.gradient(y_true, y_pred), t.grad.numpy(), rtol=1e-5, atol=1e-8)
+    assert type(losses.get("huber")).__name__ == "Huber"

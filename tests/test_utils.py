@@ -170,3 +170,12 @@ def test_set_random_seed_errors(seed, message):
 def test_largest_seed():
     utils.set_random_seed(2 ** 32 - 1)
     assert utils.rng().random() == np.random.default_rng(2 ** 32 - 1).random()
+
+
+@pytest.mark.parametrize("axis, order", [(-1, 2), (1, 1)])
+def test_normalize_like_keras(axis, order):
+    x = np.random.default_rng(4).standard_normal((4, 3))
+    x[1] = 0  # a zero vector stays zero
+    np.testing.assert_allclose(utils.normalize(x, axis, order), keras.utils.normalize(x, axis, order), rtol=1e-12)
+    # Along axis 0 (which Keras 3.15 reads as -1, `axis or -1`, and fails on): each column over its norm.
+    np.testing.assert_allclose(utils.normalize(x, 0), x / np.sqrt((x * x).sum(axis=0)), rtol=1e-12)

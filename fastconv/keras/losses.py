@@ -1,14 +1,14 @@
 """``keras.losses``."""
 
 from fastconv.layers.keras_names import KERAS_MODULE_NAMES, missing_name
-from fastconv.losses import (MAE, MSE, BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanAbsoluteError,
+from fastconv.losses import (MAE, MSE, BinaryCrossentropy, CategoricalCrossentropy, Huber, Loss, MeanAbsoluteError,
                              MeanSquaredError, SparseCategoricalCrossentropy, binary_crossentropy,
-                             categorical_crossentropy, deserialize, get, mae, mean_absolute_error, mean_squared_error,
-                             mse, serialize, sparse_categorical_crossentropy)
+                             categorical_crossentropy, deserialize, get, huber, mae, mean_absolute_error,
+                             mean_squared_error, mse, serialize, sparse_categorical_crossentropy)
 
-__all__ = ["MAE", "MSE", "BinaryCrossentropy", "CategoricalCrossentropy", "Loss", "MeanAbsoluteError",
+__all__ = ["MAE", "MSE", "BinaryCrossentropy", "CategoricalCrossentropy", "Huber", "Loss", "MeanAbsoluteError",
            "MeanSquaredError", "SparseCategoricalCrossentropy", "binary_crossentropy", "categorical_crossentropy",
-           "deserialize", "get", "mae", "mean_absolute_error", "mean_squared_error", "mse", "serialize",
+           "deserialize", "get", "huber", "mae", "mean_absolute_error", "mean_squared_error", "mse", "serialize",
            "sparse_categorical_crossentropy"]
 
 

@@ -1558,10 +1558,7 @@ def relu(x):
     >>> relu(np.array([-1.5, 0, 2], np.float32))
     array([0., 0., 2.], dtype=float32)
     """
-    array, result_dtype, dtype = _computed(x, "x")
-    out = buffers.empty(array.size, dtype)
-    parallel.run(_elementwise._relu, array.reshape(-1), out)
-    return out.reshape(np.shape(x)).astype(result_dtype, copy=False)
+    return _map(_elementwise._relu, x)
 
 
 def relu_grad(x, grad_output):
@@ -1583,9 +1580,14 @@ def erf(x):
     >>> erf(np.array([0.0, 1.0, -np.inf]))
     array([ 0.        ,  0.84270079, -1.        ])
     """
+    return _map(_elementwise._erf, x)
+
+
+def _map(kernel, x):
+    """``kernel`` (``_elementwise``'s ``(job, x, out)``) over ``x`` flattened, in ``x``'s float dtype."""
     array, result_dtype, dtype = _computed(x, "x")
     out = buffers.empty(array.size, dtype)
-    parallel.run(_elementwise._erf, array.reshape(-1), out)
+    parallel.run(kernel, array.reshape(-1), out)
     return out.reshape(np.shape(x)).astype(result_dtype, copy=False)
 
 

@@ -352,6 +352,7 @@ class Trainer:
         (unweighted, as Keras's ``compile(metrics=...)``) over every sample."""
         self.stop_evaluating = False
         strategy = distribution.current()
+        trainable_weights = self.trainable_weights  # their penalties count in the loss, once a batch
         loss_mean = metrics_module.Mean(name="loss")
         metrics = None
         logs = {}
@@ -363,7 +364,7 @@ class Trainer:
             if len(xb):
                 outputs, tape = self.forward(xb, training=False)
                 y_pred = outputs[0]
-                loss_mean.update_state(self._loss_value(yb, y_pred, tape, sample_weight=wb), sample_weight=len(xb))
+                loss_mean.update_state(self._loss_value(yb, y_pred, tape, trainable_weights, wb), sample_weight=len(xb))
             else:  # this process's shard of a global batch smaller than the number of processes
                 y_pred = self._empty_outputs(single=True)
             if metrics is None:

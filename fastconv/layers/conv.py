@@ -34,7 +34,8 @@ class StepsAsImages:
         return values if self.rank == 2 else values[:, None]
 
     def _from_images(self, images):
-        return images if self.rank == 2 else images[:, 0]
+        """A 2-D op's result as the layer's (``None``, an input gradient not computed, stays ``None``)."""
+        return images if images is None or self.rank == 2 else images[:, 0]
 
     def _image_weight(self, variable):
         """``variable``'s value as the 2-D op's weight (a leading axis of 1 for a 1-D layer)."""

@@ -203,7 +203,7 @@ class DepthwiseConv2D(_DepthwiseBase):
             images, self._image_weight(self.kernel), self._images(outputs), self._images(grad_outputs),
             activation=self._fused_activation, need_grad_inputs=need_grad_inputs, need_grad_kernel=self.trainable,
             **self._depthwise_args())
-        grad_inputs = None if grad_images is None else self._from_images(grad_images)
+        grad_inputs = self._from_images(grad_images)
         grad_kernel = self._from_image_weight(grad_kernel)
         return grad_inputs, [grad_kernel, grad_bias] if self.use_bias else [grad_kernel]
 
@@ -280,7 +280,7 @@ class SeparableConv2D(_DepthwiseBase):
             grad_images, grad_kernel, _ = ops.depthwise_conv_bias_activation_grad(
                 images, self._image_weight(self.depthwise_kernel), None, grad_depthwise,
                 need_grad_inputs=need_grad_inputs, need_grad_kernel=self.trainable, **self._depthwise_args())
-        grad_inputs = None if grad_images is None else self._from_images(grad_images)
+        grad_inputs = self._from_images(grad_images)
         grads = [self._from_image_weight(grad_kernel), self._from_image_weight(grad_pointwise)]
         return grad_inputs, grads + [grad_bias] if self.use_bias else grads
 

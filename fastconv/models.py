@@ -25,8 +25,8 @@ import rich.table
 
 from fastconv import losses, metrics as metrics_module, optimizers, saving
 from fastconv.layers import LAYER_CLASSES
-from fastconv.layers.base import InputLayer, KerasTensor, Layer, _as_float32, _dtype_name
-from fastconv.naming import unique_name
+from fastconv.layers.base import Input, InputLayer, KerasTensor, Layer, _as_float32, _dtype_name, trace_call
+from fastconv.naming import to_snake_case, unique_name
 from fastconv.training import Trainer
 
 
@@ -37,7 +37,7 @@ def _takes_input_gradient(node, input_ids):
 
 
 class Model(Trainer):
-    """A functional model (``keras.Model(inputs, outputs)``).
+    """A functional model (``keras.Model(inputs, outputs)``), or a subclass of it that defines ``call``.
 
     ``inputs`` is a ``KerasTensor`` from ``keras.Input``, or a list (or dict)
     of them for a model with several inputs, whose data is then a list (or a
@@ -51,17 +51,44 @@ class Model(Trainer):
     (3, 2)
     """
 
+    _subclassed = False  # Sequential models are not
+
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to Model: {kwargs}")
-        if inputs is None or outputs is None:
-            raise NotImplementedError(
-                "fastconv supports functional models `keras.Model(inputs, outputs)` and `keras.Sequential`; "
-                "subclassed models (overriding `call`) are not supported yet.")
         super().__init__()
-        self.name = name or unique_name("functional")
         self._trainable = bool(trainable)  # the model's flag only: its layers may be in other models too
+        self._subclassed = inputs is None and outputs is None and type(self).call is not Model.call
+        if self._subclassed:  # Keras's subclassing: the graph is `call`'s, recorded on the first data
+            self.name = name or unique_name(to_snake_case(type(self).__name__))
+            self._single_output, self._input_keys, self._given_inputs = True, True, None
+            self.inputs, self.outputs, self._nodes, self._first_seen = [], [], [], {}
+            return
+        if inputs is None or outputs is None:
+            raise ValueError("A functional model needs both `inputs` and `outputs` (`keras.Model(inputs, outputs)`"
+                             "), or a subclass of `keras.Model` that defines `call()`. "
+                             f"Received: inputs={inputs!r}, outputs={outputs!r}")
+        self.name = name or unique_name("functional")
         self._set_graph(inputs, outputs)
+
+    def call(self, inputs, training=None):
+        """The model's outputs for ``inputs`` (arrays); a subclass of ``Model`` defines its own ``call``, which
+        fastconv runs once on symbolic tensors (see :meth:`build`)."""
+        return self(inputs, training=training)
+
+    def build(self, input_shape):
+        """Build a subclassed model for inputs of ``input_shape`` (the batch axis included, usually ``None``; a
+        list of shapes for several inputs), as Keras's ``model.build``: its ``call()`` runs once on
+        ``keras.Input`` tensors of that shape and the layers it calls become the model's graph, which ``fit``,
+        ``predict``, ``summary()`` and ``save`` then use (a ``.keras`` file holds that graph: Keras and fastconv
+        load it as a functional model, without the subclass). Without ``build``, the first data builds it."""
+        if not self._subclassed or self.outputs:
+            return
+        several = isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], (list, tuple))
+        inputs = [Input(shape=tuple(s)[1:]) for s in input_shape] if several else Input(shape=tuple(input_shape)[1:])
+        self._set_graph(inputs, trace_call(self, self.call, inputs))
+        if not self._trainable:
+            self.trainable = False
 
     # -- the graph ------------------------------------------------------------------------------------
 
@@ -112,14 +139,19 @@ class Model(Trainer):
         return _shape_or_shapes(self.outputs)
 
     def _check_called(self, what):
+        if not self.outputs and self._subclassed:
+            raise ValueError(f"This model has not yet been built, and thus has no defined {what}. Build the model "
+                             "first by calling `build()` or by calling the model on a batch of data.")
         if not self.outputs:  # a Sequential model without its input shape yet
             raise AttributeError(f"The model {self.name} has never been called and thus has no defined {what}. "
                                  "Give its first layer `input_shape=` or start it with `keras.Input`.")
 
     @property
     def layers(self):
-        """The layers in Keras's order (the input layers first; see :func:`_keras_layer_order`)."""
-        return _keras_layer_order(self.inputs, self._nodes, self._first_seen)
+        """The layers in Keras's order (the input layers first, but in a subclassed model, which has none;
+        see :func:`_keras_layer_order`)."""
+        layers = _keras_layer_order(self.inputs, self._nodes, self._first_seen)
+        return [layer for layer in layers if not isinstance(layer, InputLayer)] if self._subclassed else layers
 
     def get_layer(self, name=None, index=None):
         """The layer at ``index`` or named ``name``; a model called inside this one (whose layers this one
@@ -173,17 +205,26 @@ class Model(Trainer):
             weights = weights[count:]
 
     def count_params(self):
+        if not self.built:
+            raise ValueError(f"You tried to call `count_params` on model '{self.name}', but the model isn't built. "
+                             "Build it first by calling `build()` or by calling the model on a batch of data.")
         return int(sum(int(np.prod(w.shape)) for w in self.weights))
 
     @property
     def built(self):
-        return True
+        return bool(self.outputs) or not self._subclassed
 
     # -- running ----------------------------------------------------------------------------------------
 
     def _check_inputs(self, x):
         """The model's data as ``forward`` takes it: an array for a model with one input, else an
-        ``InputArrays`` (one array for each input, in the order of ``self.inputs``), each checked."""
+        ``InputArrays`` (one array for each input, in the order of ``self.inputs``), each checked. A
+        subclassed model not built yet is built for it."""
+        if not self.built and not isinstance(x, InputArrays):
+            _reject_streams(x)
+            several = isinstance(x, (list, tuple)) and x and all(isinstance(a, np.ndarray) for a in x)
+            shapes = [np.shape(a) for a in x] if several else np.shape(x)
+            self.build(shapes[0] if several and len(shapes) == 1 else shapes)
         arrays = [_adjust_rank(array, tensor.shape) for tensor, array in zip(self.inputs, self._input_list(x))]
         for index, (tensor, array) in enumerate(zip(self.inputs, arrays)):
             expected = tensor.shape
@@ -332,6 +373,9 @@ class Model(Trainer):
     def __call__(self, inputs, training=None):
         if isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple, dict)) and any(
                 isinstance(t, KerasTensor) for t in (inputs.values() if isinstance(inputs, dict) else inputs))):
+            if not self.built:
+                self.build(_shape_or_shapes(_tensor_list(inputs, "inputs")) if not isinstance(inputs, KerasTensor)
+                           else inputs.shape)
             return self._call_symbolic(inputs)
         outputs, _ = self.forward(self._check_inputs(inputs), None if training is None else bool(training))
         return outputs[0] if self._single_output else outputs
@@ -370,13 +414,18 @@ class Model(Trainer):
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
                 show_trainable=False, layer_range=None):
         """Print Keras's summary table: each layer's name (type), output shape and parameter count."""
+        self._check_called("summary")
         print_summary(self, line_length, print_fn)
 
     # -- config: Keras's serialized model (a `.keras` file's config.json) -------------------------------------
 
     def get_config(self):
-        """Keras's ``Functional.get_config()``: each layer with its inbound nodes, and the graph's ends."""
-        layers = self.layers
+        """Keras's ``Functional.get_config()``: each layer with its inbound nodes, and the graph's ends (a
+        subclassed model's: the graph its ``call()`` built)."""
+        if not self.built:
+            raise ValueError(f"The model '{self.name}' has not been built yet: call `build(input_shape)` or call it "
+                             "on a batch of data before saving it or asking for its config.")
+        layers = _keras_layer_order(self.inputs, self._nodes, self._first_seen)
         nodes = {id(node) for node in self._nodes} | {id(t.node) for t in self.inputs}
         node_index = {}  # id(node) -> its index among its layer's nodes in this model, as Keras renumbers them
         for layer in layers:

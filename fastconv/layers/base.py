@@ -14,9 +14,17 @@ Calling a layer on a numpy array computes it; calling it on a ``KerasTensor``
 (from ``Input`` or another layer) records a graph node and returns a new
 ``KerasTensor``, which is how Sequential and functional models are wired.
 Loops over pixels live in ``fastconv.ops``, never here.
+
+A user's layer that overrides ``call`` and not ``forward`` (Keras's subclassing,
+``class ResidualUnit(keras.layers.Layer)``) is a *composite* layer: called on
+symbolic tensors, its ``call`` runs on them once (:func:`trace_call`), so the
+layers it calls, and the ``+``, ``-``, ``*`` between tensors (``KerasTensor``'s
+operators, which call ``Add``, ``Subtract``, ``Multiply`` or ``Rescaling``), join
+the model's graph; its weights are those of the layers it holds.
 """
 
 import functools
+import inspect
 
 import numpy as np
 
@@ -40,6 +48,111 @@ class KerasTensor:
 
     def __repr__(self):
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, sparse=False, name={self.name}>"
+
+    # Arithmetic in a subclassed model's or layer's `call` (`z + shortcut`, `inputs / 255`) records the layer
+    # that computes it; numpy's functions on a KerasTensor raise (they have no gradient here).
+    __array_ufunc__ = None
+
+    def __add__(self, other):
+        return _arithmetic("Add", self, other, scale=1.0, offset=other)
+
+    def __radd__(self, other):
+        return _arithmetic("Add", other, self, scale=1.0, offset=other)
+
+    def __sub__(self, other):
+        return _arithmetic("Subtract", self, other, scale=1.0, offset=_negated(other))
+
+    def __rsub__(self, other):
+        return _arithmetic("Subtract", other, self, scale=-1.0, offset=other)
+
+    def __mul__(self, other):
+        return _arithmetic("Multiply", self, other, scale=other, offset=0.0)
+
+    def __rmul__(self, other):
+        return _arithmetic("Multiply", other, self, scale=other, offset=0.0)
+
+    def __truediv__(self, other):
+        if isinstance(other, KerasTensor):
+            raise NotImplementedError("fastconv cannot divide a tensor by a tensor in a model; divide by a number "
+                                      f"instead. Received: {self!r} / {other!r}")
+        return _arithmetic("Multiply", self, other, scale=_reciprocal(other), offset=0.0)
+
+    def __neg__(self):
+        return _arithmetic("Multiply", self, -1.0, scale=-1.0, offset=0.0)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _negated(value):
+    return -value if _is_number(value) else value
+
+
+def _reciprocal(value):
+    return 1.0 / value if _is_number(value) else value
+
+
+def _arithmetic(merge, first, second, scale, offset):
+    """``first <op> second`` where one or both are KerasTensors: the merging layer ``merge`` for two tensors,
+    ``Rescaling(scale, offset)`` for a tensor and a number."""
+    from fastconv.layers import merging, reshaping  # they import this module
+
+    if isinstance(first, KerasTensor) and isinstance(second, KerasTensor):
+        return getattr(merging, merge)()([first, second])
+    tensor, number = (first, second) if isinstance(first, KerasTensor) else (second, first)
+    if not _is_number(number):
+        raise NotImplementedError(f"fastconv computes a tensor with another tensor or with a number in a model. "
+                                  f"Received: {type(number).__name__} with {tensor!r}")
+    return reshaping.Rescaling(float(scale), float(offset))(tensor)
+
+
+class _TracingTraining:
+    """The ``training`` argument that a subclassed model's or layer's ``call`` gets while fastconv runs it on
+    symbolic tensors: passed on to layers (``self.dropout(x, training=training)``) it lets ``fit`` and
+    ``predict`` choose, as Keras's own layers do; a Python branch on it cannot be recorded, and raises."""
+
+    def __bool__(self):
+        raise NotImplementedError(
+            "fastconv runs a subclassed model's (or layer's) `call()` once, on symbolic tensors, to record the "
+            "layers it calls, so a Python branch on `training` (`if training:`) cannot be recorded. Pass "
+            "`training=training` to the layers instead: Dropout, BatchNormalization and the augmentation layers "
+            "then train in `fit` and infer in `predict` and `evaluate`, as in Keras.")
+
+    def __repr__(self):
+        return "<training: chosen by fit/predict>"
+
+
+TRACING = _TracingTraining()
+
+
+def _takes_training(call):
+    try:
+        parameters = inspect.signature(call).parameters
+    except (TypeError, ValueError):
+        return False
+    return "training" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def trace_call(owner, call, inputs):
+    """Run ``call`` (a subclassed model's or composite layer's ``call``) on symbolic ``inputs`` and return its
+    outputs (a ``KerasTensor`` or a list of them), which the layers it called have joined to the graph."""
+    kwargs = {"training": TRACING} if _takes_training(call) else {}
+    kind = "model" if not isinstance(owner, Layer) else "layer"
+    try:
+        outputs = call(inputs, **kwargs)
+    except (TypeError, AttributeError) as error:
+        raise NotImplementedError(
+            f"fastconv could not run `call()` of the {kind} '{owner.name}' ({type(owner).__name__}) on symbolic "
+            f"tensors: {type(error).__name__}: {error}. fastconv runs `call()` once to record what it computes, "
+            "so `call()` may call fastconv layers and models, `keras.activations`, and +, -, * between tensors "
+            "or with numbers; other functions (numpy's, tf's) have no gradient here.") from error
+    returned = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    if not returned or not all(isinstance(t, KerasTensor) for t in returned):
+        raise NotImplementedError(
+            f"`call()` of the {kind} '{owner.name}' ({type(owner).__name__}) returned {outputs!r}: fastconv needs "
+            "a tensor (or a list of tensors) computed by layers from its inputs.")
+    return list(outputs) if isinstance(outputs, (list, tuple)) else outputs
 
 
 class Node:
@@ -165,18 +278,84 @@ class Layer:
         return variable
 
     @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        """Freeze (``False``) or unfreeze the layer, and every layer a composite layer holds, as Keras does."""
+        self._trainable = bool(value)
+        for layer in self._sublayers():
+            layer.trainable = value
+
+    @property
     def trainable_weights(self):
-        return list(self._trainable_weights) if self.trainable else []
+        if not self.trainable:
+            return []
+        return list(self._trainable_weights) + [w for layer in self._sublayers() for w in layer.trainable_weights]
 
     @property
     def non_trainable_weights(self):
-        if self.trainable:
-            return list(self._non_trainable_weights)
-        return self._trainable_weights + self._non_trainable_weights
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
 
     @property
     def weights(self):
-        return self._trainable_weights + self._non_trainable_weights
+        return self._trainable_weights + self._non_trainable_weights + [
+            w for layer in self._sublayers() for w in layer.weights]
+
+    # -- composite layers (a user's subclass that overrides `call`) ------------------------------------------
+
+    @classmethod
+    def is_composite(cls):
+        """Whether this is a user's layer computed by its ``call`` (Keras's subclassing) rather than by
+        fastconv's ``forward``/``backward``: its ``call`` is run on symbolic tensors (:func:`trace_call`)."""
+        return cls.call is not Layer.call and cls.forward is Layer.forward
+
+    def _sublayers(self):
+        """The layers a composite layer holds in its attributes (directly, or in a list, tuple or dict), as
+        Keras tracks them; none for fastconv's own layers."""
+        if not self.is_composite():
+            return []
+        found = []
+        for value in vars(self).values():
+            items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else (
+                [value])
+            for item in items:
+                if isinstance(item, Layer) and item is not self and all(item is not f for f in found):
+                    found.append(item)
+        return found
+
+    def _call_composite(self, inputs, training):
+        """A composite layer's call: on symbolic tensors, its ``call`` (which adds the layers it calls to the
+        graph); on arrays, the functional model of that graph for the arrays' shape (built once a shape)."""
+        symbolic = isinstance(inputs, KerasTensor) or (
+            isinstance(inputs, (list, tuple)) and inputs and all(isinstance(t, KerasTensor) for t in inputs))
+        if not symbolic:
+            from fastconv.models import Model  # models import the layers
+
+            arrays = [_as_float32(t) for t in inputs] if isinstance(inputs, (list, tuple)) else _as_float32(inputs)
+            key = tuple(_shape_of(arrays)[1:]) if not isinstance(arrays, list) else tuple(
+                s[1:] for s in _shape_of(arrays))
+            models = self.__dict__.setdefault("_eager_models", {})
+            if key not in models:
+                tensors = ([Input(shape=a.shape[1:]) for a in arrays] if isinstance(arrays, list)
+                           else Input(shape=arrays.shape[1:]))
+                models[key] = Model(tensors, self(tensors))
+            return models[key](arrays, training=training)
+        inputs = list(inputs) if isinstance(inputs, (list, tuple)) else inputs
+        if not self.built:
+            self.build(_shape_of(inputs))
+        if self._trainable_weights or self._non_trainable_weights:
+            raise NotImplementedError(
+                f"The layer '{self.name}' ({type(self).__name__}) creates weights of its own (`add_weight`) and "
+                "computes with them in `call()`: fastconv needs the gradient of everything a model computes, so "
+                "a layer of yours may call fastconv layers in `call()` (and +, -, * between tensors), not compute "
+                "with weights itself.")
+        outputs = trace_call(self, self.call, inputs)
+        if not self.trainable:
+            self.trainable = False  # the layers it called, frozen with it
+        return outputs
 
     @property
     def variables(self):
@@ -251,6 +430,8 @@ class Layer:
     # -- calling -------------------------------------------------------------------------------------
 
     def __call__(self, inputs, training=None):
+        if self.is_composite():
+            return self._call_composite(inputs, training)
         if isinstance(inputs, (list, tuple)):
             if self.takes_list and all(isinstance(t, KerasTensor) for t in inputs):
                 return self._call_symbolic(list(inputs))

@@ -1,0 +1,252 @@
+"""Keras's third way of building a model: subclasses of ``keras.Model`` and ``keras.layers.Layer`` that
+define ``call()`` (Géron's ``ResidualUnit``, keras.io's "Making new layers and models via subclassing").
+fastconv runs ``call()`` once on symbolic tensors and trains the graph it records. Against real Keras 3 on
+its torch backend, with the same classes written once for both: the same weights give the same predictions,
+the same training gives the same losses and weights, the weights and their freezing are counted as Keras
+counts them, and the saved file loads in Keras. What cannot be recorded raises, naming what to change."""
+
+import numpy as np
+import pytest
+
+from fastconv import keras as fk
+from keras_reference import keras
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning",  # Keras's torch backend
+)
+
+RNG = np.random.default_rng(47)
+
+
+def _classes(library, dropout=0.3):
+    """The same user code for fastconv and Keras: a residual unit as a layer, a small ResNet as a model."""
+    layers = library.layers
+
+    class ResidualUnit(layers.Layer):
+        def __init__(self, filters, strides=1, activation="relu", **kwargs):
+            super().__init__(**kwargs)
+            self.activation = library.activations.get(activation)
+            self.main_layers = [
+                layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False),
+                layers.BatchNormalization(),
+                layers.Activation(activation),
+                layers.Conv2D(filters, 3, padding="same", use_bias=False),
+                layers.BatchNormalization()]
+            self.skip_layers = []
+            if strides > 1:
+                self.skip_layers = [layers.Conv2D(filters, 1, strides=strides, padding="same", use_bias=False),
+                                    layers.BatchNormalization()]
+
+        def call(self, inputs):
+            z = inputs
+            for layer in self.main_layers:
+                z = layer(z)
+            skip = inputs
+            for layer in self.skip_layers:
+                skip = layer(skip)
+            return self.activation(z + skip)
+
+    class SmallResNet(library.Model):
+        def __init__(self, classes=3, **kwargs):
+            super().__init__(**kwargs)
+            self.stem = layers.Conv2D(8, 3, padding="same", activation="relu")
+            self.unit1 = ResidualUnit(8)
+            self.unit2 = ResidualUnit(16, strides=2)
+            self.pool = layers.GlobalAveragePooling2D()
+            self.dropout = layers.Dropout(dropout)
+            self.classifier = layers.Dense(classes, activation="softmax")
+
+        def call(self, inputs, training=None):
+            x = self.stem(inputs / 255.0)
+            x = self.unit2(self.unit1(x))
+            return self.classifier(self.dropout(self.pool(x), training=training))
+
+    return ResidualUnit, SmallResNet
+
+
+def _layers_of(model):
+    """The model's layers that hold weights, in the same order in both libraries (paired by attribute)."""
+    units = [model.unit1, model.unit2]
+    return [model.stem] + [layer for unit in units for layer in unit.main_layers + unit.skip_layers] + [
+        model.classifier]
+
+
+def _same_weights(ours, theirs):
+    for mine, keras_layer in zip(_layers_of(ours), _layers_of(theirs), strict=True):
+        weights = [np.asarray(w) + 0.05 * RNG.standard_normal(np.shape(w)).astype(np.float32)
+                   for w in keras_layer.get_weights()]
+        weights = [np.abs(w) if w.ndim == 1 and i == 3 else w for i, w in enumerate(weights)]  # a variance > 0
+        keras_layer.set_weights(weights)
+        mine.set_weights(weights)
+
+
+def _images(n):
+    return RNG.uniform(0, 255, (n, 8, 8, 1)).astype(np.float32)
+
+
+def _built_pair(dropout=0.3):
+    ours, theirs = _classes(fk, dropout)[1](), _classes(keras, dropout)[1]()
+    x = _images(4)
+    ours.build((None, 8, 8, 1))
+    theirs(x)  # a Keras subclassed model is built by its first call
+    _same_weights(ours, theirs)
+    return ours, theirs
+
+
+def test_subclassed_resnet_predicts_as_keras_and_counts_its_weights_as_keras():
+    ours, theirs = _built_pair()
+    x = _images(10)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours(x), np.asarray(theirs(x).detach()), rtol=1e-4, atol=1e-5)
+    assert ours.count_params() == theirs.count_params()
+    assert len(ours.weights) == len(theirs.weights) and len(ours.trainable_weights) == len(theirs.trainable_weights)
+    assert len(ours.unit2.weights) == len(theirs.unit2.weights) == 15
+    assert not np.allclose(ours(x, training=True), ours(x, training=False))  # training=training reaches Dropout
+
+
+def test_subclassed_resnet_trains_as_keras():
+    ours, theirs = _built_pair(dropout=0.0)  # the same training needs no random dropout
+    x, y = _images(16), np.arange(16) % 3
+    for model, library in ((ours, fk), (theirs, keras)):
+        model.compile(optimizer=library.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    histories = [model.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0).history for model in (ours, theirs)]
+    np.testing.assert_allclose(histories[0]["loss"], histories[1]["loss"], rtol=1e-4)
+    assert histories[0]["loss"][-1] < histories[0]["loss"][0]
+    for mine, keras_layer in zip(_layers_of(ours), _layers_of(theirs), strict=True):
+        for a, b in zip(mine.get_weights(), keras_layer.get_weights(), strict=True):
+            np.testing.assert_allclose(a, np.asarray(b), rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(ours.evaluate(x, y, verbose=0), theirs.evaluate(x, y, verbose=0), rtol=1e-4)
+
+
+def test_freezing_a_composite_layer_freezes_the_layers_it_holds_as_keras():
+    ours, theirs = _built_pair()
+    for model in (ours, theirs):
+        model.unit1.trainable = False
+    assert len(ours.trainable_weights) == len(theirs.trainable_weights)
+    assert len(ours.unit1.non_trainable_weights) == len(theirs.unit1.non_trainable_weights) == 10
+    assert not ours.unit1.main_layers[0].trainable
+    ours.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    frozen = [w.copy() for layer in ours.unit1.main_layers for w in layer.get_weights()]
+    ours.fit(_images(8), np.arange(8) % 3, epochs=1, verbose=0)
+    after = [w for layer in ours.unit1.main_layers for w in layer.get_weights()]
+    assert all(np.array_equal(a, b) for a, b in zip(frozen, after, strict=True))
+    assert not np.array_equal(ours.stem.get_weights()[0], theirs.stem.get_weights()[0])  # the rest trained
+
+
+def test_a_composite_layer_computes_on_arrays_as_keras():
+    unit_class, keras_unit_class = _classes(fk)[0], _classes(keras)[0]
+    ours, theirs = unit_class(4, strides=2), keras_unit_class(4, strides=2)
+    x = RNG.standard_normal((3, 6, 6, 2)).astype(np.float32)
+    theirs(x)
+    ours(x)
+    for mine, keras_layer in zip(ours.main_layers + ours.skip_layers, theirs.main_layers + theirs.skip_layers):
+        mine.set_weights([np.asarray(w) for w in keras_layer.get_weights()])
+    np.testing.assert_allclose(ours(x), np.asarray(theirs(x).detach()), rtol=1e-5, atol=1e-5)
+
+
+def test_a_subclassed_model_saves_as_the_functional_model_of_its_call(tmp_path):
+    ours, theirs = _built_pair()
+    path = str(tmp_path / "resnet.keras")
+    ours.save(path)
+    x = _images(6)
+    expected = theirs.predict(x, verbose=0)
+    np.testing.assert_allclose(keras.models.load_model(path).predict(x, verbose=0), expected, rtol=1e-4, atol=1e-5)
+    reloaded = fk.models.load_model(path)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), ours.predict(x, verbose=0), rtol=0, atol=0)
+    weights_path = str(tmp_path / "resnet.weights.h5")
+    ours.save_weights(weights_path)
+    other = _classes(fk)[1]()
+    other.build((None, 8, 8, 1))
+    other.load_weights(weights_path)
+    np.testing.assert_array_equal(other.predict(x, verbose=0), ours.predict(x, verbose=0))
+
+
+def _arithmetic_model(library):
+    layers = library.layers
+
+    class Arithmetic(library.Model):
+        def __init__(self):
+            super().__init__()
+            self.first = layers.Dense(5)
+            self.second = layers.Dense(5, activation="tanh")
+            self.concatenate = layers.Concatenate()
+
+        def call(self, inputs):
+            a, b = inputs
+            u, v = self.first(a), self.second(b)
+            w = (u - v) * u + 2 - v / 4 - (1 - u) * 0.5 + (-v)
+            return self.concatenate([w, library.activations.sigmoid(u + v)])
+
+    return Arithmetic()
+
+
+def test_arithmetic_between_tensors_and_numbers_and_several_inputs_as_keras():
+    ours, theirs = _arithmetic_model(fk), _arithmetic_model(keras)
+    a, b = RNG.standard_normal((7, 3)).astype(np.float32), RNG.standard_normal((7, 4)).astype(np.float32)
+    theirs([a, b])
+    ours.build([(None, 3), (None, 4)])
+    for name in ("first", "second"):
+        getattr(ours, name).set_weights([np.asarray(w) for w in getattr(theirs, name).get_weights()])
+    np.testing.assert_allclose(ours.predict([a, b], verbose=0), theirs.predict([a, b], verbose=0),
+                               rtol=1e-5, atol=1e-5)
+    ours.compile(optimizer="sgd", loss="mse")
+    theirs.compile(optimizer="sgd", loss="mse")
+    y = RNG.standard_normal((7, 10)).astype(np.float32)
+    losses = [model.fit([a, b], y, batch_size=7, epochs=3, verbose=0).history["loss"] for model in (ours, theirs)]
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+
+
+def test_an_unbuilt_subclassed_model_says_so_and_the_first_data_builds_it():
+    model = _classes(fk)[1]()
+    assert not model.built and model.layers == []
+    with pytest.raises(ValueError, match="not yet been built"):
+        model.summary()
+    with pytest.raises(ValueError, match="isn't built"):
+        model.count_params()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(_images(8), np.arange(8) % 3, epochs=1, verbose=0)
+    assert model.built and model.count_params() == _built_pair()[1].count_params()
+    assert model.input_shape == (None, 8, 8, 1) and model.output_shape == (None, 3)
+    assert "InputLayer" not in {type(layer).__name__ for layer in model.layers}  # as Keras lists them
+
+
+def test_what_call_cannot_record_raises_naming_it():
+    class BranchesOnTraining(fk.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = fk.layers.Dense(2)
+
+        def call(self, inputs, training=False):
+            if training:
+                inputs = inputs * 2
+            return self.dense(inputs)
+
+    with pytest.raises(NotImplementedError, match=r"branch on `training`"):
+        BranchesOnTraining().build((None, 3))
+
+    class NumpyInCall(fk.Model):
+        def __init__(self):
+            super().__init__(name="numpy_in_call")
+            self.dense = fk.layers.Dense(2)
+
+        def call(self, inputs):
+            return self.dense(np.maximum(inputs, 0))
+
+    with pytest.raises(NotImplementedError, match=r"'numpy_in_call' \(NumpyInCall\).*numpy's"):
+        NumpyInCall().predict(np.ones((2, 3)), verbose=0)
+
+    class OwnWeights(fk.layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight((input_shape[-1], 2), initializer="ones", name="w")
+
+        def call(self, inputs):
+            return inputs @ self.w
+
+    inputs = fk.Input((3,))
+    with pytest.raises(NotImplementedError, match=r"creates weights of its own \(`add_weight`\)"):
+        OwnWeights()(inputs)
+    with pytest.raises(NotImplementedError, match="divide a tensor by a tensor"):
+        fk.layers.Dense(2)(inputs) / fk.layers.Dense(2)(inputs)
+    with pytest.raises(ValueError, match="needs both `inputs` and `outputs`"):
+        fk.Model(inputs=inputs)

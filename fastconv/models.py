@@ -23,7 +23,7 @@ import rich.console
 import rich.markup
 import rich.table
 
-from fastconv import losses, metrics as metrics_module, optimizers, saving
+from fastconv import data, losses, metrics as metrics_module, optimizers, saving
 from fastconv.layers import LAYER_CLASSES
 from fastconv.layers.base import Input, InputLayer, KerasTensor, Layer, _as_float32, _dtype_name, trace_call
 from fastconv.naming import to_snake_case, unique_name
@@ -221,7 +221,7 @@ class Model(Trainer):
         ``InputArrays`` (one array for each input, in the order of ``self.inputs``), each checked. A
         subclassed model not built yet is built for it."""
         if not self.built and not isinstance(x, InputArrays):
-            _reject_streams(x)
+            data.reject_unreadable(x)
             several = isinstance(x, (list, tuple)) and x and all(isinstance(a, np.ndarray) for a in x)
             shapes = [np.shape(a) for a in x] if several else np.shape(x)
             self.build(shapes[0] if several and len(shapes) == 1 else shapes)
@@ -243,7 +243,7 @@ class Model(Trainer):
         """One float32 array for each of the model's inputs, from an array, a list or a dict of them."""
         if isinstance(x, InputArrays):
             return x.arrays
-        _reject_streams(x)
+        data.reject_unreadable(x)
         if isinstance(x, dict):
             keys = self._input_keys if isinstance(self._input_keys, list) else [t.node.layer.name
                                                                                for t in self.inputs]
@@ -579,19 +579,6 @@ class Model(Trainer):
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
-
-
-def _reject_streams(x):
-    """Raise ``NotImplementedError`` for data that comes a batch at a time (a generator, a
-    ``keras.utils.PyDataset``, a ``tf.data.Dataset``): fastconv takes arrays."""
-    if isinstance(x, (np.ndarray, list, tuple, dict, str, bytes)) or hasattr(x, "__array__") or np.isscalar(x):
-        return
-    if hasattr(x, "__next__") or hasattr(x, "__iter__") or (hasattr(x, "__getitem__") and hasattr(x, "__len__")):
-        raise NotImplementedError(
-            f"fastconv's fit, evaluate and predict take numpy arrays (a list or dict of them for several inputs); "
-            f"data given a batch at a time, as this {type(x).__name__} gives it (a Python generator, a "
-            "keras.utils.PyDataset, a tf.data.Dataset), is not supported yet. Collect it into arrays first, e.g. "
-            "`x, y = map(np.concatenate, zip(*batches))`.")
 
 
 def _adjust_rank(array, expected):

@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 
 from fastconv import activations, callbacks as callbacks_module, losses, metrics as metrics_module, optimizers
-from fastconv import buffers, compilation, distribution, utils
+from fastconv import buffers, compilation, data, distribution
 
 
 class Trainer:
@@ -236,41 +236,50 @@ class Trainer:
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
-        """Train for ``epochs`` epochs; returns a ``History`` whose ``history`` dict holds each epoch's logs."""
+        """Train for ``epochs`` epochs; returns a ``History`` whose ``history`` dict holds each epoch's logs.
+
+        ``x`` and ``y`` are arrays, or ``x`` is a ``keras.utils.PyDataset`` or a generator of batches
+        (``fastconv.data``), ``steps_per_epoch`` batches an epoch (by default a whole pass), and so may
+        ``validation_data`` be (``validation_steps`` batches each time)."""
         self._assert_compiled("fit")
-        _reject(steps_per_epoch=steps_per_epoch, validation_steps=validation_steps)
+        _check_steps(steps_per_epoch, "steps_per_epoch")
+        _check_steps(validation_steps, "validation_steps")
         batch_size = _check_batch_size(batch_size)
         validation_batch_size = _check_batch_size(validation_batch_size, "validation_batch_size", batch_size)
         verbose = _verbosity(verbose)
         _check_validation_freq(validation_freq)
-        x, y = self._check_data(x, y)
-        _check_samples(x, "x", "fit")
-        sample_weight = _sample_weights(y, sample_weight, class_weight)
         _check_validation_split(validation_split)
-        weight_val = None
-        if validation_data is not None:
-            if len(validation_data) not in (2, 3):
-                raise ValueError("`validation_data` must be a tuple `(x_val, y_val)` or `(x_val, y_val, "
-                                 f"val_sample_weight)`. Received: a {type(validation_data).__name__} of "
-                                 f"{len(validation_data)} items")
-            x_val, y_val = self._check_data(*validation_data[:2])
-            _check_samples(x_val, "validation_data", "fit")
-            if len(validation_data) == 3:
-                weight_val = _sample_weights(y_val, validation_data[2])
-        elif validation_split:
-            x, y, x_val, y_val = _split_for_validation(x, y, validation_split)
-            if sample_weight is not None:  # the weights split with the samples, as Keras splits them
-                sample_weight, weight_val = sample_weight[:len(x)], sample_weight[len(x):]
+        strategy = distribution.current()
+        if data.is_stream(x):
+            _check_stream(x, "x", y=y, sample_weight=sample_weight, validation_split=validation_split)
+            training_data = data.Epochs(x, steps_per_epoch, shuffle)
+            largest_batch = None
         else:
-            x_val = y_val = None
+            x, y = self._check_data(x, y)
+            _check_samples(x, "x", "fit")
+            sample_weight = _sample_weights(y, sample_weight, class_weight)
+            class_weight = None  # in the sample weights now
+            validation = None
+            if validation_data is None and validation_split:
+                x, y, x_val, y_val = _split_for_validation(x, y, validation_split)
+                weight_val = None
+                if sample_weight is not None:  # the weights split with the samples, as Keras splits them
+                    sample_weight, weight_val = sample_weight[:len(x)], sample_weight[len(x):]
+                validation = (x_val, y_val, weight_val)
+            training_data = data.Epochs(data.ArrayBatches(x, y, sample_weight, batch_size, shuffle, strategy),
+                                        steps_per_epoch)
+            largest_batch = min(batch_size, len(x))
+            if validation is not None:
+                validation_data = validation
+        validating = self._validation_epochs(validation_data, validation_steps, validation_batch_size, strategy)
+        if validating is not None and largest_batch is not None and isinstance(validating.data, data.ArrayBatches):
+            largest_batch = max(largest_batch, min(validation_batch_size, len(validating.data.x)))
 
-        steps = math.ceil(len(x) / batch_size)
-        callback_list = self._callback_list(callbacks, verbose, steps, epochs=epochs, add_history=True)
+        callback_list = self._callback_list(callbacks, verbose, training_data.steps, epochs=epochs, add_history=True)
         self.stop_training = False
         self._metrics = None
-        largest_batch = max(min(batch_size, len(x)), 0 if x_val is None else min(validation_batch_size, len(x_val)))
-        self._prepare_kernels(training=True, batch_size=largest_batch)
-        strategy = distribution.current()
+        if largest_batch is not None:
+            self._prepare_kernels(training=True, batch_size=largest_batch)
         strategy.synchronize(self)
         interrupt = _InterruptFlag()
         training_logs = {}
@@ -278,18 +287,16 @@ class Trainer:
         with interrupt, buffers.reuse():
             for epoch in range(initial_epoch, epochs):
                 callback_list.on_epoch_begin(epoch)
-                order = strategy.same_everywhere(utils.rng().permutation(len(x))) if shuffle else np.arange(len(x))
                 loss_mean = metrics_module.Mean(name="loss")
                 for metric in self._metrics or []:
                     metric.reset_state()
                 logs = {}
-                for step in range(steps):
+                for step, (xb, yb, wb) in enumerate(training_data.epoch()):
+                    if largest_batch is None:  # a batch given by the user's data: checked as the arrays are
+                        xb, yb, wb = self._checked_batch(xb, yb, wb, class_weight, training=True)
                     callback_list.on_train_batch_begin(step)
-                    batch = strategy.local(order[step * batch_size:(step + 1) * batch_size])
-                    xb, yb = x[batch], y[batch]
-                    loss_value, y_pred = self._train_step(xb, yb, strategy,
-                                                          None if sample_weight is None else sample_weight[batch])
-                    loss_mean.update_state(loss_value, sample_weight=len(batch))
+                    loss_value, y_pred = self._train_step(xb, yb, strategy, wb)
+                    loss_mean.update_state(loss_value, sample_weight=len(yb))
                     metrics = self._resolve_metrics(yb, y_pred)
                     for metric in metrics:
                         metric.update_state(yb, y_pred)
@@ -307,17 +314,50 @@ class Trainer:
                         self.stop_training = True
                     if self.stop_training:
                         break
+                if training_data.ran_out and not logs:  # a generator with nothing left: no epoch to report
+                    break
                 epoch_logs = dict(logs)
-                if x_val is not None and not interrupt.raised and _should_validate(epoch, validation_freq):
-                    val_logs = self._test_loop(x_val, y_val, validation_batch_size, callback_list, weight_val)
+                if validating is not None and not interrupt.raised and _should_validate(epoch, validation_freq):
+                    val_logs = self._test_loop(validating, callback_list)
                     epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
                 callback_list.on_epoch_end(epoch, epoch_logs)
                 training_logs = epoch_logs
-                if self.stop_training:
+                if self.stop_training or training_data.ran_out:
                     break
         callback_list.on_train_end(training_logs)
         strategy.barrier()  # process 0's checkpoints are written before any process returns
         return self.history
+
+    def _validation_epochs(self, validation_data, validation_steps, batch_size, strategy):
+        """``fit``'s validation batches (an ``Epochs``, or None without validation data): ``(x, y)``, ``(x, y,
+        sample_weight)``, a ``PyDataset`` or a generator."""
+        if validation_data is None:
+            return None
+        if data.is_stream(validation_data):
+            _check_stream(validation_data, "validation_data")
+            return data.Epochs(validation_data, validation_steps)
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("`validation_data` must be a tuple `(x_val, y_val)` or `(x_val, y_val, "
+                             f"val_sample_weight)`, a PyDataset or a generator. Received: "
+                             f"{type(validation_data).__name__}")
+        x_val, y_val = self._check_data(*validation_data[:2])
+        _check_samples(x_val, "validation_data", "fit")
+        weight_val = None
+        if len(validation_data) == 3 and validation_data[2] is not None:
+            weight_val = _sample_weights(y_val, validation_data[2])
+        return data.Epochs(data.ArrayBatches(x_val, y_val, weight_val, batch_size, strategy=strategy),
+                           validation_steps)
+
+    def _checked_batch(self, x, y, sample_weight, class_weight=None, training=False):
+        """A batch from a ``PyDataset`` or generator, checked and converted as ``fit`` checks arrays, its
+        kernels compiled for its size where they are not yet."""
+        if y is None:
+            raise ValueError("Training and evaluation need targets: each batch of a PyDataset or generator must "
+                             "be `(x, y)` or `(x, y, sample_weight)`. Received a batch without `y`.")
+        x, y = self._check_data(x, y)
+        sample_weight = _sample_weights(y, sample_weight, class_weight)
+        self._prepare_kernels(training=training, batch_size=len(x))
+        return x, y, sample_weight
 
     def _callback_list(self, callbacks, verbose, steps, epochs=1, add_history=False):
         """The ``CallbackList`` of one ``fit``, ``evaluate`` or ``predict``; one passed in (as ``fit`` passes its
@@ -331,25 +371,33 @@ class Trainer:
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
-        """Mean loss and metrics over ``(x, y)``: ``[loss, *metrics]`` (or a dict with ``return_dict=True``)."""
+        """Mean loss and metrics over ``(x, y)`` (or a ``PyDataset`` or generator ``x``, ``steps`` batches of it
+        or all): ``[loss, *metrics]`` (or a dict with ``return_dict=True``)."""
         self._assert_compiled("evaluate")
-        _reject(steps=steps)
+        _check_steps(steps, "steps")
         batch_size = _check_batch_size(batch_size)
         verbose = _verbosity(verbose)
-        x, y = self._check_data(x, y)
-        _check_samples(x, "x", "evaluate")
-        sample_weight = _sample_weights(y, sample_weight)
-        callback_list = self._callback_list(callbacks, verbose, math.ceil(len(x) / batch_size))
-        self._prepare_kernels(training=False, batch_size=min(batch_size, len(x)))
+        if data.is_stream(x):
+            _check_stream(x, "x", y=y, sample_weight=sample_weight)
+            batches = data.Epochs(x, steps)
+        else:
+            x, y = self._check_data(x, y)
+            _check_samples(x, "x", "evaluate")
+            sample_weight = _sample_weights(y, sample_weight)
+            batches = data.Epochs(data.ArrayBatches(x, y, sample_weight, batch_size, strategy=distribution.current()),
+                                  steps)
+            self._prepare_kernels(training=False, batch_size=min(batch_size, len(x)))
+        callback_list = self._callback_list(callbacks, verbose, batches.steps)
         distribution.current().synchronize(self)
         with buffers.reuse():
-            logs = self._test_loop(x, y, batch_size, callback_list, sample_weight)
+            logs = self._test_loop(batches, callback_list)
         return _returned(logs, return_dict, [metric.name for metric in self._metrics or []])
 
-    def _test_loop(self, x, y, batch_size, callback_list, sample_weight=None):
-        """The batches of ``evaluate`` (and of ``fit``'s validation) between the ``on_test_*`` hooks; returns
-        the logs of all of them: the mean loss (each sample's weighted by ``sample_weight``) and the metrics
-        (unweighted, as Keras's ``compile(metrics=...)``) over every sample."""
+    def _test_loop(self, batches, callback_list):
+        """The batches of ``evaluate`` (and of ``fit``'s validation: one epoch of ``batches``, an ``Epochs``)
+        between the ``on_test_*`` hooks; returns the logs of all of them: the mean loss (each sample's weighted
+        by its sample weight) and the metrics (unweighted, as Keras's ``compile(metrics=...)``) over every
+        sample."""
         self.stop_evaluating = False
         strategy = distribution.current()
         trainable_weights = self.trainable_weights  # their penalties count in the loss, once a batch
@@ -357,14 +405,15 @@ class Trainer:
         metrics = None
         logs = {}
         callback_list.on_test_begin()
-        for step, start in enumerate(range(0, len(x), batch_size)):
+        batches.restart()
+        for step, (xb, yb, wb) in enumerate(batches.epoch()):
+            if not isinstance(batches.data, data.ArrayBatches):
+                xb, yb, wb = self._checked_batch(xb, yb, wb)
             callback_list.on_test_batch_begin(step)
-            xb, yb = strategy.local(x[start:start + batch_size]), strategy.local(y[start:start + batch_size])
-            wb = None if sample_weight is None else strategy.local(sample_weight[start:start + batch_size])
-            if len(xb):
+            if len(yb):
                 outputs, tape = self.forward(xb, training=False)
                 y_pred = outputs[0]
-                loss_mean.update_state(self._loss_value(yb, y_pred, tape, trainable_weights, wb), sample_weight=len(xb))
+                loss_mean.update_state(self._loss_value(yb, y_pred, tape, trainable_weights, wb), sample_weight=len(yb))
             else:  # this process's shard of a global batch smaller than the number of processes
                 y_pred = self._empty_outputs(single=True)
             if metrics is None:
@@ -385,34 +434,44 @@ class Trainer:
         return logs
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """The model's outputs for ``x``, computed ``batch_size`` samples at a time."""
-        _reject(steps=steps)
+        """The model's outputs for ``x``, computed ``batch_size`` samples at a time (or for the batches of a
+        ``PyDataset`` or generator ``x``, ``steps`` of them or all; a batch's targets, if any, are left out)."""
+        _check_steps(steps, "steps")
         batch_size = _check_batch_size(batch_size)
         verbose = _verbosity(verbose)
-        x = self._check_inputs(x)
-        starts = range(0, len(x), batch_size)
-        callback_list = self._callback_list(callbacks, verbose, len(starts))
-        self._prepare_kernels(training=False, batch_size=min(batch_size, len(x)))
         strategy = distribution.current()
+        streamed = data.is_stream(x)
+        if streamed:
+            _check_stream(x, "x")
+            batches = data.Epochs(x, steps)
+        else:
+            x = self._check_inputs(x)
+            batches = data.Epochs(data.ArrayBatches(x, None, None, batch_size, strategy=strategy), steps)
+            self._prepare_kernels(training=False, batch_size=min(batch_size, len(x)))
+        callback_list = self._callback_list(callbacks, verbose, batches.steps)
         strategy.synchronize(self)
         self.stop_predicting = False
-        batches = []
+        outputs = []
         callback_list.on_predict_begin()
         with buffers.reuse():
-            for step, start in enumerate(starts):
+            for step, (xb, _, _) in enumerate(batches.epoch()):
+                if streamed:
+                    xb = self._check_inputs(xb)
+                    self._prepare_kernels(training=False, batch_size=len(xb))
                 callback_list.on_predict_batch_begin(step)
-                xb = strategy.local(x[start:start + batch_size])
-                batches.append(self._predict_batch(xb) if len(xb) else self._empty_outputs(self._single_output))
-                callback_list.on_predict_batch_end(step, {"outputs": batches[-1]})
+                outputs.append(self._predict_batch(xb) if len(xb) else self._empty_outputs(self._single_output))
+                callback_list.on_predict_batch_end(step, {"outputs": outputs[-1]})
                 if self.stop_predicting:
                     break
         callback_list.on_predict_end()
-        if not batches:
+        if not outputs:
             return self._empty_outputs(self._single_output)
-        done = min(len(x), len(batches) * batch_size)  # all of x, unless a callback stopped predicting
+        if streamed:
+            return np.concatenate(outputs) if self._single_output else [np.concatenate(o) for o in zip(*outputs)]
+        done = min(len(x), len(outputs) * batch_size)  # all of x, unless a callback stopped predicting
         if self._single_output:
-            return strategy.gather(np.concatenate(batches), done, batch_size)
-        return [strategy.gather(np.concatenate(parts), done, batch_size) for parts in zip(*batches)]
+            return strategy.gather(np.concatenate(outputs), done, batch_size)
+        return [strategy.gather(np.concatenate(parts), done, batch_size) for parts in zip(*outputs)]
 
     def _empty_outputs(self, single=False):
         """Outputs of no samples: a list of one array per output, or the one array with ``single``."""
@@ -463,11 +522,26 @@ def _sample_weights(y, sample_weight=None, class_weight=None):
     return weights
 
 
-def _reject(**arguments):
-    for name, value in arguments.items():
+def _check_steps(steps, argument):
+    if steps is not None and not _is_positive_integer(steps):
+        raise ValueError(f"Invalid value for argument `{argument}`. Expected a positive integer or None. "
+                         f"Received: {argument}={steps!r}")
+
+
+def _check_stream(x, argument, y=None, sample_weight=None, validation_split=0.0):
+    """Keras's rules for data given a batch at a time (a PyDataset or a generator): the targets and sample
+    weights come in its batches, it cannot be split for validation, and fastconv reads it in one process."""
+    kind = "PyDataset" if isinstance(x, data.PyDataset) else "generator"
+    for name, value, what in (("y", y, "the targets"), ("sample_weight", sample_weight, "the sample weights")):
         if value is not None:
-            raise NotImplementedError(f"fastconv does not support the argument `{name}` yet. "
-                                      f"Received: {name}={value!r}")
+            raise ValueError(f"When providing `{argument}` as a {kind}, `{name}` should not be passed. Instead, "
+                             f"{what} should be included as part of the {kind}.")
+    if validation_split:
+        raise ValueError(f"`validation_split` is only supported for NumPy arrays; `{argument}` is a {kind}. "
+                         f"Received: validation_split={validation_split}. Pass `validation_data` instead.")
+    if distribution.current() is not distribution.ONE_PROCESS:
+        raise NotImplementedError(f"Under MPI, fastconv shards arrays between the processes; a {kind} as "
+                                  f"`{argument}` is not supported there. Pass numpy arrays.")
 
 
 def _is_positive_integer(value):

@@ -328,13 +328,15 @@ def test_epoch_header_only_for_several_epochs_as_keras(capsys, epochs, header):
 
 
 @pytest.mark.parametrize("data", [
-    (lambda: (batch for batch in [np.zeros((4, 28, 28, 1))])),  # a Python generator
-    (lambda: type("Batches", (), {"__len__": lambda self: 1,  # a keras.utils.PyDataset-like object
+    (lambda: __import__("torch").utils.data.DataLoader(  # an iterable that is neither an array nor a PyDataset
+        __import__("torch").utils.data.TensorDataset(__import__("torch").zeros(8, 28, 28, 1)), batch_size=4)),
+    (lambda: type("Batches", (), {"__len__": lambda self: 1,  # a PyDataset-like object of another library
                                   "__getitem__": lambda self, i: (np.zeros((4, 28, 28, 1)), np.zeros(4))})()),
 ])
-def test_data_given_a_batch_at_a_time_is_refused_by_name(data):
+def test_data_fastconv_cannot_read_is_refused_by_name(data):
     model = small_model()
     for call in (lambda: model.fit(data(), verbose=0), lambda: model.predict(data(), verbose=0),
                  lambda: model.evaluate(data(), verbose=0)):
-        with pytest.raises(NotImplementedError, match="take numpy arrays.*a Python generator, a keras.utils.PyDataset"):
+        with pytest.raises(NotImplementedError, match="take numpy arrays.*a keras.utils.PyDataset or a Python "
+                                                      "generator of batches; this"):
             call()

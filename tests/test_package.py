@@ -138,7 +138,8 @@ def test_every_keras_layer_name_is_there_or_raises_not_implemented():
 
 
 _SUBMODULES = ["keras.callbacks", "keras.datasets", "keras.initializers", "keras.losses", "keras.metrics",
-               "keras.models", "keras.optimizers", "keras.regularizers", "keras.saving", "keras.utils"]
+               "keras.models", "keras.optimizers", "keras.preprocessing", "keras.preprocessing.image",
+               "keras.regularizers", "keras.saving", "keras.utils"]
 
 
 @pytest.mark.parametrize("module", ["keras", *_SUBMODULES])

@@ -52,7 +52,7 @@ KERAS_TOP_LEVEL_NAMES = (
     'DTypePolicy', 'FloatDTypePolicy', 'Function', 'Initializer', 'InputSpec', 'KerasTensor', 'Loss', 'Metric',
     'Operation', 'Optimizer', 'Quantizer', 'RematScope', 'StatelessScope', 'SymbolicScope',
     'applications', 'backend', 'config', 'constraints', 'device', 'distillation', 'dtype_policies', 'export',
-    'legacy', 'mixed_precision', 'name_scope', 'ops', 'preprocessing', 'quantizers', 'random',
+    'legacy', 'mixed_precision', 'name_scope', 'ops', 'quantizers', 'random',
     'remat', 'src', 'tree', 'version', 'visualization', 'wrappers',
 )
 """Keras 3.15's top-level ``keras`` names that ``fastconv.keras`` lacks (its modules and classes)."""
@@ -103,6 +103,10 @@ KERAS_MODULE_NAMES = {
         'Adadelta', 'Adafactor', 'Adagrad', 'Adam', 'AdamW', 'Adamax', 'Ftrl', 'Lamb', 'Lion', 'LossScaleOptimizer',
         'MultiOptimizer', 'Muon', 'Nadam', 'Optimizer', 'OptimizerMap', 'RMSprop', 'SGD', 'ScheduleFreeAdamW',
         'deserialize', 'get', 'legacy', 'schedules', 'serialize'),
+    "keras.preprocessing": (
+        'image', 'image_dataset_from_directory', 'sequence', 'text_dataset_from_directory',
+        'timeseries_dataset_from_array'),
+    "keras.preprocessing.image": ('array_to_img', 'img_to_array', 'load_img', 'save_img', 'smart_resize'),
     "keras.regularizers": ('L1', 'L1L2', 'L2', 'OrthogonalRegularizer', 'Regularizer', 'deserialize', 'get', 'l1',
                            'l1_l2', 'l2', 'orthogonal_regularizer', 'serialize'),
     "keras.saving": (

@@ -301,7 +301,7 @@ def _format_per_step(seconds):
 def _format_logs(logs):
     parts = []
     for key in sorted(logs):
-        value = logs[key]
+        value = float(np.mean(logs[key]))  # an array (the F1 score of each class) as its mean, as Keras shows it
         parts.append(f"{key}: {value:.4f}" if abs(value) > 1e-3 or value == 0 else f"{key}: {value:.4e}")
     return "".join(f" - {p}" for p in parts)
 

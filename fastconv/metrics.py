@@ -1,5 +1,5 @@
 """Streaming metrics with Keras 3's names and arithmetic: ``Mean``, the accuracies (top-k too), the mean
-absolute, squared and root mean squared errors, ``Precision`` and ``Recall``.
+absolute, squared and root mean squared errors, ``Precision``, ``Recall``, ``AUC`` and the F-scores.
 
 A metric accumulates over batches (``update_state``), reports
 (``result()``, a float32 numpy scalar) and starts again (``reset_state``).
@@ -18,14 +18,14 @@ the shapes of the first batch's targets and predictions:
 named as the user wrote it (``'accuracy'`` or ``'acc'``), which is the
 key in ``History.history``.
 
-Not here: the other Keras metrics (AUC, F1, ...), which raise
+Not here: the other Keras metrics (IoU, R2, ...), which raise
 ``NotImplementedError`` by name.
 """
 
 import numpy as np
 
 from fastconv import losses
-from fastconv.naming import to_snake_case
+from fastconv.naming import to_snake_case, unique_name
 from fastconv.variables import Variable
 
 
@@ -40,14 +40,14 @@ class Metric:
     """
 
     def __init__(self, dtype=None, name=None):
-        self.name = name or to_snake_case(type(self).__name__)
+        self.name = name or unique_name(to_snake_case(type(self).__name__))  # Keras's: precision, precision_1
         self.dtype = np.dtype(dtype or "float32").name
         self._variables = []
 
-    def add_variable(self, name):
-        """A 0-d state variable at ``{metric name}/{name}``, starting at 0."""
+    def add_variable(self, name, shape=()):
+        """A state variable of ``shape`` (0-d by default) at ``{metric name}/{name}``, starting at 0."""
         path = f"{self.name.replace('/', '>')}/{name}"
-        variable = Variable(0, name=name, trainable=False, dtype=self.dtype, path=path)
+        variable = Variable(np.zeros(shape), name=name, trainable=False, dtype=self.dtype, path=path)
         self._variables.append(variable)
         return variable
 
@@ -454,11 +454,246 @@ class Recall(_ConfusionRatio):
     _errors = "false_negatives"
 
 
+def _divide_no_nan(numerator, denominator):
+    """``numerator / denominator``, 0 where the denominator is 0 (Keras's ``ops.divide_no_nan``)."""
+    numerator, denominator = np.broadcast_arrays(numerator, denominator)
+    safe = np.where(denominator == 0, 1, denominator)
+    return np.where(denominator == 0, 0, numerator / safe).astype(numerator.dtype, copy=False)
+
+
+_CURVES = ("ROC", "PR", "PRGAIN")
+_SUMMATION_METHODS = ("interpolation", "minoring", "majoring")
+
+
+class AUC(Metric):
+    """The area under the ROC or precision-recall curve (``keras.metrics.AUC``), as Keras 3 approximates it.
+
+    Each batch adds to the true and false positives and negatives at ``num_thresholds`` thresholds (evenly
+    spaced in ``[0, 1]``, or ``thresholds`` given, plus one just below 0 and one just above 1), a prediction
+    above a threshold counting as positive; ``multi_label`` keeps them per label (column) and averages the
+    labels' areas (weighted by ``label_weights``). The area is a Riemann sum over the thresholds: the
+    trapezoid rule (``'interpolation'``; for ``curve='PR'`` Davis and Goadrich's interpolation, as Keras), or
+    the lower or upper rectangles (``'minoring'``, ``'majoring'``).
+
+    >>> m = AUC(num_thresholds=3)
+    >>> m.update_state([0, 0, 1, 1], [0, 0.5, 0.3, 0.9])
+    >>> round(float(m.result()), 4)
+    0.75
+    """
+
+    def __init__(self, num_thresholds=200, curve="ROC", summation_method="interpolation", name=None, dtype=None,
+                 thresholds=None, multi_label=False, num_labels=None, label_weights=None, from_logits=False):
+        super().__init__(name=name, dtype=dtype)
+        curve = getattr(curve, "value", curve)
+        summation_method = getattr(summation_method, "value", summation_method)
+        if str(curve).upper() not in _CURVES:
+            raise ValueError(f'Invalid AUC curve value: "{curve}". Expected values are ["PR", "ROC", "PRGAIN"]')
+        if str(summation_method).lower() not in _SUMMATION_METHODS:
+            raise ValueError(f'Invalid AUC summation method value: "{summation_method}". Expected values are '
+                             '["interpolation", "majoring", "minoring"]')
+        self._init_from_thresholds = thresholds is not None
+        if thresholds is not None:
+            inner = sorted(float(t) for t in thresholds)
+            self.num_thresholds = len(inner) + 2
+        else:
+            if num_thresholds <= 1:
+                raise ValueError(f"Argument `num_thresholds` must be an integer > 1. "
+                                 f"Received: num_thresholds={num_thresholds}")
+            self.num_thresholds = num_thresholds
+            inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+        self._thresholds = np.array([0.0 - 1e-7] + inner + [1.0 + 1e-7])
+        self.curve, self.summation_method = str(curve).upper(), str(summation_method).lower()
+        if num_labels and not multi_label:
+            raise ValueError("`num_labels` is needed only when `multi_label` is True.")
+        self.multi_label, self.num_labels = multi_label, num_labels
+        self.label_weights = None if label_weights is None else np.asarray(label_weights, self.dtype)
+        self._from_logits = from_logits
+        self._counts = None
+        if not multi_label:
+            self._build(None)
+        elif num_labels:
+            self._build(num_labels)
+
+    @property
+    def thresholds(self):
+        """The thresholds the confusion counts are kept at (the one below 0 and the one above 1 included)."""
+        return list(self._thresholds)
+
+    def _build(self, labels):
+        shape = (self.num_thresholds,) if labels is None else (self.num_thresholds, labels)
+        self._counts = [self.add_variable(name, shape) for name in
+                        ("true_positives", "false_positives", "true_negatives", "false_negatives")]
+        self.true_positives, self.false_positives, self.true_negatives, self.false_negatives = self._counts
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = np.asarray(y_pred, np.float64)
+        y_true = np.asarray(y_true, np.float64)
+        y_true, y_pred = losses.squeeze_or_expand_to_same_rank(y_true, y_pred)
+        if self.multi_label and y_pred.ndim != 2:
+            raise ValueError(f"`y_pred` must have rank 2 when `multi_label=True`. Found rank {y_pred.ndim}. Full "
+                             f"shape received for `y_pred`: {y_pred.shape}")
+        if self._counts is None:
+            self._build(y_pred.shape[1])
+        if self._from_logits:
+            y_pred = 1 / (1 + np.exp(-y_pred))
+        weights = np.ones_like(y_true) if sample_weight is None else np.broadcast_to(
+            np.asarray(sample_weight, np.float64).reshape(len(y_pred), *(1,) * (y_pred.ndim - 1)), y_true.shape)
+        if self.label_weights is not None and not self.multi_label:
+            weights = weights * self.label_weights
+        if not self.multi_label:
+            y_true, y_pred, weights = y_true.reshape(-1, 1), y_pred.reshape(-1, 1), weights.reshape(-1, 1)
+        above = y_pred[None] > self._thresholds.reshape(-1, 1, 1)  # (thresholds, samples, labels)
+        positive, negative = y_true * weights, (1 - y_true) * weights
+        counts = (np.sum(above * positive, axis=1), np.sum(above * negative, axis=1),
+                  np.sum(~above * negative, axis=1), np.sum(~above * positive, axis=1))
+        for variable, count in zip(self._counts, counts):
+            variable.value += (count if self.multi_label else count[:, 0]).astype(self.dtype)
+
+    def result(self):
+        if self._counts is None:
+            return np.dtype(self.dtype).type(0)
+        tp, fp, tn, fn = (v.value for v in self._counts)
+        if self.curve == "PR" and self.summation_method == "interpolation":
+            terms = self._interpolated_precision_recall(tp, fp, fn)
+        else:
+            recall = _divide_no_nan(tp, tp + fn)
+            if self.curve == "ROC":
+                x, y = _divide_no_nan(fp, fp + tn), recall
+            elif self.curve == "PR":
+                x, y = recall, _divide_no_nan(tp, tp + fp)
+            else:  # PRGAIN
+                scaling = _divide_no_nan(tp + fn, tn + fp)
+                x = np.maximum(np.where(tp == 0, 0, 1 - scaling * _divide_no_nan(fn, tp)), 0)
+                y = np.where(tp == 0, 1, 1 - scaling * _divide_no_nan(fp, tp))
+            heights = {"interpolation": (y[:-1] + y[1:]) / 2, "minoring": np.minimum(y[:-1], y[1:]),
+                       "majoring": np.maximum(y[:-1], y[1:])}[self.summation_method]
+            terms = (x[:-1] - x[1:]) * heights
+        if not self.multi_label:
+            return np.dtype(self.dtype).type(np.sum(terms))
+        by_label = np.sum(terms, axis=0)
+        if self.label_weights is None:
+            return np.dtype(self.dtype).type(np.mean(by_label))
+        return np.dtype(self.dtype).type(_divide_no_nan(np.sum(by_label * self.label_weights),
+                                                        np.sum(self.label_weights)))
+
+    @staticmethod
+    def _interpolated_precision_recall(tp, fp, fn):
+        """Davis and Goadrich's interpolation between thresholds: the precision ``TP / P`` with ``TP`` and
+        ``P = TP + FP`` linear in between, integrated in closed form (Keras's ``interpolate_pr_auc``)."""
+        dtp = tp[:-1] - tp[1:]
+        predicted = tp + fp
+        slope = _divide_no_nan(dtp, np.maximum(predicted[:-1] - predicted[1:], 0))
+        intercept = tp[1:] - slope * predicted[1:]
+        both = (predicted[:-1] > 0) & (predicted[1:] > 0)
+        ratio = np.where(both, _divide_no_nan(predicted[:-1], np.maximum(predicted[1:], 0)), 1)
+        return _divide_no_nan(slope * (dtp + intercept * np.log(ratio)), np.maximum(tp[1:] + fn[1:], 0))
+
+    def reset_state(self):
+        if self._counts is not None:
+            super().reset_state()
+
+    def get_config(self):
+        config = {"name": self.name, "dtype": self.dtype, "num_thresholds": self.num_thresholds,
+                  "curve": self.curve, "summation_method": self.summation_method, "multi_label": self.multi_label,
+                  "num_labels": self.num_labels,
+                  "label_weights": None if self.label_weights is None else self.label_weights.tolist(),
+                  "from_logits": self._from_logits}
+        if self._init_from_thresholds:
+            config["thresholds"] = self.thresholds[1:-1]
+        return config
+
+
+class FBetaScore(Metric):
+    """The F-beta score of each class (``keras.metrics.FBetaScore``): one-hot ``y_true`` and ``y_pred``
+    ``(batch, classes)``; a prediction counts as positive where it is its row's largest (and not 0), or
+    above ``threshold`` when given. ``average`` None gives the score of each class (an array), ``'micro'``
+    the score of all counts together, ``'macro'`` the mean of the classes' scores, ``'weighted'`` their mean
+    weighted by each class's number of true labels.
+
+    >>> m = F1Score(average="macro")
+    >>> m.update_state(np.eye(3)[[0, 1, 2, 2]], np.eye(3)[[0, 1, 1, 2]])
+    >>> round(float(m.result()), 4)
+    0.7778
+    """
+
+    def __init__(self, average=None, beta=1.0, threshold=None, name="fbeta_score", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if average not in (None, "micro", "macro", "weighted"):
+            raise ValueError("Invalid `average` argument value. Expected one of: {None, 'micro', 'macro', "
+                             f"'weighted'}}. Received: average={average}")
+        if not isinstance(beta, float):
+            raise ValueError(f"Invalid `beta` argument value. It should be a Python float. Received: beta={beta} "
+                             f"of type '{type(beta)}'")
+        if beta <= 0.0:
+            raise ValueError(f"Invalid `beta` argument value. It should be > 0. Received: beta={beta}")
+        if threshold is not None and not isinstance(threshold, float):
+            raise ValueError(f"Invalid `threshold` argument value. It should be a Python float. Received: "
+                             f"threshold={threshold} of type '{type(threshold)}'")
+        if threshold is not None and not 0.0 < threshold <= 1.0:
+            raise ValueError(f"Invalid `threshold` argument value. It should verify 0 < threshold <= 1. Received: "
+                             f"threshold={threshold}")
+        self.average, self.beta, self.threshold = average, beta, threshold
+        self._counts = None
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = np.asarray(y_true, self.dtype), np.asarray(y_pred, self.dtype)
+        if y_pred.ndim != 2 or y_true.ndim != 2:
+            raise ValueError(f"FBetaScore expects 2D inputs with shape (batch_size, output_dim). Received input "
+                             f"shapes: y_pred.shape={y_pred.shape} and y_true.shape={y_true.shape}.")
+        if self._counts is None:
+            shape = () if self.average == "micro" else (y_pred.shape[-1],)
+            self._counts = [self.add_variable(name, shape) for name in
+                            ("true_positives", "false_positives", "false_negatives", "intermediate_weights")]
+        if self.threshold is None:
+            predicted = (y_pred >= y_pred.max(axis=-1, keepdims=True)) & (np.abs(y_pred) > 1e-9)
+        else:
+            predicted = y_pred > self.threshold
+        predicted = predicted.astype(self.dtype)
+        weight = 1 if sample_weight is None else np.asarray(sample_weight, self.dtype).reshape(-1, 1)
+        axis = None if self.average == "micro" else 0
+        for variable, values in zip(self._counts, (predicted * y_true, predicted * (1 - y_true),
+                                                   (1 - predicted) * y_true, y_true)):
+            variable.value += np.sum(values * weight, axis=axis).astype(self.dtype)
+
+    def result(self):
+        if self._counts is None:
+            return np.dtype(self.dtype).type(0)
+        tp, fp, fn, weights = (v.value for v in self._counts)
+        epsilon = 1e-7
+        precision, recall = tp / (tp + fp + epsilon), tp / (tp + fn + epsilon)
+        score = precision * recall / (self.beta ** 2 * precision + recall + epsilon) * (1 + self.beta ** 2)
+        if self.average == "weighted":
+            return np.dtype(self.dtype).type(np.sum(score * weights / (np.sum(weights) + epsilon)))
+        if self.average is not None:
+            return np.dtype(self.dtype).type(np.mean(score))
+        return score.astype(self.dtype)
+
+    def reset_state(self):
+        if self._counts is not None:
+            super().reset_state()
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "average": self.average, "beta": self.beta,
+                "threshold": self.threshold}
+
+
+class F1Score(FBetaScore):
+    """The F1 score of each class (``keras.metrics.F1Score``): :class:`FBetaScore` with ``beta=1``."""
+
+    def __init__(self, average=None, threshold=None, name="f1_score", dtype=None):
+        super().__init__(average=average, beta=1.0, threshold=threshold, name=name, dtype=dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["beta"]
+        return config
+
+
 # -- lookup, serialization and compile's rule -------------------------------------------------------------
 
 ALL_OBJECTS = (Metric, Mean, MeanMetricWrapper, Accuracy, BinaryAccuracy, CategoricalAccuracy,
                SparseCategoricalAccuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanAbsoluteError,
-               MeanSquaredError, RootMeanSquaredError, Precision, Recall)
+               MeanSquaredError, RootMeanSquaredError, Precision, Recall, AUC, FBetaScore, F1Score)
 _CLASSES = {cls.__name__: cls for cls in ALL_OBJECTS}
 _SNAKE_CASE_CLASSES = {to_snake_case(name): cls for name, cls in _CLASSES.items()
                        if name not in ("Metric", "MeanMetricWrapper")}
@@ -481,9 +716,9 @@ _FUNCTIONS = {
 }
 # Keras 3 metrics that fastconv does not implement yet: named, rather than "could not interpret".
 _KERAS_ONLY = {
-    "auc", "mean_absolute_percentage_error", "mape",
+    "mean_absolute_percentage_error", "mape",
     "kl_divergence", "kld", "poisson", "hinge", "squared_hinge", "categorical_hinge", "cosine_similarity",
-    "log_cosh_error", "mean_squared_logarithmic_error", "msle", "f1_score", "fbeta_score", "mean_io_u",
+    "log_cosh_error", "mean_squared_logarithmic_error", "msle", "mean_io_u",
     "r2_score", "sum", "true_positives", "true_negatives", "false_positives", "false_negatives",
 }
 

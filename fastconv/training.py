@@ -482,8 +482,11 @@ class Trainer:
 def _logs(loss, metrics):
     """The logs that callbacks, ``History``, the progress bar and ``return_dict`` see: ``{"loss": ...,
     <metric name>: ...}``, Python floats, by name in alphabetical order as Keras 3 orders them (``fit``'s
-    history then adds the ``val_`` names, also in that order)."""
-    return dict(sorted({"loss": float(loss), **{metric.name: float(metric.result()) for metric in metrics}}.items()))
+    history then adds the ``val_`` names, also in that order); an array for a metric whose result is one
+    (``F1Score()``'s score of each class)."""
+    values = {metric.name: metric.result() for metric in metrics}
+    values = {name: float(value) if np.ndim(value) == 0 else np.asarray(value) for name, value in values.items()}
+    return dict(sorted({"loss": float(loss), **values}.items()))
 
 
 def _returned(logs, return_dict, metric_names):

@@ -177,8 +177,8 @@ def test_resolve_metric_keeps_metric_objects_and_their_names():
 
 
 def test_get_errors():
-    with pytest.raises(NotImplementedError, match=re.escape("The Keras metric `AUC` is not implemented")):
-        metrics.get("AUC")
+    with pytest.raises(NotImplementedError, match=re.escape("The Keras metric `r2_score` is not implemented")):
+        metrics.get("r2_score")
     with pytest.raises(ValueError, match=re.escape("Could not interpret metric identifier: nope")):
         metrics.get("nope")
     assert metrics.get("accuracy") is metrics.accuracy  # the exact-match function, as keras.metrics.get
@@ -282,3 +282,107 @@ def test_mean_absolute_error_loss_gradient_matches_torch():
     np.testing.assert_allclose(losses.MeanAbsoluteError().gradient(y_true, y_pred), t.grad.numpy(), rtol=1e-6)
     np.testing.assert_allclose(losses.get("mae")(y_true, y_pred),
                                keras.ops.convert_to_numpy(keras.losses.get("mae")(y_true, y_pred)).mean(), rtol=1e-6)
+
+
+# -- AUC and the F-scores ---------------------------------------------------------------------------------
+
+AUC_CASES = {
+    "ROC": ({}, "binary_column"),
+    "PR interpolation": ({"curve": "PR"}, "binary_column"),
+    "PR minoring": ({"curve": "PR", "summation_method": "minoring"}, "binary_flat_labels"),
+    "ROC majoring, 7 thresholds": ({"summation_method": "majoring", "num_thresholds": 7}, "binary_column"),
+    "PRGAIN": ({"curve": "PRGAIN"}, "binary_column"),
+    "given thresholds": ({"thresholds": [0.1, 0.35, 0.5, 0.9]}, "binary_column"),
+    "labels flattened, label weights": ({"label_weights": [0.5, 1.0, 2.0]}, "binary_multilabel"),
+    "multi-label": ({"multi_label": True}, "binary_multilabel"),
+    "multi-label, weighted PR": ({"multi_label": True, "label_weights": [1.0, 0.0, 3.0], "curve": "PR"},
+                                 "binary_multilabel"),
+    "from logits": ({"from_logits": True}, "binary_column"),
+}
+
+
+@pytest.mark.parametrize("kwargs, kind", AUC_CASES.values(), ids=AUC_CASES.keys())
+def test_auc_streams_as_keras(kwargs, kind):
+    rng = np.random.default_rng(5)
+    ours, theirs = metrics.AUC(**kwargs), keras.metrics.AUC(**kwargs)
+    for epoch in range(2):
+        for y_true, y_pred, weight in _batches(kind, rng):
+            if kwargs.get("from_logits"):
+                y_pred = (y_pred - 0.5) * 8
+            ours.update_state(y_true, y_pred, sample_weight=weight)
+            theirs.update_state(y_true, y_pred, sample_weight=weight)
+            np.testing.assert_allclose(ours.result(), keras.ops.convert_to_numpy(theirs.result()), rtol=2e-5,
+                                       atol=1e-6)
+        for a, b in zip(ours.variables, theirs.variables, strict=True):
+            np.testing.assert_allclose(a.value, keras.ops.convert_to_numpy(b), rtol=1e-5, atol=1e-5)
+        ours.reset_state()
+        theirs.reset_state()
+    expected = {**theirs.get_config(), "name": ""}
+    if expected["label_weights"] is not None:  # Keras keeps its tensor in the config
+        expected["label_weights"] = keras.ops.convert_to_numpy(expected["label_weights"]).tolist()
+    assert {**ours.get_config(), "name": ""} == expected
+    assert ours.name.startswith("auc") and metrics.AUC().name != metrics.AUC().name  # auc, auc_1, as Keras names
+
+
+def test_metrics_without_a_name_are_named_as_keras_names_them():
+    for cls_name in ("Precision", "Recall", "AUC", "F1Score", "Mean", "RootMeanSquaredError"):
+        first, second = getattr(metrics, cls_name)(), getattr(metrics, cls_name)()
+        theirs = getattr(keras.metrics, cls_name)(), getattr(keras.metrics, cls_name)()
+        assert (first.name == second.name) == (theirs[0].name == theirs[1].name), cls_name
+
+
+F_CASES = {
+    "F1 per class": ("F1Score", {}),
+    "F1 macro": ("F1Score", {"average": "macro"}),
+    "F1 micro, threshold": ("F1Score", {"average": "micro", "threshold": 0.4}),
+    "F2 weighted": ("FBetaScore", {"average": "weighted", "beta": 2.0}),
+}
+
+
+@pytest.mark.parametrize("cls_name, kwargs", F_CASES.values(), ids=F_CASES.keys())
+def test_f_scores_stream_as_keras(cls_name, kwargs):
+    rng = np.random.default_rng(9)
+    ours, theirs = getattr(metrics, cls_name)(**kwargs), getattr(keras.metrics, cls_name)(**kwargs)
+    for y_true, y_pred, weight in _batches("categorical", rng) + _batches("categorical", rng):
+        ours.update_state(y_true, y_pred, sample_weight=weight)
+        theirs.update_state(y_true, y_pred, sample_weight=weight)
+        np.testing.assert_allclose(ours.result(), keras.ops.convert_to_numpy(theirs.result()), rtol=1e-5, atol=1e-7)
+    assert ours.get_config() == theirs.get_config() and ours.name == theirs.name
+
+
+def test_auc_and_f1_in_fit_give_keras_histories():
+    from fastconv import keras as fastconv_keras
+
+    rng = np.random.default_rng(13)
+    x, y = rng.standard_normal((64, 5)).astype(np.float32), rng.integers(0, 2, (64, 1)).astype(np.float32)
+    histories, weights = [], None
+    for library in (fastconv_keras, keras):
+        model = library.Sequential([library.Input((5,)), library.layers.Dense(1, activation="sigmoid")])
+        if weights is None:
+            weights = model.get_weights()
+        model.set_weights(weights)
+        model.compile(optimizer=library.optimizers.SGD(0.1), loss="binary_crossentropy",
+                      metrics=[library.metrics.AUC(name="auc"), library.metrics.AUC(curve="PR", name="pr_auc"),
+                               library.metrics.F1Score(threshold=0.5)])
+        histories.append(model.fit(x, y, batch_size=16, epochs=2, validation_split=0.25, shuffle=False,
+                                   verbose=0).history)
+    assert sorted(histories[0]) == sorted(histories[1])
+    for key in histories[1]:
+        np.testing.assert_allclose(np.asarray(histories[0][key], np.float32),
+                                   np.asarray([keras.ops.convert_to_numpy(v) for v in histories[1][key]]),
+                                   rtol=1e-4, atol=1e-6, err_msg=key)
+    assert np.shape(histories[0]["f1_score"][0]) == (1,)  # one score per class, an array, as Keras's
+
+
+def test_auc_and_f_score_arguments_are_checked_as_keras():
+    with pytest.raises(ValueError, match="Invalid AUC curve value"):
+        metrics.AUC(curve="XY")
+    with pytest.raises(ValueError, match="must be an integer > 1"):
+        metrics.AUC(num_thresholds=1)
+    with pytest.raises(ValueError, match="Invalid `average` argument value"):
+        metrics.F1Score(average="mean")
+    with pytest.raises(ValueError, match="It should be a Python float"):
+        metrics.FBetaScore(beta=2)
+    with pytest.raises(ValueError, match="FBetaScore expects 2D inputs"):
+        metrics.F1Score().update_state(np.zeros(3), np.zeros(3))
+    assert isinstance(metrics.get("auc"), metrics.AUC) and isinstance(metrics.get("f1_score"), metrics.F1Score)

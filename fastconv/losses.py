@@ -34,6 +34,7 @@ import warnings
 import numpy as np
 
 from fastconv import activations, ops
+from fastconv.eager import eager
 from fastconv.naming import to_snake_case
 
 EPSILON = 1e-7  # keras.backend.epsilon()
@@ -491,7 +492,11 @@ class Loss:
         return _float_array(y_true, self.dtype), _float_array(y_pred, self.dtype)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        """The reduced loss: a numpy scalar of ``dtype`` (an array for ``reduction=None``)."""
+        """The reduced loss: a 0-d ``fastconv.eager.Tensor`` of ``dtype`` (an array for ``reduction=None``)."""
+        return eager(self._reduced(y_true, y_pred, sample_weight))
+
+    def _reduced(self, y_true, y_pred, sample_weight=None):
+        """The reduced loss as a numpy scalar of ``dtype`` (an array for ``reduction=None``)."""
         y_true, y_pred = self._cast(y_true, y_pred)
         values = np.asarray(self.call(y_true, y_pred), dtype=self.dtype)
         _, sample_weight, weighted = _weighted(values, sample_weight, self.dtype)

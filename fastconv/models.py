@@ -24,8 +24,10 @@ import rich.markup
 import rich.table
 
 from fastconv import data, losses, metrics as metrics_module, optimizers, saving
+from fastconv.eager import eager
 from fastconv.layers import LAYER_CLASSES
-from fastconv.layers.base import Input, InputLayer, KerasTensor, Layer, _as_float32, _dtype_name, trace_call
+from fastconv.layers.base import (Input, InputLayer, KerasTensor, Layer, _as_float32, _dtype_name,
+                                  check_trainable_context, trace_call)
 from fastconv.naming import to_snake_case, unique_name
 from fastconv.training import Trainer
 
@@ -272,7 +274,11 @@ class Model(Trainer):
         relu_takers, taken_relus = self._relu_fusions()
         for node in self._nodes:
             layer_training = node.layer.default_training if training is None else training
-            if isinstance(node.inputs, list):
+            if node.layer.runs_own_call():  # a user's subclass of a fastconv layer, with its own call()
+                y, context = node.layer.forward_through_call(
+                    [values[id(t)] for t in node.inputs] if isinstance(node.inputs, list) else values[id(node.inputs)],
+                    layer_training)
+            elif isinstance(node.inputs, list):
                 y, context = node.layer.forward([values[id(t)] for t in node.inputs], layer_training)
             elif id(node) in taken_relus:  # the layer before applied it
                 y, context = values[id(node.inputs)], None
@@ -309,6 +315,7 @@ class Model(Trainer):
             if grad is None:
                 continue
             need_grad_inputs = _takes_input_gradient(node, input_ids)
+            check_trainable_context(node.layer, context)
             if id(node) in taken_relus:  # the layer before takes the gradient after it
                 grad_inputs, layer_grads = grad, []
             elif (skip_output_activation and node is last_node) or id(node) in relu_producers:
@@ -360,7 +367,8 @@ class Model(Trainer):
                 for node in self._nodes:
                     reading = readers.get(id(node.output), [])
                     if (first_can(node.layer) and len(reading) == 1 and second_can(reading[0].layer)
-                            and id(node.output) not in outputs):
+                            and id(node.output) not in outputs
+                            and not node.layer.runs_own_call() and not reading[0].layer.runs_own_call()):
                         firsts.add(id(node))
                         seconds.add(id(reading[0]))
                 return firsts, seconds
@@ -378,7 +386,7 @@ class Model(Trainer):
                            else inputs.shape)
             return self._call_symbolic(inputs)
         outputs, _ = self.forward(self._check_inputs(inputs), None if training is None else bool(training))
-        return outputs[0] if self._single_output else outputs
+        return eager(outputs[0] if len(outputs) == 1 else outputs)  # one output as it is, as Keras unpacks `[output]`
 
     def _call_symbolic(self, inputs):
         """The model called on symbolic tensors, as a part of another model (``x = augmenter(inputs)``): each of
@@ -407,7 +415,7 @@ class Model(Trainer):
         outputs = [produced[id(t)] for t in self.outputs]
         for output in outputs:
             output.model = self  # so that the outer model's `get_layer` finds this model by its name
-        return outputs[0] if self._single_output else outputs
+        return outputs[0] if len(outputs) == 1 else outputs  # one output as it is, as Keras unpacks `[output]`
 
     # -- summary and config -----------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ settings that Keras programs and notebooks begin with:
 - ``tf.config.experimental.enable_op_determinism()``;
 - ``tf.config.threading.set_intra_op_parallelism_threads(n)`` and the
   matching getters and ``inter_op`` functions;
-- ``tf.config.list_physical_devices(kind)``: the CPU, and no GPU.
+- ``tf.config.list_physical_devices(kind)``: the CPU, and no GPU;
+- ``tf.nn.softmax``, ``tf.nn.relu``, ``tf.nn.sigmoid`` on arrays (TensorFlow's quickstart).
 
 Any other name raises ``AttributeError`` saying that fastconv provides Keras,
 not TensorFlow: nothing stands in silently for a TensorFlow function that
@@ -25,15 +26,19 @@ fastconv does not have.
 import collections
 import types
 
+import numpy as np
+
 from fastconv import parallel, utils
 
 __path__ = []  # a package for the import system: ``tensorflow.keras`` resolves to fastconv.keras
+__version__ = "2.16.0+fastconv"
+"""The TensorFlow whose ``tf.keras`` fastconv's Keras follows: the first with Keras 3 (programs print it)."""
 
 _NOT_TENSORFLOW = ("fastconv provides Keras, not TensorFlow: {name} is not available. fastconv's switch "
                    "(python -m fastconv.keras, %load_ext fastconv.keras) resolves tensorflow.keras, "
                    "tf.random.set_seed, tf.config.experimental.enable_op_determinism, "
-                   "tf.config.threading and tf.config.list_physical_devices; run the program with "
-                   "TensorFlow for the rest.")
+                   "tf.config.threading, tf.config.list_physical_devices and tf.nn.softmax/relu/sigmoid; run "
+                   "the program with TensorFlow for the rest.")
 
 
 class _Namespace(types.SimpleNamespace):
@@ -128,7 +133,22 @@ def list_physical_devices(device_type=None):
     return [device for device in devices if device_type is None or device.device_type == device_type.upper()]
 
 
+def _on_arrays(name):
+    """``tf.nn.<name>`` on an array: Keras's activation of that name, returning a ``fastconv.eager.Tensor``
+    (TensorFlow's quickstart prints ``tf.nn.softmax(predictions).numpy()``)."""
+    def apply(features, name=None):
+        from fastconv import activations, eager
+
+        return eager.eager(getattr(activations, activation)(np.asarray(features, np.float32)))
+
+    activation = name
+    apply.__name__, apply.__doc__ = name, f"``tf.nn.{name}`` over the last axis, on an array."
+    return apply
+
+
 random = _Namespace("tensorflow.random", set_seed=set_seed)
+nn = _Namespace("tensorflow.nn", softmax=_on_arrays("softmax"), relu=_on_arrays("relu"),
+                sigmoid=_on_arrays("sigmoid"))
 config = _Namespace(
     "tensorflow.config",
     experimental=_Namespace("tensorflow.config.experimental", enable_op_determinism=enable_op_determinism),

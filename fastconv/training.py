@@ -62,6 +62,7 @@ class Trainer:
         acts only on ``'mixed_float16'`` models, never applies (fastconv
         computes in float32).
         """
+        _reject_custom_steps(self, ("train_step", "test_step", "compute_loss", "compute_metrics"))
         if loss_weights is not None or weighted_metrics is not None:
             raise NotImplementedError("fastconv models have one output: `loss_weights` and `weighted_metrics` are "
                                       f"not supported. Received: loss_weights={loss_weights!r}, "
@@ -174,7 +175,8 @@ class Trainer:
         ``sample_weight``, each sample's loss weighted, their sum divided by the batch's size, as Keras's."""
         if self._loss_on_logits is not None and self._nodes and self._nodes[-1].output is self.outputs[0]:
             last_layer = self._nodes[-1].layer
-            if getattr(last_layer, "activation", None) is self._loss_on_logits.output_activation:
+            if (getattr(last_layer, "activation", None) is self._loss_on_logits.output_activation
+                    and not last_layer.runs_own_call()):
                 logits = last_layer.pre_activation(tape[-1])
                 if logits is not None:
                     return self._loss_on_logits(y, logits, sample_weight) + self._penalty(trainable_weights)
@@ -217,7 +219,7 @@ class Trainer:
 
     def _predict_batch(self, x):
         outputs, _ = self.forward(x, training=False)
-        return outputs[0] if self._single_output else outputs
+        return outputs[0] if len(outputs) == 1 else outputs  # one output as it is, as Keras unpacks `[output]`
 
     # -- data checks ------------------------------------------------------------------------------------
 
@@ -436,6 +438,7 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """The model's outputs for ``x``, computed ``batch_size`` samples at a time (or for the batches of a
         ``PyDataset`` or generator ``x``, ``steps`` of them or all; a batch's targets, if any, are left out)."""
+        _reject_custom_steps(self, ("predict_step",))
         _check_steps(steps, "steps")
         batch_size = _check_batch_size(batch_size)
         verbose = _verbosity(verbose)
@@ -459,17 +462,17 @@ class Trainer:
                     xb = self._check_inputs(xb)
                     self._prepare_kernels(training=False, batch_size=len(xb))
                 callback_list.on_predict_batch_begin(step)
-                outputs.append(self._predict_batch(xb) if len(xb) else self._empty_outputs(self._single_output))
+                outputs.append(self._predict_batch(xb) if len(xb) else self._empty_outputs(len(self.outputs) == 1))
                 callback_list.on_predict_batch_end(step, {"outputs": outputs[-1]})
                 if self.stop_predicting:
                     break
         callback_list.on_predict_end()
         if not outputs:
-            return self._empty_outputs(self._single_output)
+            return self._empty_outputs(len(self.outputs) == 1)
         if streamed:
-            return np.concatenate(outputs) if self._single_output else [np.concatenate(o) for o in zip(*outputs)]
+            return np.concatenate(outputs) if len(self.outputs) == 1 else [np.concatenate(o) for o in zip(*outputs)]
         done = min(len(x), len(outputs) * batch_size)  # all of x, unless a callback stopped predicting
-        if self._single_output:
+        if len(self.outputs) == 1:
             return strategy.gather(np.concatenate(outputs), done, batch_size)
         return [strategy.gather(np.concatenate(parts), done, batch_size) for parts in zip(*outputs)]
 
@@ -523,6 +526,19 @@ def _sample_weights(y, sample_weight=None, class_weight=None):
         raise ValueError(f"Invalid value for argument `sample_weight`. Expected one weight per sample, shape "
                          f"({len(y)},). Received: sample_weight.shape={weights.shape}")
     return weights
+
+
+def _reject_custom_steps(model, names):
+    """Raise ``NotImplementedError`` where a subclass overrides one of Keras's step methods (``names``), which
+    fastconv's own loops would otherwise skip without a word: a custom ``train_step`` computes its gradients
+    with TensorFlow's or torch's autograd, which fastconv does not have."""
+    overridden = [name for name in names if hasattr(type(model), name)]
+    if overridden:
+        raise NotImplementedError(
+            f"The model '{model.name}' ({type(model).__name__}) overrides `{overridden[0]}`: fastconv runs its own "
+            "training, evaluation and prediction steps (its layers' backward passes, no autograd), so a custom "
+            "step is not supported. Express the model with layers and the loss and metrics with `compile`, or "
+            "use callbacks for what happens around each step.")
 
 
 def _check_steps(steps, argument):

@@ -353,3 +353,47 @@ def test_textbook_notebook_runs_with_load_ext_as_its_only_added_line(tmp_path, e
     assert accuracy > 0.75  # the textbook CNN on 4,000 images, 3 epochs (Keras gets about 0.8)
     assert outputs[6].strip() == "True"
     assert (tmp_path / "my_fashion_cnn.keras").stat().st_size > 100_000
+
+
+TENSORFLOW_QUICKSTART = textwrap.dedent("""
+    # TensorFlow 2 quickstart for beginners, as written there (Fashion-MNIST in place of MNIST, which this
+    # machine does not have, and 3,000 training images to keep it short).
+    import tensorflow as tf
+    print("TensorFlow version:", tf.__version__)
+
+    mnist = tf.keras.datasets.fashion_mnist
+    (x_train, y_train), (x_test, y_test) = mnist.load_data()
+    x_train, x_test = x_train / 255.0, x_test / 255.0
+    x_train, y_train = x_train[:3000], y_train[:3000]
+
+    model = tf.keras.models.Sequential([
+      tf.keras.layers.Flatten(input_shape=(28, 28)),
+      tf.keras.layers.Dense(128, activation='relu'),
+      tf.keras.layers.Dropout(0.2),
+      tf.keras.layers.Dense(10)
+    ])
+    predictions = model(x_train[:1]).numpy()
+    print("probabilities", tf.nn.softmax(predictions).numpy().sum())
+    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    print("initial loss", loss_fn(y_train[:1], predictions).numpy())
+    model.compile(optimizer='adam', loss=loss_fn, metrics=['accuracy'])
+    model.fit(x_train, y_train, epochs=2)
+    print("evaluate", model.evaluate(x_test,  y_test, verbose=2))
+    probability_model = tf.keras.Sequential([
+      model,
+      tf.keras.layers.Softmax()
+    ])
+    print("rows", probability_model(x_test[:5]).numpy().sum(axis=1))
+""")
+
+
+def test_tensorflows_quickstart_runs_unchanged(tmp_path, environment):
+    (tmp_path / "quickstart.py").write_text(TENSORFLOW_QUICKSTART)
+    result = _run(["-m", "fastconv.keras", "quickstart.py"], environment, tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.split()}
+    assert float(lines["probabilities"].split()[1]) == pytest.approx(1, abs=1e-5)
+    assert 1.0 < float(lines["initial"].split()[2]) < 5.0  # about log(10) for an untrained model
+    accuracy = float(lines["evaluate"].split()[-1].strip("]"))
+    assert accuracy > 0.6
+    assert np.allclose(np.array(lines["rows"].split("[")[1].strip("]").split(), float), 1, atol=1e-5)

@@ -198,3 +198,29 @@ def test_relu_of_special_values_is_keras():
     expected = keras.ops.convert_to_numpy(keras.layers.ReLU()(x))
     np.testing.assert_array_equal(layers.ReLU()(x), expected)
     np.testing.assert_array_equal(expected, [[0, 0, 0, 0, 0.5, np.inf, np.nan]])
+
+
+def test_softmax_layer_and_eager_results_with_numpy_as_keras():
+    # TensorFlow's quickstart: `model(x).numpy()`, `loss_fn(y, p).numpy()`, `Sequential([model, Softmax()])`.
+    from fastconv import keras as fastconv_keras
+
+    real_keras = keras
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    for axis in (-1, 1):
+        ours, theirs = fastconv_keras.layers.Softmax(axis=axis), real_keras.layers.Softmax(axis=axis)
+        expected = real_keras.ops.convert_to_numpy(theirs(x))
+        np.testing.assert_allclose(ours(x).numpy(), expected, rtol=1e-6, atol=1e-7)
+        xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        g = rng.standard_normal(x.shape)
+        torch.softmax(xt, dim=axis).backward(torch.tensor(g))
+        outputs, context = ours.forward(x.astype(np.float64), True)
+        np.testing.assert_allclose(ours.backward(context, g)[0], xt.grad.numpy(), rtol=1e-9, atol=1e-12)
+        assert ours.get_config() == {**theirs.get_config(), "name": ours.name}
+    model = fastconv_keras.Sequential([fastconv_keras.Input((4,)), fastconv_keras.layers.Dense(3)])
+    probabilities = fastconv_keras.Sequential([model, fastconv_keras.layers.Softmax()])
+    assert type(model(x[:, :, 0]).numpy()) is np.ndarray
+    np.testing.assert_allclose(probabilities(x[:, :, 0]).numpy().sum(axis=1), 1, rtol=1e-6)
+    loss = fastconv_keras.losses.SparseCategoricalCrossentropy(from_logits=True)(np.array([0, 1, 2]), model(x[:, :, 0]))
+    assert loss.numpy().shape == () and float(loss) > 0
+    assert type(model.predict(x[:, :, 0], verbose=0)) is np.ndarray  # predict returns numpy arrays, as Keras's

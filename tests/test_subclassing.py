@@ -250,3 +250,69 @@ def test_what_call_cannot_record_raises_naming_it():
         fk.layers.Dense(2)(inputs) / fk.layers.Dense(2)(inputs)
     with pytest.raises(ValueError, match="needs both `inputs` and `outputs`"):
         fk.Model(inputs=inputs)
+
+
+def test_a_custom_train_step_raises_rather_than_being_skipped():
+    # Chollet's chapter 7: `class CustomModel(keras.Model): def train_step(self, data): ...`, built functionally.
+    class CustomModel(fk.Model):
+        def train_step(self, data):
+            return {"loss": 0.0}
+
+    inputs = fk.Input((3,))
+    model = CustomModel(inputs, fk.layers.Dense(1)(inputs))
+    with pytest.raises(NotImplementedError, match="overrides `train_step`: fastconv runs its own"):
+        model.compile(optimizer="sgd", loss="mse")
+
+    class CustomPredict(fk.Model):
+        def predict_step(self, data):
+            return data
+
+    model = CustomPredict(inputs, fk.layers.Dense(1)(inputs))
+    with pytest.raises(NotImplementedError, match="overrides `predict_step`"):
+        model.predict(np.ones((2, 3)), verbose=0)
+
+
+def _mc_dropout_classes(library):
+    class MCDropout(library.layers.Dropout):  # Géron's Monte Carlo dropout: dropout at inference too
+        def call(self, inputs, training=False):
+            return super().call(inputs, training=True)
+
+    class Doubled(library.layers.Dense):
+        def call(self, inputs):
+            return 2 * super().call(inputs)
+
+    return MCDropout, Doubled
+
+
+def test_a_subclass_of_a_layer_that_overrides_call_runs_its_call_as_keras():
+    mc_dropout, doubled = _mc_dropout_classes(fk)
+    keras_mc_dropout, keras_doubled = _mc_dropout_classes(keras)
+    x = np.ones((4, 100), np.float32)
+    ours = fk.Sequential([fk.Input((100,)), mc_dropout(0.5)])
+    dropped = ours.predict(x, verbose=0)
+    assert 100 < np.sum(dropped == 0) < 300 and set(np.unique(dropped)) == {0.0, 2.0}  # dropout in predict
+    assert np.sum(mc_dropout(0.5)(x) == 0) > 100  # and when called
+    ours, theirs = fk.Sequential([fk.Input((3,)), doubled(2)]), keras.Sequential([keras.Input((3,)), keras_doubled(2)])
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(ours.predict(x[:2, :3], verbose=0), theirs.predict(x[:2, :3], verbose=0), rtol=1e-6)
+    ours.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(NotImplementedError, match=r"'doubled' \(Doubled, a Dense\) overrides `call\(\)` and returns"):
+        ours.fit(x[:2, :3], np.zeros((2, 2)), verbose=0)
+
+
+def test_a_model_with_mc_dropout_trains_as_with_dropout():
+    # MCDropout returns Dropout's outputs as they are: the model trains through it, with Dropout's gradient.
+    mc_dropout, _ = _mc_dropout_classes(fk)
+    fk.utils.set_random_seed(3)
+    with_mc = fk.Sequential([fk.Input((8,)), fk.layers.Dense(16, activation="relu"), mc_dropout(0.3),
+                             fk.layers.Dense(1)])
+    fk.utils.set_random_seed(3)
+    plain = fk.Sequential([fk.Input((8,)), fk.layers.Dense(16, activation="relu"), fk.layers.Dropout(0.3),
+                           fk.layers.Dense(1)])
+    x, y = RNG.standard_normal((32, 8)).astype(np.float32), RNG.standard_normal((32, 1)).astype(np.float32)
+    losses = []
+    for model in (with_mc, plain):
+        model.compile(optimizer="sgd", loss="mse")
+        fk.utils.set_random_seed(4)
+        losses.append(model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0).history["loss"])
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6)

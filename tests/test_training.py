@@ -340,3 +340,21 @@ def test_data_fastconv_cannot_read_is_refused_by_name(data):
         with pytest.raises(NotImplementedError, match="take numpy arrays.*a keras.utils.PyDataset or a Python "
                                                       "generator of batches; this"):
             call()
+
+
+
+def test_a_model_of_one_output_given_as_a_list_returns_arrays_as_keras():
+    # Géron's `keras.Model(inputs=[input_], outputs=[output])`: Keras keeps the lists in `inputs`, `output`
+    # and the config, and returns the one output's array from predict and calls, not a list of one.
+    x = np.ones((3, 4), np.float32)
+    models = []
+    for library in (keras, real_keras):
+        inputs = library.Input((4,))
+        models.append(library.Model(inputs=[inputs], outputs=[library.layers.Dense(1, name="out")(inputs)]))
+    ours, theirs = models
+    ours.set_weights(theirs.get_weights())
+    for result in (ours.predict(x, verbose=0), ours(x), ours.predict_on_batch(x)):
+        assert isinstance(result, np.ndarray) and result.shape == (3, 1)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-6)
+    assert isinstance(ours.output, list) and len(ours.output) == 1
+    assert ours.get_config()["output_layers"] == theirs.get_config()["output_layers"] == [["out", 0, 0]]

@@ -16,7 +16,8 @@ from fastconv.layers.base import Input, InputLayer, KerasTensor, Layer
 from fastconv.layers.conv import Conv2D
 from fastconv.layers.conv1d import Conv1D, Conv1DTranspose, DepthwiseConv1D, SeparableConv1D
 from fastconv.layers.conv_transpose import Conv2DTranspose
-from fastconv.layers.core import Activation, Dense, Dropout, Flatten, ReLU, SpatialDropout1D, SpatialDropout2D
+from fastconv.layers.core import (Activation, Dense, Dropout, Flatten, ReLU, Softmax, SpatialDropout1D,
+                                  SpatialDropout2D)
 from fastconv.layers.depthwise import DepthwiseConv2D, SeparableConv2D
 from fastconv.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average,
                                      concatenate, maximum, minimum, multiply, subtract)
@@ -30,8 +31,8 @@ LAYER_CLASSES = {cls.__name__: cls for cls in (
     InputLayer, Conv1D, Conv2D, Conv1DTranspose, Conv2DTranspose, DepthwiseConv1D, DepthwiseConv2D, SeparableConv1D,
     SeparableConv2D, MaxPooling1D, MaxPooling2D, AveragePooling1D, AveragePooling2D,
     GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Dense, Flatten, Dropout,
-    SpatialDropout1D, SpatialDropout2D, Activation, ReLU, LeakyReLU, BatchNormalization, ZeroPadding1D, ZeroPadding2D,
-    Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, Reshape, Permute,
+    SpatialDropout1D, SpatialDropout2D, Activation, ReLU, Softmax, LeakyReLU, BatchNormalization, ZeroPadding1D,
+    ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, Reshape, Permute,
     RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomContrast,
     Rescaling, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)}
 """Layer classes by Keras class name, for ``from_config`` and the ``.keras`` loader."""
@@ -63,5 +64,5 @@ __all__ = ["Activation", "Add", "Average", "Concatenate", "Maximum", "Minimum", 
            "Input", "InputLayer", "KerasTensor", "LAYER_CLASSES", "Layer", "LeakyReLU", "MaxPool1D", "MaxPool2D",
            "MaxPooling1D", "MaxPooling2D", "Permute",
            "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
-           "ReLU", "Rescaling", "Reshape", "UpSampling1D", "UpSampling2D",
+           "ReLU", "Rescaling", "Reshape", "Softmax", "UpSampling1D", "UpSampling2D",
            "ZeroPadding1D", "ZeroPadding2D"]

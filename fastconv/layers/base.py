@@ -29,6 +29,7 @@ import inspect
 import numpy as np
 
 from fastconv import initializers, shapes
+from fastconv.eager import eager
 from fastconv.naming import to_snake_case, unique_name
 from fastconv.variables import Variable
 
@@ -124,6 +125,22 @@ class _TracingTraining:
 
 
 TRACING = _TracingTraining()
+
+_CALL_CHANGED_OUTPUTS = object()
+"""The context of a forward pass whose layer's own ``call`` changed what its fastconv ``forward`` computed:
+there is no backward pass for it (see ``Layer.forward_through_call``)."""
+
+
+def check_trainable_context(layer, context):
+    """Raise ``NotImplementedError`` where ``context`` is of a forward pass that ``layer``'s own ``call`` changed
+    (a model's backward pass asks before each layer's)."""
+    if context is _CALL_CHANGED_OUTPUTS:
+        base = next(c.__name__ for c in type(layer).__mro__[1:] if "forward" in c.__dict__)
+        raise NotImplementedError(
+            f"The layer '{layer.name}' ({type(layer).__name__}, a {base}) overrides `call()` and returns something "
+            f"other than what its {base} computes: fastconv can run it (predict, evaluate) but not train through "
+            f"it, having no gradient for your code. Return `super().call(...)` as it is (passing `training` as you "
+            "wish), or build the computation from layers in a `keras.layers.Layer` subclass.")
 
 
 def _takes_training(call):
@@ -307,6 +324,25 @@ class Layer:
     # -- composite layers (a user's subclass that overrides `call`) ------------------------------------------
 
     @classmethod
+    def runs_own_call(cls):
+        """Whether this is a user's subclass of a fastconv layer that overrides ``call``
+        (``class MCDropout(Dropout)`` whose ``call`` passes ``training=True`` on): its ``call`` runs in every
+        forward pass (:meth:`forward_through_call`), and it shares no pass with its neighbours."""
+        return cls.call is not Layer.call and cls.forward is not Layer.forward
+
+    def forward_through_call(self, inputs, training):
+        """``forward`` for a layer that :meth:`runs_own_call`: the user's ``call`` on the arrays, with the context
+        of the fastconv ``forward`` it ran when it returned that forward's outputs as they are (then the layer
+        trains as its base class), else ``None``: it then predicts, but cannot train (``backward`` raises)."""
+        self._captured = []
+        try:
+            outputs = self.call(inputs, **({"training": training} if _takes_training(self.call) else {}))
+            contexts = [context for produced, context in self._captured if produced is outputs]
+        finally:
+            self._captured = None
+        return _as_float32(outputs), (contexts[0] if contexts else _CALL_CHANGED_OUTPUTS)
+
+    @classmethod
     def is_composite(cls):
         """Whether this is a user's layer computed by its ``call`` (Keras's subclassing) rather than by
         fastconv's ``forward``/``backward``: its ``call`` is run on symbolic tensors (:func:`trace_call`)."""
@@ -445,10 +481,16 @@ class Layer:
             inputs = _as_float32(inputs)
         self._maybe_build(_shape_of(inputs))
         self.check_input_shape(_shape_of(inputs))
-        return self.forward(inputs, self.default_training if training is None else bool(training))[0]
+        training = self.default_training if training is None else bool(training)
+        if self.runs_own_call():
+            return eager(self.forward_through_call(inputs, training)[0])
+        return eager(self.forward(inputs, training)[0])
 
     def call(self, inputs, training=False):
-        return self.forward(inputs, training)[0]
+        outputs, context = self.forward(inputs, training)
+        if getattr(self, "_captured", None) is not None:  # inside forward_through_call
+            self._captured.append((outputs, context))
+        return outputs
 
     def _call_symbolic(self, inputs):
         self._maybe_build(_shape_of(inputs))

@@ -281,3 +281,28 @@ class ReLU(Layer):
     def get_config(self):
         return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope,
                 "threshold": self.threshold}
+
+
+class Softmax(Layer):
+    """``exp(x) / sum(exp(x))`` along ``axis`` (``keras.layers.Softmax``): TensorFlow's quickstart turns logits
+    into probabilities with ``keras.Sequential([model, keras.layers.Softmax()])``.
+
+    >>> Softmax()(np.log(np.array([[1.0, 3.0]], "float32")))
+    Tensor([[0.25, 0.75]], dtype=float32)
+    """
+
+    built_on_construction = True
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+
+    def forward(self, inputs, training):
+        outputs = ops.softmax(inputs, axis=self.axis)
+        return outputs, outputs
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True):
+        return context * (grad_outputs - np.sum(grad_outputs * context, axis=self.axis, keepdims=True)), []
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}

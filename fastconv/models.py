@@ -489,11 +489,13 @@ class Model(Trainer):
                 continue
             pending.append([layer, list(nodes)])
 
-        def tensor(history):
+        def tensor(history, end=False):
             name, node_index, tensor_index = history
             if name not in created:
                 raise ValueError(f"The layer '{name}' is used as an input but is not among the model's layers.")
             layer = created[name]
+            if end and isinstance(layer, Model) and not isinstance(layer, Sequential):
+                node_index -= 1  # Keras counts a nested functional model's calls from 1 in the model's ends
             outputs = calls[name] if name in calls else [node.output for node in layer._inbound_nodes]
             if tensor_index != 0 and not (name in calls and not layer._single_output):
                 raise NotImplementedError(f"Layers with several outputs are not supported. Received: "
@@ -526,7 +528,7 @@ class Model(Trainer):
             if isinstance(ends, dict):
                 return {key: tensors(end) for key, end in ends.items()}
             if isinstance(ends, list) and len(ends) == 3 and isinstance(ends[0], str):
-                return tensor(ends)
+                return tensor(ends, end=True)
             return [tensors(end) for end in ends]
 
         model = cls(inputs=tensors(config["input_layers"]), outputs=tensors(config["output_layers"]),
@@ -726,8 +728,12 @@ class Sequential(Model):
         if "dtype" in config and _dtype_name(config["dtype"]) != "float32":
             raise NotImplementedError(f"fastconv models compute in float32. Received: dtype={config['dtype']!r}")
         model = cls(name=config["name"], trainable=config.get("trainable", True))
-        for layer_config in config["layers"]:
-            model.add(_deserialize_layer(layer_config, custom_objects))
+        stack = [_deserialize_layer(layer_config, custom_objects) for layer_config in config["layers"]]
+        for layer in stack:
+            model.add(layer)
+        if any(isinstance(layer, Model) for layer in stack):  # Keras keeps a nested model's weights in its group
+            model._weight_paths_in_keras_files = _nested_weight_paths(
+                [layer for layer in stack if not isinstance(layer, InputLayer)])
         build_input_shape = config.get("build_input_shape")
         if not model.built and build_input_shape:
             model.build(tuple(build_input_shape))

@@ -162,3 +162,30 @@ def test_keras_files_that_nest_models_load_and_go_back(tmp_path):
     ours.set_weights([np.zeros_like(w) for w in ours.get_weights()])
     ours.load_weights(tmp_path / "keras_nested.weights.h5")
     np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+
+
+def _keras_nestings():
+    layers = keras.layers
+    inner = keras.Sequential([keras.Input((6,)), layers.Dense(4), layers.Dense(3)], name="base")
+    yield "Sequential in Sequential (the quickstart's probability model)", keras.Sequential(
+        [inner, layers.Activation("softmax")])
+    yield "Sequential without an input in Sequential", keras.Sequential(
+        [keras.Input((6,)), keras.Sequential([layers.Dense(4), layers.Dense(3)]), layers.Activation("softmax")])
+    i = keras.Input((6,))
+    encoder = keras.Model(i, layers.Dense(4)(i), name="encoder")
+    j = keras.Input((4,))
+    decoder = keras.Model(j, layers.Dense(3)(j), name="decoder")
+    k = keras.Input((6,))
+    yield "functional encoder into functional decoder", keras.Model(k, decoder(encoder(k)), name="autoencoder")
+
+
+@pytest.mark.parametrize("case", [name for name, _ in _keras_nestings()])
+def test_keras_files_that_nest_models_load_with_keras_numbers(case, tmp_path):
+    model = dict(_keras_nestings())[case]
+    x = RNG.standard_normal((5, 6)).astype(np.float32)
+    model.set_weights([np.asarray(w) + 0.1 * RNG.standard_normal(np.shape(w)).astype(np.float32)
+                       for w in model.get_weights()])
+    path = str(tmp_path / "nested.keras")
+    model.save(path)
+    ours = fk.models.load_model(path)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)

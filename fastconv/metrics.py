@@ -24,7 +24,7 @@ Not here: the other Keras metrics (IoU, R2, ...), which raise
 
 import numpy as np
 
-from fastconv import losses
+from fastconv import initializers, losses
 from fastconv.naming import to_snake_case, unique_name
 from fastconv.variables import Variable
 
@@ -44,12 +44,24 @@ class Metric:
         self.dtype = np.dtype(dtype or "float32").name
         self._variables = []
 
-    def add_variable(self, name, shape=()):
-        """A state variable of ``shape`` (0-d by default) at ``{metric name}/{name}``, starting at 0."""
+    def add_variable(self, shape=(), initializer="zeros", dtype=None, aggregation="sum", name=None):
+        """A state variable of ``shape`` (0-d by default) at ``{metric name}/{name}``, starting at
+        ``initializer``'s value (Keras's ``Metric.add_variable``; a metric of yours calls it, or
+        :meth:`add_weight`, in its ``__init__``, and ``update_state`` adds to it with ``assign_add``)."""
+        if not hasattr(self, "_variables"):
+            raise RuntimeError(f"{type(self).__name__} must call `super().__init__()` before adding variables.")
+        name = name or f"variable_{len(self._variables)}"
         path = f"{self.name.replace('/', '>')}/{name}"
-        variable = Variable(np.zeros(shape), name=name, trainable=False, dtype=self.dtype, path=path)
+        dtype = np.dtype(dtype or self.dtype).name
+        shape = np.zeros(shape).shape  # an int or a tuple
+        value = np.zeros(shape, dtype) if initializer is None else initializers.get(initializer)(shape, dtype)
+        variable = Variable(value, name=name, trainable=False, dtype=dtype, path=path)
         self._variables.append(variable)
         return variable
+
+    def add_weight(self, shape=(), initializer=None, dtype=None, name=None):
+        """Keras's ``Metric.add_weight``: :meth:`add_variable`, zeros by default."""
+        return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, name=name)
 
     @property
     def variables(self):
@@ -104,8 +116,8 @@ class Mean(Metric):
 
     def __init__(self, name="mean", dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.total = self.add_variable("total")
-        self.count = self.add_variable("count")
+        self.total = self.add_variable(name="total")
+        self.count = self.add_variable(name="count")
 
     def update_state(self, values, sample_weight=None):
         dt = np.dtype(self.dtype).type
@@ -403,8 +415,8 @@ class _ConfusionRatio(Metric):
         if thresholds is not None and not 0 <= thresholds <= 1:
             raise ValueError(f"Threshold values must be in [0, 1]. Received: {thresholds}")
         self.thresholds, self.top_k, self.class_id = thresholds, top_k, class_id
-        self.true_positives = self.add_variable("true_positives")
-        self.errors = self.add_variable(self._errors)
+        self.true_positives = self.add_variable(name="true_positives")
+        self.errors = self.add_variable(name=self._errors)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_pred = np.asarray(y_pred, dtype=np.float32)
@@ -521,7 +533,7 @@ class AUC(Metric):
 
     def _build(self, labels):
         shape = (self.num_thresholds,) if labels is None else (self.num_thresholds, labels)
-        self._counts = [self.add_variable(name, shape) for name in
+        self._counts = [self.add_variable(shape, name=name) for name in
                         ("true_positives", "false_positives", "true_negatives", "false_negatives")]
         self.true_positives, self.false_positives, self.true_negatives, self.false_negatives = self._counts
 
@@ -642,7 +654,7 @@ class FBetaScore(Metric):
                              f"shapes: y_pred.shape={y_pred.shape} and y_true.shape={y_true.shape}.")
         if self._counts is None:
             shape = () if self.average == "micro" else (y_pred.shape[-1],)
-            self._counts = [self.add_variable(name, shape) for name in
+            self._counts = [self.add_variable(shape, name=name) for name in
                             ("true_positives", "false_positives", "false_negatives", "intermediate_weights")]
         if self.threshold is None:
             predicted = (y_pred >= y_pred.max(axis=-1, keepdims=True)) & (np.abs(y_pred) > 1e-9)

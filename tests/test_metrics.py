@@ -386,3 +386,41 @@ def test_auc_and_f_score_arguments_are_checked_as_keras():
     with pytest.raises(ValueError, match="FBetaScore expects 2D inputs"):
         metrics.F1Score().update_state(np.zeros(3), np.zeros(3))
     assert isinstance(metrics.get("auc"), metrics.AUC) and isinstance(metrics.get("f1_score"), metrics.F1Score)
+
+
+def test_a_metric_of_your_own_with_add_weight_trains_and_evaluates():
+    # Chollet's chapter 7 root mean squared error, its update written with numpy (fastconv has no keras.ops).
+    from fastconv import keras as fastconv_keras
+
+    class RootMeanSquaredError(fastconv_keras.metrics.Metric):
+        def __init__(self, name="rmse", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.mse_sum = self.add_weight(name="mse_sum", initializer="zeros")
+            self.total_samples = self.add_weight(name="total_samples", initializer="zeros", dtype="int32")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            y_true = np.eye(y_pred.shape[1])[np.asarray(y_true).astype(int).ravel()]
+            self.mse_sum.assign_add(np.sum(np.square(y_true - y_pred)))
+            self.total_samples.assign_add(len(y_pred))
+
+        def result(self):
+            return np.sqrt(self.mse_sum / self.total_samples)
+
+        def reset_state(self):
+            self.mse_sum.assign(0.0)
+            self.total_samples.assign(0)
+
+    rng = np.random.default_rng(21)
+    x, y = rng.standard_normal((40, 5)).astype(np.float32), rng.integers(0, 3, 40)
+    model = fastconv_keras.Sequential([fastconv_keras.Input((5,)),
+                                       fastconv_keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy", RootMeanSquaredError()])
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert "rmse" in history.history and np.all(np.isfinite(history.history["rmse"]))
+    logs = model.evaluate(x, y, return_dict=True, verbose=0)
+    expected = np.sqrt(np.sum((np.eye(3)[y] - model.predict(x, verbose=0)) ** 2) / len(x))
+    assert logs["rmse"] == pytest.approx(expected, rel=1e-5)
+    metric = RootMeanSquaredError()
+    assert [v.path for v in metric.variables] == ["rmse/mse_sum", "rmse/total_samples"]
+    assert metric.total_samples.dtype == np.int32

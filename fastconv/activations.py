@@ -182,6 +182,15 @@ def get(identifier):
             f"Invalid value for argument `activation`. Expected one of {sorted(_BY_NAME)}. "
             f"Received: activation={identifier!r}"
         )
+    if isinstance(identifier, dict) and identifier.get("module") == "keras.layers":  # a layer, serialized
+        from fastconv.layers import LAYER_CLASSES  # the layers import this module
+
+        if identifier.get("class_name") not in LAYER_CLASSES:
+            raise NotImplementedError(f"The activation layer `{identifier.get('class_name')}` is not implemented "
+                                      "in fastconv yet.")
+        return _of_layer(LAYER_CLASSES[identifier["class_name"]].from_config(dict(identifier["config"])))
+    if callable(identifier) and hasattr(identifier, "forward") and hasattr(identifier, "backward"):
+        return _of_layer(identifier)
     if callable(identifier) and getattr(identifier, "__name__", None) in _BY_NAME:
         return _BY_NAME[identifier.__name__]
     raise NotImplementedError(
@@ -190,6 +199,32 @@ def get(identifier):
     )
 
 
+def _of_layer(layer):
+    """A layer without weights given as an activation (Géron's ``activation=keras.layers.LeakyReLU(0.2)``), as
+    Keras takes one: its forward pass is the function, its backward pass the gradient (from a second forward
+    pass on the inputs, which the activation keeps)."""
+    from fastconv.layers.base import Layer
+
+    if layer.weights or layer.is_composite() or type(layer).build is not Layer.build:  # weights, or will have
+        raise NotImplementedError(f"fastconv takes a layer as an activation when it has no weights, as "
+                                  f"`LeakyReLU`, `ReLU` or `Softmax`. Received: activation={layer!r}")
+
+    def forward(inputs):
+        return layer.forward(inputs, False)[0]
+
+    def gradient(inputs, outputs, grad):
+        return layer.backward(layer.forward(inputs, True)[1], grad)[0]
+
+    activation = Activation(layer.name, forward, gradient, kernel_families=layer.kernel_families)
+    activation.layer = layer
+    return activation
+
+
 def serialize(activation):
-    """Keras's config value for an activation: its name."""
-    return get(activation).__name__
+    """Keras's config value for an activation: its name, or a layer's serialized form for a layer given as one."""
+    activation = get(activation)
+    layer = getattr(activation, "layer", None)
+    if layer is not None:
+        return {"module": "keras.layers", "class_name": type(layer).__name__, "config": layer.get_config(),
+                "registered_name": None}
+    return activation.__name__

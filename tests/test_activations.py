@@ -150,3 +150,31 @@ def test_keras_activations_fastconv_lacks_raise_not_implemented(name):
     assert not hasattr(fk.activations, name)
     with pytest.raises(ValueError, match="activation"):
         activations.get("no_such_activation")
+
+
+def test_a_layer_given_as_an_activation_trains_and_saves_as_keras(tmp_path):
+    # Géron's chapter 11: `Dense(..., activation=keras.layers.LeakyReLU(negative_slope=0.2))`.
+    from fastconv import keras as fastconv_keras
+    from keras_reference import keras
+
+    rng = np.random.default_rng(17)
+    x, y = rng.standard_normal((16, 3)).astype(np.float32), rng.standard_normal((16, 2)).astype(np.float32)
+    models = []
+    for library in (fastconv_keras, keras):
+        models.append(library.Sequential([library.Input((3,)), library.layers.Dense(
+            4, activation=library.layers.LeakyReLU(negative_slope=0.2)), library.layers.Dense(2)]))
+    ours, theirs = models
+    ours.set_weights(theirs.get_weights())
+    losses = []
+    for model, library in ((ours, fastconv_keras), (theirs, keras)):
+        model.compile(optimizer=library.optimizers.SGD(0.05), loss="mse")
+        losses.append(model.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0).history["loss"])
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+    assert ours.layers[0].get_config()["activation"] == {**theirs.layers[0].get_config()["activation"]}
+    ours.save(tmp_path / "ours.keras")
+    theirs.save(tmp_path / "theirs.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "ours.keras").predict(x, verbose=0),
+                               fastconv_keras.models.load_model(tmp_path / "theirs.keras").predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(NotImplementedError, match="a layer as an activation when it has no weights"):
+        fastconv_keras.layers.Dense(2, activation=fastconv_keras.layers.Dense(2))

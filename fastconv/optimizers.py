@@ -295,9 +295,14 @@ class Optimizer:
         grads = self._clip_gradients(grads)
         learning_rate = self._current_learning_rate()
         self._apply_weight_decay(variables, learning_rate)
+        self._before_steps()
         for g, v in zip(grads, variables):
             self.update_step(g, v, learning_rate)
         self._iterations.value += 1
+
+    def _before_steps(self):
+        """What an optimizer updates once per ``apply``, before the variables' steps (``Nadam``'s product of
+        momentum factors); nothing by default."""
 
     def update_step(self, gradient, variable, learning_rate):
         """Update ``variable`` (and its slots) in place from ``gradient``; each optimizer defines it."""
@@ -707,12 +712,110 @@ class AdamW(Adam):
         super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=weight_decay, **kwargs)
 
 
-ALL_OBJECTS = (SGD, Adam, AdamW, RMSprop, Adagrad)
+class Nadam(Adam):
+    """Adam with Nesterov momentum (Dozat, 2016), as ``keras.optimizers.Nadam`` computes it: the momentum
+    factor ``u_t = beta_1 * (1 - 0.5 * 0.96**t)`` changes with the step ``t`` and a variable keeps the product
+    of the factors so far (``u_product``, the optimizer's last variable, as in Keras's files)::
+
+        u_product = u_product * u_t                                   # once per step
+        m = m + (g - m) * (1 - beta_1);  v = v + (g**2 - v) * (1 - beta_2)
+        m_hat = u_{t+1} * m / (1 - u_product * u_{t+1}) + (1 - u_t) * g / (1 - u_product)
+        v_hat = v / (1 - beta_2**t)
+        w = w - lr * m_hat / (sqrt(v_hat) + epsilon)
+
+    >>> w = Variable(np.array([1.0]), name="w")
+    >>> Nadam(learning_rate=0.1).apply([np.array([0.5])], [w])
+    >>> np.round(w.numpy(), 4)
+    array([0.9], dtype=float32)
+    """
+
+    kernel_families = ()
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        dtype = variables[0].dtype if variables else np.dtype("float32")
+        name = unique_name("variable")  # Keras's name for a variable without one: variable, variable_1, ...
+        self._u_product = _new_variable(1.0, name, dtype, name)
+        self._variables.append(self._u_product)
+
+    def _momentum_factor(self, step, dt):
+        """``u_t`` of step ``t`` in dtype ``dt``."""
+        return dt(self.beta_1) * (dt(1) - dt(0.5) * np.power(dt(0.96), dt(step)))
+
+    def _before_steps(self):
+        dt = self._u_product.dtype.type
+        self._u_product.value[...] = self._u_product.value * self._momentum_factor(self._iterations.value + 1, dt)
+
+    def update_step(self, gradient, variable, learning_rate):
+        dt = variable.dtype.type
+        step = dt(self._iterations.value + 1)
+        u_t, u_next = self._momentum_factor(step, dt), self._momentum_factor(step + dt(1), dt)
+        u_product = self._u_product.value.astype(dt)
+        m = self._slot(self._momentums, variable).value
+        v = self._slot(self._velocities, variable).value
+        m += (gradient - m) * dt(1 - self.beta_1)
+        v += (np.square(gradient) - v) * dt(1 - self.beta_2)
+        m_hat = u_next * m / (dt(1) - u_product * u_next) + (dt(1) - u_t) * gradient / (dt(1) - u_product)
+        v_hat = v / (dt(1) - np.power(dt(self.beta_2), step))
+        variable.value -= m_hat * dt(learning_rate) / (np.sqrt(v_hat) + dt(self.epsilon))
+
+    def get_config(self):
+        config = super().get_config()
+        del config["amsgrad"]
+        return config
+
+
+class Adamax(Optimizer):
+    """Adamax (Kingma and Ba, 2014, section 7), Adam with the infinity norm (``keras.optimizers.Adamax``).
+
+    Slots ``momentum`` (m) and ``norm`` (u), starting at 0; at step ``t``::
+
+        m = m + (g - m) * (1 - beta_1)
+        u = max(beta_2 * u, |g|)
+        w = w - lr * m / ((1 - beta_1**t) * (u + epsilon))
+
+    >>> w = Variable(np.array([1.0]), name="w")
+    >>> Adamax(learning_rate=0.1).apply([np.array([0.5])], [w])
+    >>> np.round(w.numpy(), 4)
+    array([0.9], dtype=float32)
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._m, self._u = self.add_optimizer_variables(variables, ["momentum", "norm"])
+
+    def update_step(self, gradient, variable, learning_rate):
+        dt = variable.dtype.type
+        m = self._slot(self._m, variable).value
+        u = self._slot(self._u, variable).value
+        m += (gradient - m) * dt(1 - self.beta_1)
+        u[...] = np.maximum(dt(self.beta_2) * u, np.abs(gradient))
+        beta_1_power = np.power(dt(self.beta_1), dt(self._iterations.value + 1))
+        variable.value -= dt(learning_rate) * m / ((dt(1) - beta_1_power) * (u + dt(self.epsilon)))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
+        return config
+
+
+ALL_OBJECTS = (SGD, Adam, AdamW, RMSprop, Adagrad, Nadam, Adamax)
 ALL_OBJECTS_DICT = {cls.__name__.lower(): cls for cls in ALL_OBJECTS}
 
 # Keras 3 optimizers that fastconv does not implement yet: named, rather than "could not interpret".
-_KERAS_ONLY = ("adadelta", "adafactor", "adamax", "ftrl", "lion", "lossscaleoptimizer", "muon",
-               "nadam", "multioptimizer", "schedulefreeadamw")
+_KERAS_ONLY = ("adadelta", "adafactor", "ftrl", "lion", "lossscaleoptimizer", "muon", "multioptimizer",
+               "schedulefreeadamw")
 
 
 def serialize(optimizer):

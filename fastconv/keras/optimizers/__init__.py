@@ -2,9 +2,11 @@
 
 from fastconv.keras.optimizers import schedules
 from fastconv.layers.keras_names import KERAS_MODULE_NAMES, missing_name
-from fastconv.optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, deserialize, get, serialize
+from fastconv.optimizers import (SGD, Adagrad, Adam, Adamax, AdamW, Nadam, Optimizer, RMSprop, deserialize, get,
+                                 serialize)
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "deserialize", "get", "schedules", "serialize"]
+__all__ = ["SGD", "Adagrad", "Adam", "Adamax", "AdamW", "Nadam", "Optimizer", "RMSprop", "deserialize", "get",
+           "schedules", "serialize"]
 
 
 def __getattr__(name):  # PEP 562: a Keras name fastconv lacks raises NotImplementedError naming it

@@ -25,3 +25,14 @@ def unique_name(base):
     count = _COUNTS.get(base, 0)
     _COUNTS[base] = count + 1
     return base if count == 0 else f"{base}_{count}"
+
+
+def next_count(base):
+    """How many times ``base`` has been counted, this one included (Keras's ``get_uid``: 1, 2, ...)."""
+    _COUNTS[base] = _COUNTS.get(base, 0) + 1
+    return _COUNTS[base]
+
+
+def reset():
+    """Forget every count: the next names are ``base`` again (``keras.backend.clear_session``)."""
+    _COUNTS.clear()

@@ -137,8 +137,8 @@ def test_every_keras_layer_name_is_there_or_raises_not_implemented():
     assert not isinstance(raised.value, NotImplementedError)
 
 
-_SUBMODULES = ["keras.callbacks", "keras.datasets", "keras.initializers", "keras.losses", "keras.metrics",
-               "keras.models", "keras.optimizers", "keras.preprocessing", "keras.preprocessing.image",
+_SUBMODULES = ["keras.backend", "keras.callbacks", "keras.datasets", "keras.initializers", "keras.losses",
+               "keras.metrics", "keras.models", "keras.optimizers", "keras.preprocessing", "keras.preprocessing.image",
                "keras.regularizers", "keras.saving", "keras.utils"]
 
 
@@ -180,3 +180,21 @@ def test_probing_for_a_missing_keras_layer_finds_it_absent():
     assert hasattr(keras.layers, "Conv2D") and hasattr(keras.layers, "DepthwiseConv2D")
     with pytest.raises(NotImplementedError, match=r"`keras\.layers\.Conv3D` is not implemented in fastconv"):
         keras.layers.Conv3D(8, 3)
+
+
+def test_clear_session_starts_the_automatic_names_again_as_keras():
+    # Géron's notebooks call `tf.keras.backend.clear_session()` before each model, for names from `dense` again.
+    from fastconv import keras
+    from keras_reference import keras as real_keras
+
+    names = []
+    for library in (keras, real_keras):
+        library.backend.clear_session()
+        first = [library.layers.Dense(1).name, library.layers.Dense(1).name]
+        library.backend.clear_session()
+        names.append(first + [library.layers.Dense(1).name])
+    assert names[0] == names[1] == ["dense", "dense_1", "dense"]
+    assert (keras.backend.floatx(), keras.backend.epsilon(), keras.backend.image_data_format()) == (
+        real_keras.backend.floatx(), real_keras.backend.epsilon(), real_keras.backend.image_data_format())
+    with pytest.raises(NotImplementedError, match="only 'float32' is supported"):
+        keras.backend.set_floatx("float16")

@@ -51,13 +51,17 @@ class MissingKerasName(NotImplementedError, AttributeError):
 KERAS_TOP_LEVEL_NAMES = (
     'DTypePolicy', 'FloatDTypePolicy', 'Function', 'Initializer', 'InputSpec', 'KerasTensor', 'Loss', 'Metric',
     'Operation', 'Optimizer', 'Quantizer', 'RematScope', 'StatelessScope', 'SymbolicScope',
-    'applications', 'backend', 'config', 'constraints', 'device', 'distillation', 'dtype_policies', 'export',
+    'applications', 'config', 'constraints', 'device', 'distillation', 'dtype_policies', 'export',
     'legacy', 'mixed_precision', 'name_scope', 'ops', 'quantizers', 'random',
     'remat', 'src', 'tree', 'version', 'visualization', 'wrappers',
 )
 """Keras 3.15's top-level ``keras`` names that ``fastconv.keras`` lacks (its modules and classes)."""
 
 KERAS_MODULE_NAMES = {
+    "keras.backend": (
+        'backend', 'clear_session', 'epsilon', 'floatx', 'get_uid', 'image_data_format', 'is_float_dtype',
+        'is_int_dtype', 'is_keras_tensor', 'result_type', 'set_epsilon', 'set_floatx', 'set_image_data_format',
+        'standardize_dtype'),
     "keras.callbacks": (
         'BackupAndRestore', 'CSVLogger', 'Callback', 'CallbackList', 'EarlyStopping', 'History', 'LambdaCallback',
         'LearningRateScheduler', 'ModelCheckpoint', 'OrbaxCheckpoint', 'ProgbarLogger', 'ReduceLROnPlateau',

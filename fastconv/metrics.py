@@ -396,6 +396,46 @@ class RootMeanSquaredError(Mean):
         return {"name": self.name, "dtype": self.dtype}
 
 
+class _LossMetric(MeanMetricWrapper):
+    """A loss's per-sample values averaged over all batches (Keras's ``keras.metrics.BinaryCrossentropy``, ...):
+    the Overfit-and-underfit tutorial watches ``metrics=[keras.metrics.BinaryCrossentropy(from_logits=True)]``.
+    A subclass names the loss function (``_loss``) and its default metric name."""
+
+    _loss = None
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, **self._fn_kwargs}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class BinaryCrossentropy(_LossMetric):
+    """The mean binary cross-entropy (``keras.metrics.BinaryCrossentropy``)."""
+
+    def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False, label_smoothing=0):
+        super().__init__(losses.binary_crossentropy, name=name, dtype=dtype, from_logits=from_logits,
+                         label_smoothing=label_smoothing)
+
+
+class CategoricalCrossentropy(_LossMetric):
+    """The mean categorical cross-entropy (``keras.metrics.CategoricalCrossentropy``)."""
+
+    def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False, label_smoothing=0, axis=-1):
+        super().__init__(losses.categorical_crossentropy, name=name, dtype=dtype, from_logits=from_logits,
+                         label_smoothing=label_smoothing, axis=axis)
+
+
+class SparseCategoricalCrossentropy(_LossMetric):
+    """The mean sparse categorical cross-entropy (``keras.metrics.SparseCategoricalCrossentropy``)."""
+
+    def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False, ignore_class=None,
+                 axis=-1):
+        super().__init__(losses.sparse_categorical_crossentropy, name=name, dtype=dtype, from_logits=from_logits,
+                         ignore_class=ignore_class, axis=axis)
+
+
 class _ConfusionRatio(Metric):
     """``Precision`` and ``Recall``: counts of true positives and of the other kind of error (false positives
     or false negatives) over every element of every batch, a prediction above ``thresholds`` (0.5 by default)
@@ -705,7 +745,8 @@ class F1Score(FBetaScore):
 
 ALL_OBJECTS = (Metric, Mean, MeanMetricWrapper, Accuracy, BinaryAccuracy, CategoricalAccuracy,
                SparseCategoricalAccuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanAbsoluteError,
-               MeanSquaredError, RootMeanSquaredError, Precision, Recall, AUC, FBetaScore, F1Score)
+               MeanSquaredError, RootMeanSquaredError, Precision, Recall, AUC, FBetaScore, F1Score, BinaryCrossentropy,
+               CategoricalCrossentropy, SparseCategoricalCrossentropy)
 _CLASSES = {cls.__name__: cls for cls in ALL_OBJECTS}
 _SNAKE_CASE_CLASSES = {to_snake_case(name): cls for name, cls in _CLASSES.items()
                        if name not in ("Metric", "MeanMetricWrapper")}

@@ -424,3 +424,23 @@ def test_a_metric_of_your_own_with_add_weight_trains_and_evaluates():
     metric = RootMeanSquaredError()
     assert [v.path for v in metric.variables] == ["rmse/mse_sum", "rmse/total_samples"]
     assert metric.total_samples.dtype == np.int32
+
+
+@pytest.mark.parametrize("cls_name, kwargs, kind", [
+    ("BinaryCrossentropy", {}, "binary_column"), ("BinaryCrossentropy", {"from_logits": True}, "binary_multilabel"),
+    ("BinaryCrossentropy", {"label_smoothing": 0.1}, "binary_column"),
+    ("CategoricalCrossentropy", {}, "categorical"), ("CategoricalCrossentropy", {"from_logits": True}, "categorical"),
+    ("SparseCategoricalCrossentropy", {}, "sparse"), ("SparseCategoricalCrossentropy", {"from_logits": True}, "sparse"),
+], ids=str)
+def test_loss_metrics_stream_as_keras(cls_name, kwargs, kind):
+    # The Overfit-and-underfit tutorial: `metrics=[keras.metrics.BinaryCrossentropy(from_logits=True, ...)]`.
+    rng = np.random.default_rng(23)
+    ours, theirs = getattr(metrics, cls_name)(**kwargs), getattr(keras.metrics, cls_name)(**kwargs)
+    for y_true, y_pred, weight in _batches(kind, rng):
+        if not kwargs.get("from_logits"):
+            y_pred = np.clip(y_pred, 0.01, 0.99)
+        ours.update_state(y_true, y_pred, sample_weight=weight)
+        theirs.update_state(y_true, y_pred, sample_weight=weight)
+        np.testing.assert_allclose(ours.result(), keras.ops.convert_to_numpy(theirs.result()), rtol=1e-5)
+    assert ours.get_config() == theirs.get_config()
+    assert type(metrics.deserialize(keras.metrics.serialize(theirs))) is type(ours)

@@ -385,6 +385,9 @@ class ModelCheckpoint(Callback, _MonitorMixin):
 
     ``filepath`` may hold ``{epoch:02d}`` and log keys (``{val_loss:.2f}``); a
     key the epoch's logs lack raises ``KeyError`` naming it and the filepath.
+    ``save_freq`` a number of batches saves after every that many (with
+    ``{batch}`` in the filepath, the batch's number in its epoch) instead of
+    after each epoch, as Keras's.
     With ``save_best_only`` only an improvement of ``monitor`` is saved; a NaN
     is never an improvement (Keras 3 would save it as the best and then never
     find a better value). Saving is atomic, so an interrupted save never
@@ -395,9 +398,11 @@ class ModelCheckpoint(Callback, _MonitorMixin):
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
         super().__init__()
         filepath = os.fspath(filepath)
-        if save_freq != "epoch":
-            raise NotImplementedError(f"fastconv's ModelCheckpoint saves once per epoch. "
-                                      f"Received: save_freq={save_freq!r}")
+        if save_freq != "epoch" and not (isinstance(save_freq, int) and not isinstance(save_freq, bool)
+                                         and save_freq > 0):
+            raise ValueError(f"Unrecognized save_freq: {save_freq}. Expected 'epoch' or a number of batches.")
+        self.save_freq = save_freq
+        self._epoch, self._batches_since_saving, self._last_batch = 0, 0, None
         suffixes = (".weights.h5",) if save_weights_only else (".keras", ".h5")  # `.h5`: the legacy format, as Keras
         if not filepath.endswith(suffixes):
             expected = "end in `.weights.h5`" if save_weights_only else "end in `.keras` (or the legacy `.h5`)"
@@ -408,9 +413,27 @@ class ModelCheckpoint(Callback, _MonitorMixin):
         self._set_mode(monitor, mode)
         self.best = initial_value_threshold
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        """With ``save_freq`` a number of batches: save after every that many (counted across epochs, as
+        Keras counts them), the filepath's ``{batch}`` the batch's number in its epoch (from 1)."""
+        if self.save_freq == "epoch":
+            return
+        new_epoch = self._last_batch is None or batch <= self._last_batch
+        self._batches_since_saving += batch + 1 if new_epoch else batch - self._last_batch
+        self._last_batch = batch
+        if self._batches_since_saving >= self.save_freq:
+            self._batches_since_saving = 0
+            self._save(self._epoch, logs or {}, batch)
+
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        path = self._format_filepath(epoch, logs)
+        if self.save_freq == "epoch":
+            self._save(epoch, logs or {})
+
+    def _save(self, epoch, logs, batch=None):
+        path = self._format_filepath(epoch, logs, batch)
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:
@@ -434,9 +457,11 @@ class ModelCheckpoint(Callback, _MonitorMixin):
         else:
             self.model.save(path, overwrite=True)
 
-    def _format_filepath(self, epoch, logs):
+    def _format_filepath(self, epoch, logs, batch=None):
         try:
-            return self.filepath.format(epoch=epoch + 1, **logs)
+            if batch is None or "batch" in logs:
+                return self.filepath.format(epoch=epoch + 1, **logs)
+            return self.filepath.format(epoch=epoch + 1, batch=batch + 1, **logs)
         except KeyError as error:
             key = error.args[0]
             hint = (" Keys starting with `val_` need `validation_data` or `validation_split` in `fit`."

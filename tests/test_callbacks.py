@@ -222,3 +222,24 @@ def test_the_logs_are_built_in_one_place():
     builders = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Dict)
                 and any(isinstance(key, ast.Constant) and key.value == "loss" for key in node.keys)]
     assert len(builders) == 1, builders
+
+
+def test_model_checkpoint_every_few_batches_writes_the_files_keras_writes(tmp_path):
+    # The Save-and-load tutorial: `ModelCheckpoint(..., save_weights_only=True, save_freq=5 * n_batches)`.
+    from fastconv import keras as fastconv_keras
+    from keras_reference import keras as real_keras
+
+    x, y = np.ones((20, 3), np.float32), np.ones((20, 1), np.float32)
+    written = []
+    for library in (fastconv_keras, real_keras):
+        directory = tmp_path / library.__name__
+        directory.mkdir()
+        model = library.Sequential([library.Input((3,)), library.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        checkpoint = library.callbacks.ModelCheckpoint(str(directory / "cp-{epoch:02d}-{batch:02d}.weights.h5"),
+                                                       save_weights_only=True, save_freq=3)
+        model.fit(x, y, batch_size=4, epochs=3, callbacks=[checkpoint], verbose=0)
+        written.append(sorted(path.name for path in directory.iterdir()))
+    assert written[0] == written[1] and len(written[0]) == 5  # 15 batches: after every third
+    with pytest.raises(ValueError, match="Unrecognized save_freq"):
+        fastconv_keras.callbacks.ModelCheckpoint("m.keras", save_freq="batch")

@@ -63,7 +63,8 @@ class Optimizer:
        ``clipvalue``, ``clip(g, -c, c)``;
     3. weight decay: ``w = w - w * weight_decay * lr``;
     4. ``update_step`` for each variable;
-    5. ``iterations += 1``.
+    5. each variable's ``constraint``, if any: ``w = constraint(w)``;
+    6. ``iterations += 1``.
 
     Parameters
     ----------
@@ -298,6 +299,9 @@ class Optimizer:
         self._before_steps()
         for g, v in zip(grads, variables):
             self.update_step(g, v, learning_rate)
+        for v in variables:  # the weights' constraints (`kernel_constraint=max_norm(1.0)`), after the steps
+            if v.constraint is not None:
+                v.value[...] = v.constraint(v.value)
         self._iterations.value += 1
 
     def _before_steps(self):

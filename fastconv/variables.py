@@ -20,11 +20,12 @@ class Variable:
     6.0
     """
 
-    def __init__(self, value, name, trainable=True, dtype="float32", path=None, regularizer=None):
+    def __init__(self, value, name, trainable=True, dtype="float32", path=None, regularizer=None, constraint=None):
         self.name = name
         self.path = path or name
         self.trainable = trainable
         self.regularizer = regularizer  # a fastconv.regularizers penalty on the value, or None
+        self.constraint = constraint  # a fastconv.constraints projection the optimizer applies after a step
         self.value = np.array(value, dtype=dtype, order="C")  # a copy; keeps 0-d values 0-d
 
     @property

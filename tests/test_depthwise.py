@@ -303,8 +303,8 @@ def test_streaming_threshold_is_a_quarter_of_the_largest_cache(monkeypatch, tmp_
     (lambda: layers.DepthwiseConv2D(3, activity_regularizer="l2"), NotImplementedError,
      "`DepthwiseConv2D` in fastconv does not support the argument `activity_regularizer` yet. "
      "Received: activity_regularizer='l2'"),
-    (lambda: layers.SeparableConv2D(4, 3, pointwise_constraint="non_neg"), NotImplementedError,
-     "`SeparableConv2D` in fastconv does not support the argument `pointwise_constraint` yet."),
+    (lambda: layers.SeparableConv2D(4, 3, activity_regularizer="l2"), NotImplementedError,
+     "`SeparableConv2D` in fastconv does not support the argument `activity_regularizer` yet."),
     (lambda: layers.DepthwiseConv2D(3, data_format="channels_first"), NotImplementedError,
      "supports only data_format='channels_last'"),
 ], ids=lambda value: "" if callable(value) else str(value)[:40])

@@ -137,9 +137,9 @@ def test_every_keras_layer_name_is_there_or_raises_not_implemented():
     assert not isinstance(raised.value, NotImplementedError)
 
 
-_SUBMODULES = ["keras.backend", "keras.callbacks", "keras.datasets", "keras.initializers", "keras.losses",
-               "keras.metrics", "keras.models", "keras.optimizers", "keras.preprocessing", "keras.preprocessing.image",
-               "keras.regularizers", "keras.saving", "keras.utils"]
+_SUBMODULES = ["keras.backend", "keras.callbacks", "keras.constraints", "keras.datasets", "keras.initializers",
+               "keras.losses", "keras.metrics", "keras.models", "keras.optimizers", "keras.preprocessing",
+               "keras.preprocessing.image", "keras.regularizers", "keras.saving", "keras.utils"]
 
 
 @pytest.mark.parametrize("module", ["keras", *_SUBMODULES])

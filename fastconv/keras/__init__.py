@@ -9,17 +9,17 @@ see ``fastconv.keras_switch``.
 """
 
 from fastconv.keras_switch import load_ipython_extension, unload_ipython_extension  # noqa: F401
-from fastconv.keras import (activations, backend, callbacks, datasets, distribution, initializers, layers, losses,
-                            metrics, models, optimizers, preprocessing, regularizers, saving, utils)
+from fastconv.keras import (activations, backend, callbacks, constraints, datasets, distribution, initializers,
+                            layers, losses, metrics, models, optimizers, preprocessing, regularizers, saving, utils)
 from fastconv.layers import Input, Layer
 from fastconv.layers.keras_names import KERAS_TOP_LEVEL_NAMES, missing_name
 from fastconv.models import Model, Sequential
 from fastconv.regularizers import Regularizer
 from fastconv.variables import Variable
 
-__all__ = ["activations", "backend", "callbacks", "datasets", "distribution", "initializers", "layers", "losses",
-           "metrics", "models", "optimizers", "preprocessing", "regularizers", "saving", "utils", "Input", "Layer",
-           "Model", "Regularizer", "Sequential", "Variable"]
+__all__ = ["activations", "backend", "callbacks", "constraints", "datasets", "distribution", "initializers",
+           "layers", "losses", "metrics", "models", "optimizers", "preprocessing", "regularizers", "saving", "utils",
+           "Input", "Layer", "Model", "Regularizer", "Sequential", "Variable"]
 
 
 def __getattr__(name):  # PEP 562: a Keras name fastconv lacks (`keras.ops`, `keras.regularizers`...) names itself

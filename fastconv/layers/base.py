@@ -287,10 +287,10 @@ class Layer:
 
     # -- weights -----------------------------------------------------------------------------------
 
-    def add_weight(self, shape, initializer="zeros", name=None, trainable=True, regularizer=None):
+    def add_weight(self, shape, initializer="zeros", name=None, trainable=True, regularizer=None, constraint=None):
         value = initializers.get(initializer)(tuple(shape), "float32")
         variable = Variable(value, name=name, trainable=trainable, path=f"{self.name}/{name}",
-                            regularizer=regularizer)
+                            regularizer=regularizer, constraint=constraint)
         (self._trainable_weights if trainable else self._non_trainable_weights).append(variable)
         return variable
 

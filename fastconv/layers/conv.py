@@ -9,7 +9,7 @@ any other activation runs afterwards from ``fastconv.activations``.
 
 import numpy as np
 
-from fastconv import activations, compilation, initializers, ops, regularizers, shapes
+from fastconv import activations, compilation, constraints, initializers, ops, regularizers, shapes
 from fastconv.layers.base import Layer, check_channels_last, reject_unsupported
 
 
@@ -101,9 +101,9 @@ class ConvBase(StepsAsImages, Layer):
                              f"Received: groups={groups}, filters={filters}.")
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
-        reject_unsupported(self, activity_regularizer=(activity_regularizer, None),
-                           kernel_constraint=(kernel_constraint, None), bias_constraint=(bias_constraint, None),
-                           lora_rank=(lora_rank, None))
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        reject_unsupported(self, activity_regularizer=(activity_regularizer, None), lora_rank=(lora_rank, None))
         self.filters = int(filters)  # numpy integers too (`2 ** np.arange(4, 7)`), as Keras accepts them
         self.groups = int(groups)
         self.kernel_size = self._normalize_size(kernel_size, "kernel_size")
@@ -128,9 +128,10 @@ class ConvBase(StepsAsImages, Layer):
     def build(self, input_shape):
         self._check_input_rank(input_shape)
         self.kernel = self.add_weight(self._kernel_shape(input_shape[-1]), self.kernel_initializer, name="kernel",
-                                      regularizer=self.kernel_regularizer)
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         self.bias = self.add_weight((self.filters,), self.bias_initializer, name="bias",
-                                    regularizer=self.bias_regularizer) if self.use_bias else None
+                                    regularizer=self.bias_regularizer, constraint=self.bias_constraint
+                                    ) if self.use_bias else None
 
     def _kernel_shape(self, channels):
         """The kernel's shape for inputs of ``channels`` channels: ``(*kernel_size, channels / groups, filters)``."""
@@ -203,8 +204,8 @@ class ConvBase(StepsAsImages, Layer):
             "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
             "bias_regularizer": regularizers.serialize(self.bias_regularizer),
             "activity_regularizer": None,
-            "kernel_constraint": None,
-            "bias_constraint": None,
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
         }
 
 

@@ -7,7 +7,7 @@ layers live in ``conv.py`` and ``pooling.py``.
 
 import numpy as np
 
-from fastconv import activations, distribution, initializers, ops, regularizers, utils
+from fastconv import activations, constraints, distribution, initializers, ops, regularizers, utils
 from fastconv.layers.base import Layer, check_channels_last, reject_unsupported
 
 
@@ -27,10 +27,11 @@ class Dense(Layer):
                  lora_alpha=None, **kwargs):
         super().__init__(**kwargs)
         reject_unsupported(self, activity_regularizer=(activity_regularizer, None),
-                           kernel_constraint=(kernel_constraint, None), bias_constraint=(bias_constraint, None),
                            lora_rank=(lora_rank, None))
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         if not (isinstance(units, int) and units > 0):
             raise ValueError(f"Invalid value for argument `units`. Expected a positive integer. "
                              f"Received: units={units!r}")
@@ -45,9 +46,10 @@ class Dense(Layer):
             raise ValueError(f'The last dimension of the inputs to layer "{self.name}" should be defined. '
                              f"Found None. Full input shape received: {tuple(input_shape)}")
         self.kernel = self.add_weight((input_shape[-1], self.units), self.kernel_initializer, name="kernel",
-                                      regularizer=self.kernel_regularizer)
+                                      regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         self.bias = self.add_weight((self.units,), self.bias_initializer, name="bias",
-                                    regularizer=self.bias_regularizer) if self.use_bias else None
+                                    regularizer=self.bias_regularizer, constraint=self.bias_constraint
+                                    ) if self.use_bias else None
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
@@ -75,8 +77,9 @@ class Dense(Layer):
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
                 "bias_initializer": initializers.serialize(self.bias_initializer),
                 "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self.bias_regularizer), "kernel_constraint": None,
-                "bias_constraint": None}
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "kernel_constraint": constraints.serialize(self.kernel_constraint),
+                "bias_constraint": constraints.serialize(self.bias_constraint)}
 
 
 class Flatten(Layer):

@@ -12,7 +12,7 @@ of 1 (``conv.StepsAsImages``).
 
 import numpy as np
 
-from fastconv import activations, compilation, initializers, ops, regularizers, shapes
+from fastconv import activations, compilation, constraints, initializers, ops, regularizers, shapes
 from fastconv.layers.base import Layer, check_channels_last, reject_unsupported
 from fastconv.layers.conv import StepsAsImages
 
@@ -55,15 +55,18 @@ class _DepthwiseBase(StepsAsImages, Layer):
         super().__init__(**kwargs)
         check_channels_last(self, data_format)
         depth_multiplier = _check_positive(depth_multiplier, "depth_multiplier")
-        # The regularizers of the weights (`depthwise_`, `pointwise_`, `bias_regularizer`); the constraints and
-        # the activity regularizer are not supported yet.
+        # The regularizers and constraints of the weights (`depthwise_`, `pointwise_`, `bias_regularizer`, ...,
+        # `depthwise_constraint`, ...); the activity regularizer is not supported yet.
         regularized = [name for name in weight_arguments
                        if name.endswith("_regularizer") and name != "activity_regularizer"]
+        constrained = [name for name in weight_arguments if name.endswith("_constraint")]
         for name in regularized:  # `depthwise_regularizer`, ... as Keras's attributes
             setattr(self, name, regularizers.get(weight_arguments[name]))
-        self._regularizer_names = regularized
+        for name in constrained:
+            setattr(self, name, constraints.get(weight_arguments[name]))
+        self._regularizer_names, self._constraint_names = regularized, constrained
         reject_unsupported(self, **{name: (value, None) for name, value in weight_arguments.items()
-                                    if name not in regularized})
+                                    if name not in regularized + constrained})
         self.depth_multiplier = depth_multiplier
         self.kernel_size = self._normalize_size(kernel_size, "kernel_size")
         self.strides = self._normalize_size(strides, "strides")
@@ -139,9 +142,7 @@ class _DepthwiseBase(StepsAsImages, Layer):
             "bias_initializer": initializers.serialize(self.bias_initializer),
             **{name: regularizers.serialize(getattr(self, name)) for name in self._regularizer_names},
             "activity_regularizer": None,
-            "depthwise_constraint": None,
-            **self._off_config("constraint"),
-            "bias_constraint": None,
+            **{name: constraints.serialize(getattr(self, name)) for name in self._constraint_names},
         }
 
     def _filters_config(self):
@@ -150,12 +151,11 @@ class _DepthwiseBase(StepsAsImages, Layer):
     def _initializers_config(self):
         return {}
 
-    def _off_config(self, kind):
-        return {}
-
     def _weight(self, shape, initializer, name, kind):
-        """A weight regularized by the layer's ``{kind}_regularizer``."""
-        return self.add_weight(shape, initializer, name=name, regularizer=getattr(self, f"{kind}_regularizer"))
+        """A weight regularized by the layer's ``{kind}_regularizer`` and constrained by its
+        ``{kind}_constraint``."""
+        return self.add_weight(shape, initializer, name=name, regularizer=getattr(self, f"{kind}_regularizer"),
+                               constraint=getattr(self, f"{kind}_constraint"))
 
 
 class DepthwiseConv2D(_DepthwiseBase):
@@ -290,5 +290,3 @@ class SeparableConv2D(_DepthwiseBase):
     def _initializers_config(self):
         return {"pointwise_initializer": initializers.serialize(self.pointwise_initializer)}
 
-    def _off_config(self, kind):
-        return {f"pointwise_{kind}": None}

@@ -51,7 +51,7 @@ class MissingKerasName(NotImplementedError, AttributeError):
 KERAS_TOP_LEVEL_NAMES = (
     'DTypePolicy', 'FloatDTypePolicy', 'Function', 'Initializer', 'InputSpec', 'KerasTensor', 'Loss', 'Metric',
     'Operation', 'Optimizer', 'Quantizer', 'RematScope', 'StatelessScope', 'SymbolicScope',
-    'applications', 'config', 'constraints', 'device', 'distillation', 'dtype_policies', 'export',
+    'applications', 'config', 'device', 'distillation', 'dtype_policies', 'export',
     'legacy', 'mixed_precision', 'name_scope', 'ops', 'quantizers', 'random',
     'remat', 'src', 'tree', 'version', 'visualization', 'wrappers',
 )
@@ -66,6 +66,8 @@ KERAS_MODULE_NAMES = {
         'BackupAndRestore', 'CSVLogger', 'Callback', 'CallbackList', 'EarlyStopping', 'History', 'LambdaCallback',
         'LearningRateScheduler', 'ModelCheckpoint', 'OrbaxCheckpoint', 'ProgbarLogger', 'ReduceLROnPlateau',
         'RemoteMonitor', 'SwapEMAWeights', 'TensorBoard', 'TerminateOnNaN'),
+    "keras.constraints": ('Constraint', 'MaxNorm', 'MinMaxNorm', 'NonNeg', 'UnitNorm', 'deserialize', 'get',
+                          'max_norm', 'min_max_norm', 'non_neg', 'serialize', 'unit_norm'),
     "keras.datasets": (
         'boston_housing', 'california_housing', 'cifar10', 'cifar100', 'fashion_mnist', 'imdb', 'mnist', 'reuters'),
     "keras.initializers": (

@@ -641,8 +641,10 @@ def _check_execution(run_eagerly, jit_compile, steps_per_execution):
 
 
 def _verbosity(verbose):
+    """``verbose`` checked: ``'auto'`` (which the progress bar reads as 1, and callbacks' ``params`` keep as
+    ``'auto'``, as Keras's), 0, 1 or 2."""
     if verbose == "auto":
-        return 1
+        return verbose
     if verbose not in (0, 1, 2):
         raise ValueError(f"Invalid value for argument `verbose`. Expected 'auto', 0, 1 or 2. "
                          f"Received: verbose={verbose!r}")

@@ -243,3 +243,20 @@ def test_model_checkpoint_every_few_batches_writes_the_files_keras_writes(tmp_pa
     assert written[0] == written[1] and len(written[0]) == 5  # 15 batches: after every third
     with pytest.raises(ValueError, match="Unrecognized save_freq"):
         fastconv_keras.callbacks.ModelCheckpoint("m.keras", save_freq="batch")
+
+
+def test_callbacks_params_are_kerass():
+    # Keras's `params`: the `verbose` given ('auto' by default), the epochs and the steps of an epoch.
+    from fastconv import keras as fastconv_keras
+    from keras_reference import keras as real_keras
+
+    seen = []
+    for library in (fastconv_keras, real_keras):
+        class Recorder(library.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                seen.append(dict(self.params))
+
+        model = library.Sequential([library.Input((3,)), library.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(np.ones((10, 3)), np.ones((10, 1)), batch_size=4, epochs=2, callbacks=[Recorder()])
+    assert seen[0] == seen[1] == {"verbose": "auto", "epochs": 2, "steps": 3}

@@ -830,13 +830,14 @@ def serialize_model(model):
     >>> serialized["class_name"], serialized["build_config"], serialized["compile_config"]
     ('Sequential', {'input_shape': [None, 3]}, {})
     """
-    if isinstance(model, Sequential):
+    if isinstance(model, Sequential) and not any(layer.is_composite() for layer in model.layers):
         serialized = {"module": "keras", "class_name": "Sequential", "config": model.get_config(),
                       "registered_name": None}
-    else:
+        build_config = model.get_build_config()
+    else:  # a functional model; a Sequential of composite layers (`Lambda`, yours) as the graph of their calls
         serialized = {"module": "keras.src.models.functional", "class_name": "Functional",
-                      "config": model.get_config(), "registered_name": "Functional"}
-    build_config = model.get_build_config()
+                      "config": Model.get_config(model), "registered_name": "Functional"}
+        build_config = Model.get_build_config(model)
     if build_config is not None:
         serialized["build_config"] = build_config
     serialized["compile_config"] = model.get_compile_config()
@@ -872,7 +873,7 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
         if value is not None:
             raise NotImplementedError(f"`clone_model` in fastconv does not support `{name}` yet: it clones the "
                                       "model as it is.")
-    return type(model).from_config(model.get_config())
+    return deserialize_model({**serialize_model(model), "compile_config": None})
 
 
 def deserialize_model(config, custom_objects=None):

@@ -316,3 +316,24 @@ def test_a_model_with_mc_dropout_trains_as_with_dropout():
         fk.utils.set_random_seed(4)
         losses.append(model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0).history["loss"])
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6)
+
+
+def test_lambda_layers_compute_train_and_save_without_their_code(tmp_path):
+    # `keras.layers.Lambda(lambda x: x / 255.0)`: the arithmetic joins the model as layers, so the saved file
+    # is a functional model that Keras loads with the same numbers (Keras itself would save the bytecode).
+    model = fk.Sequential([fk.Input((4,)), fk.layers.Lambda(lambda x: x / 255.0, name="scale"),
+                           fk.layers.Dense(3), fk.layers.Lambda(lambda t, k: k * t, arguments={"k": 2.0})])
+    assert [type(layer).__name__ for layer in model.layers] == ["Lambda", "Dense", "Lambda"]
+    assert model.get_layer("scale").output_shape == (None, 4)
+    x = RNG.uniform(0, 255, (5, 4)).astype(np.float32)
+    kernel, bias = model.layers[1].get_weights()
+    np.testing.assert_allclose(model.predict(x, verbose=0), 2 * (x / 255 @ kernel + bias), rtol=1e-5, atol=1e-6)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, np.zeros((5, 3)), verbose=0)
+    model.save(tmp_path / "lambda.keras")
+    reloaded = keras.models.load_model(tmp_path / "lambda.keras")
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    clone = fk.models.clone_model(model)
+    assert clone.count_params() == model.count_params() and clone.output_shape == (None, 3)
+    with pytest.raises(NotImplementedError, match=r"'bad' \(Lambda\).*numpy's"):
+        fk.Sequential([fk.Input((4,)), fk.layers.Lambda(lambda x: np.tanh(x), name="bad")])

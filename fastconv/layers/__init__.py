@@ -16,7 +16,7 @@ from fastconv.layers.base import Input, InputLayer, KerasTensor, Layer
 from fastconv.layers.conv import Conv2D
 from fastconv.layers.conv1d import Conv1D, Conv1DTranspose, DepthwiseConv1D, SeparableConv1D
 from fastconv.layers.conv_transpose import Conv2DTranspose
-from fastconv.layers.core import (Activation, Dense, Dropout, Flatten, ReLU, Softmax, SpatialDropout1D,
+from fastconv.layers.core import (Activation, Dense, Dropout, Flatten, Lambda, ReLU, Softmax, SpatialDropout1D,
                                   SpatialDropout2D)
 from fastconv.layers.depthwise import DepthwiseConv2D, SeparableConv2D
 from fastconv.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average,
@@ -61,8 +61,8 @@ __all__ = ["Activation", "Add", "Average", "Concatenate", "Maximum", "Minimum", 
            "SeparableConvolution1D", "SeparableConvolution2D", "SpatialDropout1D", "SpatialDropout2D",
            "Dense", "Dropout", "Flatten", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAvgPool1D",
            "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
-           "Input", "InputLayer", "KerasTensor", "LAYER_CLASSES", "Layer", "LeakyReLU", "MaxPool1D", "MaxPool2D",
-           "MaxPooling1D", "MaxPooling2D", "Permute",
+           "Input", "InputLayer", "KerasTensor", "LAYER_CLASSES", "Lambda", "Layer", "LeakyReLU", "MaxPool1D",
+           "MaxPool2D", "MaxPooling1D", "MaxPooling2D", "Permute",
            "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
            "ReLU", "Rescaling", "Reshape", "Softmax", "UpSampling1D", "UpSampling2D",
            "ZeroPadding1D", "ZeroPadding2D"]

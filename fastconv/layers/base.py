@@ -391,6 +391,9 @@ class Layer:
         outputs = trace_call(self, self.call, inputs)
         if not self.trainable:
             self.trainable = False  # the layers it called, frozen with it
+        node = Node(self, inputs)  # for its `input`, `output` and `output_shape`; the graph holds the inner calls
+        node.output = outputs
+        self._inbound_nodes.append(node)
         return outputs
 
     @property

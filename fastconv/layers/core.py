@@ -309,3 +309,25 @@ class Softmax(Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+class Lambda(Layer):
+    """``function`` of the inputs as a layer (``keras.layers.Lambda``), for what the function computes with
+    fastconv's means: arithmetic between tensors and with numbers (``lambda x: x / 255.0``, ``lambda t: t[0] -
+    t[1]`` on a list), ``keras.activations`` and layers. It is a composite layer (see ``Layer.is_composite``):
+    the function runs once on symbolic tensors and the layers it records join the model, so a saved model
+    holds them (``Rescaling``, ``Subtract``, ...), which Keras loads without the function's code; a function
+    of numpy's or TensorFlow's raises ``NotImplementedError`` naming the layer.
+
+    >>> Lambda(lambda x: 2 * x + 1)(np.ones((1, 2), "float32"))
+    Tensor([[3., 3.]], dtype=float32)
+    """
+
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        if mask is not None:
+            raise NotImplementedError(f"fastconv's layers have no masks. Received: mask={mask!r}")
+        self.function, self.arguments = function, dict(arguments or {})
+
+    def call(self, inputs):
+        return self.function(inputs, **self.arguments)

@@ -421,8 +421,10 @@ class Model(Trainer):
 
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
                 show_trainable=False, layer_range=None):
-        """Print Keras's summary table: each layer's name (type), output shape and parameter count."""
-        self._check_called("summary")
+        """Print Keras's summary table: each layer's name (type), output shape and parameter count (``?`` and
+        ``0 (unbuilt)`` for a Sequential model's layers before it is built, as Keras prints them)."""
+        if self._subclassed:
+            self._check_called("summary")  # Keras's error: a subclassed model's layers are known once built
         print_summary(self, line_length, print_fn)
 
     # -- config: Keras's serialized model (a `.keras` file's config.json) -------------------------------------

@@ -358,3 +358,10 @@ def test_a_model_of_one_output_given_as_a_list_returns_arrays_as_keras():
     np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-6)
     assert isinstance(ours.output, list) and len(ours.output) == 1
     assert ours.get_config()["output_layers"] == theirs.get_config()["output_layers"] == [["out", 0, 0]]
+
+
+def test_summary_of_a_sequential_model_before_it_is_built_prints_as_keras(capsys):
+    model = keras.Sequential([keras.layers.Dense(4), keras.layers.Dense(2)])
+    model.summary()
+    printed = capsys.readouterr().out
+    assert printed.count("0 (unbuilt)") == 2 and "dense_" in printed and "Total params: 0" in printed

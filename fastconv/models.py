@@ -1156,7 +1156,7 @@ def print_summary(model, line_length=None, print_fn=None):
     chain = _sequential_like(model)
     # Keras's width: 88 or 108 columns, at most the terminal's (80 columns when the output is not a terminal) less 4
     line_length = line_length or min(88 if chain else 108, shutil.get_terminal_size().columns - 4)
-    positions = (0.45, 0.84, 1.0) if chain else (0.3, 0.56, 0.74, 1.0)
+    positions = (0.45, 0.80, 1.0) if chain else (0.3, 0.56, 0.74, 1.0)
     ends = [int(position * line_length) for position in positions]
     widths = [end - start for start, end in zip([0] + ends, ends)]
     columns = [rich.table.Column("Layer (type)", width=widths[0]),

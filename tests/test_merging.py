@@ -445,3 +445,15 @@ def test_model_input_output_and_their_shapes_as_keras():
     np.testing.assert_array_equal(features.predict(x, verbose=0), model.predict(x, verbose=0)[0])
     with pytest.raises(AttributeError, match="never been called"):
         fkeras.Sequential([fkeras.layers.Dense(2)]).output_shape
+
+
+@pytest.mark.parametrize("columns", ["80", "200"])
+@pytest.mark.parametrize("built", [True, False])
+def test_summary_of_a_chain_is_drawn_as_keras_draws_it(monkeypatch, columns, built):
+    monkeypatch.setenv("COLUMNS", columns)
+
+    def chain(library):
+        layers = [library.layers.Dense(4, name="hidden"), library.layers.Dense(2, name="out")]
+        return library.Sequential(([library.Input((3,))] if built else []) + layers, name="chain")
+
+    assert _summary(chain(fkeras), None) == _summary(chain(keras), None)

@@ -24,7 +24,7 @@ from fastconv.layers.merging import (Add, Average, Concatenate, Maximum, Minimum
 from fastconv.layers.normalization import BatchNormalization
 from fastconv.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from fastconv.layers.pooling1d import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
-from fastconv.layers.reshaping import (Cropping1D, Cropping2D, LeakyReLU, Permute, Reshape, Rescaling,
+from fastconv.layers.reshaping import (Cropping1D, Cropping2D, LeakyReLU, Normalization, Permute, Reshape, Rescaling,
                                        UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D)
 
 LAYER_CLASSES = {cls.__name__: cls for cls in (
@@ -34,7 +34,7 @@ LAYER_CLASSES = {cls.__name__: cls for cls in (
     SpatialDropout1D, SpatialDropout2D, Activation, ReLU, Softmax, LeakyReLU, BatchNormalization, ZeroPadding1D,
     ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, Reshape, Permute,
     RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomContrast,
-    Rescaling, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)}
+    Rescaling, Normalization, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)}
 """Layer classes by Keras class name, for ``from_config`` and the ``.keras`` loader."""
 
 Convolution1D = Conv1D
@@ -62,7 +62,7 @@ __all__ = ["Activation", "Add", "Average", "Concatenate", "Maximum", "Minimum", 
            "Dense", "Dropout", "Flatten", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAvgPool1D",
            "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
            "Input", "InputLayer", "KerasTensor", "LAYER_CLASSES", "Lambda", "Layer", "LeakyReLU", "MaxPool1D",
-           "MaxPool2D", "MaxPooling1D", "MaxPooling2D", "Permute",
+           "MaxPool2D", "MaxPooling1D", "MaxPooling2D", "Normalization", "Permute",
            "RandomContrast", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
            "ReLU", "Rescaling", "Reshape", "Softmax", "UpSampling1D", "UpSampling2D",
            "ZeroPadding1D", "ZeroPadding2D"]

@@ -319,10 +319,12 @@ class _MonitorMixin:
         self.mode = mode
 
     def _better(self, current, reference, min_delta=0.0):
+        """Whether ``current`` improves on ``reference`` by more than ``min_delta`` (a loss must fall below
+        ``reference - min_delta``, an accuracy rise above ``reference + min_delta``), as Keras compares."""
         if reference is None:
             return True
         if self.mode == "min":
-            return current - min_delta < reference
+            return current + min_delta < reference
         return current - min_delta > reference
 
 

@@ -260,3 +260,26 @@ def test_callbacks_params_are_kerass():
         model.compile(optimizer="sgd", loss="mse")
         model.fit(np.ones((10, 3)), np.ones((10, 1)), batch_size=4, epochs=2, callbacks=[Recorder()])
     assert seen[0] == seen[1] == {"verbose": "auto", "epochs": 2, "steps": 3}
+
+
+@pytest.mark.parametrize("monitor, values", [("loss", [1.0, 0.95, 0.94, 0.93, 0.5, 0.49]),
+                                             ("accuracy", [0.5, 0.55, 0.56, 0.57, 0.9, 0.91])])
+def test_early_stopping_min_delta_is_an_improvement_to_beat_in_either_direction_as_keras(monitor, values):
+    # keras.io's training guide: `EarlyStopping(monitor="val_loss", min_delta=1e-2, patience=2)`; a loss must
+    # fall by more than min_delta (and an accuracy rise by more) to count as an improvement.
+    from fastconv import keras as fastconv_keras
+    from keras_reference import keras as real_keras
+
+    stopped = []
+    for library in (fastconv_keras, real_keras):
+        class Scripted(library.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                logs[monitor] = values[epoch]
+
+        model = library.Sequential([library.Input((2,)), library.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        stopping = library.callbacks.EarlyStopping(monitor=monitor, min_delta=0.1, patience=1,
+                                                   mode="max" if monitor == "accuracy" else "min")
+        history = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=6, verbose=0, callbacks=[Scripted(), stopping])
+        stopped.append((len(history.epoch), stopping.stopped_epoch))
+    assert stopped[0] == stopped[1] == (2, 1)

@@ -483,10 +483,10 @@ class Loss:
 
     def _backward(self, y_true, y_pred, upstream):
         """Gradient of ``sum(upstream * call(y_true, y_pred))`` with respect to ``y_pred``."""
+        trainable = ", ".join(repr(function.__name__) for function in _BACKWARD)
         raise NotImplementedError(
-            f"The loss `{self.name}` has no gradient in fastconv: train with one of "
-            "'sparse_categorical_crossentropy', 'categorical_crossentropy', 'binary_crossentropy' or "
-            "'mean_squared_error'.")
+            f"The loss `{self.name}` has no gradient in fastconv (a function or `Loss` subclass of your own would "
+            f"need one): train with one of {trainable} (by name, function or class).")
 
     def _cast(self, y_true, y_pred):
         return _float_array(y_true, self.dtype), _float_array(y_pred, self.dtype)

@@ -859,8 +859,8 @@ def model_from_json(json_string, custom_objects=None):
 
 def clone_model(model, input_tensors=None, clone_function=None, call_function=None, recursive=False, **kwargs):
     """A new model of ``model``'s architecture with new layers and fresh weights (``keras.models.clone_model``):
-    built from its config, uncompiled. Keras's hooks to change the clone (``input_tensors``,
-    ``clone_function``, ``call_function``) raise ``NotImplementedError``.
+    built from its config, and compiled as ``model`` is (a new optimizer of the same config). Keras's hooks to
+    change the clone (``input_tensors``, ``clone_function``, ``call_function``) raise ``NotImplementedError``.
 
     >>> from fastconv import layers
     >>> model = Sequential([layers.Dense(2, input_shape=(3,))])
@@ -875,7 +875,7 @@ def clone_model(model, input_tensors=None, clone_function=None, call_function=No
         if value is not None:
             raise NotImplementedError(f"`clone_model` in fastconv does not support `{name}` yet: it clones the "
                                       "model as it is.")
-    return deserialize_model({**serialize_model(model), "compile_config": None})
+    return deserialize_model(serialize_model(model))  # compiled as the model is, as Keras's clones are
 
 
 def deserialize_model(config, custom_objects=None):

@@ -198,3 +198,21 @@ def test_clear_session_starts_the_automatic_names_again_as_keras():
         real_keras.backend.floatx(), real_keras.backend.epsilon(), real_keras.backend.image_data_format())
     with pytest.raises(NotImplementedError, match="only 'float32' is supported"):
         keras.backend.set_floatx("float16")
+
+
+def test_importing_a_name_fastconv_lacks_says_so():
+    # keras.io's guides begin with `from keras import ops`: the from-import names the missing Keras name,
+    # where Python would say only "cannot import name"; probing stays quiet.
+    from fastconv import keras
+
+    for statement, name in (("from fastconv.keras import ops", "keras.ops"),
+                            ("from fastconv.keras.layers import Embedding", "keras.layers.Embedding"),
+                            ("from fastconv.keras.callbacks import TensorBoard", "keras.callbacks.TensorBoard")):
+        with pytest.raises(ImportError, match=re.escape(f"`{name}` is not implemented in fastconv")) as raised:
+            exec(statement, {})
+        assert isinstance(raised.value, NotImplementedError)
+    assert not hasattr(keras, "ops") and not hasattr(keras.layers, "Embedding")
+    with pytest.raises(ImportError, match="cannot import name 'Conv2d'"):  # a typo stays Python's error
+        exec("from fastconv.keras.layers import Conv2d", {})
+    config = keras.layers.serialize(keras.layers.Dense(3, name="d"))
+    assert config["class_name"] == "Dense" and keras.layers.deserialize(config).get_config()["units"] == 3

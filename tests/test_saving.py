@@ -838,3 +838,15 @@ def test_json_architecture_moves_both_ways_and_clones_have_fresh_weights():
     assert any((a != b).any() for a, b in zip(clone.get_weights(), ours.get_weights()))  # newly initialized
     with pytest.raises(NotImplementedError, match="clone_function"):
         fk.models.clone_model(ours, clone_function=lambda layer: layer)
+
+
+def test_clone_model_is_compiled_as_the_model_is_as_keras():
+    from fastconv import keras as fk
+
+    model = fk.Sequential([fk.Input((3,)), fk.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    clone = fk.models.clone_model(model)
+    history = clone.fit(np.ones((4, 3)), np.ones((4, 1)), verbose=0).history
+    assert sorted(history) == ["loss", "mae"] and type(clone.optimizer).__name__ == "Adam"
+    assert clone.optimizer is not model.optimizer
+    assert not fk.models.clone_model(fk.Sequential([fk.Input((3,)), fk.layers.Dense(1)])).compiled

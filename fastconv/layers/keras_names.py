@@ -10,6 +10,9 @@ is Keras 3.15's ``dir(keras.layers)``; ``tests/test_package.py`` checks it
 against the installed Keras so it cannot fall behind.
 """
 
+import dis
+import sys
+
 KERAS_LAYER_NAMES = (
     'Activation', 'ActivityRegularization', 'AdaptiveAveragePooling1D', 'AdaptiveAveragePooling2D',
     'AdaptiveAveragePooling3D', 'AdaptiveMaxPooling1D', 'AdaptiveMaxPooling2D', 'AdaptiveMaxPooling3D', 'Add',
@@ -147,10 +150,27 @@ def missing_name(module_name, keras_module, keras_names, name):
     """
     if name in keras_names:
         what = "layer" if keras_module == "keras.layers" else "name"
-        return MissingKerasName(
-            f"The Keras {what} `{keras_module}.{name}` is not implemented in fastconv yet. "
-            "What fastconv implements is listed in docs/keras-compatibility.md.")
+        error = MissingKerasImport if _importing_from() else MissingKerasName
+        return error(f"The Keras {what} `{keras_module}.{name}` is not implemented in fastconv yet. "
+                     "What fastconv implements is listed in docs/keras-compatibility.md.")
     return AttributeError(f"module {module_name!r} has no attribute {name!r}")
+
+
+class MissingKerasImport(NotImplementedError, ImportError):
+    """:class:`MissingKerasName` for ``from keras import ops``: an ``ImportError`` rather than an
+    ``AttributeError``, which Python's ``from ... import`` would replace by its own "cannot import name"."""
+
+
+def _importing_from():
+    """Whether the program's frame that asked a namespace's ``__getattr__`` for the name (the first above this
+    module's functions and the ``__getattr__``) is executing ``from module import name``."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_name in ("missing_name", "missing_layer", "__getattr__"):
+        frame = frame.f_back
+    try:
+        return frame is not None and frame.f_code.co_code[frame.f_lasti] == dis.opmap["IMPORT_FROM"]
+    except IndexError:
+        return False
 
 
 def missing_layer(module_name, name):

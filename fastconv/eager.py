@@ -17,6 +17,9 @@ class Tensor(np.ndarray):
         """The values as a plain numpy array."""
         return np.array(self)
 
+    def __repr__(self):  # printed as the numpy array it is
+        return repr(np.asarray(self))
+
 
 def eager(values):
     """``values`` (an array, a numpy scalar, or a list of arrays) as ``Tensor``s, without copying."""

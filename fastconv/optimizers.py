@@ -730,7 +730,7 @@ class Nadam(Adam):
     >>> w = Variable(np.array([1.0]), name="w")
     >>> Nadam(learning_rate=0.1).apply([np.array([0.5])], [w])
     >>> np.round(w.numpy(), 4)
-    array([0.9], dtype=float32)
+    array([0.8937], dtype=float32)
     """
 
     kernel_families = ()

@@ -422,7 +422,7 @@ def test_pooling1d_bad_arguments_raise_value_error(name, kwargs, argument):
 
 @pytest.mark.parametrize("kwargs, argument", [
     (dict(activity_regularizer="l2"), "activity_regularizer"),
-    (dict(bias_constraint="non_neg"), "bias_constraint"), (dict(data_format="channels_first"), "data_format"),
+    (dict(lora_rank=2), "lora_rank"), (dict(data_format="channels_first"), "data_format"),
 ])
 def test_conv1d_unsupported_arguments_raise_not_implemented(kwargs, argument):
     with pytest.raises(NotImplementedError, match=argument):

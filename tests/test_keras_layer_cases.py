@@ -28,7 +28,7 @@ fastconv rejects them by name. Where each table comes from:
   upstream: ``strides=None`` (which Keras's tables never use) defaults to
   ``pool_size``.
 - ``UNSUPPORTED_CASES``: the ``channels_first`` set of the tables above,
-  ``test_lora_rank_argument`` and ``test_conv_constraints`` (and, derived,
+  ``test_lora_rank_argument`` (and, derived,
   ``lora_rank`` alone, which the upstream case hides behind its
   ``kernel_regularizer``).
 - ``BAD_ARGUMENT_CASES``: ``ConvBasicTest.test_bad_init_args`` (its
@@ -147,10 +147,6 @@ UNSUPPORTED_CASES = [
           lora_rank=2), "`lora_rank`"),
     ("derived[lora_rank=2 alone]", "Conv2D", dict(filters=5, kernel_size=3, lora_rank=2),
      "`lora_rank`"),
-    ("conv_test.test_conv_constraints[kernel]", "Conv2D", dict(filters=4, kernel_size=3, kernel_constraint="non_neg"),
-     "`kernel_constraint`"),
-    ("conv_test.test_conv_constraints[bias]", "Conv2D", dict(filters=4, kernel_size=3, bias_constraint="non_neg"),
-     "`bias_constraint`"),
     (f"{_MAX_BASIC}[1]", "MaxPooling2D", dict(pool_size=2, strides=1, padding="same", data_format="channels_first"),
      _CHANNELS_FIRST),
     (f"{_MAX_VALUES}[1]", "MaxPooling2D", dict(pool_size=2, strides=1, padding="valid",

@@ -713,9 +713,9 @@ def test_optimizer_state_of_another_optimizer_warns_and_starts_afresh(keras_cnn_
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda c: c["config"]["layers"][0]["config"].update(kernel_constraint={"class_name": "NonNeg",
-                                                                               "config": {}}),
-     "does not support the argument `kernel_constraint`"),
+    (lambda c: c["config"]["layers"][0]["config"].update(activity_regularizer={"class_name": "L2",
+                                                                                  "config": {"l2": 0.01}}),
+     "does not support the argument `activity_regularizer`"),
     (lambda c: c["config"]["layers"].insert(1, {"class_name": "Lambda", "config": {"name": "lambda", "function": []}}),
      r"The Keras layer `Lambda` \(layer 'lambda'\) is not supported"),
     (lambda c: c["config"]["layers"][0]["config"].update(activation="hard_sigmoid"),

@@ -164,7 +164,7 @@ class RandomFlip(_RandomImageLayer):
     As in Keras 3, ``'horizontal_and_vertical'`` draws once per image: it flips both ways or not at all.
 
     >>> x = np.arange(4, dtype="float32").reshape(1, 2, 2, 1)
-    >>> bool((RandomFlip()(x) == x).all())  # inference: the identity
+    >>> bool((RandomFlip()(x, training=False) == x).all())  # inference: the identity
     True
     """
 

@@ -291,7 +291,7 @@ class Softmax(Layer):
     into probabilities with ``keras.Sequential([model, keras.layers.Softmax()])``.
 
     >>> Softmax()(np.log(np.array([[1.0, 3.0]], "float32")))
-    Tensor([[0.25, 0.75]], dtype=float32)
+    array([[0.25, 0.75]], dtype=float32)
     """
 
     built_on_construction = True
@@ -320,7 +320,7 @@ class Lambda(Layer):
     of numpy's or TensorFlow's raises ``NotImplementedError`` naming the layer.
 
     >>> Lambda(lambda x: 2 * x + 1)(np.ones((1, 2), "float32"))
-    Tensor([[3., 3.]], dtype=float32)
+    array([[3., 3.]], dtype=float32)
     """
 
     def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):

@@ -452,7 +452,7 @@ class Normalization(Layer):
     >>> layer = Normalization()
     >>> layer.adapt(np.array([[0.0, 10.0], [2.0, 30.0]], "float32"))
     >>> layer(np.array([[1.0, 20.0]], "float32"))
-    Tensor([[0., 0.]], dtype=float32)
+    array([[0., 0.]], dtype=float32)
     """
 
     def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):

@@ -27,12 +27,13 @@ class Activation:
         """The ``fastconv.compilation`` kernel families it runs (most run numpy only)."""
 
     def __call__(self, x):
-        from fastconv.layers.base import KerasTensor  # the layers import this module
+        if not isinstance(x, np.ndarray):
+            from fastconv.layers.base import KerasTensor  # the layers import this module
 
-        if isinstance(x, KerasTensor):  # in a subclassed model's call(): `self.activation(z + shortcut)`
-            from fastconv.layers.core import Activation as ActivationLayer
+            if isinstance(x, KerasTensor):  # in a subclassed model's call(): `self.activation(z + shortcut)`
+                from fastconv.layers.core import Activation as ActivationLayer
 
-            return ActivationLayer(self)(x)
+                return ActivationLayer(self)(x)
         return self._forward(np.asarray(x))
 
     def gradient(self, inputs, outputs, grad):

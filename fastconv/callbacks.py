@@ -543,14 +543,6 @@ class ReduceLROnPlateau(Callback, _MonitorMixin):
     def on_train_begin(self, logs=None):
         self.best, self.cooldown_counter, self.wait = None, 0, 0
 
-    def _improved(self, current):
-        # Keras's rule: the change must beat min_delta in the monitored direction.
-        if self.best is None:
-            return True
-        if self.mode == "min":
-            return current + self.min_delta < self.best
-        return current - self.min_delta > self.best
-
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         logs["learning_rate"] = _learning_rate(self.model)
@@ -562,7 +554,7 @@ class ReduceLROnPlateau(Callback, _MonitorMixin):
         if self.cooldown_counter > 0:
             self.cooldown_counter -= 1
             self.wait = 0
-        if self._improved(current):
+        if self._better(current, self.best, self.min_delta):
             self.best, self.wait = current, 0
         elif self.cooldown_counter <= 0:
             self.wait += 1

@@ -100,7 +100,20 @@ def unpack(batch):
     return batch + (None,) * (3 - len(batch))
 
 
-class ArrayBatches:
+class _Batches:
+    """What :class:`Epochs` reads: ``num_batches`` (None where unknown), ``new_pass()`` (an iterator of
+    ``(x, y, sample_weight)``) and the hooks around an epoch (nothing, but for a ``PyDataset``)."""
+
+    num_batches = None
+
+    def on_epoch_begin(self):
+        pass
+
+    def on_epoch_end(self):
+        pass
+
+
+class ArrayBatches(_Batches):
     """Arrays ``x``, ``y``, ``sample_weight`` (or None) in batches of ``batch_size``; with ``shuffle`` each pass
     in a new random order (``fastconv.utils.rng()``, the same on every process of a distribution), the batches
     then cut by indexing, else by slicing. Each batch is this process's shard of the global one."""
@@ -122,14 +135,8 @@ class ArrayBatches:
                 cut = iter([local(a[start:start + size]) for a in arrays])
             yield tuple(None if a is None else next(cut) for a in (self.x, self.y, self.sample_weight))
 
-    def on_epoch_begin(self):
-        pass
 
-    def on_epoch_end(self):
-        pass
-
-
-class _DatasetBatches:
+class _DatasetBatches(_Batches):
     """A ``PyDataset``'s batches, each pass in order or (``shuffle``) in a new random order of the batches."""
 
     def __init__(self, dataset, shuffle):
@@ -157,22 +164,14 @@ class _DatasetBatches:
         self.dataset.on_epoch_end()
 
 
-class _GeneratorBatches:
+class _GeneratorBatches(_Batches):
     """A generator's batches: one pass, which every epoch continues."""
-
-    num_batches = None
 
     def __init__(self, generator):
         self.generator = iter(generator)
 
     def new_pass(self):
         return (unpack(batch) for batch in self.generator)
-
-    def on_epoch_begin(self):
-        pass
-
-    def on_epoch_end(self):
-        pass
 
 
 class Epochs:
@@ -197,8 +196,15 @@ class Epochs:
         return self.steps_per_epoch or self.data.num_batches
 
     def epoch(self):
-        """One epoch's batches, ``(x, y, sample_weight)`` each, as given (arrays' already checked)."""
+        """One epoch's batches, ``(x, y, sample_weight)`` each, as given (arrays' already checked); the data's
+        ``on_epoch_end`` runs however the epoch ends (training stopped early too)."""
         self.data.on_epoch_begin()
+        try:
+            yield from self._batches_of_epoch()
+        finally:
+            self.data.on_epoch_end()
+
+    def _batches_of_epoch(self):
         known = self.data.num_batches
         if self.steps_per_epoch is None:
             count = 0
@@ -223,7 +229,6 @@ class Epochs:
                 yield batch
             if known is not None and self._seen >= known:
                 self.restart()
-        self.data.on_epoch_end()
 
     def restart(self):
         """Start the next epoch with a new pass (a generator's goes on where it stopped), as each validation

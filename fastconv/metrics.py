@@ -24,7 +24,7 @@ Not here: the other Keras metrics (IoU, R2, ...), which raise
 
 import numpy as np
 
-from fastconv import initializers, losses
+from fastconv import initializers, losses, ops
 from fastconv.naming import to_snake_case, unique_name
 from fastconv.variables import Variable
 
@@ -399,9 +399,7 @@ class RootMeanSquaredError(Mean):
 class _LossMetric(MeanMetricWrapper):
     """A loss's per-sample values averaged over all batches (Keras's ``keras.metrics.BinaryCrossentropy``, ...):
     the Overfit-and-underfit tutorial watches ``metrics=[keras.metrics.BinaryCrossentropy(from_logits=True)]``.
-    A subclass names the loss function (``_loss``) and its default metric name."""
-
-    _loss = None
+    A subclass gives the loss function, its default metric name and its arguments."""
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype, **self._fn_kwargs}
@@ -547,12 +545,16 @@ class AUC(Metric):
         if thresholds is not None:
             inner = sorted(float(t) for t in thresholds)
             self.num_thresholds = len(inner) + 2
+            evenly = np.arange(len(inner) + 2, dtype=np.float32) / (len(inner) + 1)
+            self._thresholds_distributed_evenly = len(inner) >= 1 and np.allclose(
+                [0.0] + inner + [1.0], evenly, atol=1e-7)
         else:
             if num_thresholds <= 1:
                 raise ValueError(f"Argument `num_thresholds` must be an integer > 1. "
                                  f"Received: num_thresholds={num_thresholds}")
             self.num_thresholds = num_thresholds
             inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+            self._thresholds_distributed_evenly = True
         self._thresholds = np.array([0.0 - 1e-7] + inner + [1.0 + 1e-7])
         self.curve, self.summation_method = str(curve).upper(), str(summation_method).lower()
         if num_labels and not multi_label:
@@ -578,7 +580,7 @@ class AUC(Metric):
         self.true_positives, self.false_positives, self.true_negatives, self.false_negatives = self._counts
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_pred = np.asarray(y_pred, np.float64)
+        y_pred = np.asarray(y_pred, np.float32)
         y_true = np.asarray(y_true, np.float64)
         y_true, y_pred = losses.squeeze_or_expand_to_same_rank(y_true, y_pred)
         if self.multi_label and y_pred.ndim != 2:
@@ -587,19 +589,30 @@ class AUC(Metric):
         if self._counts is None:
             self._build(y_pred.shape[1])
         if self._from_logits:
-            y_pred = 1 / (1 + np.exp(-y_pred))
+            y_pred = ops.sigmoid(y_pred)
+        y_pred = np.clip(y_pred, np.float32(0), np.float32(1))  # as Keras, in float32
+        y_true = (y_true != 0).astype(np.float64)  # Keras counts any nonzero label as positive
         weights = np.ones_like(y_true) if sample_weight is None else np.broadcast_to(
             np.asarray(sample_weight, np.float64).reshape(len(y_pred), *(1,) * (y_pred.ndim - 1)), y_true.shape)
         if self.label_weights is not None and not self.multi_label:
             weights = weights * self.label_weights
         if not self.multi_label:
             y_true, y_pred, weights = y_true.reshape(-1, 1), y_pred.reshape(-1, 1), weights.reshape(-1, 1)
-        above = y_pred[None] > self._thresholds.reshape(-1, 1, 1)  # (thresholds, samples, labels)
+        above = self._above_thresholds(y_pred)  # (thresholds, samples, labels)
         positive, negative = y_true * weights, (1 - y_true) * weights
         counts = (np.sum(above * positive, axis=1), np.sum(above * negative, axis=1),
                   np.sum(~above * negative, axis=1), np.sum(~above * positive, axis=1))
         for variable, count in zip(self._counts, counts):
             variable.value += (count if self.multi_label else count[:, 0]).astype(self.dtype)
+
+    def _above_thresholds(self, y_pred):
+        """Which float32 predictions count as positive at each threshold: above it. For evenly spaced
+        thresholds Keras finds each prediction's bucket, ``ceil(p * (n - 1)) - 1`` (at least 0), in float32,
+        which decides a prediction that falls on a threshold as Keras does; else it compares in float32."""
+        if self._thresholds_distributed_evenly:
+            buckets = np.maximum(np.ceil(y_pred * np.float32(self.num_thresholds - 1)) - np.float32(1), 0)
+            return buckets[None] >= np.arange(self.num_thresholds).reshape(-1, 1, 1)
+        return y_pred[None] > self._thresholds.astype(np.float32).reshape(-1, 1, 1)
 
     def result(self):
         if self._counts is None:

@@ -86,7 +86,7 @@ class Model(Trainer):
         load it as a functional model, without the subclass). Without ``build``, the first data builds it."""
         if not self._subclassed or self.outputs:
             return
-        several = isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], (list, tuple))
+        several = isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple))
         inputs = [Input(shape=tuple(s)[1:]) for s in input_shape] if several else Input(shape=tuple(input_shape)[1:])
         self._set_graph(inputs, trace_call(self, self.call, inputs))
         if not self._trainable:
@@ -154,6 +154,15 @@ class Model(Trainer):
         see :func:`_keras_layer_order`)."""
         layers = _keras_layer_order(self.inputs, self._nodes, self._first_seen)
         return [layer for layer in layers if not isinstance(layer, InputLayer)] if self._subclassed else layers
+
+    @property
+    def saved_layers(self):
+        """The layers as the model's ``.keras`` file lists them, which number its weights' groups: those of the
+        functional graph (a subclassed model's, or a Sequential's of composite layers, is saved as one), else
+        ``layers``."""
+        if self._subclassed or any(layer.is_composite() for layer in self.layers):
+            return _keras_layer_order(self.inputs, self._nodes, self._first_seen)
+        return self.layers
 
     def get_layer(self, name=None, index=None):
         """The layer at ``index`` or named ``name``; a model called inside this one (whose layers this one
@@ -223,7 +232,6 @@ class Model(Trainer):
         ``InputArrays`` (one array for each input, in the order of ``self.inputs``), each checked. A
         subclassed model not built yet is built for it."""
         if not self.built and not isinstance(x, InputArrays):
-            data.reject_unreadable(x)
             several = isinstance(x, (list, tuple)) and x and all(isinstance(a, np.ndarray) for a in x)
             shapes = [np.shape(a) for a in x] if several else np.shape(x)
             self.build(shapes[0] if several and len(shapes) == 1 else shapes)
@@ -273,7 +281,7 @@ class Model(Trainer):
         tape = []
         relu_takers, taken_relus = self._relu_fusions()
         for node in self._nodes:
-            layer_training = node.layer.default_training if training is None else training
+            layer_training = node.training_for(training)
             if node.layer.runs_own_call():  # a user's subclass of a fastconv layer, with its own call()
                 y, context = node.layer.forward_through_call(
                     [values[id(t)] for t in node.inputs] if isinstance(node.inputs, list) else values[id(node.inputs)],
@@ -384,16 +392,17 @@ class Model(Trainer):
             if not self.built:
                 self.build(_shape_or_shapes(_tensor_list(inputs, "inputs")) if not isinstance(inputs, KerasTensor)
                            else inputs.shape)
-            return self._call_symbolic(inputs)
+            return self._call_symbolic(inputs, training)
         outputs, _ = self.forward(self._check_inputs(inputs), None if training is None else bool(training))
         return eager(outputs[0] if len(outputs) == 1 else outputs)  # one output as it is, as Keras unpacks `[output]`
 
-    def _call_symbolic(self, inputs):
+    def _call_symbolic(self, inputs, training=None):
         """The model called on symbolic tensors, as a part of another model (``x = augmenter(inputs)``): each of
         its layers is called in turn on them, so the other model's graph holds this model's layers themselves
         (the same objects, with their weights: training one trains the other). The other model lists them one
         by one, in its ``layers``, its summary and its ``.keras`` file, where Keras lists this model as one
-        layer; the numbers are the same."""
+        layer; the numbers are the same. A ``training`` given (``base(x, training=False)``) goes to each call
+        that has none of its own."""
         given = _tensor_list(list(inputs.values()) if isinstance(inputs, dict) else inputs, "inputs")
         if len(given) != len(self.inputs):
             raise ValueError(f'Model "{self.name}" expects {len(self.inputs)} input(s), but it was called on '
@@ -407,10 +416,11 @@ class Model(Trainer):
             self.trainable = False
         produced = {id(inner): outer for inner, outer in zip(self.inputs, given)}
         for node in self._nodes:
+            node_training = node.training if node.training is not None else training
             if isinstance(node.inputs, list):
-                output = node.layer([produced[id(t)] for t in node.inputs])
+                output = node.layer([produced[id(t)] for t in node.inputs], training=node_training)
             else:
-                output = node.layer(produced[id(node.inputs)])
+                output = node.layer(produced[id(node.inputs)], training=node_training)
             produced[id(node.output)] = output
         outputs = [produced[id(t)] for t in self.outputs]
         for output in outputs:
@@ -456,7 +466,7 @@ class Model(Trainer):
             serialized["inbound_nodes"] = [  # a call on a list of tensors has that list as its one argument
                 {"args": [[argument(t) for t in node.inputs] if isinstance(node.inputs, list)
                           else argument(node.inputs)],
-                 "kwargs": {}}
+                 "kwargs": {} if node.training is None else {"training": node.training}}
                 for node in layer._inbound_nodes if id(node) in nodes and node.inputs is not None]
             layer_configs.append(serialized)
         inputs = [history(t) for t in self.inputs]
@@ -515,7 +525,9 @@ class Model(Trainer):
                     inputs = [tensor(h) for h in history] if isinstance(history[0], list) else tensor(history)
                     if inputs is None or (isinstance(inputs, list) and None in inputs):
                         break
-                    outputs = layer(inputs)
+                    # Keras records the `training` a call was given (an augmentation layer's default, True, or
+                    # the program's): it applies to a call of the model without `training`, as in Keras.
+                    outputs = layer(inputs, training=nodes[0].get("kwargs", {}).get("training"))
                     if isinstance(layer, Model):
                         calls[layer.name].append(outputs)
                     nodes.pop(0)
@@ -702,10 +714,10 @@ class Sequential(Model):
             self.build(np.shape(x))
         return super()._check_inputs(x)
 
-    def _call_symbolic(self, inputs):
+    def _call_symbolic(self, inputs, training=None):
         if not self.built and isinstance(inputs, KerasTensor):  # built for the tensor, as Keras builds it
             self.build(inputs.shape)
-        return super()._call_symbolic(inputs)
+        return super()._call_symbolic(inputs, training)
 
     def count_params(self):
         if not self.built:
@@ -914,11 +926,8 @@ def _node_input_history(layer, node_data):
             any(not isinstance(t, dict) or t.get("class_name") != "__keras_tensor__" for t in tensors)):
         raise NotImplementedError(f"Layer '{layer.name}' is called on {len(args)} arguments or on a non-tensor "
                                   "argument; fastconv layers take one tensor (merging layers a list of them).")
-    # Keras records the `training` a layer was called with: its default (True for an augmentation layer) unless
-    # the program passed another, and the model's own `training` (fit's, predict's) decides. fastconv reads the
-    # default; another (Monte Carlo dropout's `training=True`) it does not support.
     for key, value in node_data.get("kwargs", {}).items():
-        if value is not None and not (key == "training" and value is getattr(layer, "default_training", False)):
+        if value is not None and key != "training":
             raise NotImplementedError(f"Layer '{layer.name}' is called with the argument `{key}`={value!r}, which "
                                       "fastconv does not support.")
     if isinstance(args[0], list) and layer.takes_list:

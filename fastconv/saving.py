@@ -298,7 +298,7 @@ def _weights_h5_bytes(model):
 
 def _write_h5(model, h5):
     layers_group = h5.create_group("layers")
-    for key, layer in weight_keys(model.layers):
+    for key, layer in weight_keys(model.saved_layers):
         variables = layers_group.create_group(key).create_group("vars")
         variables.attrs["name"] = layer.name
         for i, variable in enumerate(layer.weights):
@@ -375,7 +375,7 @@ def _weight_paths(model, h5):
     nested = getattr(model, "_weight_paths_in_keras_files", None)
     if nested and all(f"layers/{path}" in h5 for path, _ in nested):
         return nested
-    return weight_keys(model.layers)
+    return weight_keys(model.saved_layers)
 
 
 def _vars_group(h5, path):

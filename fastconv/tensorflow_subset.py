@@ -142,13 +142,19 @@ def _on_arrays(name):
         return eager.eager(getattr(activations, activation)(np.asarray(features, np.float32)))
 
     activation = name
-    apply.__name__, apply.__doc__ = name, f"``tf.nn.{name}`` over the last axis, on an array."
+    apply.__name__, apply.__doc__ = name, f"``tf.nn.{name}`` on an array."
     return apply
 
 
+def _softmax(logits, axis=None, name=None):
+    """``tf.nn.softmax`` on an array, along ``axis`` (the last by default)."""
+    from fastconv import eager, ops
+
+    return eager.eager(ops.softmax(np.asarray(logits, np.float32), axis=-1 if axis is None else axis))
+
+
 random = _Namespace("tensorflow.random", set_seed=set_seed)
-nn = _Namespace("tensorflow.nn", softmax=_on_arrays("softmax"), relu=_on_arrays("relu"),
-                sigmoid=_on_arrays("sigmoid"))
+nn = _Namespace("tensorflow.nn", softmax=_softmax, relu=_on_arrays("relu"), sigmoid=_on_arrays("sigmoid"))
 config = _Namespace(
     "tensorflow.config",
     experimental=_Namespace("tensorflow.config.experimental", enable_op_determinism=enable_op_determinism),

@@ -181,13 +181,21 @@ def test_a_model_called_without_training_augments_and_predict_does_not():
     np.testing.assert_array_equal(augmenter.predict(x, verbose=0), x)
 
 
-def test_a_keras_file_with_a_layer_called_in_training_mode_is_refused(tmp_path):
-    # Monte Carlo dropout: `Dropout(0.5)(x, training=True)` drops at inference too in Keras; fastconv would not.
-    inputs = keras.Input((4,))
-    theirs = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dropout(0.5)(inputs, training=True)))
+def test_a_functional_call_with_training_applies_to_plain_calls_as_in_keras(tmp_path):
+    # `Dropout(0.5)(x, training=True)` in a functional model: Keras drops out when the model is called without
+    # `training`, and predict (training=False) overrides it; the same in fastconv, built or loaded.
+    inputs = keras.Input((100,))
+    theirs = keras.Model(inputs, keras.layers.Dropout(0.5)(inputs, training=True))
     theirs.save(tmp_path / "mc_dropout.keras")
-    with pytest.raises(NotImplementedError, match=r"called with the argument `training`=True"):
-        fastconv_keras.models.load_model(tmp_path / "mc_dropout.keras")
+    inputs = fastconv_keras.Input((100,))
+    built = fastconv_keras.Model(inputs, fastconv_keras.layers.Dropout(0.5)(inputs, training=True))
+    x = np.ones((2, 100), np.float32)
+    for model in (theirs, built, fastconv_keras.models.load_model(tmp_path / "mc_dropout.keras")):
+        assert (np.asarray(model.predict(x, verbose=0)) == 0).sum() == 0
+        assert 40 < (keras.ops.convert_to_numpy(model(x)) == 0).sum() < 160
+    built.save(tmp_path / "ours.keras")
+    assert '"training": true' in _config_text(tmp_path / "ours.keras")
+    assert 40 < (keras.ops.convert_to_numpy(keras.models.load_model(tmp_path / "ours.keras")(x)) == 0).sum() < 160
 
 
 def test_keras_functional_file_with_augmentation_loads(tmp_path):

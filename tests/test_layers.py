@@ -223,4 +223,9 @@ def test_softmax_layer_and_eager_results_with_numpy_as_keras():
     np.testing.assert_allclose(probabilities(x[:, :, 0]).numpy().sum(axis=1), 1, rtol=1e-6)
     loss = fastconv_keras.losses.SparseCategoricalCrossentropy(from_logits=True)(np.array([0, 1, 2]), model(x[:, :, 0]))
     assert loss.numpy().shape == () and float(loss) > 0
+    assert round(loss, 2) == round(float(loss), 2) and {loss: 1}  # a numpy scalar: rounds and hashes
+    from fastconv import tensorflow_subset
+
+    logits = x[:, :, 0]
+    np.testing.assert_allclose(tensorflow_subset.nn.softmax(logits, axis=0).numpy().sum(axis=0), 1, rtol=1e-6)
     assert type(model.predict(x[:, :, 0], verbose=0)) is np.ndarray  # predict returns numpy arrays, as Keras's

@@ -444,3 +444,20 @@ def test_loss_metrics_stream_as_keras(cls_name, kwargs, kind):
         np.testing.assert_allclose(ours.result(), keras.ops.convert_to_numpy(theirs.result()), rtol=1e-5)
     assert ours.get_config() == theirs.get_config()
     assert type(metrics.deserialize(keras.metrics.serialize(theirs))) is type(ours)
+
+
+@pytest.mark.parametrize("kwargs", [{"num_thresholds": 11}, {"num_thresholds": 11, "curve": "PR"},
+                                    {"thresholds": [0.3, 0.5, 0.6]}, {"num_thresholds": 5, "multi_label": True}],
+                         ids=str)
+def test_auc_of_predictions_on_the_thresholds_as_keras(kwargs):
+    # Rounded scores fall on the thresholds: a prediction equal to one is not above it, in float32, as Keras.
+    y_true = np.array([[0, 1], [1, 1], [0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
+    y_pred = np.array([[.3, .3], [.7, .6], [.2, .5], [.5, .25], [.3, .75], [.5, .5]], np.float32)
+    if not kwargs.get("multi_label"):
+        y_true, y_pred = y_true[:, :1], y_pred[:, :1]
+    ours, theirs = metrics.AUC(**kwargs), keras.metrics.AUC(**kwargs)
+    ours.update_state(y_true, y_pred)
+    theirs.update_state(y_true, y_pred)
+    np.testing.assert_allclose(ours.result(), keras.ops.convert_to_numpy(theirs.result()), rtol=1e-6)
+    for mine, reference in zip(ours.variables, theirs.variables, strict=True):
+        np.testing.assert_array_equal(mine.value, keras.ops.convert_to_numpy(reference))

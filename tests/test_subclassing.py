@@ -337,3 +337,89 @@ def test_lambda_layers_compute_train_and_save_without_their_code(tmp_path):
     assert clone.count_params() == model.count_params() and clone.output_shape == (None, 3)
     with pytest.raises(NotImplementedError, match=r"'bad' \(Lambda\).*numpy's"):
         fk.Sequential([fk.Input((4,)), fk.layers.Lambda(lambda x: np.tanh(x), name="bad")])
+
+
+def _explicit_training_classes(library):
+    layers = library.layers
+
+    class MonteCarlo(library.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense, self.dropout = layers.Dense(8), layers.Dropout(0.5)
+
+        def call(self, inputs):
+            return self.dropout(self.dense(inputs), training=True)
+
+    class FrozenStatistics(library.Model):
+        def __init__(self):
+            super().__init__()
+            self.norm, self.out = layers.BatchNormalization(), layers.Dense(1)
+
+        def call(self, inputs, training=None):
+            return self.out(self.norm(inputs, training=False))
+
+    return MonteCarlo, FrozenStatistics
+
+
+def test_a_training_written_in_call_always_applies_as_in_keras():
+    # Keras runs a subclassed model's call eagerly: `training=True` there drops out in predict (Monte Carlo
+    # dropout), `training=False` keeps a BatchNormalization's moving statistics in fit (the transfer idiom).
+    x = RNG.standard_normal((4, 3)).astype(np.float32) * 5
+    for library in (fk, keras):
+        monte_carlo, frozen = _explicit_training_classes(library)
+        model = monte_carlo()
+        first, second = (np.asarray(model.predict(x, verbose=0)) for _ in range(2))
+        assert (first == 0).sum() > 5 and not np.array_equal(first, second), library.__name__
+        model = frozen()
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(x, np.zeros((4, 1)), epochs=2, verbose=0)
+        assert np.array_equal(keras.ops.convert_to_numpy(model.norm.moving_mean), np.zeros(3)), library.__name__
+
+
+def test_predict_on_a_subclassed_layer_from_two_threads():
+    # forward_through_call keeps what each thread's call captured apart.
+    import threading
+    import time
+
+    class SlowMonteCarlo(fk.layers.Dropout):
+        def call(self, inputs, training=False):
+            time.sleep(0.1 if threading.current_thread().name == "slow" else 0.01)
+            return super().call(inputs, training=True)
+
+    model = fk.Sequential([fk.Input((10,)), SlowMonteCarlo(0.5)])
+    results, errors = {}, []
+
+    def predict(name):
+        try:
+            results[name] = model.predict(np.ones((2, 10), np.float32), verbose=0)
+        except Exception as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+
+    threads = [threading.Thread(target=predict, args=(name,), name=name) for name in ("slow", "fast")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and {name: r.shape for name, r in results.items()} == {"slow": (2, 10), "fast": (2, 10)}
+
+
+def test_a_sequential_of_a_layer_of_yours_with_weights_saves_and_loads(tmp_path):
+    class Residual(fk.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.first, self.second = fk.layers.Dense(4), fk.layers.Dense(4)
+
+        def call(self, inputs):
+            return inputs + self.second(self.first(inputs))
+
+    model = fk.Sequential([fk.Input((4,)), Residual(name="res"), fk.layers.Dense(1)])
+    x = RNG.standard_normal((3, 4)).astype(np.float32)
+    model.save(tmp_path / "res.keras")
+    np.testing.assert_array_equal(fk.models.load_model(tmp_path / "res.keras").predict(x, verbose=0),
+                                  model.predict(x, verbose=0))
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "res.keras").predict(x, verbose=0),
+                               model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    model.save_weights(tmp_path / "res.weights.h5")
+    other = fk.Sequential([fk.Input((4,)), Residual(), fk.layers.Dense(1)])
+    other.load_weights(tmp_path / "res.weights.h5")
+    np.testing.assert_array_equal(other.predict(x, verbose=0), model.predict(x, verbose=0))

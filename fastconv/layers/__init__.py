@@ -21,10 +21,10 @@ from fastconv.layers.core import (Activation, Dense, Dropout, Flatten, Lambda, R
 from fastconv.layers.depthwise import DepthwiseConv2D, SeparableConv2D
 from fastconv.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average,
                                      concatenate, maximum, minimum, multiply, subtract)
-from fastconv.layers.normalization import BatchNormalization
+from fastconv.layers.normalization import BatchNormalization, Normalization
 from fastconv.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from fastconv.layers.pooling1d import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
-from fastconv.layers.reshaping import (Cropping1D, Cropping2D, LeakyReLU, Normalization, Permute, Reshape, Rescaling,
+from fastconv.layers.reshaping import (Cropping1D, Cropping2D, LeakyReLU, Permute, Reshape, Rescaling,
                                        UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D)
 
 LAYER_CLASSES = {cls.__name__: cls for cls in (

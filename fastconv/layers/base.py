@@ -25,10 +25,11 @@ the model's graph; its weights are those of the layers it holds.
 
 import functools
 import inspect
+import threading
 
 import numpy as np
 
-from fastconv import initializers, shapes
+from fastconv import constraints, initializers, regularizers, shapes
 from fastconv.eager import eager
 from fastconv.naming import to_snake_case, unique_name
 from fastconv.variables import Variable
@@ -126,6 +127,21 @@ class _TracingTraining:
 
 TRACING = _TracingTraining()
 
+_tracing = threading.local()  # `depth`: how many `trace_call`s this thread is inside
+
+
+def _trace_depth():
+    return getattr(_tracing, "depth", 0)
+
+
+_capturing = threading.local()  # `lists`: {id(layer): [(outputs, context)]} of forward_through_call, per thread
+
+
+def _captures():
+    if not hasattr(_capturing, "lists"):
+        _capturing.lists = {}
+    return _capturing.lists
+
 _CALL_CHANGED_OUTPUTS = object()
 """The context of a forward pass whose layer's own ``call`` changed what its fastconv ``forward`` computed:
 there is no backward pass for it (see ``Layer.forward_through_call``)."""
@@ -144,18 +160,28 @@ def check_trainable_context(layer, context):
 
 
 def _takes_training(call):
+    """Whether ``call`` (a bound method or a function) has a ``training`` parameter (or ``**kwargs``)."""
+    return _function_takes_training(getattr(call, "__func__", call))
+
+
+@functools.lru_cache(maxsize=None)
+def _function_takes_training(function):
     try:
-        parameters = inspect.signature(call).parameters
+        parameters = inspect.signature(function).parameters
     except (TypeError, ValueError):
         return False
     return "training" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
-def trace_call(owner, call, inputs):
+def trace_call(owner, call, inputs, training=None):
     """Run ``call`` (a subclassed model's or composite layer's ``call``) on symbolic ``inputs`` and return its
-    outputs (a ``KerasTensor`` or a list of them), which the layers it called have joined to the graph."""
-    kwargs = {"training": TRACING} if _takes_training(call) else {}
+    outputs (a ``KerasTensor`` or a list of them), which the layers it called have joined to the graph.
+    ``training`` is what the call was given: a bool is passed on (and the calls it reaches keep it), else
+    :data:`TRACING`, which lets fit and predict choose."""
+    kwargs = {"training": bool(training) if isinstance(training, (bool, np.bool_)) else TRACING} if (
+        _takes_training(call)) else {}
     kind = "model" if not isinstance(owner, Layer) else "layer"
+    _tracing.depth = _trace_depth() + 1
     try:
         outputs = call(inputs, **kwargs)
     except (TypeError, AttributeError) as error:
@@ -164,6 +190,8 @@ def trace_call(owner, call, inputs):
             f"tensors: {type(error).__name__}: {error}. fastconv runs `call()` once to record what it computes, "
             "so `call()` may call fastconv layers and models, `keras.activations`, and +, -, * between tensors "
             "or with numbers; other functions (numpy's, tf's) have no gradient here.") from error
+    finally:
+        _tracing.depth -= 1
     returned = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     if not returned or not all(isinstance(t, KerasTensor) for t in returned):
         raise NotImplementedError(
@@ -179,10 +207,22 @@ class Node:
     (a merging layer's call) or ``None`` (an ``InputLayer``'s own node).
     """
 
-    def __init__(self, layer, inputs):
+    def __init__(self, layer, inputs, training=None):
         self.layer = layer
         self.inputs = inputs
         self.output = None
+        # The `training` the call was given (`Dropout(0.5)(x, training=True)`), or None. In a subclassed model's
+        # or layer's `call` (`fixed`: recorded while fastconv ran it, see `trace_call`) it always applies, as
+        # eager code would; in a functional model only to a call of the model without `training`, which fit,
+        # predict and evaluate give, as in Keras.
+        self.training = bool(training) if isinstance(training, (bool, np.bool_)) else None
+        self.fixed = _trace_depth() > 0
+
+    def training_for(self, training):
+        """The ``training`` this call runs with when the model runs with ``training`` (None: a plain call)."""
+        if self.training is not None and (self.fixed or training is None):
+            return self.training
+        return self.layer.default_training if training is None else training
 
     @property
     def input_tensors(self):
@@ -290,7 +330,7 @@ class Layer:
     def add_weight(self, shape, initializer="zeros", name=None, trainable=True, regularizer=None, constraint=None):
         value = initializers.get(initializer)(tuple(shape), "float32")
         variable = Variable(value, name=name, trainable=trainable, path=f"{self.name}/{name}",
-                            regularizer=regularizer, constraint=constraint)
+                            regularizer=regularizers.get(regularizer), constraint=constraints.get(constraint))
         (self._trainable_weights if trainable else self._non_trainable_weights).append(variable)
         return variable
 
@@ -334,12 +374,13 @@ class Layer:
         """``forward`` for a layer that :meth:`runs_own_call`: the user's ``call`` on the arrays, with the context
         of the fastconv ``forward`` it ran when it returned that forward's outputs as they are (then the layer
         trains as its base class), else ``None``: it then predicts, but cannot train (``backward`` raises)."""
-        self._captured = []
+        captures = _captures()
+        captures[id(self)] = []
         try:
             outputs = self.call(inputs, **({"training": training} if _takes_training(self.call) else {}))
-            contexts = [context for produced, context in self._captured if produced is outputs]
+            contexts = [context for produced, context in captures[id(self)] if produced is outputs]
         finally:
-            self._captured = None
+            del captures[id(self)]
         return _as_float32(outputs), (contexts[0] if contexts else _CALL_CHANGED_OUTPUTS)
 
     @classmethod
@@ -388,7 +429,7 @@ class Layer:
                 "computes with them in `call()`: fastconv needs the gradient of everything a model computes, so "
                 "a layer of yours may call fastconv layers in `call()` (and +, -, * between tensors), not compute "
                 "with weights itself.")
-        outputs = trace_call(self, self.call, inputs)
+        outputs = trace_call(self, self.call, inputs, training)
         if not self.trainable:
             self.trainable = False  # the layers it called, frozen with it
         node = Node(self, inputs)  # for its `input`, `output` and `output_shape`; the graph holds the inner calls
@@ -473,13 +514,13 @@ class Layer:
             return self._call_composite(inputs, training)
         if isinstance(inputs, (list, tuple)):
             if self.takes_list and all(isinstance(t, KerasTensor) for t in inputs):
-                return self._call_symbolic(list(inputs))
+                return self._call_symbolic(list(inputs), training)
             if self.takes_list:
                 inputs = [_as_float32(t) for t in inputs]
             elif len(inputs) == 1:
                 inputs = inputs[0]
         if isinstance(inputs, KerasTensor):
-            return self._call_symbolic(inputs)
+            return self._call_symbolic(inputs, training)
         if not isinstance(inputs, list):
             inputs = _as_float32(inputs)
         self._maybe_build(_shape_of(inputs))
@@ -491,14 +532,15 @@ class Layer:
 
     def call(self, inputs, training=False):
         outputs, context = self.forward(inputs, training)
-        if getattr(self, "_captured", None) is not None:  # inside forward_through_call
-            self._captured.append((outputs, context))
+        captured = _captures().get(id(self))
+        if captured is not None:  # inside forward_through_call, in this thread
+            captured.append((outputs, context))
         return outputs
 
-    def _call_symbolic(self, inputs):
+    def _call_symbolic(self, inputs, training=None):
         self._maybe_build(_shape_of(inputs))
         self.check_input_shape(_shape_of(inputs))
-        node = Node(self, inputs)
+        node = Node(self, inputs, training)
         node.output = KerasTensor(self.compute_output_shape(_shape_of(inputs)), node=node)
         self._inbound_nodes.append(node)
         return node.output

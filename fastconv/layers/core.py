@@ -1,4 +1,5 @@
-"""Core layers: ``Dense``, ``Flatten``, ``Dropout`` (and ``SpatialDropout1D``/``2D``), ``Activation`` and ``ReLU``.
+"""Core layers: ``Dense``, ``Flatten``, ``Dropout`` (and ``SpatialDropout1D``/``2D``), ``Activation``, ``ReLU``,
+``Softmax`` and ``Lambda`` (a function of its inputs, recorded as a composite layer's ``call``).
 
 ``Dense`` calls ``fastconv.ops.dense`` (its matrix products run on the
 convolution's SIMD tiles, in numba's threads); the convolution and pooling

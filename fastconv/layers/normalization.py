@@ -1,9 +1,12 @@
-"""``BatchNormalization`` over the last (channel) axis, with Keras's defaults and moving-average rule."""
+"""``BatchNormalization`` over the last (channel) axis, with Keras's defaults and moving-average rule, and the
+preprocessing ``Normalization``, whose mean and variance ``adapt`` learns from data."""
 
 import numpy as np
 
 from fastconv import initializers, ops
+from fastconv.data import PyDataset
 from fastconv.layers.base import Layer, reject_unsupported
+from fastconv.variables import Variable
 
 
 class BatchNormalization(Layer):
@@ -76,3 +79,121 @@ class BatchNormalization(Layer):
                 **{name: initializers.serialize(init) for name, init in self.initializers.items()},
                 "beta_regularizer": None, "gamma_regularizer": None, "beta_constraint": None,
                 "gamma_constraint": None, "synchronized": self.synchronized}
+
+
+class Normalization(Layer):
+    """Features shifted and scaled to mean 0 and variance 1 (``keras.layers.Normalization``):
+    ``(x - mean) / max(sqrt(variance), 1e-7)`` with ``mean`` and ``variance`` per position along ``axis`` (the
+    features, by default the last axis; ``None`` for one of each), learnt by ``adapt(data)`` or given; with
+    ``invert``, the inverse. Géron's chapter 10 puts one in front of an MLP. ``adapt`` takes an array (its
+    exact mean and variance), or batches (a list, a generator, a ``PyDataset``) combined as Keras combines
+    them; the learnt values are the layer's non-trainable weights ``mean``, ``variance`` (and Keras's unused
+    ``count``), saved with it.
+
+    >>> layer = Normalization()
+    >>> layer.adapt(np.array([[0.0, 10.0], [2.0, 30.0]], "float32"))
+    >>> layer(np.array([[1.0, 20.0]], "float32"))
+    array([[0., 0.]], dtype=float32)
+    """
+
+    def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = () if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
+        if (mean is None) != (variance is None):
+            raise ValueError(f"When setting values directly, both `mean` and `variance` must be set. "
+                             f"Received: mean={mean} and variance={variance}")
+        if mean is not None and np.shape(mean) != np.shape(variance):
+            raise ValueError(f"When setting values directly, `mean` and `variance` must have the same shape. "
+                             f"Received: mean shape {np.shape(mean)} and variance shape {np.shape(variance)}")
+        if mean is not None and len(np.shape(mean)) > len(self.axis):
+            raise ValueError(f"The rank of `mean` must be less than or equal to the number of axes "
+                             f"({len(self.axis)}). Received: mean shape {np.shape(mean)} for axis {self.axis}")
+        self.input_mean, self.input_variance, self.invert = mean, variance, invert
+        self._given = None  # the broadcast (mean, variance) of values given to the constructor
+
+    def build(self, input_shape):
+        rank = len(input_shape)
+        if any(a < -rank or a >= rank for a in self.axis):
+            raise ValueError(f"All `axis` values must be in the range [-ndim, ndim). Received inputs with "
+                             f"ndim={rank}, while axis={self.axis}")
+        self._keep = tuple(sorted(a % rank for a in self.axis))
+        for axis in self._keep:
+            if input_shape[axis] is None:
+                raise ValueError(f"All `axis` values to be kept must have a known shape. Received axis={self.axis}, "
+                                 f"inputs.shape={tuple(input_shape)}, with unknown axis at index {axis}")
+        self._reduce = tuple(axis for axis in range(rank) if axis not in self._keep)
+        self._broadcast = tuple(input_shape[a] if a in self._keep else 1 for a in range(rank))
+        shape = tuple(input_shape[a] for a in self._keep)
+        if self.input_mean is None:
+            self.adapt_mean = self.add_weight(shape, "zeros", name="mean", trainable=False)
+            self.adapt_variance = self.add_weight(shape, "ones", name="variance", trainable=False)
+            self.count = Variable(0, name="count", trainable=False, dtype="int64", path=f"{self.name}/count")
+            self._non_trainable_weights.append(self.count)
+        else:  # the given values' axes lined up with the kept axes from the right, as Keras does
+            given = []
+            for value in (self.input_mean, self.input_variance):
+                value = np.asarray(value, np.float32)
+                expanded = [1] * rank
+                for i in range(1, value.ndim + 1):
+                    expanded[self._keep[-i]] = value.shape[-i]
+                given.append(np.broadcast_to(value.reshape(expanded), self._broadcast))
+            self._given = tuple(given)
+
+    def _statistics(self):
+        if self._given is not None:
+            return self._given
+        return (self.adapt_mean.value.reshape(self._broadcast), self.adapt_variance.value.reshape(self._broadcast))
+
+    def adapt(self, data):
+        """Learn the mean and variance of ``data``: an array, or an iterable of batches (a ``PyDataset``'s
+        first items)."""
+        if isinstance(data, PyDataset):
+            data = (data[i] for i in range(len(data)))
+        if isinstance(data, np.ndarray) or not hasattr(data, "__iter__"):
+            data = np.asarray(data, np.float32)
+            batches = None
+            shape = data.shape
+        else:
+            batches = [np.asarray(b[0] if isinstance(b, tuple) else b, np.float32) for b in data]
+            if not batches:
+                raise ValueError("adapt() received an empty iterable (no batches). Expected at least one batch.")
+            shape = batches[0].shape
+        if not self.built:
+            self.build(shape)
+        if self._given is not None:
+            raise ValueError("Normalization was given `mean` and `variance`: there is nothing to adapt.")
+        if batches is None:
+            mean, variance = np.mean(data, axis=self._reduce), np.var(data, axis=self._reduce)
+        else:  # batch by batch, each weighted by its count, as Keras combines them
+            mean = variance = np.zeros(self.adapt_mean.shape, np.float32)
+            total = 0
+            for batch in batches:
+                count = int(np.prod([batch.shape[a] for a in self._reduce])) if self._reduce else 1
+                weight = count / (total + count)
+                batch_mean, batch_variance = np.mean(batch, axis=self._reduce), np.var(batch, axis=self._reduce)
+                new_mean = mean * (1 - weight) + batch_mean * weight
+                variance = ((variance + (mean - new_mean) ** 2) * (1 - weight)
+                            + (batch_variance + (batch_mean - new_mean) ** 2) * weight)
+                mean, total = new_mean, total + count
+        self.adapt_mean.assign(np.asarray(mean, np.float32).reshape(self.adapt_mean.shape))
+        self.adapt_variance.assign(np.asarray(variance, np.float32).reshape(self.adapt_variance.shape))
+
+    def forward(self, inputs, training):
+        mean, variance = self._statistics()
+        scale = np.maximum(np.sqrt(variance), np.float32(1e-7))
+        outputs = mean + inputs * scale if self.invert else (inputs - mean) / scale
+        return outputs.astype(np.float32, copy=False), scale
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True):
+        grad = grad_outputs * context if self.invert else grad_outputs / context
+        return grad.astype(np.float32, copy=False), []
+
+    def _fixed_axes(self):
+        return self._keep if getattr(self, "_keep", None) else ()
+
+    def get_config(self):
+        def listed(value):
+            return None if value is None else np.asarray(value).tolist()
+
+        return {**super().get_config(), "axis": self.axis, "invert": self.invert,
+                "mean": listed(self.input_mean), "variance": listed(self.input_variance)}

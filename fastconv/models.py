@@ -165,16 +165,16 @@ class Model(Trainer):
         return self.layers
 
     def get_layer(self, name=None, index=None):
-        """The layer at ``index`` or named ``name``; a model called inside this one (whose layers this one
-        lists) by its name too, as Keras finds it (``autoencoder.get_layer("encoder")``)."""
+        """The layer at ``index`` or named ``name``; a model or a composite layer called inside this one (whose
+        layers this one lists) by its name too, as Keras finds it (``autoencoder.get_layer("encoder")``)."""
         if index is not None:
             return self.layers[index]
         for layer in self.layers:
             if layer.name == name:
                 return layer
         for node in self._nodes:
-            if node.output.model is not None and node.output.model.name == name:
-                return node.output.model
+            if node.output.called is not None and node.output.called.name == name:
+                return node.output.called
         raise ValueError(f"No such layer: {name}. Existing layers are: {[layer.name for layer in self.layers]}.")
 
     @property
@@ -424,7 +424,7 @@ class Model(Trainer):
             produced[id(node.output)] = output
         outputs = [produced[id(t)] for t in self.outputs]
         for output in outputs:
-            output.model = self  # so that the outer model's `get_layer` finds this model by its name
+            output.called = self  # so that the outer model's `get_layer` finds this model by its name
         return outputs[0] if len(outputs) == 1 else outputs  # one output as it is, as Keras unpacks `[output]`
 
     # -- summary and config -----------------------------------------------------------------------------

@@ -423,3 +423,11 @@ def test_a_sequential_of_a_layer_of_yours_with_weights_saves_and_loads(tmp_path)
     other = fk.Sequential([fk.Input((4,)), Residual(), fk.layers.Dense(1)])
     other.load_weights(tmp_path / "res.weights.h5")
     np.testing.assert_array_equal(other.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_get_layer_finds_a_layer_of_yours_by_its_name():
+    unit_class = _classes(fk)[0]
+    inputs = fk.Input((8, 8, 4))
+    unit = unit_class(4, name="unit")
+    model = fk.Model(inputs, fk.layers.GlobalAveragePooling2D()(unit(inputs)))
+    assert model.get_layer("unit") is unit and unit.output_shape == (None, 8, 8, 4)

@@ -42,7 +42,8 @@ class KerasTensor:
         self.dtype = dtype
         self.node = node
         self.name = name or unique_name("keras_tensor")
-        self.model = None  # the model whose output this is, where a model was called on tensors (nesting)
+        # The model (nesting) or composite layer whose call on tensors returned this one, for `get_layer`.
+        self.called = None
 
     @property
     def ndim(self):
@@ -435,6 +436,8 @@ class Layer:
         node = Node(self, inputs)  # for its `input`, `output` and `output_shape`; the graph holds the inner calls
         node.output = outputs
         self._inbound_nodes.append(node)
+        for output in outputs if isinstance(outputs, list) else [outputs]:
+            output.called = self  # so that a model's `get_layer` finds this layer by its name
         return outputs
 
     @property

@@ -74,16 +74,17 @@ class CallbackList:
 
     def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, **params):
         self.callbacks = _flatten_callbacks(callbacks)
-        if add_progbar and not any(isinstance(callback, ProgbarLogger) for callback in self.callbacks):
-            self.callbacks.insert(0, ProgbarLogger())
-        if not distribution.current().is_chief:
-            self.callbacks = [callback for callback in self.callbacks if not callback._chief_only]
-        if add_history:
+        if add_history:  # after the program's callbacks, then the progress bar, as Keras orders them: the
+            # epoch's line shows what the program's callbacks added to the logs (ReduceLROnPlateau's rate)
             history = next((callback for callback in self.callbacks if isinstance(callback, History)), None)
             if history is None:
                 history = History()
                 self.callbacks.append(history)
             model.history = history
+        if add_progbar and not any(isinstance(callback, ProgbarLogger) for callback in self.callbacks):
+            self.callbacks.append(ProgbarLogger())
+        if not distribution.current().is_chief:
+            self.callbacks = [callback for callback in self.callbacks if not callback._chief_only]
         self.params = params
         for callback in self.callbacks:
             callback.set_model(model)

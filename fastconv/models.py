@@ -26,7 +26,7 @@ import rich.table
 from fastconv import data, losses, metrics as metrics_module, optimizers, saving
 from fastconv.eager import eager
 from fastconv.layers import LAYER_CLASSES
-from fastconv.layers.base import (Input, InputLayer, KerasTensor, Layer, _as_float32, _dtype_name,
+from fastconv.layers.base import (Input, InputLayer, KerasTensor, Layer, _as_float32, _dtype_name, _takes_training,
                                   check_trainable_context, trace_call)
 from fastconv.naming import to_snake_case, unique_name
 from fastconv.training import Trainer
@@ -386,7 +386,17 @@ class Model(Trainer):
             self._fused_pairs_key = key
         return self._fused_pairs_plan
 
+    def _loop_training(self, training):
+        """The ``training`` that ``fit`` (True) or ``predict`` and ``evaluate`` (False) run the model with: as
+        Keras's loops, none for a subclassed model whose ``call`` takes no ``training`` (its layers then run at
+        their defaults: inference, augmentation for the augmentation layers)."""
+        if self._subclassed and not _takes_training(self.call):
+            return None
+        return training
+
     def __call__(self, inputs, training=None):
+        if training is None and self._subclassed:  # `call(self, x, training=True)`: the default of its call
+            training = _call_default_training(self.call)
         if isinstance(inputs, KerasTensor) or (isinstance(inputs, (list, tuple, dict)) and any(
                 isinstance(t, KerasTensor) for t in (inputs.values() if isinstance(inputs, dict) else inputs))):
             if not self.built:
@@ -618,6 +628,17 @@ def _adjust_rank(array, expected):
     if array.ndim == len(expected) + 1 and array.shape[-1] == 1:
         return array[..., 0]
     return array
+
+
+def _call_default_training(call):
+    """The default of ``call``'s ``training`` parameter where it is a bool (``call(self, x, training=True)``),
+    else None."""
+    try:
+        parameter = inspect.signature(call).parameters.get("training")
+    except (TypeError, ValueError):
+        return None
+    default = None if parameter is None else parameter.default
+    return default if isinstance(default, bool) else None
 
 
 def _shape_or_shapes(tensors):

@@ -147,10 +147,14 @@ def _on_arrays(name):
 
 
 def _softmax(logits, axis=None, name=None):
-    """``tf.nn.softmax`` on an array, along ``axis`` (the last by default)."""
+    """``tf.nn.softmax`` on an array, along ``axis`` (the last by default); as a layer's activation
+    (``Dense(10, activation=tf.nn.softmax)``, by its name), Keras's softmax."""
     from fastconv import eager, ops
 
     return eager.eager(ops.softmax(np.asarray(logits, np.float32), axis=-1 if axis is None else axis))
+
+
+_softmax.__name__ = "softmax"
 
 
 random = _Namespace("tensorflow.random", set_seed=set_seed)

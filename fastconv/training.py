@@ -150,7 +150,7 @@ class Trainer:
         sample_weight = _sample_weights(y, sample_weight)
         self._prepare_kernels(training=False, batch_size=len(x))
         with buffers.reuse(self._batch_buffers):
-            outputs, tape = self.forward(x, training=False)
+            outputs, tape = self.forward(x, training=self._loop_training(False))
             y_pred = outputs[0]
             return self._batch_logs(self._loss_value(y, y_pred, tape, sample_weight=sample_weight), y, y_pred,
                                     return_dict)
@@ -199,7 +199,7 @@ class Trainer:
         weights each sample's loss (``fit``'s ``sample_weight`` or ``class_weight``)."""
         trainable_weights = self.trainable_weights
         if len(x):
-            outputs, tape = self.forward(x, training=True)
+            outputs, tape = self.forward(x, training=self._loop_training(True))
             y_pred = outputs[0]
             loss_value = self._loss_value(y, y_pred, tape, trainable_weights, sample_weight)
             grad, through_softmax = self._loss_gradient(y, y_pred, sample_weight)
@@ -218,7 +218,7 @@ class Trainer:
         return loss_value, y_pred
 
     def _predict_batch(self, x):
-        outputs, _ = self.forward(x, training=False)
+        outputs, _ = self.forward(x, training=self._loop_training(False))
         return outputs[0] if len(outputs) == 1 else outputs  # one output as it is, as Keras unpacks `[output]`
 
     # -- data checks ------------------------------------------------------------------------------------
@@ -413,7 +413,7 @@ class Trainer:
                 xb, yb, wb = self._checked_batch(xb, yb, wb)
             callback_list.on_test_batch_begin(step)
             if len(yb):
-                outputs, tape = self.forward(xb, training=False)
+                outputs, tape = self.forward(xb, training=self._loop_training(False))
                 y_pred = outputs[0]
                 loss_mean.update_state(self._loss_value(yb, y_pred, tape, trainable_weights, wb), sample_weight=len(yb))
             else:  # this process's shard of a global batch smaller than the number of processes

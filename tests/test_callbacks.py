@@ -283,3 +283,14 @@ def test_early_stopping_min_delta_is_an_improvement_to_beat_in_either_direction_
         history = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=6, verbose=0, callbacks=[Scripted(), stopping])
         stopped.append((len(history.epoch), stopping.stopped_epoch))
     assert stopped[0] == stopped[1] == (2, 1)
+
+
+def test_the_epoch_line_shows_what_callbacks_add_to_the_logs_as_keras(capsys):
+    # Keras runs the program's callbacks before its progress bar: the line shows ReduceLROnPlateau's rate.
+    from fastconv import keras as fastconv_keras
+
+    model = fastconv_keras.Sequential([fastconv_keras.Input((3,)), fastconv_keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.ones((8, 3)), np.ones((8, 1)), epochs=1, verbose=2,
+              callbacks=[fastconv_keras.callbacks.ReduceLROnPlateau(monitor="loss")])
+    assert "learning_rate: 0.0100" in capsys.readouterr().out

@@ -397,3 +397,14 @@ def test_tensorflows_quickstart_runs_unchanged(tmp_path, environment):
     accuracy = float(lines["evaluate"].split()[-1].strip("]"))
     assert accuracy > 0.6
     assert np.allclose(np.array(lines["rows"].split("[")[1].strip("]").split(), float), 1, atol=1e-5)
+
+
+def test_tensorflow_activation_functions_serve_as_activations():
+    # TensorFlow 2's Fashion-MNIST tutorial: `Dense(10, activation=tf.nn.softmax)`.
+    from fastconv import keras
+
+    for function, name in ((tensorflow_subset.nn.softmax, "softmax"), (tensorflow_subset.nn.relu, "relu"),
+                           (tensorflow_subset.nn.sigmoid, "sigmoid")):
+        assert keras.layers.Dense(2, activation=function).get_config()["activation"] == name
+    with pytest.warns(UserWarning, match="`input_shape` is deprecated"):
+        assert keras.layers.InputLayer(input_shape=(28, 28, 1)).batch_shape == (None, 28, 28, 1)

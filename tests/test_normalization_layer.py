@@ -64,3 +64,19 @@ def test_a_model_behind_a_normalization_trains_as_keras(tmp_path):
     theirs.save(tmp_path / "theirs.keras")
     np.testing.assert_allclose(fk.models.load_model(tmp_path / "theirs.keras").predict(x, verbose=0),
                                np.asarray(theirs.predict(x, verbose=0)), rtol=1e-5, atol=1e-5)
+
+
+def test_a_vector_of_samples_adapted_without_axes_feeds_a_model_and_shows_its_statistics_as_keras():
+    # TensorFlow's Basic regression tutorial: `Normalization(input_shape=[1,], axis=None)` adapted on a vector,
+    # then `normalizer.mean.numpy()`.
+    horsepower = RNG.uniform(50, 200, 20).astype(np.float32)
+    outputs, means = [], []
+    for library in (fk, keras):
+        normalizer = library.layers.Normalization(input_shape=[1, ], axis=None)
+        normalizer.adapt(horsepower)
+        model = library.Sequential([normalizer, library.layers.Dense(1, kernel_initializer="ones")])
+        outputs.append(np.asarray(model.predict(horsepower[:3], verbose=0)))
+        means.append(keras.ops.convert_to_numpy(normalizer.mean))
+    np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(means[0], means[1], rtol=1e-6)
+    assert outputs[0].shape == (3, 1)

@@ -431,3 +431,38 @@ def test_get_layer_finds_a_layer_of_yours_by_its_name():
     unit = unit_class(4, name="unit")
     model = fk.Model(inputs, fk.layers.GlobalAveragePooling2D()(unit(inputs)))
     assert model.get_layer("unit") is unit and unit.output_shape == (None, 8, 8, 4)
+
+
+def _no_training_classes(library):
+    layers = library.layers
+
+    class NoTraining(library.Model):  # call() takes no `training`: Keras's loops call it without one
+        def __init__(self):
+            super().__init__()
+            self.norm, self.dropout, self.out = layers.BatchNormalization(), layers.Dropout(0.9), layers.Dense(1)
+
+        def call(self, inputs):
+            return self.out(self.dropout(self.norm(inputs)))
+
+    class TrainingByDefault(library.Model):
+        def __init__(self):
+            super().__init__()
+            self.dropout = layers.Dropout(0.5)
+
+        def call(self, inputs, training=True):
+            return self.dropout(inputs, training=training)
+
+    return NoTraining, TrainingByDefault
+
+
+def test_a_call_without_training_runs_its_layers_at_their_defaults_as_keras():
+    x = RNG.standard_normal((16, 3)).astype(np.float32) * 4 + 2
+    for library in (fk, keras):
+        no_training, by_default = _no_training_classes(library)
+        model = no_training()
+        model.compile(optimizer="sgd", loss="mse")
+        history = model.fit(x, np.zeros((16, 1)), batch_size=16, epochs=1, shuffle=False, verbose=0).history
+        assert np.array_equal(keras.ops.convert_to_numpy(model.norm.moving_mean), np.zeros(3)), library.__name__
+        assert np.isfinite(history["loss"][0])
+        dropped = keras.ops.convert_to_numpy(by_default()(np.ones((4, 50), np.float32)))
+        assert (dropped == 0).sum() > 20, library.__name__  # the call's default, training=True

@@ -26,6 +26,7 @@ the model's graph; its weights are those of the layers it holds.
 import functools
 import inspect
 import threading
+import warnings
 
 import numpy as np
 
@@ -674,6 +675,9 @@ class InputLayer(Layer):
         if input_tensor is not None:
             raise NotImplementedError("fastconv does not support `input_tensor`. Pass `shape=` instead.")
         kwargs.pop("ragged", None)
+        if shape is None and batch_shape is None and kwargs.get("input_shape") is not None:
+            warnings.warn("Argument `input_shape` is deprecated. Use `shape` instead.", stacklevel=2)  # Keras's
+            shape = kwargs.pop("input_shape")
         super().__init__(name=name or unique_name("input_layer"), dtype=dtype, **kwargs)
         if batch_shape is None:
             if shape is None:

@@ -5,6 +5,7 @@ import numpy as np
 
 from fastconv import initializers, ops
 from fastconv.data import PyDataset
+from fastconv.eager import eager
 from fastconv.layers.base import Layer, reject_unsupported
 from fastconv.variables import Variable
 
@@ -138,6 +139,29 @@ class Normalization(Layer):
                     expanded[self._keep[-i]] = value.shape[-i]
                 given.append(np.broadcast_to(value.reshape(expanded), self._broadcast))
             self._given = tuple(given)
+
+    @property
+    def mean(self):
+        """The mean the layer subtracts, broadcast to the inputs' rank (Keras's ``layer.mean``), or None before
+        the layer is built."""
+        return eager(self._statistics()[0]) if self.built else None
+
+    @property
+    def variance(self):
+        """The variance the layer divides by the root of, broadcast as ``mean``, or None before it is built."""
+        return eager(self._statistics()[1]) if self.built else None
+
+    def check_input_shape(self, input_shape):
+        """Keras's check: the kept axes' sizes, where the inputs have the rank the layer was built for (data
+        adapted as a vector of samples, ``axis=None``, feeds a model on ``(batch, 1)`` inputs)."""
+        built = self._build_input_shape
+        if built is None or len(built) != len(input_shape):
+            return
+        for axis in self._keep:
+            if input_shape[axis] is not None and input_shape[axis] != built[axis]:
+                raise ValueError(f'Input 0 of layer "{self.name}" is incompatible with the layer: expected axis '
+                                 f"{axis} of input shape to have value {built[axis]}, but received input with "
+                                 f"shape {tuple(input_shape)}")
 
     def _statistics(self):
         if self._given is not None:

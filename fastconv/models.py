@@ -24,6 +24,7 @@ import rich.markup
 import rich.table
 
 from fastconv import data, losses, metrics as metrics_module, optimizers, saving
+from fastconv.custom_objects import get_registered_object
 from fastconv.eager import eager
 from fastconv.layers import LAYER_CLASSES
 from fastconv.layers.base import (Input, InputLayer, KerasTensor, Layer, _as_float32, _dtype_name, _takes_training,
@@ -990,7 +991,7 @@ def _deserialize_layer(layer_data, custom_objects):
     config = dict(layer_data.get("config") or {})
     name = config.get("name", layer_data.get("name"))
     custom_objects = custom_objects or {}
-    cls = custom_objects.get(class_name)
+    cls = custom_objects.get(class_name) or get_registered_object(layer_data.get("registered_name") or class_name)
     if cls is None and layer_data.get("registered_name") not in (None, class_name):
         raise NotImplementedError(
             f"Layer '{name}' is the custom class `{layer_data['registered_name']}`; pass its fastconv "

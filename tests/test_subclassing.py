@@ -466,3 +466,26 @@ def test_a_call_without_training_runs_its_layers_at_their_defaults_as_keras():
         assert np.isfinite(history["loss"][0])
         dropped = keras.ops.convert_to_numpy(by_default()(np.ones((4, 50), np.float32)))
         assert (dropped == 0).sum() > 20, library.__name__  # the call's default, training=True
+
+
+def test_register_keras_serializable_and_custom_object_scope_as_keras():
+    # keras.io's subclassing examples decorate their classes; Keras's registry answers by "package>name".
+    classes = {}
+    for library in (fk, keras):
+        package = "Test" + library.__name__.replace(".", "_")
+
+        @library.saving.register_keras_serializable(package=package)
+        class Scale(library.layers.Layer):
+            def call(self, inputs):
+                return inputs * 2.0
+
+        registered = library.saving.get_registered_name(Scale)
+        assert registered == f"{package}>Scale"
+        assert library.saving.get_registered_object(registered) is Scale
+        assert library.saving.get_custom_objects()[registered] is Scale
+        with library.saving.custom_object_scope({"Doubler": Scale}):
+            assert library.saving.get_registered_object("Doubler") is Scale
+        assert library.saving.get_registered_object("Doubler") is None
+        classes[library] = Scale
+    model = fk.Sequential([fk.Input((2,)), classes[fk]()])  # the decorated class, unchanged, as a layer
+    np.testing.assert_array_equal(model.predict(np.ones((1, 2), np.float32), verbose=0), [[2.0, 2.0]])

@@ -187,6 +187,7 @@ class Epochs:
         self.data = data
         self.steps_per_epoch = steps_per_epoch
         self.ran_out = False
+        self.read = 0  # batches read so far, every epoch
         self._pass = None
         self._seen = 0
 
@@ -200,9 +201,18 @@ class Epochs:
         ``on_epoch_end`` runs however the epoch ends (training stopped early too)."""
         self.data.on_epoch_begin()
         try:
-            yield from self._batches_of_epoch()
+            for batch in self._batches_of_epoch():
+                self.read += 1
+                yield batch
         finally:
             self.data.on_epoch_end()
+
+    def check_not_empty(self):
+        """Keras's error for data given a batch at a time that gave none at all."""
+        if not self.read and not isinstance(self.data, ArrayBatches):
+            kind = "PyDataset" if isinstance(self.data, _DatasetBatches) else "Python generator"
+            raise ValueError(f"When passing a {kind} to a Keras model, it must yield at least one batch. "
+                             f"Received an empty {kind}.")
 
     def _batches_of_epoch(self):
         known = self.data.num_batches

@@ -28,7 +28,7 @@ from fastconv.custom_objects import get_registered_object
 from fastconv.eager import eager
 from fastconv.layers import LAYER_CLASSES
 from fastconv.layers.base import (Input, InputLayer, KerasTensor, Layer, _as_float32, _dtype_name, _takes_training,
-                                  check_trainable_context, trace_call)
+                                  check_trainable_context, inlining, trace_call)
 from fastconv.naming import to_snake_case, unique_name
 from fastconv.training import Trainer
 
@@ -103,6 +103,7 @@ class Model(Trainer):
         self.inputs = _tensor_list(list(inputs.values()) if isinstance(inputs, dict) else inputs, "inputs")
         self.outputs = _tensor_list(outputs, "outputs")
         self._nodes, self._first_seen = _walk_graph(self.inputs, self.outputs)
+        _check_unique_names(self._nodes, self.inputs)
 
     @property
     def trainable(self):
@@ -426,6 +427,16 @@ class Model(Trainer):
         if not self._trainable:  # frozen here, its layers stay frozen in the other model (whose weights they become)
             self.trainable = False
         produced = {id(inner): outer for inner, outer in zip(self.inputs, given)}
+        with inlining():
+            self._replay(produced, training)
+        outputs = [produced[id(t)] for t in self.outputs]
+        for output in outputs:
+            output.called = self  # so that the outer model's `get_layer` finds this model by its name
+        return outputs[0] if len(outputs) == 1 else outputs  # one output as it is, as Keras unpacks `[output]`
+
+    def _replay(self, produced, training):
+        """Call each of this model's layers in turn on the tensors ``produced`` so far (``{id(inner tensor):
+        outer tensor}``), adding their outputs."""
         for node in self._nodes:
             node_training = node.training if node.training is not None else training
             if isinstance(node.inputs, list):
@@ -433,10 +444,6 @@ class Model(Trainer):
             else:
                 output = node.layer(produced[id(node.inputs)], training=node_training)
             produced[id(node.output)] = output
-        outputs = [produced[id(t)] for t in self.outputs]
-        for output in outputs:
-            output.called = self  # so that the outer model's `get_layer` finds this model by its name
-        return outputs[0] if len(outputs) == 1 else outputs  # one output as it is, as Keras unpacks `[output]`
 
     # -- summary and config -----------------------------------------------------------------------------
 
@@ -462,9 +469,10 @@ class Model(Trainer):
         for layer in layers:
             for index, node in enumerate(n for n in layer._inbound_nodes if id(n) in nodes):
                 node_index[id(node)] = index
+        names = _unique_layer_names(layers)
 
         def history(tensor):
-            return [tensor.node.layer.name, node_index[id(tensor.node)], 0]
+            return [names[id(tensor.node.layer)], node_index[id(tensor.node)], 0]
 
         def argument(tensor):
             return {"class_name": "__keras_tensor__",
@@ -473,7 +481,7 @@ class Model(Trainer):
         layer_configs = []
         for layer in layers:
             serialized = _serialize_layer(layer)
-            serialized["name"] = layer.name
+            serialized["name"] = serialized["config"]["name"] = names[id(layer)]
             serialized["inbound_nodes"] = [  # a call on a list of tensors has that list as its one argument
                 {"args": [[argument(t) for t in node.inputs] if isinstance(node.inputs, list)
                           else argument(node.inputs)],
@@ -1101,6 +1109,35 @@ def _tensor_list(tensors, argument):
             raise ValueError(f"Invalid value for argument `{argument}`: expected KerasTensors (from `keras.Input` "
                              f"or a layer's `.output`). Received: {item!r}")
     return items
+
+
+def _check_unique_names(nodes, inputs):
+    """Keras's check of a functional model: two layers of one name raise ``ValueError``. Layers called inside
+    a composite layer, a subclassed model or another model (which Keras keeps inside that one) may share a
+    name (``get_config`` numbers them)."""
+    seen = {}
+    for node in [tensor.node for tensor in inputs] + list(nodes):
+        other = seen.setdefault(node.layer.name, node.layer)
+        if other is not node.layer and not (node.inlined or any(n.inlined for n in other._inbound_nodes)):
+            count = len({id(n.layer) for n in [t.node for t in inputs] + list(nodes)
+                         if n.layer.name == node.layer.name})
+            raise ValueError(f'The name "{node.layer.name}" is used {count} times in the model. All operation names '
+                             "should be unique.")
+
+
+def _unique_layer_names(layers):
+    """``{id(layer): name}`` for a model's config: each layer's own name, the second and later of a name that a
+    composite layer's inner layers share numbered ``name_1``, ``name_2``... (names no layer has)."""
+    taken = {layer.name for layer in layers}
+    names, used = {}, set()
+    for layer in layers:
+        name, count = layer.name, 0
+        while name in used or (count and name in taken):
+            count += 1
+            name = f"{layer.name}_{count}"
+        used.add(name)
+        names[id(layer)] = name
+    return names
 
 
 def _walk_graph(inputs, outputs):

@@ -316,6 +316,7 @@ class Trainer:
                         self.stop_training = True
                     if self.stop_training:
                         break
+                training_data.check_not_empty()
                 if training_data.ran_out and not logs:  # a generator with nothing left: no epoch to report
                     break
                 epoch_logs = dict(logs)
@@ -431,6 +432,7 @@ class Trainer:
             callback_list.on_test_batch_end(step, logs)
             if self.stop_evaluating:
                 break
+        batches.check_not_empty()
         logs = dict(logs)
         callback_list.on_test_end(logs)
         return logs
@@ -466,6 +468,7 @@ class Trainer:
                 callback_list.on_predict_batch_end(step, {"outputs": outputs[-1]})
                 if self.stop_predicting:
                     break
+        batches.check_not_empty()
         callback_list.on_predict_end()
         if not outputs:
             return self._empty_outputs(len(self.outputs) == 1)

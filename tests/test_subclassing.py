@@ -489,3 +489,22 @@ def test_register_keras_serializable_and_custom_object_scope_as_keras():
         classes[library] = Scale
     model = fk.Sequential([fk.Input((2,)), classes[fk]()])  # the decorated class, unchanged, as a layer
     np.testing.assert_array_equal(model.predict(np.ones((1, 2), np.float32), verbose=0), [[2.0, 2.0]])
+
+
+def test_a_layer_of_yours_used_twice_with_named_inner_layers_saves_a_file_both_load(tmp_path):
+    class Unit(fk.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.fc = fk.layers.Dense(4, activation="relu", name="fc")  # a name, so two units repeat it
+
+        def call(self, inputs):
+            return self.fc(inputs) + inputs
+
+    inputs = fk.Input((4,))
+    model = fk.Model(inputs, fk.layers.Dense(2)(Unit()(Unit()(inputs))))
+    model.save(tmp_path / "units.keras")
+    x = RNG.standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(fk.models.load_model(tmp_path / "units.keras").predict(x, verbose=0),
+                                  model.predict(x, verbose=0))
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "units.keras").predict(x, verbose=0),
+                               model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)

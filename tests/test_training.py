@@ -365,3 +365,24 @@ def test_summary_of_a_sequential_model_before_it_is_built_prints_as_keras(capsys
     model.summary()
     printed = capsys.readouterr().out
     assert printed.count("0 (unbuilt)") == 2 and "dense_" in printed and "Total params: 0" in printed
+
+
+def test_two_layers_of_one_name_in_a_functional_model_raise_as_keras():
+    for library in (keras, real_keras):
+        inputs = library.Input((4,))
+        with pytest.raises(ValueError, match='The name "d" is used 2 times in the model'):
+            library.Model(inputs, library.layers.Dense(2, name="d")(library.layers.Dense(4, name="d")(inputs)))
+
+
+def test_data_given_a_batch_at_a_time_that_gives_none_raises_as_keras():
+    for library in (keras, real_keras):
+        model = library.Sequential([library.Input((4,)), library.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        with pytest.raises(ValueError, match="must yield at least one batch"):
+            model.evaluate((batch for batch in []), verbose=0)
+        with pytest.raises(ValueError, match="must yield at least one batch"):
+            model.predict((batch for batch in []), verbose=0)
+    with pytest.raises(ValueError, match="must yield at least one batch"), pytest.warns(UserWarning):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit((batch for batch in []), verbose=0)

@@ -23,6 +23,7 @@ operators, which call ``Add``, ``Subtract``, ``Multiply`` or ``Rescaling``), joi
 the model's graph; its weights are those of the layers it holds.
 """
 
+import contextlib
 import functools
 import inspect
 import threading
@@ -136,6 +137,22 @@ def _trace_depth():
     return getattr(_tracing, "depth", 0)
 
 
+def _inline_depth():
+    return getattr(_tracing, "inlining", 0)
+
+
+@contextlib.contextmanager
+def inlining():
+    """Within: the layer calls being made are a composite layer's, a subclassed model's or another model's,
+    inlined in a model's graph (``Node.inlined``: Keras keeps them inside that one, so their names may repeat
+    other layers' in the model)."""
+    _tracing.inlining = _inline_depth() + 1
+    try:
+        yield
+    finally:
+        _tracing.inlining -= 1
+
+
 _capturing = threading.local()  # `lists`: {id(layer): [(outputs, context)]} of forward_through_call, per thread
 
 
@@ -185,7 +202,8 @@ def trace_call(owner, call, inputs, training=None):
     kind = "model" if not isinstance(owner, Layer) else "layer"
     _tracing.depth = _trace_depth() + 1
     try:
-        outputs = call(inputs, **kwargs)
+        with inlining():
+            outputs = call(inputs, **kwargs)
     except (TypeError, AttributeError) as error:
         raise NotImplementedError(
             f"fastconv could not run `call()` of the {kind} '{owner.name}' ({type(owner).__name__}) on symbolic "
@@ -219,6 +237,7 @@ class Node:
         # predict and evaluate give, as in Keras.
         self.training = bool(training) if isinstance(training, (bool, np.bool_)) else None
         self.fixed = _trace_depth() > 0
+        self.inlined = _inline_depth() > 0
 
     def training_for(self, training):
         """The ``training`` this call runs with when the model runs with ``training`` (None: a plain call)."""

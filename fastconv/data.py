@@ -124,16 +124,14 @@ class ArrayBatches(_Batches):
         self.num_batches = -(-len(x) // batch_size)
 
     def new_pass(self):
-        local, size = self.strategy.local, self.batch_size
-        arrays = [a for a in (self.x, self.y, self.sample_weight) if a is not None]
+        local, size, arrays = self.strategy.local, self.batch_size, (self.x, self.y, self.sample_weight)
         order = self.strategy.same_everywhere(utils.rng().permutation(len(self.x))) if self.shuffle else None
         for start in range(0, len(self.x), size):
             if order is not None:
-                batch = local(order[start:start + size])
-                cut = iter([a[batch] for a in arrays])
+                rows = local(order[start:start + size])
+                yield tuple(None if a is None else a[rows] for a in arrays)
             else:  # views of each array
-                cut = iter([local(a[start:start + size]) for a in arrays])
-            yield tuple(None if a is None else next(cut) for a in (self.x, self.y, self.sample_weight))
+                yield tuple(None if a is None else local(a[start:start + size]) for a in arrays)
 
 
 class _DatasetBatches(_Batches):

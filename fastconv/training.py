@@ -252,35 +252,31 @@ class Trainer:
         _check_validation_freq(validation_freq)
         _check_validation_split(validation_split)
         strategy = distribution.current()
-        if data.is_stream(x):
+        streamed = data.is_stream(x)  # batches given one at a time, each checked (and its kernels prepared) as read
+        if streamed:
             _check_stream(x, "x", y=y, sample_weight=sample_weight, validation_split=validation_split)
             training_data = data.Epochs(x, steps_per_epoch, shuffle)
-            largest_batch = None
         else:
             x, y = self._check_data(x, y)
             _check_samples(x, "x", "fit")
             sample_weight = _sample_weights(y, sample_weight, class_weight)
-            class_weight = None  # in the sample weights now
-            validation = None
             if validation_data is None and validation_split:
                 x, y, x_val, y_val = _split_for_validation(x, y, validation_split)
                 weight_val = None
                 if sample_weight is not None:  # the weights split with the samples, as Keras splits them
                     sample_weight, weight_val = sample_weight[:len(x)], sample_weight[len(x):]
-                validation = (x_val, y_val, weight_val)
+                validation_data = (x_val, y_val, weight_val)
             training_data = data.Epochs(data.ArrayBatches(x, y, sample_weight, batch_size, shuffle, strategy),
                                         steps_per_epoch)
-            largest_batch = min(batch_size, len(x))
-            if validation is not None:
-                validation_data = validation
         validating = self._validation_epochs(validation_data, validation_steps, validation_batch_size, strategy)
-        if validating is not None and largest_batch is not None and isinstance(validating.data, data.ArrayBatches):
-            largest_batch = max(largest_batch, min(validation_batch_size, len(validating.data.x)))
 
         callback_list = self._callback_list(callbacks, verbose, training_data.steps, epochs=epochs, add_history=True)
         self.stop_training = False
         self._metrics = None
-        if largest_batch is not None:
+        if not streamed:
+            largest_batch = min(batch_size, len(x))
+            if validating is not None and isinstance(validating.data, data.ArrayBatches):
+                largest_batch = max(largest_batch, min(validation_batch_size, len(validating.data.x)))
             self._prepare_kernels(training=True, batch_size=largest_batch)
         strategy.synchronize(self)
         interrupt = _InterruptFlag()
@@ -294,7 +290,7 @@ class Trainer:
                     metric.reset_state()
                 logs = {}
                 for step, (xb, yb, wb) in enumerate(training_data.epoch()):
-                    if largest_batch is None:  # a batch given by the user's data: checked as the arrays are
+                    if streamed:  # a batch given by the user's data: checked as the arrays are
                         xb, yb, wb = self._checked_batch(xb, yb, wb, class_weight, training=True)
                     callback_list.on_train_batch_begin(step)
                     loss_value, y_pred = self._train_step(xb, yb, strategy, wb)

@@ -130,27 +130,27 @@ class _TracingTraining:
 
 TRACING = _TracingTraining()
 
-_tracing = threading.local()  # `depth`: how many `trace_call`s this thread is inside
+_depths = threading.local()  # per thread: how many trace_call()s (`tracing`) and inlinings (`inlining`) we are in
 
 
-def _trace_depth():
-    return getattr(_tracing, "depth", 0)
-
-
-def _inline_depth():
-    return getattr(_tracing, "inlining", 0)
+def _depth(kind):
+    return getattr(_depths, kind, 0)
 
 
 @contextlib.contextmanager
+def _within(kind):
+    setattr(_depths, kind, _depth(kind) + 1)
+    try:
+        yield
+    finally:
+        setattr(_depths, kind, _depth(kind) - 1)
+
+
 def inlining():
     """Within: the layer calls being made are a composite layer's, a subclassed model's or another model's,
     inlined in a model's graph (``Node.inlined``: Keras keeps them inside that one, so their names may repeat
     other layers' in the model)."""
-    _tracing.inlining = _inline_depth() + 1
-    try:
-        yield
-    finally:
-        _tracing.inlining -= 1
+    return _within("inlining")
 
 
 _capturing = threading.local()  # `lists`: {id(layer): [(outputs, context)]} of forward_through_call, per thread
@@ -160,6 +160,7 @@ def _captures():
     if not hasattr(_capturing, "lists"):
         _capturing.lists = {}
     return _capturing.lists
+
 
 _CALL_CHANGED_OUTPUTS = object()
 """The context of a forward pass whose layer's own ``call`` changed what its fastconv ``forward`` computed:
@@ -200,9 +201,8 @@ def trace_call(owner, call, inputs, training=None):
     kwargs = {"training": bool(training) if isinstance(training, (bool, np.bool_)) else TRACING} if (
         _takes_training(call)) else {}
     kind = "model" if not isinstance(owner, Layer) else "layer"
-    _tracing.depth = _trace_depth() + 1
     try:
-        with inlining():
+        with _within("tracing"), inlining():
             outputs = call(inputs, **kwargs)
     except (TypeError, AttributeError) as error:
         raise NotImplementedError(
@@ -210,8 +210,6 @@ def trace_call(owner, call, inputs, training=None):
             f"tensors: {type(error).__name__}: {error}. fastconv runs `call()` once to record what it computes, "
             "so `call()` may call fastconv layers and models, `keras.activations`, and +, -, * between tensors "
             "or with numbers; other functions (numpy's, tf's) have no gradient here.") from error
-    finally:
-        _tracing.depth -= 1
     returned = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     if not returned or not all(isinstance(t, KerasTensor) for t in returned):
         raise NotImplementedError(
@@ -236,8 +234,8 @@ class Node:
         # eager code would; in a functional model only to a call of the model without `training`, which fit,
         # predict and evaluate give, as in Keras.
         self.training = bool(training) if isinstance(training, (bool, np.bool_)) else None
-        self.fixed = _trace_depth() > 0
-        self.inlined = _inline_depth() > 0
+        self.fixed = _depth("tracing") > 0
+        self.inlined = _depth("inlining") > 0
 
     def training_for(self, training):
         """The ``training`` this call runs with when the model runs with ``training`` (None: a plain call)."""

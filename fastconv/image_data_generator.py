@@ -187,14 +187,14 @@ class ImageDataGenerator:
         if brightness_range is not None and not (isinstance(brightness_range, (tuple, list))
                                                  and len(brightness_range) == 2):
             raise ValueError(f"`brightness_range should be tuple or list of two floats. Received: {brightness_range}")
-        for flag, overrides, overridden in ((zca_whitening, "zca_whitening", featurewise_center),
-                                            (featurewise_std_normalization and not zca_whitening,
-                                             "featurewise_std_normalization", featurewise_center),
-                                            (samplewise_std_normalization, "samplewise_std_normalization",
-                                             samplewise_center)):
-            if flag and not overridden:
-                implied = "samplewise_center" if overrides.startswith("samplewise") else "featurewise_center"
-                warnings.warn(f"This ImageDataGenerator specifies `{overrides}`, which overrides setting of "
+        for given, overriding, implied, already in (
+                (zca_whitening, "zca_whitening", "featurewise_center", featurewise_center),
+                (featurewise_std_normalization and not zca_whitening, "featurewise_std_normalization",
+                 "featurewise_center", featurewise_center),
+                (samplewise_std_normalization, "samplewise_std_normalization", "samplewise_center",
+                 samplewise_center)):
+            if given and not already:
+                warnings.warn(f"This ImageDataGenerator specifies `{overriding}`, which overrides setting of "
                               f"`{implied}`.")
         if zca_whitening and featurewise_std_normalization:
             warnings.warn("This ImageDataGenerator specifies `zca_whitening` which overrides setting of"
@@ -309,21 +309,17 @@ class ImageDataGenerator:
             x -= np.mean(x, keepdims=True)
         if self.samplewise_std_normalization:
             x /= np.std(x, keepdims=True) + 1e-6
-        for flag, statistic, apply in (("featurewise_center", "mean", np.subtract),
-                                       ("featurewise_std_normalization", "std", None),
-                                       ("zca_whitening", "zca_whitening_matrix", None)):
-            if not getattr(self, flag):
-                continue
-            value = getattr(self, statistic)
-            if value is None:
+        for flag, statistic in (("featurewise_center", self.mean), ("featurewise_std_normalization", self.std),
+                                ("zca_whitening", self.zca_whitening_matrix)):
+            if getattr(self, flag) and statistic is None:
                 warnings.warn(f"This ImageDataGenerator specifies `{flag}`, but it hasn't been fit on any training "
                               "data. Fit it first by calling `.fit(numpy_data)`.")
-            elif apply is np.subtract:
-                x -= value
-            elif statistic == "std":
-                x /= value + 1e-6
-            else:
-                x = np.reshape(x.reshape(-1, math.prod(x.shape[-3:])) @ value, x.shape)
+        if self.featurewise_center and self.mean is not None:
+            x -= self.mean
+        if self.featurewise_std_normalization and self.std is not None:
+            x /= self.std + 1e-6
+        if self.zca_whitening and self.zca_whitening_matrix is not None:
+            x = np.reshape(x.reshape(-1, math.prod(x.shape[-3:])) @ self.zca_whitening_matrix, x.shape)
         return x
 
     def fit(self, x, augment=False, rounds=1, seed=None):

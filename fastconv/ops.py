@@ -293,7 +293,7 @@ def _conv_grad_tiled(spec, outputs, need_grad_inputs, need_grad_kernel, bias=Non
         grad_kernel, grad_bias = _grad_kernel_packed(spec, gradient, zero_h, zero_w, run_kernel)
         return grad_inputs, spec.result(grad_kernel), spec.result(grad_bias)
 
-    chunks = _grad_kernel_chunks(n_batch, k_h, f_pad, spec.dtype)
+    chunks = _grad_kernel_chunks(n_batch, k_h, group_pad, spec.dtype)
     partial_kernel = buffers.empty((chunks, k_h, k_w * group_channels, f_pad), spec.dtype)
     partial_bias = buffers.empty((chunks, f_pad), spec.dtype)
     parallel.run(_tiled._conv2d_grad_kernel_tiled, spec.padded_inputs(), gp, zero_h, zero_w, out_h, out_w,
@@ -329,7 +329,7 @@ def _grad_kernel_packed(spec, gradient, zero_h, zero_w, run):
     n_batch, _, _, channels = spec.input_shape
     k_h, k_w, group_channels, n_filters = spec.kernel.shape
     groups, group_filters = spec.groups, n_filters // spec.groups
-    chunks = _chunks_for(n_batch, k_h * groups)
+    chunks = _chunks_for(n_batch, k_h)
     partial_kernel = buffers.empty((chunks, k_h, groups, k_w * group_channels // run, _simd.lanes(spec.dtype)),
                                    spec.dtype)
     partial_bias = buffers.empty((chunks, n_filters), spec.dtype)
@@ -409,11 +409,11 @@ def _rows_in_tiles(n_rows, sizes, vectors):
     return (best[1][0] + mains, *best[1][1:])
 
 
-def _grad_kernel_chunks(n_batch, k_h, f_pad, dtype):
+def _grad_kernel_chunks(n_batch, k_h, group_pad, dtype):
     """Batch chunks of the tiled kernel gradient: the fewest that make ``_TASKS`` tasks with
-    ``k_h`` kernel rows and ``f_pad`` output channels, but at least 1 and at most ``_GRAD_KERNEL_CHUNKS``
-    and the batch."""
-    return _chunks_for(n_batch, k_h * -(-f_pad // _channel_block(dtype)))
+    ``k_h`` kernel rows and ``group_pad`` output channels a group (a task works its block of them in every
+    group), but at least 1 and at most ``_GRAD_KERNEL_CHUNKS`` and the batch."""
+    return _chunks_for(n_batch, k_h * -(-group_pad // _channel_block(dtype)))
 
 
 def _chunks_for(n_batch, tasks_per_chunk):
@@ -974,7 +974,7 @@ def grouped_conv_bias_activation(inputs, kernel, bias=None, strides=1, padding="
     >>> grouped_conv_bias_activation(x, np.ones((1, 1, 2, 2), np.float32), groups=2)[0, 0, 0]
     array([2., 2.], dtype=float32)
     """
-    inputs, kernel, slices = _groups(inputs, kernel, groups, strides, padding, dilation_rate, activation)
+    inputs, kernel = _groups(inputs, kernel, groups, strides, padding, dilation_rate, activation)
     if kernel.shape[2] == 1:
         return depthwise_conv_bias_activation(inputs, _as_depthwise(kernel, groups), bias, strides, padding,
                                               data_format, dilation_rate, activation)
@@ -985,7 +985,7 @@ def grouped_conv_bias_activation(inputs, kernel, bias=None, strides=1, padding="
     if bias is not None:
         bias = _as_checked_like(bias, "bias", (kernel.shape[3],), np.float64)
     parts = [conv_bias_activation(inputs[..., c], kernel[..., f], None if bias is None else bias[f], strides, padding,
-                                  data_format, dilation_rate, activation) for c, f in slices]
+                                  data_format, dilation_rate, activation) for c, f in _group_slices(kernel, groups)]
     return np.concatenate(parts, axis=3)
 
 
@@ -994,7 +994,7 @@ def grouped_conv_bias_activation_grad(inputs, kernel, outputs, grad_output, stri
                                       need_grad_kernel=True, groups=1):
     """Backward pass of :func:`grouped_conv_bias_activation`: ``(grad_inputs, grad_kernel, grad_bias)`` as
     :func:`conv_bias_activation_grad` returns them, on the same kernels as the forward pass."""
-    inputs, kernel, slices = _groups(inputs, kernel, groups, strides, padding, dilation_rate, activation)
+    inputs, kernel = _groups(inputs, kernel, groups, strides, padding, dilation_rate, activation)
     if kernel.shape[2] == 1:
         grad_inputs, grad_kernel, grad_bias = depthwise_conv_bias_activation_grad(
             inputs, _as_depthwise(kernel, groups), outputs, grad_output, strides, padding, data_format, dilation_rate,
@@ -1008,7 +1008,7 @@ def grouped_conv_bias_activation_grad(inputs, kernel, outputs, grad_output, stri
     outputs = None if outputs is None else _as_float_array(outputs, "outputs")
     parts = [conv_bias_activation_grad(inputs[..., c], kernel[..., f], None if outputs is None else outputs[..., f],
                                        grad_output[..., f], strides, padding, data_format, dilation_rate, activation,
-                                       need_grad_inputs, need_grad_kernel) for c, f in slices]
+                                       need_grad_inputs, need_grad_kernel) for c, f in _group_slices(kernel, groups)]
     grad_inputs = np.concatenate([p[0] for p in parts], axis=3) if need_grad_inputs else None
     if not need_grad_kernel:
         return grad_inputs, None, None
@@ -1022,8 +1022,7 @@ def _as_depthwise(kernel, groups):
 
 
 def _groups(inputs, kernel, groups, strides, padding, dilation_rate, activation):
-    """``(inputs, kernel, slices)`` of a grouped convolution, checked: ``slices`` are each group's
-    ``(input channels, output channels)``."""
+    """``(inputs, kernel)`` of a grouped convolution, checked."""
     if not (isinstance(groups, int) and not isinstance(groups, bool) and groups > 0):
         raise ValueError("Invalid value for argument `groups`. Expected a positive integer. "
                          f"Received: groups={groups!r}")
@@ -1042,9 +1041,13 @@ def _groups(inputs, kernel, groups, strides, padding, dilation_rate, activation)
         raise ValueError(
             "Invalid shape for argument `kernel`: kernel.shape[3] (filters) must be divisible by groups. "
             f"Received: kernel.shape={kernel.shape}, groups={groups}")
-    per_c, per_f = channels // groups, filters // groups
-    return inputs, kernel, [(slice(g * per_c, (g + 1) * per_c), slice(g * per_f, (g + 1) * per_f))
-                            for g in range(groups)]
+    return inputs, kernel
+
+
+def _group_slices(kernel, groups):
+    """Each group's ``(input channels, output channels)`` slices of a checked grouped ``kernel``."""
+    per_c, per_f = kernel.shape[2], kernel.shape[3] // groups
+    return [(slice(g * per_c, (g + 1) * per_c), slice(g * per_f, (g + 1) * per_f)) for g in range(groups)]
 
 
 # ----------------------------------------------------------------------------- pooling

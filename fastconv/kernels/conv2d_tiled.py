@@ -563,8 +563,8 @@ def _conv2d_grad_kernel_tiled(job, x, gp, zero_h, zero_w, out_h, out_w, partial_
     column and input-channel axes merged) and ``partial_bias`` ``(P, FP)``;
     both are overwritten. Chunk ``p`` holds batch items ``p*N//P`` to
     ``(p+1)*N//P``; each task owns one (chunk, kernel row, block of
-    ``CHANNEL_BLOCK_VECTORS`` vectors of output channels) and, for kernel row
-    0, that block of the chunk's bias row. The caller adds the ``P`` partials
+    ``CHANNEL_BLOCK_VECTORS`` vectors of output channels in every group) and,
+    for kernel row 0, that block of the chunk's bias row. The caller adds the ``P`` partials
     in order. ``pad_top`` and ``pad_bottom`` rows of ``x`` are zero padding: a
     kernel row skips the output rows whose input row is one of them.
     ``plan``: None, or the tiles of a kernel row's gradient rows (all
@@ -575,8 +575,10 @@ def _conv2d_grad_kernel_tiled(job, x, gp, zero_h, zero_w, out_h, out_w, partial_
     vectors (group ``g``'s output channels first in each, zeros after) and
     ``partial_kernel`` is ``(P, KH, KW*C/G, FP)``: channel ``f`` of group
     ``g``'s part holds the gradient of its weights from input channels
-    ``g*C/G ..``, the kernel's own layout ``(KH, KW, C/G, F)``. A task's
-    channels lie in one group.
+    ``g*C/G ..``, the kernel's own layout ``(KH, KW, C/G, F)``. A task goes
+    through every group of a block of rows before the next block: a group's
+    input channels are a slice of each pixel's, and a task per group read
+    every cache line of the input for each group.
     """
     n_chunks, k_h, n_rows, n_pad = partial_kernel.shape
     n_batch, in_h, in_w, n_in = x.shape
@@ -585,38 +587,38 @@ def _conv2d_grad_kernel_tiled(job, x, gp, zero_h, zero_w, out_h, out_w, partial_
     task_channels = CHANNEL_BLOCK_VECTORS * lanes
     group_pad = n_pad // groups
     group_tasks = (group_pad + task_channels - 1) // task_channels
-    n_blocks = groups * group_tasks
     # The rows q = kw*C/G + c of one kernel row: consecutive in the input for all channels, one run per
     # kernel column for a group's.
     segments = 1 if groups == 1 else n_rows * groups // n_in
     segment_rows = n_rows // segments
     rows_per_block = max(1, GRAD_KERNEL_BLOCK_BYTES // (in_w * n_in * x.itemsize))
-    n_tasks = n_chunks * k_h * n_blocks
+    n_tasks = n_chunks * k_h * group_tasks
     task = first_task(job, n_tasks)
     while task < n_tasks:
-        p = task // (k_h * n_blocks)
-        kh = task // n_blocks - p * k_h
-        block_index = task - (p * k_h + kh) * n_blocks
-        g = block_index // group_tasks
-        f_first = g * group_pad + (block_index - g * group_tasks) * task_channels
-        f_end = min((g + 1) * group_pad, f_first + task_channels)
-        partial_kernel[p, kh, :, f_first:f_end] = 0
+        p = task // (k_h * group_tasks)
+        kh = task // group_tasks - p * k_h
+        block_first = (task - (p * k_h + kh) * group_tasks) * task_channels  # in each group's channels
+        block_end = min(group_pad, block_first + task_channels)
+        for g in range(groups):
+            partial_kernel[p, kh, :, g * group_pad + block_first:g * group_pad + block_end] = 0
         oo = (p * k_h + kh) * n_rows * n_pad
         first, last, oh_first, oh_end = _grad_kernel_span(p, kh, n_chunks, n_batch, out_h, in_h, stride_h, pad_top,
                                                           pad_bottom)
         for n in range(first, last):
             for oh in range(oh_first, oh_end, rows_per_block):
                 na = min(rows_per_block, oh_end - oh)
-                for s in range(segments):
-                    _grad_kernel_block(x, ((n * in_h + oh * stride_h + kh) * in_w) * n_in + s * n_in
-                                       + g * segment_rows, stride_h * in_w * n_in, stride_w * n_in, gp,
-                                       ((n * g_h + zero_h + oh) * g_w + zero_w) * g_c, g_w * g_c, g_c, na, out_w,
-                                       partial_kernel, oo + s * segment_rows * n_pad, segment_rows, n_pad,
-                                       f_first, f_end, plan)
+                for g in range(groups):  # every group of the block's rows while they are in the cache
+                    for s in range(segments):
+                        _grad_kernel_block(x, ((n * in_h + oh * stride_h + kh) * in_w) * n_in + s * n_in
+                                           + g * segment_rows, stride_h * in_w * n_in, stride_w * n_in, gp,
+                                           ((n * g_h + zero_h + oh) * g_w + zero_w) * g_c, g_w * g_c, g_c, na,
+                                           out_w, partial_kernel, oo + s * segment_rows * n_pad, segment_rows,
+                                           n_pad, g * group_pad + block_first, g * group_pad + block_end, plan)
         if kh == 0:
-            for f0 in range(f_first, f_end, lanes):
-                vstore(partial_bias, p * n_pad + f0,
-                       _output_gradient_sum(gp, first, last, out_h, out_w, zero_h, zero_w, f0, lanes))
+            for g in range(groups):
+                for f0 in range(g * group_pad + block_first, g * group_pad + block_end, lanes):
+                    vstore(partial_bias, p * n_pad + f0,
+                           _output_gradient_sum(gp, first, last, out_h, out_w, zero_h, zero_w, f0, lanes))
         task = next_task(job, task)
 
 
@@ -646,8 +648,11 @@ def _conv2d_grad_kernel_packed(job, x, gp, zero_h, zero_w, out_h, out_w, partial
     kernel row ``j`` and group ``g``, vector ``l*C/G/run + k`` holds in lane
     ``f*run + r`` the gradient of ``kernel[j, l, k*run + r, g*F/G + f]``;
     ``partial_bias`` is ``(P, F)``. Both are overwritten. Each task owns one
-    (chunk, kernel row, group); chunks as there, so the result does not
-    depend on the number of threads.
+    (chunk, kernel row) and goes through every group of a block of rows
+    before the next block: a group's channels are a few of each pixel's, and
+    a task per group read every cache line of the input for each of them
+    (one task per group: 1.x times the time, 32x32x64 in 8 groups). Chunks as
+    there, so the result does not depend on the number of threads.
     """
     n_chunks, k_h, _, n_vectors, lanes = partial_kernel.shape
     n_batch, in_h, in_w, n_in = x.shape
@@ -656,29 +661,31 @@ def _conv2d_grad_kernel_packed(job, x, gp, zero_h, zero_w, out_h, out_w, partial
     out_group = g_c // groups
     column_vectors = in_group // run
     rows_per_block = max(1, GRAD_KERNEL_BLOCK_BYTES // (in_w * n_in * x.itemsize))
-    n_tasks = n_chunks * k_h * groups
+    n_tasks = n_chunks * k_h
     task = first_task(job, n_tasks)
     while task < n_tasks:
-        p = task // (k_h * groups)
-        kh = task // groups - p * k_h
-        g = task - (p * k_h + kh) * groups
-        partial_kernel[p, kh, g] = 0
-        oo = ((p * k_h + kh) * groups + g) * n_vectors * lanes
+        p = task // k_h
+        kh = task - p * k_h
+        partial_kernel[p, kh] = 0
         first, last, oh_first, oh_end = _grad_kernel_span(p, kh, n_chunks, n_batch, out_h, in_h, stride_h, pad_top,
                                                           pad_bottom)
         for n in range(first, last):
             for oh in range(oh_first, oh_end, rows_per_block):
                 na = min(rows_per_block, oh_end - oh)
-                for kw in range(n_vectors // column_vectors):
-                    _packed_grad_kernel_rows(x, ((n * in_h + oh * stride_h + kh) * in_w + kw) * n_in + g * in_group,
-                                             stride_h * in_w * n_in, stride_w * n_in, gp,
-                                             ((n * g_h + zero_h + oh) * g_w + zero_w) * g_c + g * out_group,
-                                             g_w * g_c, g_c, na, out_w, out_group, partial_kernel,
-                                             oo + kw * column_vectors * lanes, column_vectors, run)
+                x_row = ((n * in_h + oh * stride_h + kh) * in_w) * n_in
+                g_row = ((n * g_h + zero_h + oh) * g_w + zero_w) * g_c
+                for g in range(groups):  # every group of the block's rows while they are in the cache
+                    oo = ((p * k_h + kh) * groups + g) * n_vectors * lanes
+                    for kw in range(n_vectors // column_vectors):
+                        _packed_grad_kernel_rows(x, x_row + kw * n_in + g * in_group, stride_h * in_w * n_in,
+                                                 stride_w * n_in, gp, g_row + g * out_group, g_w * g_c, g_c, na,
+                                                 out_w, out_group, partial_kernel, oo + kw * column_vectors * lanes,
+                                                 column_vectors, run)
         if kh == 0:
-            vstore_first(partial_bias, p * g_c + g * out_group,
-                         _output_gradient_sum(gp, first, last, out_h, out_w, zero_h, zero_w, g * out_group,
-                                              out_group), out_group)
+            for g in range(groups):
+                vstore_first(partial_bias, p * g_c + g * out_group,
+                             _output_gradient_sum(gp, first, last, out_h, out_w, zero_h, zero_w, g * out_group,
+                                                  out_group), out_group)
         task = next_task(job, task)
 
 

@@ -2,8 +2,9 @@
 
 ``Callback`` (the hooks), ``History``, ``ProgbarLogger``, ``EarlyStopping``,
 ``ModelCheckpoint``, ``TerminateOnNaN``, ``LambdaCallback``, ``ReduceLROnPlateau``,
-``LearningRateScheduler``, ``CSVLogger``, and ``CallbackList`` that ``fit``,
-``evaluate`` and ``predict`` use to call them in order.
+``LearningRateScheduler``, ``CSVLogger``, ``TensorBoard`` (its files written by
+``fastconv.summary``), and ``CallbackList`` that ``fit``, ``evaluate`` and
+``predict`` use to call them in order.
 """
 
 import csv
@@ -15,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from fastconv import distribution
+from fastconv import distribution, summary
 
 
 class Callback:
@@ -652,3 +653,118 @@ def _csv_value(value):
     if hasattr(value, "__iter__"):
         return f'"[{", ".join(map(str, value))}]"'
     return value
+
+
+class TensorBoard(Callback):
+    """Log training for TensorBoard (``tensorboard --logdir logs``) as Keras's ``TensorBoard`` callback does,
+    into the same files, without TensorFlow (see ``fastconv.summary``).
+
+    In ``log_dir/train``: the model's configuration (``write_graph``: TensorBoard's graph dashboard draws it;
+    Keras's graph of TensorFlow operations has no counterpart here), each epoch's training logs as
+    ``epoch_<name>`` at step ``epoch`` with ``epoch_learning_rate``, every ``update_freq`` batches (an int,
+    or ``'batch'`` for 1) the batch logs as ``batch_<name>`` at the number of batches trained in this ``fit``,
+    and every ``histogram_freq`` epochs a histogram of each weight (tag ``<weight path>/histogram``). In
+    ``log_dir/validation``: the validation logs as ``epoch_<name>``, and at the end of each evaluation its logs
+    as ``evaluation_<name>_vs_iterations`` at the optimizer's step count. Written only by the first process
+    of a distributed run.
+    """
+
+    _chief_only = True
+
+    def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
+                 write_steps_per_second=False, update_freq="epoch", profile_batch=0, embeddings_freq=0,
+                 embeddings_metadata=None):
+        super().__init__()
+        if write_images:
+            raise NotImplementedError("TensorBoard(write_images=True) is not implemented in fastconv: weight images "
+                                      "are not logged (histograms are, with histogram_freq).")
+        if embeddings_freq or embeddings_metadata:
+            raise NotImplementedError("TensorBoard(embeddings_freq=...) is not implemented in fastconv: it has no "
+                                      "Embedding layer.")
+        if profile_batch:
+            raise ValueError("Profiling is not available in fastconv (as in Keras's torch backend). "
+                             f"Received: profile_batch={profile_batch!r} (must be 0)")
+        if update_freq == "batch":
+            update_freq = 1
+        if update_freq != "epoch" and not (isinstance(update_freq, int) and not isinstance(update_freq, bool)
+                                           and update_freq > 0):
+            raise ValueError("Invalid value for argument `update_freq`: expected 'epoch', 'batch' or a positive "
+                             f"integer. Received: update_freq={update_freq!r}")
+        if not (isinstance(histogram_freq, int) and not isinstance(histogram_freq, bool) and histogram_freq >= 0):
+            raise ValueError("Invalid value for argument `histogram_freq`: expected a non-negative integer. "
+                             f"Received: histogram_freq={histogram_freq!r}")
+        self.log_dir = os.fspath(log_dir)
+        self.histogram_freq, self.write_graph, self.update_freq = histogram_freq, write_graph, update_freq
+        self.write_images, self.write_steps_per_second = write_images, write_steps_per_second
+        self._writers = {}
+        self._global_train_batch = 0
+
+    def _writer(self, name):
+        """The event file of ``log_dir/<name>`` ('train' or 'validation'), made on first use, as Keras's."""
+        if name not in self._writers:
+            self._writers[name] = summary.EventFileWriter(os.path.join(self.log_dir, name))
+        return self._writers[name]
+
+    def set_model(self, model):
+        super().set_model(model)
+        self._writers = {}
+        if self.write_graph and not getattr(model, "_subclassed", False):  # Keras: Sequential and functional only
+            self._writer("train").model_config(model.to_json())
+
+    def on_train_begin(self, logs=None):
+        self._global_train_batch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = (time.perf_counter(), self._steps())
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._batch_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._global_train_batch += 1
+        if self.update_freq == "epoch" or self._global_train_batch % self.update_freq:
+            return
+        values = []
+        if self.write_steps_per_second:
+            values.append(("batch_steps_per_second", 1.0 / max(time.perf_counter() - self._batch_start, 1e-9)))
+        values += [(f"batch_{name}", value) for name, value in (logs or {}).items()]
+        self._writer("train").scalars(values, self._global_train_batch)
+
+    def on_test_end(self, logs=None):
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None and logs:
+            step = int(np.asarray(optimizer.iterations.value))
+            self._writer("validation").scalars(
+                [(f"evaluation_{name}_vs_iterations", value) for name, value in logs.items()], step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        train = [(f"epoch_{name}", value) for name, value in logs.items() if not name.startswith("val_")]
+        validation = [(f"epoch_{name[4:]}", value) for name, value in logs.items() if name.startswith("val_")]
+        if logs and getattr(self.model, "optimizer", None) is not None:
+            train.append(("epoch_learning_rate", _learning_rate(self.model)))
+        if logs and self.write_steps_per_second:
+            start, steps = self._epoch_start
+            train.append(("epoch_steps_per_second", (self._steps() - steps) / (time.perf_counter() - start)))
+        if train:
+            self._writer("train").scalars(train, epoch)
+        if validation:
+            self._writer("validation").scalars(validation, epoch)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            self._writer("train").histograms(
+                [(f"{_keras_weight_path(self.model, weight)}/histogram", np.asarray(weight.value))
+                 for layer in self.model.layers for weight in layer.weights], epoch)
+
+    def _steps(self):
+        optimizer = getattr(self.model, "optimizer", None)
+        return 0 if optimizer is None else int(np.asarray(optimizer.iterations.value))
+
+
+def _keras_weight_path(model, weight):
+    """``weight``'s path as Keras names it: a Sequential or subclassed model's layers are built in the model's
+    name scope (``sequential/conv2d/kernel``), a functional model's outside (``conv2d/kernel``)."""
+    from fastconv import models  # here: fastconv.models imports this module (through fastconv.training)
+
+    if isinstance(model, models.Sequential) or getattr(model, "_subclassed", False):
+        return f"{model.name}/{weight.path}"
+    return weight.path

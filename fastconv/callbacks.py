@@ -3,20 +3,22 @@
 ``Callback`` (the hooks), ``History``, ``ProgbarLogger``, ``EarlyStopping``,
 ``ModelCheckpoint``, ``TerminateOnNaN``, ``LambdaCallback``, ``ReduceLROnPlateau``,
 ``LearningRateScheduler``, ``CSVLogger``, ``TensorBoard`` (its files written by
-``fastconv.summary``), and ``CallbackList`` that ``fit``, ``evaluate`` and
-``predict`` use to call them in order.
+``fastconv.summary``), ``BackupAndRestore``, and ``CallbackList`` that ``fit``,
+``evaluate`` and ``predict`` use to call them in order.
 """
 
 import csv
+import json
 import math
 import os
+import shutil
 import sys
 import time
 import warnings
 
 import numpy as np
 
-from fastconv import distribution, summary
+from fastconv import distribution, files, summary
 
 
 class Callback:
@@ -768,3 +770,87 @@ def _keras_weight_path(model, weight):
     if isinstance(model, models.Sequential) or getattr(model, "_subclassed", False):
         return f"{model.name}/{weight.path}"
     return weight.path
+
+
+class BackupAndRestore(Callback):
+    """Back up the training state so that an interrupted ``fit`` goes on where it stopped (Keras's
+    ``BackupAndRestore``).
+
+    After every epoch (or every ``save_freq`` batches) it writes the model's weights, with the optimizer's
+    state, to ``backup_dir/latest.weights.h5`` and the number of epochs done to
+    ``backup_dir/training_metadata.json`` (Keras's files, each replaced atomically). When ``fit`` begins and
+    a backup is there, the weights are loaded and training starts at the epoch after the last one done; the
+    ``history`` holds the epochs run in this call. ``double_checkpoint=True`` keeps the backup before too
+    (``.bkp``), loaded if the latest cannot be read. With ``delete_checkpoint=True`` the folder is removed
+    when training ends. Give each training run its own ``backup_dir``, and restore into the same model
+    (compiled the same way).
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("Empty `backup_dir` argument passed")
+        if save_freq != "epoch" and not (isinstance(save_freq, int) and not isinstance(save_freq, bool)
+                                         and save_freq > 0):
+            raise ValueError("Invalid value for argument `save_freq`. "
+                             f"Received: save_freq={save_freq!r}. Expected either 'epoch' or a positive integer.")
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq, self.double_checkpoint, self.delete_checkpoint = save_freq, double_checkpoint, delete_checkpoint
+        self._weights_path = os.path.join(self.backup_dir, "latest.weights.h5")
+        self._metadata_path = os.path.join(self.backup_dir, "training_metadata.json")
+        self._epochs_done = self._batch = self._batches_since_saving = 0
+
+    def on_train_begin(self, logs=None):
+        self._epochs_done = self._batch = self._batches_since_saving = 0
+        try:
+            self._restore()
+        except (OSError, ValueError):  # a damaged backup: the one before it takes its place, if it was kept
+            if not os.path.exists(self._weights_path + ".bkp"):
+                raise
+            shutil.copyfile(self._weights_path + ".bkp", self._weights_path)
+            if os.path.exists(self._metadata_path + ".bkp"):
+                shutil.copyfile(self._metadata_path + ".bkp", self._metadata_path)
+            elif os.path.exists(self._metadata_path):
+                os.remove(self._metadata_path)
+            self._restore()
+
+    def _restore(self):
+        if os.path.exists(self._weights_path):
+            optimizer = getattr(self.model, "optimizer", None)
+            if optimizer is not None and not optimizer.built:
+                optimizer.build(self.model.trainable_weights)  # its variables, which the file fills
+            self.model.load_weights(self._weights_path)
+        if os.path.exists(self._metadata_path):
+            with open(self._metadata_path) as f:
+                self._epochs_done = json.load(f)["epoch"]
+            self.model._initial_epoch = self._epochs_done
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches_since_saving += batch + 1 if batch <= self._batch else batch - self._batch
+        self._batch = batch
+        if self._batches_since_saving >= self.save_freq:
+            self._batches_since_saving = 0
+            self._save()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epochs_done, self._batch = epoch + 1, 0
+        if self.save_freq == "epoch":
+            self._save()
+
+    def _save(self):
+        if not distribution.current().is_chief:  # every process restores; the first one writes
+            return
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint:
+            for path in (self._weights_path, self._metadata_path):
+                if os.path.exists(path):
+                    shutil.copyfile(path, path + ".bkp")
+        self.model.save_weights(self._weights_path)
+        with files.atomic_write(self._metadata_path) as f:
+            f.write(json.dumps({"epoch": self._epochs_done, "batch": self._batch}).encode())
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and distribution.current().is_chief and os.path.exists(self.backup_dir):
+            shutil.rmtree(self.backup_dir)

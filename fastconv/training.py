@@ -281,7 +281,9 @@ class Trainer:
         strategy.synchronize(self)
         interrupt = _InterruptFlag()
         training_logs = {}
+        self._initial_epoch = None  # a callback may set it in on_train_begin (BackupAndRestore), for this fit
         callback_list.on_train_begin()
+        initial_epoch = self._initial_epoch or initial_epoch
         with interrupt, buffers.reuse():
             for epoch in range(initial_epoch, epochs):
                 callback_list.on_epoch_begin(epoch)

@@ -207,8 +207,8 @@ def test_importing_a_name_fastconv_lacks_says_so():
 
     for statement, name in (("from fastconv.keras import ops", "keras.ops"),
                             ("from fastconv.keras.layers import Embedding", "keras.layers.Embedding"),
-                            ("from fastconv.keras.callbacks import BackupAndRestore",
-                             "keras.callbacks.BackupAndRestore")):
+                            ("from fastconv.keras.callbacks import RemoteMonitor",
+                             "keras.callbacks.RemoteMonitor")):
         with pytest.raises(ImportError, match=re.escape(f"`{name}` is not implemented in fastconv")) as raised:
             exec(statement, {})
         assert isinstance(raised.value, NotImplementedError)

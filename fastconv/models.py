@@ -853,6 +853,7 @@ _LAYERS_WITH_BUILD_CONFIG |= {"Conv1D", "Conv1DTranspose", "Conv2DTranspose", "Z
 _LAYERS_WITH_BUILD_CONFIG |= {"DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D"}
 _LAYERS_WITH_BUILD_CONFIG |= {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}
 _LAYERS_WITH_BUILD_CONFIG |= {"RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom", "RandomContrast"}
+_LAYERS_WITH_BUILD_CONFIG |= {"PReLU", "LayerNormalization"}
 
 # Keys that newer Keras 3 releases put in a layer's config for features fastconv lacks, with the value
 # that means "not used". fastconv accepts them at that value only (and never writes them, so that older

@@ -3,8 +3,9 @@
 ``base`` (Layer, Input, InputLayer, KerasTensor), ``conv`` (Conv2D), ``conv1d``
 (Conv1D, Conv1DTranspose, DepthwiseConv1D, SeparableConv1D), ``conv_transpose`` (Conv2DTranspose),
 ``depthwise`` (DepthwiseConv2D, SeparableConv2D), ``pooling`` (Max/Average/Global pooling in 2-D),
-``pooling1d`` (the same in 1-D), ``core`` (Dense, Flatten, Dropout, SpatialDropout1D/2D, Activation, ReLU),
-``normalization`` (BatchNormalization), ``reshaping`` (ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D,
+``pooling1d`` (the same in 1-D), ``core`` (Dense, Flatten, Dropout, SpatialDropout1D/2D, GaussianNoise,
+GaussianDropout, Activation, ReLU, ELU, PReLU, Softmax, Identity), ``normalization`` (BatchNormalization,
+LayerNormalization, UnitNormalization, Normalization), ``reshaping`` (ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D,
 Reshape, Permute, Rescaling, LeakyReLU), ``augmentation`` (RandomFlip, RandomTranslation,
 RandomRotation, RandomZoom, RandomContrast), ``merging`` (Add, Subtract, Multiply,
 Average, Maximum, Minimum, Concatenate and their functional forms).
@@ -16,12 +17,12 @@ from fastconv.layers.base import Input, InputLayer, KerasTensor, Layer
 from fastconv.layers.conv import Conv2D
 from fastconv.layers.conv1d import Conv1D, Conv1DTranspose, DepthwiseConv1D, SeparableConv1D
 from fastconv.layers.conv_transpose import Conv2DTranspose
-from fastconv.layers.core import (Activation, Dense, Dropout, Flatten, Lambda, ReLU, Softmax, SpatialDropout1D,
-                                  SpatialDropout2D)
+from fastconv.layers.core import (ELU, Activation, Dense, Dropout, Flatten, GaussianDropout, GaussianNoise, Identity,
+                                  Lambda, PReLU, ReLU, Softmax, SpatialDropout1D, SpatialDropout2D)
 from fastconv.layers.depthwise import DepthwiseConv2D, SeparableConv2D
 from fastconv.layers.merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average,
                                      concatenate, maximum, minimum, multiply, subtract)
-from fastconv.layers.normalization import BatchNormalization, Normalization
+from fastconv.layers.normalization import BatchNormalization, LayerNormalization, Normalization, UnitNormalization
 from fastconv.layers.pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from fastconv.layers.pooling1d import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from fastconv.layers.reshaping import (Cropping1D, Cropping2D, LeakyReLU, Permute, Reshape, Rescaling,
@@ -34,7 +35,8 @@ LAYER_CLASSES = {cls.__name__: cls for cls in (
     SpatialDropout1D, SpatialDropout2D, Activation, ReLU, Softmax, LeakyReLU, BatchNormalization, ZeroPadding1D,
     ZeroPadding2D, Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, Reshape, Permute,
     RandomFlip, RandomTranslation, RandomRotation, RandomZoom, RandomContrast,
-    Rescaling, Normalization, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate)}
+    Rescaling, Normalization, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, GaussianNoise,
+    GaussianDropout, ELU, PReLU, Identity, LayerNormalization, UnitNormalization)}
 """Layer classes by Keras class name, for ``from_config`` and the ``.keras`` loader."""
 
 Convolution1D = Conv1D
@@ -59,7 +61,9 @@ __all__ = ["Activation", "Add", "Average", "Concatenate", "Maximum", "Minimum", 
            "Convolution1D", "Convolution1DTranspose", "Convolution2D", "Convolution2DTranspose", "Cropping1D",
            "Cropping2D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
            "SeparableConvolution1D", "SeparableConvolution2D", "SpatialDropout1D", "SpatialDropout2D",
-           "Dense", "Dropout", "Flatten", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAvgPool1D",
+           "Dense", "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise", "Identity",
+           "LayerNormalization", "PReLU", "UnitNormalization", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+           "GlobalAvgPool1D",
            "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
            "Input", "InputLayer", "KerasTensor", "LAYER_CLASSES", "Lambda", "Layer", "LeakyReLU", "MaxPool1D",
            "MaxPool2D", "MaxPooling1D", "MaxPooling2D", "Normalization", "Permute",

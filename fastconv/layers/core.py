@@ -1,5 +1,6 @@
-"""Core layers: ``Dense``, ``Flatten``, ``Dropout`` (and ``SpatialDropout1D``/``2D``), ``Activation``, ``ReLU``,
-``Softmax`` and ``Lambda`` (a function of its inputs, recorded as a composite layer's ``call``).
+"""Core layers: ``Dense``, ``Flatten``, ``Dropout`` (and ``SpatialDropout1D``/``2D``), the training-only noise
+``GaussianNoise`` and ``GaussianDropout``, ``Activation``, ``ReLU``, ``ELU``, ``PReLU``, ``Softmax``,
+``Identity`` and ``Lambda`` (a function of its inputs, recorded as a composite layer's ``call``).
 
 ``Dense`` calls ``fastconv.ops.dense`` (its matrix products run on the
 convolution's SIMD tiles, in numba's threads); the convolution and pooling
@@ -157,10 +158,7 @@ class Dropout(Layer):
         rng = self._rng or utils.rng()
         keep = np.float32(1.0 - self.rate)
         if mask_shape[0] == len(inputs):
-            # Under data parallelism (fastconv.distribution) `inputs` is one process's shard: every process draws
-            # the global batch's mask and keeps its own rows, so each sample's mask is the one-process run's.
-            start, total = distribution.current().shard(len(inputs))
-            draw = rng.random((total, *mask_shape[1:]), dtype=np.float32)[start:start + len(inputs)]
+            draw = _per_sample(rng.random, mask_shape)
         else:  # one mask for the whole batch, the same draw in every process
             draw = rng.random(mask_shape, dtype=np.float32)
         mask = (draw < keep).astype(np.float32)
@@ -172,6 +170,74 @@ class Dropout(Layer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed, "noise_shape": self.noise_shape}
+
+
+def _per_sample(draw, shape):
+    """``draw(shape, dtype=np.float32)`` (a numpy ``Generator`` method) for a batch of ``shape``. Under data
+    parallelism (fastconv.distribution) the batch is one process's shard: every process draws the global
+    batch's values and keeps its own rows, so each sample's values are the one-process run's."""
+    start, total = distribution.current().shard(shape[0])
+    return draw((total, *shape[1:]), dtype=np.float32)[start:start + shape[0]]
+
+
+class GaussianNoise(Layer):
+    """In training, ``inputs`` plus normal noise of standard deviation ``stddev`` (``keras.layers.GaussianNoise``);
+    at inference (and called without ``training=True``), the inputs as they are. A ``seed`` repeats fastconv's
+    draws (numpy's generator), not Keras's.
+
+    >>> noisy = GaussianNoise(0.1, seed=0)(np.zeros((2, 3), "float32"), training=True)
+    >>> bool(noisy.std() > 0), float(GaussianNoise(0.1)(np.ones(1, "float32"))[0])
+    (True, 1.0)
+    """
+
+    built_on_construction = True
+
+    def __init__(self, stddev, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not (isinstance(stddev, (int, float)) and not isinstance(stddev, bool) and stddev >= 0):
+            raise ValueError(f"Invalid value for argument `stddev`. Expected a non-negative number. "
+                             f"Received: stddev={stddev!r}")
+        self.stddev, self.seed = stddev, seed
+        self._rng = None if seed is None else np.random.default_rng(seed)
+
+    def _noise(self, shape):
+        return _per_sample((self._rng or utils.rng()).standard_normal, shape)
+
+    def forward(self, inputs, training):
+        if not training or self.stddev == 0:
+            return inputs, None
+        return inputs + self._noise(inputs.shape) * np.float32(self.stddev), None
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True):
+        return grad_outputs, []
+
+    def get_config(self):
+        return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
+
+
+class GaussianDropout(GaussianNoise):
+    """In training, ``inputs`` times normal noise of mean 1 and standard deviation ``sqrt(rate / (1 - rate))``
+    (``keras.layers.GaussianDropout``); at inference, the inputs as they are."""
+
+    def __init__(self, rate, seed=None, **kwargs):
+        Layer.__init__(self, **kwargs)
+        if not (isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0 <= rate < 1):
+            raise ValueError(f"Invalid value for argument `rate`. Expected a float value between 0 and 1 "
+                             f"(excluded). Received: rate={rate!r}")
+        self.rate, self.seed = rate, seed
+        self._rng = None if seed is None else np.random.default_rng(seed)
+
+    def forward(self, inputs, training):
+        if not training or self.rate == 0:
+            return inputs, None
+        noise = self._noise(inputs.shape) * np.float32(np.sqrt(self.rate / (1.0 - self.rate))) + np.float32(1)
+        return inputs * noise, noise
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True):
+        return (grad_outputs if context is None else grad_outputs * context), []
+
+    def get_config(self):
+        return {**Layer.get_config(self), "rate": self.rate, "seed": self.seed}
 
 
 class SpatialDropout1D(Dropout):
@@ -285,6 +351,91 @@ class ReLU(Layer):
     def get_config(self):
         return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope,
                 "threshold": self.threshold}
+
+
+class ELU(Layer):
+    """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)`` (``keras.layers.ELU``).
+
+    >>> ELU()(np.array([-1.0, 2.0], "float32")).round(4)
+    array([-0.6321,  2.    ], dtype=float32)
+    """
+
+    built_on_construction = True
+
+    def __init__(self, alpha=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha = alpha
+
+    def forward(self, inputs, training):
+        negative = np.float32(self.alpha) * np.expm1(np.minimum(inputs, 0))
+        return np.where(inputs > 0, inputs, negative).astype(np.float32, copy=False), (inputs, negative)
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True):
+        inputs, negative = context  # the slope below 0 is alpha * exp(x) = negative + alpha
+        return grad_outputs * np.where(inputs > 0, np.float32(1), negative + np.float32(self.alpha)), []
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha}
+
+
+class PReLU(Layer):
+    """``x`` for ``x >= 0``, else ``alpha * x`` with ``alpha`` learnt (``keras.layers.PReLU``): one per input
+    position and channel, shared along ``shared_axes`` (``[1, 2]`` for one per channel of images).
+
+    >>> layer = PReLU(alpha_initializer="constant")
+    >>> layer(np.array([[-2.0, 3.0]], "float32"))
+    array([[ 0., 3.]], dtype=float32)
+    """
+
+    def __init__(self, alpha_initializer="Zeros", alpha_regularizer=None, alpha_constraint=None, shared_axes=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.alpha_initializer = initializers.get(alpha_initializer, "alpha_initializer")
+        self.alpha_regularizer = regularizers.get(alpha_regularizer)
+        self.alpha_constraint = constraints.get(alpha_constraint)
+        self.shared_axes = None if shared_axes is None else (
+            [shared_axes] if isinstance(shared_axes, int) else list(shared_axes))
+
+    def build(self, input_shape):
+        shape = list(input_shape[1:])
+        for axis in self.shared_axes or []:
+            if not 1 <= axis < len(input_shape):
+                raise ValueError(f"Invalid value for argument `shared_axes`: axis {axis} is not an axis of the "
+                                 f"inputs after the batch. Received inputs of shape {tuple(input_shape)}")
+            shape[axis - 1] = 1
+        if any(size is None for size in shape):
+            raise ValueError(f'Layer "{self.name}" needs every axis but the batch defined or shared. Received '
+                             f"input shape {tuple(input_shape)}, shared_axes={self.shared_axes}")
+        self.alpha = self.add_weight(shape, self.alpha_initializer, name="alpha", regularizer=self.alpha_regularizer,
+                                     constraint=self.alpha_constraint)
+
+    def forward(self, inputs, training):
+        alpha = self.alpha.value
+        return (np.maximum(inputs, 0) - alpha * np.maximum(-inputs, 0)).astype(np.float32, copy=False), inputs
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True):
+        alpha, negative = self.alpha.value, context < 0
+        grad_inputs = grad_outputs * np.where(negative, alpha, np.float32(1))
+        shared = tuple(axis for axis in range(context.ndim) if axis == 0 or alpha.shape[axis - 1] == 1)
+        grad_alpha = np.sum(np.where(negative, grad_outputs * context, np.float32(0)), axis=shared)
+        return grad_inputs, [grad_alpha.reshape(alpha.shape).astype(np.float32, copy=False)]
+
+    def get_config(self):
+        return {**super().get_config(), "alpha_initializer": initializers.serialize(self.alpha_initializer),
+                "alpha_regularizer": regularizers.serialize(self.alpha_regularizer),
+                "alpha_constraint": constraints.serialize(self.alpha_constraint), "shared_axes": self.shared_axes}
+
+
+class Identity(Layer):
+    """The inputs as they are (``keras.layers.Identity``): a placeholder, e.g. for a branch with nothing to do."""
+
+    built_on_construction = True
+
+    def forward(self, inputs, training):
+        return inputs, None
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True):
+        return grad_outputs, []
 
 
 class Softmax(Layer):

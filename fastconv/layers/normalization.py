@@ -1,9 +1,10 @@
-"""``BatchNormalization`` over the last (channel) axis, with Keras's defaults and moving-average rule, and the
-preprocessing ``Normalization``, whose mean and variance ``adapt`` learns from data."""
+"""``BatchNormalization`` over the last (channel) axis, with Keras's defaults and moving-average rule,
+``LayerNormalization`` and ``UnitNormalization`` (each sample on its own), and the preprocessing
+``Normalization``, whose mean and variance ``adapt`` learns from data."""
 
 import numpy as np
 
-from fastconv import initializers, ops
+from fastconv import constraints, initializers, ops, regularizers
 from fastconv.data import PyDataset
 from fastconv.eager import eager
 from fastconv.layers.base import Layer, reject_unsupported
@@ -221,3 +222,125 @@ class Normalization(Layer):
 
         return {**super().get_config(), "axis": self.axis, "invert": self.invert,
                 "mean": listed(self.input_mean), "variance": listed(self.input_variance)}
+
+
+def _axes(axis, rank, name):
+    """``axis`` (an int or a list of them, Keras's argument) as sorted non-negative axes of inputs of ``rank``."""
+    axes = [axis] if isinstance(axis, int) else list(axis)
+    if not all(isinstance(a, int) and -rank <= a < rank for a in axes):
+        raise ValueError(f"Invalid value for argument `axis` of {name}: every axis must be in the range "
+                         f"[-{rank}, {rank}) of the inputs' axes. Received: axis={axis!r}")
+    return sorted(a % rank for a in axes)
+
+
+class LayerNormalization(Layer):
+    """Each sample normalized over ``axis`` (the last by default, or several), then scaled by ``gamma`` and
+    shifted by ``beta`` (``keras.layers.LayerNormalization``; Keras's default ``epsilon`` 1e-3). In float32
+    as Keras on TensorFlow computes it: ``inv = gamma / sqrt(var + epsilon)``,
+    ``y = x * inv + (beta - mean * inv)``, with the mean and the (biased) variance over ``axis``.
+
+    >>> LayerNormalization(epsilon=0.0)(np.array([[1.0, 3.0]], "float32"))
+    array([[-1.,  1.]], dtype=float32)
+    """
+
+    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, rms_scaling=False, **kwargs):
+        super().__init__(**kwargs)
+        reject_unsupported(self, rms_scaling=(rms_scaling, False))
+        if not (isinstance(axis, int) or (isinstance(axis, (list, tuple)) and axis)):
+            raise TypeError(f"Expected an int or a list/tuple of ints for the argument 'axis', but received: {axis!r}")
+        self.axis = list(axis) if isinstance(axis, (list, tuple)) else axis
+        self.epsilon, self.center, self.scale = epsilon, center, scale
+        self.beta_initializer = initializers.get(beta_initializer, "beta_initializer")
+        self.gamma_initializer = initializers.get(gamma_initializer, "gamma_initializer")
+        self.beta_regularizer, self.gamma_regularizer = regularizers.get(beta_regularizer), regularizers.get(
+            gamma_regularizer)
+        self.beta_constraint, self.gamma_constraint = constraints.get(beta_constraint), constraints.get(
+            gamma_constraint)
+
+    def build(self, input_shape):
+        self._axes = _axes(self.axis, len(input_shape), f'layer "{self.name}"')
+        shape = tuple(input_shape[a] for a in self._axes)
+        if any(size is None for size in shape):
+            raise ValueError(f'Layer "{self.name}" normalizes over axes of unknown size. Received input shape '
+                             f"{tuple(input_shape)}, axis={self.axis!r}")
+        self.axis = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]  # as Keras's, once built
+        self._broadcast = tuple(input_shape[a] if a in self._axes else 1 for a in range(1, len(input_shape)))
+        self.gamma = self.add_weight(shape, self.gamma_initializer, name="gamma", regularizer=self.gamma_regularizer,
+                                     constraint=self.gamma_constraint) if self.scale else None
+        self.beta = self.add_weight(shape, self.beta_initializer, name="beta", regularizer=self.beta_regularizer,
+                                    constraint=self.beta_constraint) if self.center else None
+
+    def _weight(self, variable, fill):
+        return np.float32(fill) if variable is None else variable.value.reshape(self._broadcast)
+
+    def forward(self, inputs, training):
+        axes = tuple(self._axes)
+        mean = inputs.mean(axis=axes, keepdims=True, dtype=np.float32)
+        variance = np.square(inputs - mean).mean(axis=axes, keepdims=True, dtype=np.float32)
+        rstd = (np.float32(1) / np.sqrt(variance + np.float32(self.epsilon))).astype(np.float32)
+        inv = rstd * self._weight(self.gamma, 1)
+        outputs = inputs * inv + (self._weight(self.beta, 0) - mean * inv)
+        return outputs.astype(np.float32, copy=False), (inputs, mean, rstd)
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True):
+        inputs, mean, rstd = context
+        axes = tuple(self._axes)
+        shared = tuple(a for a in range(inputs.ndim) if a not in self._axes)  # the axes gamma and beta repeat on
+        normalized = (inputs - mean) * rstd
+        grads = []
+        if self.scale:
+            grads.append(np.sum(grad_outputs * normalized, axis=shared).reshape(self.gamma.shape))
+        if self.center:
+            grads.append(np.sum(grad_outputs, axis=shared).reshape(self.beta.shape))
+        grad_normalized = grad_outputs * self._weight(self.gamma, 1)
+        grad_inputs = rstd * (grad_normalized - grad_normalized.mean(axis=axes, keepdims=True)
+                              - normalized * (grad_normalized * normalized).mean(axis=axes, keepdims=True))
+        return grad_inputs.astype(np.float32, copy=False), [g.astype(np.float32, copy=False) for g in grads]
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
+                "scale": self.scale, "rms_scaling": False,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+                "beta_constraint": constraints.serialize(self.beta_constraint),
+                "gamma_constraint": constraints.serialize(self.gamma_constraint)}
+
+
+class UnitNormalization(Layer):
+    """Each sample scaled to unit L2 norm over ``axis`` (``keras.layers.UnitNormalization``):
+    ``x * min(1 / sqrt(sum(x**2)), 1e12)``, as Keras computes it.
+
+    >>> UnitNormalization()(np.array([[3.0, 4.0]], "float32"))
+    array([[0.6, 0.8]], dtype=float32)
+    """
+
+    built_on_construction = True
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        if not (isinstance(axis, int) or (isinstance(axis, (list, tuple)) and axis)):
+            raise TypeError(f"Invalid value for `axis` argument: expected an int or a list/tuple of ints. "
+                            f"Received: axis={axis!r}")
+        self.axis = list(axis) if isinstance(axis, (list, tuple)) else axis
+
+    def forward(self, inputs, training):
+        axes = tuple(_axes(self.axis, inputs.ndim, f'layer "{self.name}"'))
+        square_sum = np.square(inputs).sum(axis=axes, keepdims=True, dtype=np.float32)
+        with np.errstate(divide="ignore"):
+            inv_norm = np.minimum(np.float32(1) / np.sqrt(square_sum), np.float32(1e12))
+        return (inputs * inv_norm).astype(np.float32, copy=False), (inputs, inv_norm, axes)
+
+    def backward(self, context, grad_outputs, need_grad_inputs=True):
+        inputs, inv_norm, axes = context
+        # d(x * n)/dx with n = 1/|x| (not clipped): n * (g - x * n^2 * sum(g * x)); where the clip held, n g
+        unclipped = inv_norm < np.float32(1e12)
+        projection = np.where(unclipped, inputs * inv_norm ** 2 * (grad_outputs * inputs).sum(axis=axes,
+                                                                                             keepdims=True), 0)
+        return (inv_norm * (grad_outputs - projection)).astype(np.float32, copy=False), []
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}

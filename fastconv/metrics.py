@@ -1,5 +1,6 @@
 """Streaming metrics with Keras 3's names and arithmetic: ``Mean``, the accuracies (top-k too), the mean
-absolute, squared and root mean squared errors, ``Precision``, ``Recall``, ``AUC`` and the F-scores.
+absolute, squared and root mean squared errors, the counts of true and false positives and negatives,
+``Precision``, ``Recall``, ``AUC`` and the F-scores.
 
 A metric accumulates over batches (``update_state``), reports
 (``result()``, a float32 numpy scalar) and starts again (``reset_state``).
@@ -504,6 +505,70 @@ class Recall(_ConfusionRatio):
     _errors = "false_negatives"
 
 
+class _ConditionCount(Metric):
+    """The true or false positives or negatives: the (weighted) count over every element of every batch of a
+    condition on the label and on the prediction, a prediction above a threshold counting as positive (0.5 by
+    default; a list of thresholds counts at each, and the result is the vector of counts)."""
+
+    _predicted = _actual = None  # the condition: predicted positive? actually positive?
+
+    def __init__(self, thresholds=None, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        values = [0.5] if thresholds is None else [thresholds] if isinstance(thresholds, (int, float)) else list(
+            thresholds)
+        if not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1 for t in values):
+            raise ValueError(f"Threshold values must be in [0, 1]. Received: {thresholds!r}")
+        self.thresholds = thresholds
+        self._thresholds = np.array(values, np.float32)
+        self.accumulator = self.add_variable(shape=(len(values),), name="accumulator")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = np.asarray(y_pred, dtype=np.float32)
+        y_true, y_pred = losses.squeeze_or_expand_to_same_rank(np.asarray(y_true), y_pred)
+        actual = y_true.astype(bool).ravel() == self._actual
+        weight = np.ones(y_pred.shape, self.dtype) if sample_weight is None else np.broadcast_to(
+            np.asarray(sample_weight, self.dtype).reshape(len(y_pred), *(1,) * (y_pred.ndim - 1)), y_pred.shape)
+        predicted = (y_pred.ravel()[None, :] > self._thresholds[:, None]) == self._predicted
+        self.accumulator.value += np.sum((predicted & actual) * weight.ravel(), axis=1, dtype=self.dtype)
+
+    def result(self):
+        return self.accumulator.value.copy() if isinstance(self.thresholds, (list, tuple)) else \
+            np.dtype(self.dtype).type(self.accumulator.value[0])
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "thresholds": self.thresholds}
+
+
+class TruePositives(_ConditionCount):
+    """Predicted positive, labelled positive (``keras.metrics.TruePositives``).
+
+    >>> m = TruePositives()
+    >>> m.update_state([0, 1, 1, 1], [0.2, 0.6, 0.5, 0.9], sample_weight=[1, 2, 3, 4])
+    >>> float(m.result())
+    6.0
+    """
+
+    _predicted, _actual = True, True
+
+
+class FalsePositives(_ConditionCount):
+    """Predicted positive, labelled negative (``keras.metrics.FalsePositives``)."""
+
+    _predicted, _actual = True, False
+
+
+class TrueNegatives(_ConditionCount):
+    """Predicted negative, labelled negative (``keras.metrics.TrueNegatives``)."""
+
+    _predicted, _actual = False, False
+
+
+class FalseNegatives(_ConditionCount):
+    """Predicted negative, labelled positive (``keras.metrics.FalseNegatives``)."""
+
+    _predicted, _actual = False, True
+
+
 def _divide_no_nan(numerator, denominator):
     """``numerator / denominator``, 0 where the denominator is 0 (Keras's ``ops.divide_no_nan``)."""
     numerator, denominator = np.broadcast_arrays(numerator, denominator)
@@ -759,7 +824,8 @@ class F1Score(FBetaScore):
 ALL_OBJECTS = (Metric, Mean, MeanMetricWrapper, Accuracy, BinaryAccuracy, CategoricalAccuracy,
                SparseCategoricalAccuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanAbsoluteError,
                MeanSquaredError, RootMeanSquaredError, Precision, Recall, AUC, FBetaScore, F1Score, BinaryCrossentropy,
-               CategoricalCrossentropy, SparseCategoricalCrossentropy)
+               CategoricalCrossentropy, SparseCategoricalCrossentropy, TruePositives, FalsePositives, TrueNegatives,
+               FalseNegatives)
 _CLASSES = {cls.__name__: cls for cls in ALL_OBJECTS}
 _SNAKE_CASE_CLASSES = {to_snake_case(name): cls for name, cls in _CLASSES.items()
                        if name not in ("Metric", "MeanMetricWrapper")}
@@ -785,7 +851,7 @@ _KERAS_ONLY = {
     "mean_absolute_percentage_error", "mape",
     "kl_divergence", "kld", "poisson", "hinge", "squared_hinge", "categorical_hinge", "cosine_similarity",
     "log_cosh_error", "mean_squared_logarithmic_error", "msle", "mean_io_u",
-    "r2_score", "sum", "true_positives", "true_negatives", "false_positives", "false_negatives",
+    "r2_score", "sum",
 }
 
 

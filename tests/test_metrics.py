@@ -461,3 +461,41 @@ def test_auc_of_predictions_on_the_thresholds_as_keras(kwargs):
     np.testing.assert_allclose(ours.result(), keras.ops.convert_to_numpy(theirs.result()), rtol=1e-6)
     for mine, reference in zip(ours.variables, theirs.variables, strict=True):
         np.testing.assert_array_equal(mine.value, keras.ops.convert_to_numpy(reference))
+
+
+@pytest.mark.parametrize("cls_name", ["TruePositives", "FalsePositives", "TrueNegatives", "FalseNegatives"])
+@pytest.mark.parametrize("thresholds", [None, 0.3, [0.0, 0.25, 0.5, 0.9, 1.0]])
+@pytest.mark.parametrize("kind", ["binary_column", "binary_flat_labels", "binary_multilabel"])
+def test_condition_counts_stream_as_keras(cls_name, thresholds, kind):
+    """The tutorials' imbalanced-data metrics (``TruePositives(name='tp')``, ...): the same counts as Keras,
+    batch by batch, with and without sample weights, at one threshold or several (then a vector)."""
+    rng = np.random.default_rng(3)
+    ours = getattr(metrics, cls_name)(thresholds=thresholds)
+    theirs = getattr(keras.metrics, cls_name)(thresholds=thresholds)
+    for y_true, y_pred, weight in _batches(kind, rng):
+        y_pred[:2] = 0.5  # on the default threshold: not positive
+        ours.update_state(y_true, y_pred, sample_weight=weight)
+        theirs.update_state(y_true, y_pred, sample_weight=weight)
+        result = ours.result()
+        assert result.dtype == np.float32 and np.shape(result) == ((5,) if isinstance(thresholds, list) else ())
+        np.testing.assert_allclose(result, keras.ops.convert_to_numpy(theirs.result()), rtol=1e-6)
+    assert ours.get_config() | {"name": None} == theirs.get_config() | {"name": None}
+    assert [v.path.split("/")[1] for v in ours.variables] == ["accumulator"]
+    ours.reset_state()
+    assert not np.any(ours.result())
+
+
+def test_condition_counts_by_name_in_compile():
+    from fastconv import keras as fastconv_keras
+
+    model = fastconv_keras.Sequential([fastconv_keras.Input((3,)),
+                                       fastconv_keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("sgd", "binary_crossentropy",
+                  metrics=["true_positives", fastconv_keras.metrics.FalseNegatives(name="fn")])
+    x, y = np.random.default_rng(0).random((16, 3), dtype=np.float32), np.arange(16) % 2
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    predicted = model.predict(x, verbose=0)[:, 0] > 0.5
+    assert logs["true_positives"] == np.sum(predicted & (y == 1))
+    assert logs["fn"] == np.sum(~predicted & (y == 1))
+    with pytest.raises(ValueError, match="Threshold values must be in \\[0, 1\\]"):
+        metrics.TruePositives(thresholds=[0.5, 1.5])

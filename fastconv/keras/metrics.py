@@ -3,7 +3,8 @@
 from fastconv.layers.keras_names import KERAS_MODULE_NAMES, missing_name
 from fastconv.losses import mean_absolute_error, mean_squared_error
 from fastconv.metrics import (AUC, Accuracy, BinaryAccuracy, BinaryCrossentropy, CategoricalAccuracy,
-                              CategoricalCrossentropy, F1Score, FBetaScore, Mean, MeanAbsoluteError,
+                              CategoricalCrossentropy, F1Score, FalseNegatives, FalsePositives, FBetaScore, Mean,
+                              MeanAbsoluteError, TrueNegatives, TruePositives,
                               MeanMetricWrapper, MeanSquaredError, Metric, Precision, Recall, RootMeanSquaredError,
                               SparseCategoricalAccuracy, SparseCategoricalCrossentropy, SparseTopKCategoricalAccuracy,
                               TopKCategoricalAccuracy, accuracy, binary_accuracy, categorical_accuracy, deserialize,
@@ -11,7 +12,8 @@ from fastconv.metrics import (AUC, Accuracy, BinaryAccuracy, BinaryCrossentropy,
                               top_k_categorical_accuracy)
 
 __all__ = ["AUC", "Accuracy", "BinaryAccuracy", "BinaryCrossentropy", "CategoricalAccuracy",
-           "CategoricalCrossentropy", "F1Score", "FBetaScore", "Mean", "MeanAbsoluteError", "MeanMetricWrapper",
+           "CategoricalCrossentropy", "F1Score", "FBetaScore", "FalseNegatives", "FalsePositives", "TrueNegatives",
+           "TruePositives", "Mean", "MeanAbsoluteError", "MeanMetricWrapper",
            "MeanSquaredError", "Metric", "Precision", "Recall", "RootMeanSquaredError", "SparseCategoricalAccuracy",
            "SparseCategoricalCrossentropy", "SparseTopKCategoricalAccuracy", "TopKCategoricalAccuracy", "accuracy",
            "binary_accuracy", "categorical_accuracy", "deserialize", "get", "mean_absolute_error",

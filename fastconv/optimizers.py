@@ -814,12 +814,96 @@ class Adamax(Optimizer):
         return config
 
 
-ALL_OBJECTS = (SGD, Adam, AdamW, RMSprop, Adagrad, Nadam, Adamax)
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler, 2012): steps scaled by running averages of squared gradients and of squared steps
+    (``keras.optimizers.Adadelta``; the optimizer of Keras's classic MNIST convnet example).
+
+    Slots ``accumulated_grad`` (a) and ``accumulated_delta_var`` (d), starting at 0::
+
+        a = rho * a + (1 - rho) * g**2
+        step = -sqrt(d + epsilon) * g / sqrt(a + epsilon)
+        d = rho * d + (1 - rho) * step**2
+        w = w + lr * step
+
+    >>> w = Variable(np.array([1.0]), name="w")
+    >>> Adadelta(learning_rate=1.0).apply([np.array([0.5])], [w])   # 1 - sqrt(1e-7) * 0.5 / sqrt(0.0125 + 1e-7)
+    >>> np.round(w.numpy(), 6)
+    array([0.998586], dtype=float32)
+    """
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.rho, self.epsilon = rho, epsilon
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._grads, self._deltas = self.add_optimizer_variables(variables, ["accumulated_grad",
+                                                                             "accumulated_delta_var"])
+
+    def update_step(self, gradient, variable, learning_rate):
+        dt = variable.dtype.type
+        rho, epsilon = dt(self.rho), dt(self.epsilon)
+        accumulated_grad = self._slot(self._grads, variable).value
+        accumulated_delta = self._slot(self._deltas, variable).value
+        accumulated_grad[...] = rho * accumulated_grad + (dt(1) - rho) * np.square(gradient)
+        step = -(np.sqrt(accumulated_delta + epsilon) * gradient) / np.sqrt(accumulated_grad + epsilon)
+        accumulated_delta[...] = rho * accumulated_delta + (dt(1) - rho) * np.square(step)
+        variable.value += dt(learning_rate) * step
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"rho": self.rho, "epsilon": self.epsilon})
+        return config
+
+
+class Lion(Optimizer):
+    """Lion (Chen et al., 2023): steps of the sign of an interpolation of momentum and gradient
+    (``keras.optimizers.Lion``).
+
+    Slot ``momentum`` (m), starting at 0::
+
+        w = w - lr * sign(beta_1 * m + (1 - beta_1) * g)
+        m = beta_2 * m + (1 - beta_2) * g
+
+    >>> w = Variable(np.array([1.0, 1.0]), name="w")
+    >>> Lion(learning_rate=0.1).apply([np.array([0.5, -2.0])], [w])
+    >>> w.numpy()
+    array([0.9, 1.1], dtype=float32)
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.99, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        if beta_1 <= 0 or beta_1 > 1:
+            raise ValueError("Argument `beta_1` must be in the [0, 1] range. Otherwise, the optimizer degenerates "
+                             f"to SignSGD. Received: beta_1={beta_1}.")
+        self.beta_1, self.beta_2 = beta_1, beta_2
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._m = self.add_optimizer_variables(variables, "momentum")
+
+    def update_step(self, gradient, variable, learning_rate):
+        dt = variable.dtype.type
+        beta_1, beta_2 = dt(self.beta_1), dt(self.beta_2)
+        m = self._slot(self._m, variable).value
+        variable.value -= dt(learning_rate) * np.sign(m * beta_1 + gradient * (dt(1) - beta_1))
+        m[...] = m * beta_2 + gradient * (dt(1) - beta_2)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2})
+        return config
+
+
+ALL_OBJECTS = (SGD, Adam, AdamW, RMSprop, Adagrad, Nadam, Adamax, Adadelta, Lion)
 ALL_OBJECTS_DICT = {cls.__name__.lower(): cls for cls in ALL_OBJECTS}
 
 # Keras 3 optimizers that fastconv does not implement yet: named, rather than "could not interpret".
-_KERAS_ONLY = ("adadelta", "adafactor", "ftrl", "lion", "lossscaleoptimizer", "muon", "multioptimizer",
-               "schedulefreeadamw")
+_KERAS_ONLY = ("adafactor", "ftrl", "lossscaleoptimizer", "muon", "multioptimizer", "schedulefreeadamw")
 
 
 def serialize(optimizer):

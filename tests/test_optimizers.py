@@ -41,6 +41,10 @@ CASES = [
     ("Nadam", {"learning_rate": 0.01, "beta_1": 0.8, "weight_decay": 0.01}),
     ("Adamax", {}),
     ("Adamax", {"learning_rate": 0.01, "beta_2": 0.9, "clipnorm": 0.5}),
+    ("Adadelta", {}),
+    ("Adadelta", {"learning_rate": 1.0, "rho": 0.9, "epsilon": 1e-6}),
+    ("Lion", {}),
+    ("Lion", {"learning_rate": 0.01, "beta_1": 0.5, "beta_2": 0.9, "weight_decay": 0.01}),
 ]
 CASE_IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'defaults'}" for name, kw in CASES]
 
@@ -100,6 +104,7 @@ def test_steps_match_keras(name, kwargs, generic):
 @pytest.mark.parametrize("name, kwargs", [
     ("SGD", {}), ("SGD", {"momentum": 0.9}), ("Adam", {}), ("Adam", {"amsgrad": True}), ("RMSprop", {}),
     ("RMSprop", {"momentum": 0.5, "centered": True}), ("Adagrad", {}), ("Nadam", {}), ("Adamax", {}),
+    ("Adadelta", {}), ("Lion", {}),
 ], ids=lambda v: str(v))
 def test_variables_order_and_paths_match_keras(name, kwargs):
     weights, _ = _random_problem(1)
@@ -156,6 +161,7 @@ def test_state_written_by_keras_loads_and_continues_identically():
     ("SGD", {"momentum": 0.9, "nesterov": True, "learning_rate": 0.1}),
     ("Adam", {"amsgrad": True, "clipnorm": 1.0, "weight_decay": 0.004}),
     ("RMSprop", {"centered": True, "global_clipnorm": 2.0}), ("Nadam", {"beta_1": 0.8}), ("Adamax", {}),
+    ("Adadelta", {"rho": 0.9}), ("Lion", {"beta_2": 0.9}),
 ], ids=lambda v: str(v))
 def test_config_and_serialization_equal_keras(name, kwargs):
     ours = getattr(optimizers, name)(name="opt", **kwargs)
@@ -367,8 +373,8 @@ def test_get_passes_objects_through_and_rejects_the_rest():
     assert optimizers.get(adam) is adam and optimizers.get(None) is None
     with pytest.raises(ValueError, match=re.escape("Could not interpret optimizer identifier: nope")):
         optimizers.get("nope")
-    with pytest.raises(NotImplementedError, match=re.escape("The Keras optimizer `Lion` is not implemented")):
-        optimizers.get("Lion")
+    with pytest.raises(NotImplementedError, match=re.escape("The Keras optimizer `Ftrl` is not implemented")):
+        optimizers.get("Ftrl")
     with pytest.raises(ValueError, match="Could not interpret optimizer identifier"):
         optimizers.get(3)
 

@@ -2,11 +2,11 @@
 
 from fastconv.keras.optimizers import schedules
 from fastconv.layers.keras_names import KERAS_MODULE_NAMES, missing_name
-from fastconv.optimizers import (SGD, Adagrad, Adam, Adamax, AdamW, Nadam, Optimizer, RMSprop, deserialize, get,
-                                 serialize)
+from fastconv.optimizers import (SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lion, Nadam, Optimizer, RMSprop,
+                                 deserialize, get, serialize)
 
-__all__ = ["SGD", "Adagrad", "Adam", "Adamax", "AdamW", "Nadam", "Optimizer", "RMSprop", "deserialize", "get",
-           "schedules", "serialize"]
+__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "Adamax", "AdamW", "Lion", "Nadam", "Optimizer", "RMSprop",
+           "deserialize", "get", "schedules", "serialize"]
 
 
 def __getattr__(name):  # PEP 562: a Keras name fastconv lacks raises NotImplementedError naming it

@@ -729,7 +729,7 @@ class TensorBoard(Callback):
         values = []
         if self.write_steps_per_second:
             values.append(("batch_steps_per_second", 1.0 / max(time.perf_counter() - self._batch_start, 1e-9)))
-        values += [(f"batch_{name}", value) for name, value in (logs or {}).items()]
+        values += [(f"batch_{name}", value) for name, value in _scalars(logs)]
         self._writer("train").scalars(values, self._global_train_batch)
 
     def on_test_end(self, logs=None):
@@ -737,12 +737,12 @@ class TensorBoard(Callback):
         if optimizer is not None and logs:
             step = int(np.asarray(optimizer.iterations.value))
             self._writer("validation").scalars(
-                [(f"evaluation_{name}_vs_iterations", value) for name, value in logs.items()], step)
+                [(f"evaluation_{name}_vs_iterations", value) for name, value in _scalars(logs)], step)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        train = [(f"epoch_{name}", value) for name, value in logs.items() if not name.startswith("val_")]
-        validation = [(f"epoch_{name[4:]}", value) for name, value in logs.items() if name.startswith("val_")]
+        train = [(f"epoch_{name}", value) for name, value in _scalars(logs) if not name.startswith("val_")]
+        validation = [(f"epoch_{name[4:]}", value) for name, value in _scalars(logs) if name.startswith("val_")]
         if logs and getattr(self.model, "optimizer", None) is not None:
             train.append(("epoch_learning_rate", _learning_rate(self.model)))
         if logs and self.write_steps_per_second:
@@ -760,6 +760,13 @@ class TensorBoard(Callback):
     def _steps(self):
         optimizer = getattr(self.model, "optimizer", None)
         return 0 if optimizer is None else int(np.asarray(optimizer.iterations.value))
+
+
+def _scalars(logs):
+    """The ``(name, value)`` of ``logs`` whose values are single numbers: a metric that gives an array (a
+    ``TruePositives`` at several thresholds, ``F1Score(average=None)``) has no scalar summary (Keras stops
+    training with an error on it)."""
+    return [(name, value) for name, value in (logs or {}).items() if np.ndim(value) == 0]
 
 
 def _keras_weight_path(model, weight):
@@ -835,6 +842,8 @@ class BackupAndRestore(Callback):
             self._save()
 
     def on_epoch_end(self, epoch, logs=None):
+        if getattr(self.model, "interrupted", False):  # Ctrl-C cut this epoch short: it is not done
+            return
         self._epochs_done, self._batch = epoch + 1, 0
         if self.save_freq == "epoch":
             self._save()
@@ -852,5 +861,7 @@ class BackupAndRestore(Callback):
             f.write(json.dumps({"epoch": self._epochs_done, "batch": self._batch}).encode())
 
     def on_train_end(self, logs=None):
+        if getattr(self.model, "interrupted", False):  # kept for the run that goes on (Keras: the interrupt
+            return                                     # propagates and training never ends)
         if self.delete_checkpoint and distribution.current().is_chief and os.path.exists(self.backup_dir):
             shutil.rmtree(self.backup_dir)

@@ -435,6 +435,15 @@ class SparseCategoricalCrossentropy(_LossMetric):
                          ignore_class=ignore_class, axis=axis)
 
 
+def _element_weights(sample_weight, y_pred, dtype):
+    """``sample_weight`` for each element of ``y_pred``: a number, one per sample (spread over its elements)
+    or one per element, as Keras broadcasts it."""
+    weight = np.asarray(sample_weight, dtype)
+    if weight.ndim == 1 and y_pred.ndim > 1 and len(weight) == len(y_pred):
+        weight = weight.reshape(len(weight), *(1,) * (y_pred.ndim - 1))
+    return np.broadcast_to(weight, y_pred.shape)
+
+
 class _ConfusionRatio(Metric):
     """``Precision`` and ``Recall``: counts of true positives and of the other kind of error (false positives
     or false negatives) over every element of every batch, a prediction above ``thresholds`` (0.5 by default)
@@ -465,8 +474,7 @@ class _ConfusionRatio(Metric):
             y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
         threshold = np.float32(0.5 if self.thresholds is None else self.thresholds)
         predicted, actual = y_pred > threshold, y_true.astype(bool)
-        weight = 1 if sample_weight is None else np.broadcast_to(
-            np.asarray(sample_weight, self.dtype).reshape(len(y_pred), *(1,) * (y_pred.ndim - 1)), y_pred.shape)
+        weight = 1 if sample_weight is None else _element_weights(sample_weight, y_pred, self.dtype)
         errors = predicted & ~actual if self._errors == "false_positives" else ~predicted & actual
         self.true_positives.value += np.sum((predicted & actual) * weight, dtype=self.dtype)
         self.errors.value += np.sum(errors * weight, dtype=self.dtype)
@@ -514,9 +522,8 @@ class _ConditionCount(Metric):
 
     def __init__(self, thresholds=None, name=None, dtype=None):
         super().__init__(name=name, dtype=dtype)
-        values = [0.5] if thresholds is None else [thresholds] if isinstance(thresholds, (int, float)) else list(
-            thresholds)
-        if not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1 for t in values):
+        values = [0.5] if thresholds is None else [thresholds] if np.ndim(thresholds) == 0 else list(thresholds)
+        if not all(isinstance(t, (int, float, np.floating)) and 0 <= t <= 1 for t in values):
             raise ValueError(f"Threshold values must be in [0, 1]. Received: {thresholds!r}")
         self.thresholds = thresholds
         self._thresholds = np.array(values, np.float32)
@@ -526,13 +533,13 @@ class _ConditionCount(Metric):
         y_pred = np.asarray(y_pred, dtype=np.float32)
         y_true, y_pred = losses.squeeze_or_expand_to_same_rank(np.asarray(y_true), y_pred)
         actual = y_true.astype(bool).ravel() == self._actual
-        weight = np.ones(y_pred.shape, self.dtype) if sample_weight is None else np.broadcast_to(
-            np.asarray(sample_weight, self.dtype).reshape(len(y_pred), *(1,) * (y_pred.ndim - 1)), y_pred.shape)
+        weight = np.ones(y_pred.shape, self.dtype) if sample_weight is None else _element_weights(
+            sample_weight, y_pred, self.dtype)
         predicted = (y_pred.ravel()[None, :] > self._thresholds[:, None]) == self._predicted
         self.accumulator.value += np.sum((predicted & actual) * weight.ravel(), axis=1, dtype=self.dtype)
 
-    def result(self):
-        return self.accumulator.value.copy() if isinstance(self.thresholds, (list, tuple)) else \
+    def result(self):  # one threshold (given alone or in a list of one): a number, as Keras's
+        return self.accumulator.value.copy() if len(self._thresholds) > 1 else \
             np.dtype(self.dtype).type(self.accumulator.value[0])
 
     def get_config(self):

@@ -240,8 +240,11 @@ class Model(Trainer):
         arrays = [_adjust_rank(array, tensor.shape) for tensor, array in zip(self.inputs, self._input_list(x))]
         for index, (tensor, array) in enumerate(zip(self.inputs, arrays)):
             expected = tensor.shape
+            # As in Keras, a model whose layers do not depend on the sizes between the batch and the channels
+            # (convolutions, pooling, global pooling, ...) runs on images of any size, whatever it was built for.
+            checked = expected[1:] if len(expected) < 3 or not self._any_image_size() else expected[-1:]
             if array.ndim != len(expected) or any(e is not None and e != a
-                                                  for e, a in zip(expected[1:], array.shape[1:])):
+                                                  for e, a in zip(checked, array.shape[-len(checked):])):
                 raise ValueError(f'Input {index} of layer "{self.name}" is incompatible with the layer: expected '
                                  f"shape={expected}, found shape={array.shape}")
         if len(arrays) == 1:
@@ -250,6 +253,11 @@ class Model(Trainer):
             raise ValueError("Data cardinality is ambiguous. Make sure all arrays contain the same number of "
                              f"samples. 'x' sizes: {', '.join(str(len(array)) for array in arrays)}")
         return InputArrays(arrays)
+
+    def _any_image_size(self):
+        """Whether every layer runs on inputs of any size between the batch and the last (channel) axis: no
+        ``Flatten``, ``Reshape``, weights over those axes, or layers fastconv does not know (yours)."""
+        return all(layer.any_image_size for layer in self.layers)
 
     def _input_list(self, x):
         """One float32 array for each of the model's inputs, from an array, a list or a dict of them."""

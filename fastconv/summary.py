@@ -138,12 +138,14 @@ def histogram_buckets(values, buckets=HISTOGRAM_BUCKETS):
         out[:, :2] = high
         out[-1, 2] = data.size
         return out
-    width = (high - low) / buckets
-    index = np.minimum(np.floor((data - low) / width).astype(np.int64), buckets - 1)
-    edges = np.linspace(low, high, buckets + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN or infinite weights: edges NaN or infinite,
+        width = (high - low) / buckets                   # and the values without a bucket not counted
+        index = np.floor((data - low) / width)
+        edges = np.linspace(low, high, buckets + 1)
+    counted = index[np.isfinite(index) & (index >= 0)]
     edges[-1] = high
     out[:, 0], out[:, 1] = edges[:-1], edges[1:]
-    out[:, 2] = np.bincount(index, minlength=buckets)
+    out[:, 2] = np.bincount(np.minimum(counted, buckets - 1).astype(np.int64), minlength=buckets)
     return out
 
 

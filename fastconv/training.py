@@ -282,6 +282,7 @@ class Trainer:
         interrupt = _InterruptFlag()
         training_logs = {}
         self._initial_epoch = None  # a callback may set it in on_train_begin (BackupAndRestore), for this fit
+        self.interrupted = False  # set by a Ctrl-C: the epoch it cut short ends, with its logs so far
         callback_list.on_train_begin()
         initial_epoch = self._initial_epoch or initial_epoch
         with interrupt, buffers.reuse():
@@ -311,7 +312,7 @@ class Trainer:
                     if interrupt.raised:
                         print(f"\nTraining interrupted (Ctrl-C) in epoch {epoch + 1} after batch {step + 1}; "
                               "the model keeps the weights of the last completed step.")
-                        self.stop_training = True
+                        self.stop_training = self.interrupted = True
                     if self.stop_training:
                         break
                 training_data.check_not_empty()

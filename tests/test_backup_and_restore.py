@@ -3,6 +3,7 @@ backend), and ends with the weights an uninterrupted fit reaches."""
 
 import json
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -130,3 +131,32 @@ def test_a_model_built_by_fit_restores_too(tmp_path, data):
         assert begun == list(range(start, stop + 1))
         with open(tmp_path / "training_metadata.json") as f:
             assert json.load(f)["epoch"] == stop
+
+
+def test_ctrl_c_keeps_the_backup_of_the_last_completed_epoch(tmp_path, data):
+    """fastconv ends a fit stopped by Ctrl-C gracefully (Keras lets the KeyboardInterrupt through): the epoch
+    cut short is not backed up as done, and the backup is kept, so the next fit ends as an uninterrupted one."""
+    x, y = data
+    weights = dense_model(keras, "adam").get_weights()
+    straight = dense_model(keras, "adam", weights)
+    straight.fit(x, y, epochs=4, batch_size=4, shuffle=False, verbose=0)
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 2 and batch == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    model = dense_model(keras, "adam", weights)
+    backup = keras.callbacks.BackupAndRestore(tmp_path / "backup")
+    model.fit(x, y, epochs=4, batch_size=4, shuffle=False, verbose=0, callbacks=[backup, CtrlC()])
+    with open(tmp_path / "backup" / "training_metadata.json") as f:
+        assert json.load(f) == {"epoch": 2, "batch": 0}
+    model = dense_model(keras, "adam", weights)
+    history = model.fit(x, y, epochs=4, batch_size=4, shuffle=False, verbose=0, callbacks=[backup])
+    assert len(history.history["loss"]) == 2
+    for ours, uninterrupted in zip(model.get_weights(), straight.get_weights()):
+        np.testing.assert_array_equal(ours, uninterrupted)
+    assert not os.path.exists(tmp_path / "backup")

@@ -499,3 +499,21 @@ def test_condition_counts_by_name_in_compile():
     assert logs["fn"] == np.sum(~predicted & (y == 1))
     with pytest.raises(ValueError, match="Threshold values must be in \\[0, 1\\]"):
         metrics.TruePositives(thresholds=[0.5, 1.5])
+
+
+@pytest.mark.parametrize("cls_name, kwargs", [("TruePositives", {}), ("FalseNegatives", {"thresholds": [0.5]}),
+                                              ("TrueNegatives", {"thresholds": np.float32(0.3)}),
+                                              ("Precision", {}), ("Recall", {})])
+@pytest.mark.parametrize("weight", ["per element", "number", "per sample"])
+def test_confusion_metrics_broadcast_weights_and_thresholds_as_keras(cls_name, kwargs, weight):
+    """A weight per element or one number broadcast as Keras broadcasts it; one threshold in a list, or a numpy
+    number, gives a number."""
+    y_true, y_pred = np.array([[0, 1], [1, 1], [1, 0]]), np.array([[0.2, 0.7], [0.6, 0.4], [0.9, 0.1]], np.float32)
+    sample_weight = {"per element": np.array([[1, 2], [3, 4], [5, 6]], np.float32), "number": 0.5,
+                     "per sample": np.array([1, 0, 2], np.float32)}[weight]
+    ours, theirs = getattr(metrics, cls_name)(**kwargs), getattr(keras.metrics, cls_name)(**kwargs)
+    ours.update_state(y_true, y_pred, sample_weight=sample_weight)
+    theirs.update_state(y_true, y_pred, sample_weight=sample_weight)
+    expected = keras.ops.convert_to_numpy(theirs.result())
+    assert np.shape(ours.result()) == np.shape(expected) == ()
+    np.testing.assert_allclose(ours.result(), expected, rtol=1e-6)

@@ -26,13 +26,15 @@ def _layer_norm(axes):
 CASES = [
     ("ELU", {}, (2, 4, 5, 3), lambda x: F.elu(x)),
     ("ELU", {"alpha": 0.5}, (3, 7), lambda x: F.elu(x, 0.5)),
-    ("PReLU", {}, (2, 4, 5, 3), lambda x, alpha: torch.where(x >= 0, x, alpha * x)),
-    ("PReLU", {"shared_axes": [1, 2]}, (2, 4, 5, 3), lambda x, alpha: torch.where(x >= 0, x, alpha * x)),
-    ("PReLU", {"shared_axes": 1}, (3, 4, 6), lambda x, alpha: torch.where(x >= 0, x, alpha * x)),
+    ("PReLU", {}, (2, 4, 5, 3), lambda x, alpha: F.relu(x) - alpha * F.relu(-x)),  # Keras's formula
+    ("PReLU", {"shared_axes": [1, 2]}, (2, 4, 5, 3), lambda x, alpha: F.relu(x) - alpha * F.relu(-x)),
+    ("PReLU", {"shared_axes": 1}, (3, 4, 6), lambda x, alpha: F.relu(x) - alpha * F.relu(-x)),
     ("Identity", {}, (2, 4, 5, 3), lambda x: x),
     ("LayerNormalization", {}, (2, 4, 5, 3), _layer_norm((-1,))),
     ("LayerNormalization", {"axis": [1, 2, 3], "epsilon": 1e-3}, (2, 4, 5, 3), _layer_norm((1, 2, 3))),
     ("LayerNormalization", {"axis": [3, 2]}, (2, 4, 5, 3), _layer_norm((2, 3))),
+    ("LayerNormalization", {"axis": [-1, 1]}, (2, 3, 4, 5),  # weights (5, 3), laid over axes 1 and 3 by a reshape
+     lambda x, gamma, beta: _layer_norm((1, 3))(x, gamma.reshape(1, 3, 1, 5), beta.reshape(1, 3, 1, 5))),
     ("LayerNormalization", {"center": False}, (3, 8), lambda x, gamma: _layer_norm((-1,))(x, gamma, 0)),
     ("LayerNormalization", {"scale": False}, (3, 8), lambda x, beta: _layer_norm((-1,))(x, 1, beta)),
     ("UnitNormalization", {}, (2, 4, 5, 3), lambda x: x / torch.sqrt((x * x).sum(dim=-1, keepdim=True))),
@@ -81,6 +83,7 @@ def test_config_equals_keras_and_round_trips(name, arguments, shape, torch_op):
 def test_gradients_equal_torch_autograd(name, arguments, shape, torch_op):
     ours, _ = _built_pair(name, arguments, shape)
     x = _inputs(shape, seed=1)
+    x.flat[::7] = 0  # exact zeros: where ReLU-like slopes change
     outputs, context = ours.forward(x, training=True)
     grad_outputs = _inputs(outputs.shape, seed=2)
     grad_inputs, weight_grads = ours.backward(context, grad_outputs)
@@ -184,9 +187,15 @@ def test_gaussian_noise_layers(name, argument):
     assert grads == []
 
 
+def test_noise_arguments_accepted_as_in_keras():
+    assert fastconv_keras.layers.GaussianNoise(np.float32(0.25)).stddev == np.float32(0.25)
+    assert fastconv_keras.layers.GaussianDropout(1.0).rate == 1.0
+
+
 @pytest.mark.parametrize("name, arguments, message", [
     ("GaussianNoise", {"stddev": -1}, "stddev=-1"),
-    ("GaussianDropout", {"rate": 1.0}, "rate=1.0"),
+    ("GaussianNoise", {"stddev": 2.0}, "stddev=2.0"),
+    ("GaussianDropout", {"rate": 1.5}, "rate=1.5"),
     ("LayerNormalization", {"axis": "x"}, "axis"),
     ("UnitNormalization", {"axis": None}, "axis=None"),
 ])

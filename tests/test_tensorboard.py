@@ -165,3 +165,23 @@ def test_histogram_edge_cases():
     np.testing.assert_array_equal(summary.histogram_buckets(np.full(5, 2.5), buckets=3),
                                   [[2.5, 2.5, 0], [2.5, 2.5, 0], [2.5, 2.5, 5]])
     np.testing.assert_array_equal(summary.histogram_buckets(np.zeros(0)), np.zeros((30, 3)))
+
+
+def test_nan_weights_and_array_metrics_do_not_stop_training(tmp_path, rng):
+    """A NaN weight gets a histogram of NaN edges and no counts (as TensorFlow's), not an exception; a metric
+    that gives an array (several thresholds) has no scalar summary, the others are written."""
+    keras.backend.clear_session()
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(keras.optimizers.SGD(0.0), "binary_crossentropy",
+                  metrics=[keras.metrics.TruePositives(thresholds=[0.3, 0.6], name="tp"), "accuracy"])
+    kernel = model.layers[0].kernel
+    kernel.assign(np.array([[np.nan], [1], [2], [3]], np.float32))
+    x, y = rng.random((8, 4), dtype=np.float32), np.arange(8) % 2
+    with pytest.warns(RuntimeWarning, match="invalid loss"):  # fastconv stops at a NaN loss, as TerminateOnNaN
+        history = model.fit(x, y, epochs=1, verbose=0,
+                            callbacks=[keras.callbacks.TensorBoard(tmp_path, histogram_freq=1)])
+    assert history.history["tp"][0].shape == (2,)
+    events = {tag: array for _, tag, _, array in read_events(tmp_path / "train")}
+    assert "epoch_tp" not in events and "epoch_accuracy" in events and "epoch_loss" in events
+    buckets = events["sequential/dense/kernel/histogram"]
+    assert np.isnan(buckets[:, :2]).all() and not buckets[:, 2].any()

@@ -346,6 +346,16 @@ class Layer:
 
     # -- weights -----------------------------------------------------------------------------------
 
+    _fixed_image_size = False  # Flatten, Reshape, Lambda: their outputs' sizes follow the inputs' sizes
+
+    @property
+    def any_image_size(self):
+        """Whether this layer runs on inputs of any size between the batch and the last (channel) axis, not
+        only the sizes it was built for: fastconv's layers but ``Flatten``, ``Reshape``, ``Lambda`` and those
+        with weights over those axes (a model of them runs on images of any size, as in Keras); a layer of
+        yours does not, unless it says so."""
+        return type(self).__module__.startswith("fastconv.") and not self._fixed_image_size
+
     def add_weight(self, shape, initializer="zeros", name=None, trainable=True, regularizer=None, constraint=None):
         value = initializers.get(initializer)(tuple(shape), "float32")
         variable = Variable(value, name=name, trainable=trainable, path=f"{self.name}/{name}",

@@ -7,6 +7,8 @@ convolution's SIMD tiles, in numba's threads); the convolution and pooling
 layers live in ``conv.py`` and ``pooling.py``.
 """
 
+import math
+
 import numpy as np
 
 from fastconv import activations, constraints, distribution, initializers, ops, regularizers, utils
@@ -86,6 +88,8 @@ class Dense(Layer):
 
 class Flatten(Layer):
     """Flattens everything but the batch axis (``keras.layers.Flatten``), in NHWC order."""
+
+    _fixed_image_size = True
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -194,8 +198,8 @@ class GaussianNoise(Layer):
 
     def __init__(self, stddev, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not (isinstance(stddev, (int, float)) and not isinstance(stddev, bool) and stddev >= 0):
-            raise ValueError(f"Invalid value for argument `stddev`. Expected a non-negative number. "
+        if not (isinstance(stddev, (int, float, np.number)) and not isinstance(stddev, bool) and 0 <= stddev <= 1):
+            raise ValueError(f"Invalid value for argument `stddev`. Expected a float value between 0 and 1. "
                              f"Received: stddev={stddev!r}")
         self.stddev, self.seed = stddev, seed
         self._rng = None if seed is None else np.random.default_rng(seed)
@@ -221,16 +225,16 @@ class GaussianDropout(GaussianNoise):
 
     def __init__(self, rate, seed=None, **kwargs):
         Layer.__init__(self, **kwargs)
-        if not (isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0 <= rate < 1):
-            raise ValueError(f"Invalid value for argument `rate`. Expected a float value between 0 and 1 "
-                             f"(excluded). Received: rate={rate!r}")
+        if not (isinstance(rate, (int, float, np.number)) and not isinstance(rate, bool) and 0 <= rate <= 1):
+            raise ValueError(f"Invalid value for argument `rate`. Expected a float value between 0 and 1. "
+                             f"Received: rate={rate!r}")
         self.rate, self.seed = rate, seed
         self._rng = None if seed is None else np.random.default_rng(seed)
 
     def forward(self, inputs, training):
         if not training or self.rate == 0:
             return inputs, None
-        noise = self._noise(inputs.shape) * np.float32(np.sqrt(self.rate / (1.0 - self.rate))) + np.float32(1)
+        noise = self._noise(inputs.shape) * np.float32(math.sqrt(self.rate / (1.0 - self.rate))) + np.float32(1)
         return inputs * noise, noise
 
     def backward(self, context, grad_outputs, need_grad_inputs=True):
@@ -409,13 +413,18 @@ class PReLU(Layer):
         self.alpha = self.add_weight(shape, self.alpha_initializer, name="alpha", regularizer=self.alpha_regularizer,
                                      constraint=self.alpha_constraint)
 
+    @property
+    def any_image_size(self):  # one slope for all positions: shared along every axis but the channels
+        return all(size == 1 for size in self.alpha.shape[:-1])
+
     def forward(self, inputs, training):
         alpha = self.alpha.value
         return (np.maximum(inputs, 0) - alpha * np.maximum(-inputs, 0)).astype(np.float32, copy=False), inputs
 
     def backward(self, context, grad_outputs, need_grad_inputs=True):
+        # relu(x) - alpha * relu(-x), as Keras writes it: slope 1 above 0, alpha below, 0 at 0 (ReLU's slope)
         alpha, negative = self.alpha.value, context < 0
-        grad_inputs = grad_outputs * np.where(negative, alpha, np.float32(1))
+        grad_inputs = grad_outputs * np.where(negative, alpha, (context > 0).astype(np.float32))
         shared = tuple(axis for axis in range(context.ndim) if axis == 0 or alpha.shape[axis - 1] == 1)
         grad_alpha = np.sum(np.where(negative, grad_outputs * context, np.float32(0)), axis=shared)
         return grad_inputs, [grad_alpha.reshape(alpha.shape).astype(np.float32, copy=False)]
@@ -474,6 +483,8 @@ class Lambda(Layer):
     >>> Lambda(lambda x: 2 * x + 1)(np.ones((1, 2), "float32"))
     array([[3., 3.]], dtype=float32)
     """
+
+    _fixed_image_size = True  # what its function records may depend on the sizes
 
     def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
         super().__init__(**kwargs)

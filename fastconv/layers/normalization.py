@@ -113,6 +113,10 @@ class Normalization(Layer):
         self.input_mean, self.input_variance, self.invert = mean, variance, invert
         self._given = None  # the broadcast (mean, variance) of values given to the constructor
 
+    @property
+    def any_image_size(self):  # statistics of the last axis only (or of none)
+        return all(axis == len(self._broadcast) - 1 for axis in self._keep)
+
     def build(self, input_shape):
         rank = len(input_shape)
         if any(a < -rank or a >= rank for a in self.axis):
@@ -261,7 +265,9 @@ class LayerNormalization(Layer):
 
     def build(self, input_shape):
         self._axes = _axes(self.axis, len(input_shape), f'layer "{self.name}"')
-        shape = tuple(input_shape[a] for a in self._axes)
+        # The weights' shape lists the axes as Keras sorts them as given (`[-1, 1]`: the last axis first); they
+        # are laid over the inputs' axes in order, by a reshape, as Keras on TensorFlow does.
+        shape = tuple(input_shape[a] for a in sorted(self.axis if isinstance(self.axis, list) else [self.axis]))
         if any(size is None for size in shape):
             raise ValueError(f'Layer "{self.name}" normalizes over axes of unknown size. Received input shape '
                              f"{tuple(input_shape)}, axis={self.axis!r}")
@@ -271,6 +277,10 @@ class LayerNormalization(Layer):
                                      constraint=self.gamma_constraint) if self.scale else None
         self.beta = self.add_weight(shape, self.beta_initializer, name="beta", regularizer=self.beta_regularizer,
                                     constraint=self.beta_constraint) if self.center else None
+
+    @property
+    def any_image_size(self):
+        return self._axes == [len(self._broadcast)]  # the last axis only
 
     def _weight(self, variable, fill):
         return np.float32(fill) if variable is None else variable.value.reshape(self._broadcast)

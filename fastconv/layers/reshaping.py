@@ -346,6 +346,7 @@ class Reshape(Layer):
     """
 
     built_on_construction = True
+    _fixed_image_size = True
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)

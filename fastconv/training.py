@@ -109,13 +109,34 @@ class Trainer:
         compilation.prepare(families)
 
     def _resolve_metrics(self, y, y_pred):
+        """The compiled metrics for ``fit``'s first batch: a metric object given to ``compile`` is the same object
+        every time, so its state is reset here, as each epoch's is (an ``evaluate`` before ``fit`` counted into
+        the first epoch)."""
         if self._metrics is None:
             self._metrics = [metrics_module.resolve_metric(m, y, y_pred, self.loss) for m in self._metric_identifiers]
+            for metric in self._metrics:
+                metric.reset_state()
         return self._metrics
 
     @property
     def metrics_names(self):
         return ["loss"] + [m.name for m in (self._metrics or [])]
+
+    @property
+    def metrics(self):
+        """The metric objects of the last ``fit`` epoch or evaluation: the loss's mean, then the compiled
+        metrics one by one (Keras 3 gathers the compiled ones in one ``compile_metrics`` object)."""
+        tracker = getattr(self, "_loss_tracker", None)
+        return ([tracker] if tracker is not None else []) + list(self._metrics or [])
+
+    def reset_metrics(self):
+        """Reset the state of every metric in :attr:`metrics`."""
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def get_metrics_result(self):
+        """``{name: result}`` of :attr:`metrics` (what the last epoch or evaluation logged, unless reset)."""
+        return {metric.name: metric.result() for metric in self.metrics}
 
     # -- one step ---------------------------------------------------------------------------------------
 
@@ -288,7 +309,7 @@ class Trainer:
         with interrupt, buffers.reuse():
             for epoch in range(initial_epoch, epochs):
                 callback_list.on_epoch_begin(epoch)
-                loss_mean = metrics_module.Mean(name="loss")
+                loss_mean = self._loss_tracker = metrics_module.Mean(name="loss")
                 for metric in self._metrics or []:
                     metric.reset_state()
                 logs = {}
@@ -403,7 +424,7 @@ class Trainer:
         self.stop_evaluating = False
         strategy = distribution.current()
         trainable_weights = self.trainable_weights  # their penalties count in the loss, once a batch
-        loss_mean = metrics_module.Mean(name="loss")
+        loss_mean = self._loss_tracker = metrics_module.Mean(name="loss")
         metrics = None
         logs = {}
         callback_list.on_test_begin()

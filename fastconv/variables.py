@@ -59,8 +59,17 @@ class Variable:
         return self.value if dtype is None else self.value.astype(dtype)
 
     # As a number, as Keras's variables are: `float(optimizer.learning_rate)`, `optimizer.learning_rate * 0.5`,
-    # `optimizer.learning_rate > 1e-4` give numpy values of the current value (equality stays identity: a
-    # variable is an object that models and optimizers hold).
+    # `optimizer.learning_rate > 1e-4`, `optimizer.iterations == 17` give numpy values of the current value.
+    # Between two variables `==` stays identity (a variable is an object that models and optimizers hold in
+    # lists and dicts), and variables hash by identity.
+
+    def __eq__(self, other):
+        return NotImplemented if isinstance(other, Variable) else self.value == other
+
+    def __ne__(self, other):
+        return NotImplemented if isinstance(other, Variable) else self.value != other
+
+    __hash__ = object.__hash__
 
     def __float__(self):
         return float(self.value)

@@ -517,3 +517,47 @@ def test_confusion_metrics_broadcast_weights_and_thresholds_as_keras(cls_name, k
     expected = keras.ops.convert_to_numpy(theirs.result())
     assert np.shape(ours.result()) == np.shape(expected) == ()
     np.testing.assert_allclose(ours.result(), expected, rtol=1e-6)
+
+
+def test_metric_objects_count_from_zero_in_fit_after_evaluate_or_another_fit():
+    """The imbalanced-data tutorial evaluates before it fits: the first epoch counts only its own batches, as
+    Keras's (a second fit too)."""
+    from fastconv import keras as fastconv_keras
+
+    histories = {}
+    for name, library in (("fastconv", fastconv_keras), ("keras", keras)):
+        model = library.Sequential([library.Input((2,)), library.layers.Dense(1, activation="sigmoid")])
+        model.compile("sgd", "binary_crossentropy", metrics=[library.metrics.TrueNegatives(name="tn"),
+                                                             library.metrics.BinaryAccuracy(name="acc")])
+        x, y = np.zeros((100, 2), np.float32), np.zeros((100, 1), np.float32)
+        model.evaluate(x, y, verbose=0)
+        first = model.fit(x[:10], y[:10], epochs=2, verbose=0).history
+        second = model.fit(x[:10], y[:10], epochs=1, verbose=0).history
+        histories[name] = first["tn"] + second["tn"], first["acc"] + second["acc"]
+    assert histories["fastconv"][0] == [10.0, 10.0, 10.0]
+    np.testing.assert_allclose(histories["fastconv"], histories["keras"])
+
+
+def test_get_metrics_result_and_reset_metrics_as_keras():
+    from fastconv import keras as fastconv_keras
+
+    results = {}
+    x, y = np.random.default_rng(0).random((12, 2), dtype=np.float32), (np.arange(12) % 2)[:, None]
+    for name, library in (("fastconv", fastconv_keras), ("keras", keras)):
+        model = library.Sequential([library.Input((2,)), library.layers.Dense(1, activation="sigmoid")])
+        model.layers[-1].set_weights([np.array([[0.5], [-1.0]], np.float32), np.array([0.1], np.float32)])
+        model.compile("sgd", "binary_crossentropy", metrics=[library.metrics.TruePositives(name="tp")])
+
+        def result(model=model):  # as numbers now: Keras's are tensors of the metrics' variables, zeroed by a reset
+            return {k: float(keras.ops.convert_to_numpy(v)) for k, v in model.get_metrics_result().items()}
+
+        model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+        after_fit = result()
+        model.evaluate(x, y, verbose=0)
+        after_evaluate = result()
+        model.reset_metrics()
+        results[name] = [after_fit, after_evaluate, result()]
+    assert [list(r) for r in results["fastconv"]] == [["loss", "tp"]] * 3
+    for ours, theirs in zip(results["fastconv"], results["keras"]):
+        assert ours == pytest.approx(theirs, rel=1e-5)
+    assert results["fastconv"][2] == {"loss": 0.0, "tp": 0.0}

@@ -423,3 +423,18 @@ def test_learning_rate_works_as_a_number_as_in_keras():
         optimizer.learning_rate = optimizer.learning_rate * 0.5
         values[-1].append(float(optimizer.learning_rate))
     np.testing.assert_allclose(values[0], values[1], rtol=1e-7)
+
+
+def test_a_variable_compares_with_numbers_as_keras_and_with_variables_by_identity():
+    """`optimizer.iterations == 17` in a callback, `learning_rate != 0.01`: element by element, as Keras's
+    variables; between variables `==` is identity, so lists and dicts of variables work as before."""
+    from fastconv.variables import Variable
+
+    iterations = Variable(np.array(17), "iteration", dtype="int64")
+    kernel = Variable(np.zeros((2, 2)), "kernel")
+    assert iterations == 17 and 17 == iterations and not iterations != 17 and iterations != 3
+    np.testing.assert_array_equal(kernel == 0, np.ones((2, 2), bool))
+    assert iterations == iterations and kernel != iterations and kernel in [iterations, kernel]
+    assert {kernel: 1}[kernel] == 1
+    theirs = keras.Variable(np.array(17.0))
+    assert bool(theirs == 17) and not bool(theirs != 17)

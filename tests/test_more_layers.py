@@ -197,8 +197,9 @@ def test_noise_arguments_accepted_as_in_keras():
     ("GaussianNoise", {"stddev": 2.0}, "stddev=2.0"),
     ("GaussianDropout", {"rate": 1.5}, "rate=1.5"),
     ("LayerNormalization", {"axis": "x"}, "axis"),
+    ("LayerNormalization", {"axis": 0}, "the batch axis"),
     ("UnitNormalization", {"axis": None}, "axis=None"),
 ])
 def test_bad_arguments_name_themselves(name, arguments, message):
     with pytest.raises((ValueError, TypeError), match=message):
-        getattr(fastconv_keras.layers, name)(**arguments)
+        getattr(fastconv_keras.layers, name)(**arguments)(np.ones((2, 3), "float32"))

@@ -265,6 +265,9 @@ class LayerNormalization(Layer):
 
     def build(self, input_shape):
         self._axes = _axes(self.axis, len(input_shape), f'layer "{self.name}"')
+        if 0 in self._axes:
+            raise ValueError(f'Layer "{self.name}" normalizes each sample on its own: the batch axis (0) cannot be '
+                             f"one of its axes. Received: axis={self.axis!r}")
         # The weights' shape lists the axes as Keras sorts them as given (`[-1, 1]`: the last axis first); they
         # are laid over the inputs' axes in order, by a reshape, as Keras on TensorFlow does.
         shape = tuple(input_shape[a] for a in sorted(self.axis if isinstance(self.axis, list) else [self.axis]))

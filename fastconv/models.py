@@ -26,7 +26,8 @@ import rich.table
 from fastconv import data, losses, metrics as metrics_module, optimizers, saving
 from fastconv.custom_objects import get_registered_object
 from fastconv.eager import eager
-from fastconv.layers import LAYER_CLASSES
+from fastconv.layers import (LAYER_CLASSES, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+                             GlobalMaxPooling2D)
 from fastconv.layers.base import (Input, InputLayer, KerasTensor, Layer, _as_float32, _dtype_name, _takes_training,
                                   check_trainable_context, inlining, trace_call)
 from fastconv.naming import to_snake_case, unique_name
@@ -240,8 +241,8 @@ class Model(Trainer):
         arrays = [_adjust_rank(array, tensor.shape) for tensor, array in zip(self.inputs, self._input_list(x))]
         for index, (tensor, array) in enumerate(zip(self.inputs, arrays)):
             expected = tensor.shape
-            # As in Keras, a model whose layers do not depend on the sizes between the batch and the channels
-            # (convolutions, pooling, global pooling, ...) runs on images of any size, whatever it was built for.
+            # As in Keras, a Sequential model whose layers do not depend on the sizes between the batch and the
+            # channels (convolutions, pooling, ...) runs on images of any size, whatever size it was built for.
             checked = expected[1:] if len(expected) < 3 or not self._any_image_size() else expected[-1:]
             if array.ndim != len(expected) or any(e is not None and e != a
                                                   for e, a in zip(checked, array.shape[-len(checked):])):
@@ -255,9 +256,11 @@ class Model(Trainer):
         return InputArrays(arrays)
 
     def _any_image_size(self):
-        """Whether every layer runs on inputs of any size between the batch and the last (channel) axis: no
-        ``Flatten``, ``Reshape``, weights over those axes, or layers fastconv does not know (yours)."""
-        return all(layer.any_image_size for layer in self.layers)
+        """Whether the model runs on inputs of other sizes between the batch and the last (channel) axis than it
+        was built for: a Sequential model may (see ``Sequential._any_image_size``); a functional model's inputs
+        are its ``Input``'s shapes, and a subclassed model's ``call`` ran for the sizes it was built for, as Keras
+        3 refuses other sizes for a functional model."""
+        return False
 
     def _input_list(self, x):
         """One float32 array for each of the model's inputs, from an array, a list or a dict of them."""
@@ -752,6 +755,17 @@ class Sequential(Model):
             self.build(np.shape(x))
         return super()._check_inputs(x)
 
+    def _any_image_size(self):
+        """Keras runs a Sequential model on images of any size: fastconv does where each layer before a global
+        pooling (after which no size varies) runs on any size (``Layer.any_image_size``: not ``Flatten``,
+        ``Reshape``, ``Lambda``, weights over positions, or layers of yours)."""
+        for layer in self.layers:
+            if isinstance(layer, _GLOBAL_POOLING):
+                return True
+            if not layer.any_image_size:
+                return False
+        return True
+
     def _call_symbolic(self, inputs, training=None):
         if not self.built and isinstance(inputs, KerasTensor):  # built for the tensor, as Keras builds it
             self.build(inputs.shape)
@@ -852,6 +866,9 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
 
 _FLOAT32_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
                    "registered_name": None}
+
+_GLOBAL_POOLING = (GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D)
+"""Layers after which no size between the batch and the channels varies (see ``Sequential._any_image_size``)."""
 
 # The layer classes for which Keras writes a `build_config` (the input shape the layer was built for).
 _LAYERS_WITH_BUILD_CONFIG = {"Conv2D", "Dense", "BatchNormalization", "Flatten", "ZeroPadding2D", "Cropping2D",

@@ -1,5 +1,7 @@
-"""Models of convolutions and global pooling run on images of any size, whatever size they were built for, as
-in Keras; models whose layers need the size they were built for (Flatten, weights over positions) say so."""
+"""Sequential models of convolutions and global pooling run on images of any size, whatever size they were built
+for, as in Keras; models whose layers need the size they were built for (Flatten before a global pooling, weights
+over positions), functional models with fixed input sizes and subclassed models say so, as Keras refuses the
+functional ones (and a subclassed model's recorded call ran for one size)."""
 
 import numpy as np
 import pytest
@@ -44,6 +46,47 @@ def test_a_global_pooling_cnn_runs_and_trains_on_other_sizes_as_keras(with_input
     for got, expected in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(ours.evaluate(x, y, verbose=0), theirs.evaluate(x, y, verbose=0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("layers_after", [
+    lambda L: [L.GlobalAveragePooling2D(), L.Flatten(), L.Dense(2)],
+    lambda L: [L.GlobalAveragePooling2D(), L.Reshape((1, 1, 2)), L.Conv2D(2, 1)],  # squeeze-and-excitation's
+    lambda L: [L.GlobalMaxPooling2D(keepdims=True), L.Flatten(), L.Lambda(lambda t: t * 2)],
+], ids=["Flatten-after-global-pooling", "Reshape-after-global-pooling", "keepdims-Flatten-Lambda"])
+def test_layers_after_a_global_pooling_take_any_size_as_in_keras(layers_after):
+    models = [library.Sequential([library.Input((10, 10, 1)), library.layers.Conv2D(2, 3)]
+                                 + layers_after(library.layers)) for library in (fastconv_keras, keras)]
+    _same_weights(*models)
+    x = _inputs((2, 13, 9, 1))
+    np.testing.assert_allclose(models[0].predict(x, verbose=0), models[1].predict(x, verbose=0), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_functional_and_subclassed_models_keep_their_sizes():
+    """Keras refuses other sizes for a functional model's fixed Input; a subclassed model's call ran for the
+    size it was built for (Python on ``x.shape`` in it would not run again)."""
+    inputs = fastconv_keras.Input((10, 10, 1))
+    outputs = fastconv_keras.layers.GlobalAveragePooling2D()(fastconv_keras.layers.Conv2D(2, 3)(inputs))
+    functional = fastconv_keras.Model(inputs, outputs)
+    k_inputs = keras.Input((10, 10, 1))
+    theirs = keras.Model(k_inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(k_inputs)))
+
+    class Subclassed(fastconv_keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.pool = fastconv_keras.layers.Conv2D(2, 3), fastconv_keras.layers.GlobalAveragePooling2D()
+
+        def call(self, x):
+            return self.pool(self.conv(x))
+
+    subclassed = Subclassed()
+    subclassed.predict(_inputs((2, 10, 10, 1)), verbose=0)
+    x = _inputs((2, 13, 10, 1))
+    with pytest.raises(ValueError, match=r"expected shape=\(None, 10, 10, 1\), found shape=\(2, 13, 10"):
+        theirs.predict(x, verbose=0)
+    for model in (functional, subclassed):
+        with pytest.raises(ValueError, match=r"expected shape=\(None, 10, 10, 1\), found shape=\(2, 13, 10, 1\)"):
+            model.predict(x, verbose=0)
 
 
 @pytest.mark.parametrize("layers_after", [

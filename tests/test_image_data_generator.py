@@ -139,8 +139,8 @@ def test_what_it_cannot_do_raises_naming_it():
         generator.flow(IMAGES[0])
     with pytest.raises(ValueError, match="`zoom_range` should be a float or a tuple or list of two floats"):
         fk.preprocessing.image.ImageDataGenerator(zoom_range=[0.5, 1, 2])
-    with pytest.raises(NotImplementedError, match=r"`keras\.preprocessing\.image\.load_img` is not implemented"):
-        fk.preprocessing.image.load_img
+    with pytest.raises(NotImplementedError, match=r"`keras\.preprocessing\.image\.smart_resize` is not implemented"):
+        fk.preprocessing.image.smart_resize
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match="Unsupported channel number: 2"):

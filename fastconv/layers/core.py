@@ -386,9 +386,9 @@ class PReLU(Layer):
     """``x`` for ``x >= 0``, else ``alpha * x`` with ``alpha`` learnt (``keras.layers.PReLU``): one per input
     position and channel, shared along ``shared_axes`` (``[1, 2]`` for one per channel of images).
 
-    >>> layer = PReLU(alpha_initializer="constant")
+    >>> layer = PReLU(alpha_initializer=initializers.Constant(0.25))
     >>> layer(np.array([[-2.0, 3.0]], "float32"))
-    array([[ 0., 3.]], dtype=float32)
+    array([[-0.5,  3. ]], dtype=float32)
     """
 
     def __init__(self, alpha_initializer="Zeros", alpha_regularizer=None, alpha_constraint=None, shared_axes=None,

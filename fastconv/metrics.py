@@ -436,11 +436,13 @@ class SparseCategoricalCrossentropy(_LossMetric):
 
 
 def _element_weights(sample_weight, y_pred, dtype):
-    """``sample_weight`` for each element of ``y_pred``: a number, one per sample (spread over its elements)
-    or one per element, as Keras broadcasts it."""
+    """``sample_weight`` for each element of ``y_pred``: a number, one per sample (spread over its elements,
+    given as ``(N,)`` or ``(N, 1)``) or one per element, as Keras broadcasts it."""
     weight = np.asarray(sample_weight, dtype)
-    if weight.ndim == 1 and y_pred.ndim > 1 and len(weight) == len(y_pred):
-        weight = weight.reshape(len(weight), *(1,) * (y_pred.ndim - 1))
+    while weight.ndim > y_pred.ndim and weight.shape[-1] == 1:
+        weight = weight[..., 0]
+    if 0 < weight.ndim < y_pred.ndim and len(weight) == len(y_pred):
+        weight = weight.reshape(weight.shape + (1,) * (y_pred.ndim - weight.ndim))
     return np.broadcast_to(weight, y_pred.shape)
 
 
@@ -470,11 +472,12 @@ class _ConfusionRatio(Metric):
         y_pred = np.asarray(y_pred, dtype=np.float32)
         y_true = np.asarray(y_true)
         y_true, y_pred = losses.squeeze_or_expand_to_same_rank(y_true, y_pred)
-        if self.class_id is not None:
-            y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
+        weight = np.ones(y_pred.shape, self.dtype) if sample_weight is None else _element_weights(
+            sample_weight, y_pred, self.dtype)
+        if self.class_id is not None:  # the weights spread over every class first, as Keras's
+            y_true, y_pred, weight = (a[..., self.class_id] for a in (y_true, y_pred, weight))
         threshold = np.float32(0.5 if self.thresholds is None else self.thresholds)
         predicted, actual = y_pred > threshold, y_true.astype(bool)
-        weight = 1 if sample_weight is None else _element_weights(sample_weight, y_pred, self.dtype)
         errors = predicted & ~actual if self._errors == "false_positives" else ~predicted & actual
         self.true_positives.value += np.sum((predicted & actual) * weight, dtype=self.dtype)
         self.errors.value += np.sum(errors * weight, dtype=self.dtype)
@@ -664,8 +667,8 @@ class AUC(Metric):
             y_pred = ops.sigmoid(y_pred)
         y_pred = np.clip(y_pred, np.float32(0), np.float32(1))  # as Keras, in float32
         y_true = (y_true != 0).astype(np.float64)  # Keras counts any nonzero label as positive
-        weights = np.ones_like(y_true) if sample_weight is None else np.broadcast_to(
-            np.asarray(sample_weight, np.float64).reshape(len(y_pred), *(1,) * (y_pred.ndim - 1)), y_true.shape)
+        weights = np.ones_like(y_true) if sample_weight is None else _element_weights(sample_weight, y_true,
+                                                                                     np.float64)
         if self.label_weights is not None and not self.multi_label:
             weights = weights * self.label_weights
         if not self.multi_label:

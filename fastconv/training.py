@@ -124,10 +124,11 @@ class Trainer:
 
     @property
     def metrics(self):
-        """The metric objects of the last ``fit`` epoch or evaluation: the loss's mean, then the compiled
-        metrics one by one (Keras 3 gathers the compiled ones in one ``compile_metrics`` object)."""
-        tracker = getattr(self, "_loss_tracker", None)
-        return ([tracker] if tracker is not None else []) + list(self._metrics or [])
+        """The metric objects of the last ``fit`` epoch, evaluation (``fit``'s validation too) or one-batch
+        call: the loss's mean, then the compiled metrics one by one (Keras 3 gathers the compiled ones in one
+        ``compile_metrics`` object); empty before any."""
+        loss_mean, metrics = getattr(self, "_tracked", (None, []))
+        return ([loss_mean] if loss_mean is not None else []) + list(metrics)
 
     def reset_metrics(self):
         """Reset the state of every metric in :attr:`metrics`."""
@@ -184,6 +185,9 @@ class Trainer:
 
     def _batch_logs(self, loss_value, y, y_pred, return_dict):
         metrics = self._resolve_metrics(y, y_pred)
+        loss_mean = metrics_module.Mean(name="loss")
+        loss_mean.update_state(loss_value)
+        self._tracked = loss_mean, metrics
         for metric in metrics:
             metric.reset_state()
             metric.update_state(y, y_pred)
@@ -309,7 +313,7 @@ class Trainer:
         with interrupt, buffers.reuse():
             for epoch in range(initial_epoch, epochs):
                 callback_list.on_epoch_begin(epoch)
-                loss_mean = self._loss_tracker = metrics_module.Mean(name="loss")
+                loss_mean = metrics_module.Mean(name="loss")
                 for metric in self._metrics or []:
                     metric.reset_state()
                 logs = {}
@@ -320,6 +324,7 @@ class Trainer:
                     loss_value, y_pred = self._train_step(xb, yb, strategy, wb)
                     loss_mean.update_state(loss_value, sample_weight=len(yb))
                     metrics = self._resolve_metrics(yb, y_pred)
+                    self._tracked = loss_mean, metrics
                     for metric in metrics:
                         metric.update_state(yb, y_pred)
                     with strategy.summed(loss_mean, *metrics):
@@ -424,7 +429,7 @@ class Trainer:
         self.stop_evaluating = False
         strategy = distribution.current()
         trainable_weights = self.trainable_weights  # their penalties count in the loss, once a batch
-        loss_mean = self._loss_tracker = metrics_module.Mean(name="loss")
+        loss_mean = metrics_module.Mean(name="loss")
         metrics = None
         logs = {}
         callback_list.on_test_begin()
@@ -445,6 +450,7 @@ class Trainer:
                 for metric in metrics:  # a Metric object given to `compile` is the same object every time
                     metric.reset_state()
                 self._metrics = self._metrics or metrics
+                self._tracked = loss_mean, metrics
             for metric in metrics:
                 metric.update_state(yb, y_pred)
             with strategy.summed(loss_mean, *metrics):

@@ -60,14 +60,14 @@ class Variable:
 
     # As a number, as Keras's variables are: `float(optimizer.learning_rate)`, `optimizer.learning_rate * 0.5`,
     # `optimizer.learning_rate > 1e-4`, `optimizer.iterations == 17` give numpy values of the current value.
-    # Between two variables `==` stays identity (a variable is an object that models and optimizers hold in
-    # lists and dicts), and variables hash by identity.
+    # With anything but a number or an array (another variable, None, a string) `==` stays identity: a
+    # variable is an object that models and optimizers hold in lists and dicts; variables hash by identity.
 
     def __eq__(self, other):
-        return NotImplemented if isinstance(other, Variable) else self.value == other
+        return self.value == other if _numeric(other) else NotImplemented
 
     def __ne__(self, other):
-        return NotImplemented if isinstance(other, Variable) else self.value != other
+        return self.value != other if _numeric(other) else NotImplemented
 
     __hash__ = object.__hash__
 
@@ -85,6 +85,14 @@ class Variable:
 
     def __repr__(self):
         return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
+
+
+def _numeric(value):
+    """Whether ``value`` compares with a variable's value element by element: a number, or an array or list of
+    numbers (not another variable, None or a string, which compare by identity)."""
+    if isinstance(value, (bool, np.bool_, int, float, complex, np.number)):
+        return True
+    return isinstance(value, (np.ndarray, list, tuple)) and np.asarray(value).dtype.kind in "biufc"
 
 
 def _operand(value):

@@ -561,3 +561,47 @@ def test_get_metrics_result_and_reset_metrics_as_keras():
     for ours, theirs in zip(results["fastconv"], results["keras"]):
         assert ours == pytest.approx(theirs, rel=1e-5)
     assert results["fastconv"][2] == {"loss": 0.0, "tp": 0.0}
+
+
+@pytest.mark.parametrize("cls_name, kwargs, weight", [
+    (cls_name, kwargs, weight)
+    for cls_name, kwargs in (("Precision", {"class_id": 1}), ("Recall", {"class_id": 1}), ("AUC", {}),
+                             ("AUC", {"multi_label": True}), ("Precision", {}))
+    for weight in ("per sample (N, 1)", "number", "per element")
+    if not (weight == "per element" and "class_id" in kwargs)])  # Keras cannot: it slices the class first
+def test_weights_of_every_shape_as_keras(cls_name, kwargs, weight):
+    y_true = np.array([[0, 1, 0], [0, 1, 1], [1, 0, 0], [0, 1, 0]], np.float32)
+    y_pred = np.array([[.1, .9, .2], [.3, .6, .7], [.8, .4, .1], [.2, .3, .9]], np.float32)
+    sample_weight = {"per sample (N, 1)": np.array([[1.0], [2.0], [3.0], [4.0]], np.float32), "number": 0.5,
+                     "per element": np.arange(12, dtype=np.float32).reshape(4, 3) / 4}[weight]
+    ours, theirs = getattr(metrics, cls_name)(**kwargs), getattr(keras.metrics, cls_name)(**kwargs)
+    ours.update_state(y_true, y_pred, sample_weight=sample_weight)
+    theirs.update_state(y_true, y_pred, sample_weight=sample_weight)
+    np.testing.assert_allclose(ours.result(), keras.ops.convert_to_numpy(theirs.result()), rtol=1e-5)
+
+
+def test_get_metrics_result_after_validation_and_one_batch_calls_as_keras():
+    """After a fit with validation data the metrics hold the validation's values, strings and objects alike; a
+    train_on_batch or test_on_batch, that batch's loss and metrics."""
+    from fastconv import keras as fastconv_keras
+
+    rng = np.random.default_rng(1)
+    x, y = rng.random((16, 3), dtype=np.float32), (np.arange(16) % 2)[:, None].astype(np.float32)
+    results = {}
+    for name, library in (("fastconv", fastconv_keras), ("keras", keras)):
+        model = library.Sequential([library.Input((3,)), library.layers.Dense(1, activation="sigmoid")])
+        model.layers[-1].set_weights([np.array([[0.5], [-1.0], [0.3]], np.float32), np.array([0.1], np.float32)])
+        model.compile("sgd", "binary_crossentropy", metrics=["accuracy", library.metrics.AUC(name="auc"), "mae"])
+
+        def result(model=model):
+            return {k: float(keras.ops.convert_to_numpy(v)) for k, v in model.get_metrics_result().items()}
+
+        model.train_on_batch(x[:8], y[:8])
+        after_train_batch = result()
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, validation_data=(x[:8], y[:8]))
+        after_fit = result()
+        model.test_on_batch(x[8:], y[8:])
+        results[name] = [after_train_batch, after_fit, result()]
+    for ours, theirs in zip(results["fastconv"], results["keras"]):
+        assert list(ours) == ["loss", "accuracy", "auc", "mae"]
+        assert ours == pytest.approx(theirs, rel=1e-5)

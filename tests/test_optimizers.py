@@ -438,3 +438,13 @@ def test_a_variable_compares_with_numbers_as_keras_and_with_variables_by_identit
     assert {kernel: 1}[kernel] == 1
     theirs = keras.Variable(np.array(17.0))
     assert bool(theirs == 17) and not bool(theirs != 17)
+
+
+def test_a_variable_is_not_equal_to_none_or_a_string():
+    """`None in [variable]` and `variable == None` are False, as for Keras's variables (not an array)."""
+    from fastconv.variables import Variable
+
+    kernel = Variable(np.zeros((2, 3)), "kernel")
+    assert None not in [kernel] and "kernel" not in [kernel] and [kernel].count(None) == 0
+    assert (kernel == None) is False and (kernel != None) is True  # noqa: E711 (the comparison under test)
+    np.testing.assert_array_equal(kernel == [[0, 0, 0], [0, 0, 1]], [[True, True, True], [True, True, False]])

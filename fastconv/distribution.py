@@ -257,16 +257,19 @@ class DataParallel:
         """Within the block, the state of ``metrics`` (the loss's ``Mean`` and the compiled metrics) is their
         sum over the processes, so ``result()`` is over the global batches; restored afterwards."""
         variables = [variable for metric in metrics for variable in metric.variables]
-        local = np.array([variable.value for variable in variables], np.float64)
+        # One buffer for every value, whatever its shape (AUC's and the condition counts' are arrays).
+        local = np.concatenate([np.ravel(variable.value) for variable in variables] + [np.zeros(0)]).astype(
+            np.float64)
         total = np.empty_like(local)
         self.comm.Allreduce(local, total, op=self._sum)
-        for variable, value in zip(variables, total):
-            variable.value[...] = value
+        ends = np.cumsum([np.size(variable.value) for variable in variables])
+        for variable, part in zip(variables, np.split(total, ends[:-1])):
+            variable.value[...] = part.reshape(np.shape(variable.value))
         try:
             yield
         finally:
-            for variable, value in zip(variables, local):
-                variable.value[...] = value
+            for variable, part in zip(variables, np.split(local, ends[:-1])):
+                variable.value[...] = part.reshape(np.shape(variable.value))
 
     def gather(self, local, count, batch_size):
         """The full ``predict`` output on every process: ``local`` holds this process's shards of the first

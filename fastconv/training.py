@@ -312,6 +312,10 @@ class Trainer:
         initial_epoch = self._initial_epoch or initial_epoch
         with interrupt, buffers.reuse():
             for epoch in range(initial_epoch, epochs):
+                if interrupt.raised:  # during the last epoch's validation: no epoch begins
+                    print(f"\nTraining interrupted (Ctrl-C) before epoch {epoch + 1}.")
+                    self.stop_training = self.interrupted = True
+                    break
                 callback_list.on_epoch_begin(epoch)
                 loss_mean = metrics_module.Mean(name="loss")
                 for metric in self._metrics or []:

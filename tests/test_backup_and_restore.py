@@ -160,3 +160,25 @@ def test_ctrl_c_keeps_the_backup_of_the_last_completed_epoch(tmp_path, data):
     for ours, uninterrupted in zip(model.get_weights(), straight.get_weights()):
         np.testing.assert_array_equal(ours, uninterrupted)
     assert not os.path.exists(tmp_path / "backup")
+
+
+def test_ctrl_c_during_validation_stops_before_the_next_epoch(tmp_path, data):
+    """The epoch whose validation Ctrl-C interrupted is done (and backed up); no batch of the next one runs."""
+    x, y = data
+
+    class CtrlCInValidation(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_test_batch_end(self, batch, logs=None):
+            if self.epoch == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    model = dense_model(keras, "sgd")
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: seen.append(batch))
+    history = model.fit(x, y, epochs=4, batch_size=4, validation_split=0.2, verbose=0,
+                        callbacks=[keras.callbacks.BackupAndRestore(tmp_path / "backup"), CtrlCInValidation(), record])
+    assert len(history.history["loss"]) == 2 and len(seen) == 2 * 4 and model.interrupted
+    with open(tmp_path / "backup" / "training_metadata.json") as f:
+        assert json.load(f)["epoch"] == 2

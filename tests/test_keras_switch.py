@@ -408,3 +408,30 @@ def test_tensorflow_activation_functions_serve_as_activations():
         assert keras.layers.Dense(2, activation=function).get_config()["activation"] == name
     with pytest.warns(UserWarning, match="`input_shape` is deprecated"):
         assert keras.layers.InputLayer(input_shape=(28, 28, 1)).batch_shape == (None, 28, 28, 1)
+
+
+TENSORBOARD_SCRIPT = textwrap.dedent("""
+    import glob
+
+    import numpy as np
+    import tensorflow as tf
+    from tensorboard.backend.event_processing import event_accumulator
+
+    model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(np.ones((8, 4), "float32"), np.arange(8) % 2, epochs=2, verbose=0,
+              callbacks=[tf.keras.callbacks.TensorBoard("logs")])
+    reader = event_accumulator.EventAccumulator(glob.glob("logs/train")[0])
+    reader.Reload()
+    print(sorted(reader.Tags()["tensors"]))
+""")
+
+
+def test_tensorboard_reads_and_writes_beside_the_switch(tmp_path):
+    """A program under the switch reads its TensorBoard logs with tensorboard's own reader: tensorboard then uses
+    its own stub of TensorFlow, not fastconv's subset (with which it failed)."""
+    (tmp_path / "tb.py").write_text(TENSORBOARD_SCRIPT)
+    result = _run(["-m", "fastconv.keras", "tb.py"], dict(os.environ, PYTHONPATH=str(ROOT)), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == (
+        "['epoch_accuracy', 'epoch_learning_rate', 'epoch_loss', 'keras']")

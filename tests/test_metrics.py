@@ -605,3 +605,32 @@ def test_get_metrics_result_after_validation_and_one_batch_calls_as_keras():
     for ours, theirs in zip(results["fastconv"], results["keras"]):
         assert list(ours) == ["loss", "accuracy", "auc", "mae"]
         assert ours == pytest.approx(theirs, rel=1e-5)
+
+
+def test_metric_results_have_numpy_as_keras_tensors_do():
+    """`metric.result().numpy()` and `{k: v.numpy() for k, v in model.get_metrics_result().items()}`, as written
+    for Keras, on every metric (one of your own too)."""
+    from fastconv import keras as fastconv_keras
+
+    class Count(fastconv_keras.metrics.Metric):
+        def __init__(self, name="count"):
+            super().__init__(name=name)
+            self.total = self.add_weight(name="total")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.total.assign_add(len(y_true))
+
+        def result(self):
+            return self.total.value
+
+    y_true, y_pred = [0, 1, 1, 1], [0.2, 0.6, 0.4, 0.9]
+    for metric in (metrics.TruePositives(), metrics.TruePositives(thresholds=[0.3, 0.7]), metrics.AUC(),
+                   metrics.BinaryAccuracy(), metrics.Precision(), Count()):
+        value = metric(y_true, y_pred)
+        np.testing.assert_array_equal(value.numpy(), metric.result().numpy())
+        assert type(value.numpy()) in (np.float32, np.ndarray)
+    model = fastconv_keras.Sequential([fastconv_keras.Input((1,)),
+                                       fastconv_keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("sgd", "binary_crossentropy", metrics=[metrics.TruePositives(name="tp"), "accuracy"])
+    model.evaluate(np.array(y_pred)[:, None], np.array(y_true), verbose=0)
+    assert sorted({k: float(v.numpy()) for k, v in model.get_metrics_result().items()}) == ["accuracy", "loss", "tp"]

@@ -203,3 +203,13 @@ def test_noise_arguments_accepted_as_in_keras():
 def test_bad_arguments_name_themselves(name, arguments, message):
     with pytest.raises((ValueError, TypeError), match=message):
         getattr(fastconv_keras.layers, name)(**arguments)(np.ones((2, 3), "float32"))
+
+
+def test_an_initializer_of_none_is_keras_default():
+    """`Dense(1, bias_initializer=output_bias)` with `output_bias=None` (TensorFlow's imbalanced-data tutorial):
+    Keras's default for a weight, Glorot uniform, as in Keras (which takes None there too)."""
+    for library in (fastconv_keras, keras):
+        layer = library.layers.Dense(3, bias_initializer=None, kernel_initializer=None)
+        layer.build((None, 4))
+        bias = keras.ops.convert_to_numpy(layer.bias)
+        assert bias.shape == (3,) and np.any(bias != 0) and np.all(np.abs(bias) <= 1.0)  # limit sqrt(6 / (3 + 3))

@@ -462,6 +462,8 @@ class ModelCheckpoint(Callback, _MonitorMixin):
             self.model.save_weights(path, overwrite=True)
         else:
             self.model.save(path, overwrite=True)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: finished saving model to {path}")
 
     def _format_filepath(self, epoch, logs, batch=None):
         try:
@@ -478,10 +480,8 @@ class ModelCheckpoint(Callback, _MonitorMixin):
                            f"of that epoch: {available or 'none'}.{hint}") from None
 
     def _best_text(self):
-        """``best`` as the messages show it: before any value, the infinity every value improves on."""
-        if self.best is None:
-            return "inf" if self.mode == "min" else "-inf"
-        return f"{self.best:.5f}"
+        """``best`` as Keras 3.15's messages show it: ``None`` before any value."""
+        return "None" if self.best is None else f"{self.best:.5f}"
 
 
 class TerminateOnNaN(Callback):

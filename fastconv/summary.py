@@ -12,7 +12,7 @@ are encoded here by hand (field numbers from TensorFlow's ``event.proto``,
 
 >>> import tempfile
 >>> writer = EventFileWriter(tempfile.mkdtemp())
->>> writer.scalar("epoch_loss", 0.5, step=0)
+>>> writer.scalars([("epoch_loss", 0.5)], step=0)
 >>> os.path.basename(writer.path).startswith("events.out.tfevents.")
 True
 """
@@ -171,10 +171,6 @@ class EventFileWriter:
         self._write([_event(step, _field(5, _summary_value(tag, np.array(value, np.float32), "scalars", b"",
                                                              _SCALAR)))
                      for tag, value in values])
-
-    def scalar(self, tag, value, step):
-        """One scalar: :meth:`scalars` of ``[(tag, value)]``."""
-        self.scalars([(tag, value)], step)
 
     def histograms(self, values, step):
         """Write each ``(tag, array)`` of ``values`` as a histogram summary (``tf.summary.histogram``, of

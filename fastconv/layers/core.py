@@ -184,28 +184,42 @@ def _per_sample(draw, shape):
     return draw((total, *shape[1:]), dtype=np.float32)[start:start + shape[0]]
 
 
-class GaussianNoise(Layer):
-    """In training, ``inputs`` plus normal noise of standard deviation ``stddev`` (``keras.layers.GaussianNoise``);
-    at inference (and called without ``training=True``), the inputs as they are. A ``seed`` repeats fastconv's
-    draws (numpy's generator), not Keras's.
+class _GaussianNoiseLayer(Layer):
+    """What ``GaussianNoise`` and ``GaussianDropout`` share: an argument in ``[0, 1]`` (``stddev``, ``rate``), a
+    ``seed`` (numpy's generator: it repeats fastconv's draws, not Keras's) and standard normal noise drawn only in
+    training (at inference, and called without ``training=True``, the inputs as they are)."""
+
+    built_on_construction = True
+    _argument = None  # "stddev" or "rate"
+
+    def __init__(self, value, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not (isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and 0 <= value <= 1):
+            raise ValueError(f"Invalid value for argument `{self._argument}`. Expected a float value between 0 and "
+                             f"1. Received: {self._argument}={value!r}")
+        setattr(self, self._argument, value)
+        self.seed = seed
+        self._rng = None if seed is None else np.random.default_rng(seed)
+
+    def _noise(self, shape):
+        return _per_sample((self._rng or utils.rng()).standard_normal, shape)
+
+    def get_config(self):
+        return {**super().get_config(), self._argument: getattr(self, self._argument), "seed": self.seed}
+
+
+class GaussianNoise(_GaussianNoiseLayer):
+    """In training, ``inputs`` plus normal noise of standard deviation ``stddev`` (``keras.layers.GaussianNoise``).
 
     >>> noisy = GaussianNoise(0.1, seed=0)(np.zeros((2, 3), "float32"), training=True)
     >>> bool(noisy.std() > 0), float(GaussianNoise(0.1)(np.ones(1, "float32"))[0])
     (True, 1.0)
     """
 
-    built_on_construction = True
+    _argument = "stddev"
 
     def __init__(self, stddev, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        if not (isinstance(stddev, (int, float, np.number)) and not isinstance(stddev, bool) and 0 <= stddev <= 1):
-            raise ValueError(f"Invalid value for argument `stddev`. Expected a float value between 0 and 1. "
-                             f"Received: stddev={stddev!r}")
-        self.stddev, self.seed = stddev, seed
-        self._rng = None if seed is None else np.random.default_rng(seed)
-
-    def _noise(self, shape):
-        return _per_sample((self._rng or utils.rng()).standard_normal, shape)
+        super().__init__(stddev, seed, **kwargs)
 
     def forward(self, inputs, training):
         if not training or self.stddev == 0:
@@ -215,21 +229,15 @@ class GaussianNoise(Layer):
     def backward(self, context, grad_outputs, need_grad_inputs=True):
         return grad_outputs, []
 
-    def get_config(self):
-        return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
 
-
-class GaussianDropout(GaussianNoise):
+class GaussianDropout(_GaussianNoiseLayer):
     """In training, ``inputs`` times normal noise of mean 1 and standard deviation ``sqrt(rate / (1 - rate))``
-    (``keras.layers.GaussianDropout``); at inference, the inputs as they are."""
+    (``keras.layers.GaussianDropout``)."""
+
+    _argument = "rate"
 
     def __init__(self, rate, seed=None, **kwargs):
-        Layer.__init__(self, **kwargs)
-        if not (isinstance(rate, (int, float, np.number)) and not isinstance(rate, bool) and 0 <= rate <= 1):
-            raise ValueError(f"Invalid value for argument `rate`. Expected a float value between 0 and 1. "
-                             f"Received: rate={rate!r}")
-        self.rate, self.seed = rate, seed
-        self._rng = None if seed is None else np.random.default_rng(seed)
+        super().__init__(rate, seed, **kwargs)
 
     def forward(self, inputs, training):
         if not training or self.rate == 0:
@@ -239,9 +247,6 @@ class GaussianDropout(GaussianNoise):
 
     def backward(self, context, grad_outputs, need_grad_inputs=True):
         return (grad_outputs if context is None else grad_outputs * context), []
-
-    def get_config(self):
-        return {**Layer.get_config(self), "rate": self.rate, "seed": self.seed}
 
 
 class SpatialDropout1D(Dropout):

@@ -268,13 +268,15 @@ class LayerNormalization(Layer):
         if 0 in self._axes:
             raise ValueError(f'Layer "{self.name}" normalizes each sample on its own: the batch axis (0) cannot be '
                              f"one of its axes. Received: axis={self.axis!r}")
-        # The weights' shape lists the axes as Keras sorts them as given (`[-1, 1]`: the last axis first); they
-        # are laid over the inputs' axes in order, by a reshape, as Keras on TensorFlow does.
-        shape = tuple(input_shape[a] for a in sorted(self.axis if isinstance(self.axis, list) else [self.axis]))
+        # Once built, `axis` is a list sorted as given (Keras's: `[-1, 1]`, the last axis first); the weights'
+        # shape lists the axes in that order and they are laid over the inputs' axes by a reshape, as Keras on
+        # TensorFlow does.
+        axis = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
+        shape = tuple(input_shape[a] for a in axis)
         if any(size is None for size in shape):
             raise ValueError(f'Layer "{self.name}" normalizes over axes of unknown size. Received input shape '
                              f"{tuple(input_shape)}, axis={self.axis!r}")
-        self.axis = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]  # as Keras's, once built
+        self.axis = axis
         self._broadcast = tuple(input_shape[a] if a in self._axes else 1 for a in range(1, len(input_shape)))
         self.gamma = self.add_weight(shape, self.gamma_initializer, name="gamma", regularizer=self.gamma_regularizer,
                                      constraint=self.gamma_constraint) if self.scale else None
